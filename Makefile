@@ -1,0 +1,53 @@
+# ultrathink — build, run, test.
+#   make            build the CPU trainer (train) and the tokenizer (tokenizer)
+#   make run        get data, train a tokenizer, train a model for a few minutes, sample
+#   make test       build and run every test; ends with "N passed, N failed"
+#   make bench      speed figures (ms/step, tokens/s, GFLOP/s) for the benchmark configs
+#   make train_gpu  the CUDA backend (needs nvcc; runs only on an NVIDIA GPU)
+
+CC      ?= cc
+OPT     ?= -O3 -march=native
+CFLAGS  ?= $(OPT) -std=c11 -Wall -Wextra -Wno-unused-parameter -Wno-unused-function
+LDLIBS  ?= -lm
+
+# OpenMP is optional: use it when the compiler accepts -fopenmp (Apple clang does
+# not; `make OPENMP=` builds single-threaded on purpose).
+OPENMP  ?= $(shell printf 'int main(void){return 0;}' | $(CC) -fopenmp -x c - -o /dev/null 2>/dev/null && echo -fopenmp)
+CFLAGS  += $(OPENMP)
+
+# stb_ds.h (hash maps, dynamic arrays) comes from Debian's libstb-dev.
+STB_DIR ?= /usr/include/stb
+STB_DS  := $(STB_DIR)/stb_ds.h
+
+.PHONY: all run test bench clean stb
+all: train tokenizer
+
+$(STB_DS):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "stb_ds.h is missing: installing libstb-dev"; \
+	  (apt-get install -y -qq libstb-dev || (apt-get update -qq && apt-get install -y -qq libstb-dev)) >/dev/null; \
+	else \
+	  echo "error: $(STB_DS) not found. Install it with:  sudo apt-get install libstb-dev"; \
+	  echo "       (or point STB_DIR at a folder holding stb_ds.h: make STB_DIR=/path/to/stb)"; exit 1; \
+	fi
+
+train: train.c ultrathink.h
+	$(CC) $(CFLAGS) -o $@ train.c $(LDLIBS)
+
+tokenizer: tokenizer.c $(STB_DS)
+	$(CC) $(CFLAGS) -I$(STB_DIR) -o $@ tokenizer.c $(LDLIBS)
+
+build:
+	mkdir -p build
+
+# Each test/*.mk adds its programs to TESTS (commands run by test/run.sh) and
+# its build rules; `make test` builds them all, then runs them.
+TESTS :=
+TEST_BINS :=
+include $(wildcard test/*.mk)
+
+test: all $(TEST_BINS)
+	@bash test/run.sh $(TESTS)
+
+clean:
+	rm -rf build train tokenizer train_gpu
