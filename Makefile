@@ -13,7 +13,7 @@ LDLIBS  ?= -lm
 # OpenMP is optional: use it when the compiler accepts -fopenmp (Apple clang does
 # not; `make OPENMP=` builds single-threaded on purpose).
 OPENMP  ?= $(shell printf 'int main(void){return 0;}' | $(CC) -fopenmp -x c - -o /dev/null 2>/dev/null && echo -fopenmp)
-CFLAGS  += $(OPENMP)
+CFLAGS  += $(if $(OPENMP),$(OPENMP),-Wno-unknown-pragmas)
 
 # stb_ds.h (hash maps, dynamic arrays) comes from Debian's libstb-dev.
 STB_DIR ?= /usr/include/stb

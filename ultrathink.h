@@ -1,0 +1,1844 @@
+/* ultrathink.h — a modern transformer trainer in one C header.
+
+   Llama/Mixtral architecture: grouped-query attention, RoPE, SwiGLU, RMSNorm and
+   Mixture-of-Experts, every forward and every backward pass written by hand, next
+   to each other, with the math and the tensor shapes in comments.
+
+   USING IT (stb style)
+       #define ULTRATHINK_IMPLEMENTATION      // in exactly ONE .c file
+       #include "ultrathink.h"
+   Every other file just includes it. Compile with -O3 -march=native -fopenmp -lm
+   (OpenMP is optional: without -fopenmp everything runs on one thread).
+
+   COMPILE-TIME OPTIONS (#define before the include)
+       UT_DOUBLE      the scalar type ut_float becomes double (gradient checks)
+       UT_NO_FAST_MATMUL  use the plain triple-loop matmul everywhere
+
+   THE LIBRARY NEVER EXITS. Functions that can fail return 0 on success and -1 on
+   error; ut_error() then holds a one-line message. The programs (train.c,
+   tokenizer.c) decide what to print and when to exit.
+
+   NAMES AND SIZES used in every comment
+       B batch, T sequence length, N = B*T rows, D d_model, H query heads,
+       KVH key/value heads, HD head_dim, F ffn hidden size, E experts,
+       K experts per token (top-k), V vocabulary, L layers.
+   Matrices follow PyTorch's nn.Linear convention: a weight is (out, in) and a
+   linear layer computes y = x W^T.
+
+   CONTENTS (sections appear in this order, following the data)
+     1. utilities: errors, random numbers
+     2. config: sizes, validation
+     3. memory: the parameter layout, one buffer per kind of state
+     4. kernels: matmul (the plain loop and the fast one)
+     5. layers, forward + backward side by side:
+          embedding, RMSNorm, RoPE, attention (GQA, causal, sliding window),
+          SwiGLU, Mixture-of-Experts (router, top-k, aux loss, z-loss),
+          softmax cross-entropy
+     6. model: init, forward, backward
+     7. optimizer: gradient norm + clipping, AdamW, learning-rate schedule
+     8. checkpoint: the file format, atomic save, validated load
+     9. data: token files and batches
+    10. tokenizer files (decoding ids back to text, encoding prompts)
+    11. inference: KV cache and sampling
+*/
+#ifndef ULTRATHINK_H
+#define ULTRATHINK_H
+
+/* fsync/fileno are POSIX, not C11: ask for them before any system header. This
+   works when ultrathink.h is the first include of the implementing .c file. */
+#if defined(ULTRATHINK_IMPLEMENTATION) && !defined(_POSIX_C_SOURCE) && !defined(_WIN32)
+#define _POSIX_C_SOURCE 200809L
+#endif
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef UT_DOUBLE
+typedef double ut_float;
+#else
+typedef float ut_float;
+#endif
+
+/* ---------------------------------------------------------------------------
+   The model's shape. Stored in every checkpoint; ut_config_validate() checks it.
+   ------------------------------------------------------------------------- */
+typedef struct {
+    int vocab_size;      /* V */
+    int max_seq_len;     /* longest T the model is used with (RoPE table, KV cache) */
+    int n_layers;        /* L */
+    int d_model;         /* D */
+    int n_heads;         /* H query heads */
+    int n_kv_heads;      /* KVH key/value heads; H % KVH == 0 (KVH == H: plain multi-head) */
+    int head_dim;        /* HD, even (RoPE rotates pairs) */
+    int ffn_hidden;      /* F, hidden size of each SwiGLU MLP (of each expert) */
+    int n_experts;       /* E; 1 = a dense SwiGLU MLP, no router */
+    int top_k;           /* K experts per token, 1 <= K <= E */
+    int tie_embeddings;  /* 1: the LM head reuses the token embedding matrix */
+    int sliding_window;  /* 0: full causal attention; W > 0: attend to the last W positions */
+    float rope_theta;    /* RoPE base, 10000 in Llama 2 */
+    float norm_eps;      /* RMSNorm epsilon */
+    float aux_loss_coef; /* weight of the load-balancing loss (MoE only) */
+    float z_loss_coef;   /* weight of the router z-loss (MoE only) */
+} ut_config;
+
+/* The optimisation settings, also stored in the checkpoint so that --resume
+   continues exactly the run that was started. */
+typedef struct {
+    int batch_size;      /* B sequences per micro-batch */
+    int seq_len;         /* T */
+    int grad_accum;      /* micro-batches per optimizer step */
+    int total_steps;     /* optimizer steps in the run */
+    int warmup_steps;    /* linear warmup from 0 to lr */
+    float lr, min_lr;    /* peak and final learning rate (cosine decay between) */
+    float beta1, beta2, eps, weight_decay, grad_clip; /* AdamW; grad_clip 0 = off */
+    uint64_t seed;       /* weights init and data order */
+} ut_train_config;
+
+ut_config       ut_config_default(void);
+ut_train_config ut_train_config_default(void);
+int  ut_config_validate(const ut_config *c);          /* 0 ok, -1 + ut_error() */
+const char *ut_error(void);                           /* the last error message */
+
+/* Parameter tensors, in the order they lie in the parameter buffer. Each one
+   holds all layers: e.g. WQ is (L, H*HD, D). Expert tensors have an E axis. */
+enum {
+    UT_TOK_EMB,     /* (V, D)                      */
+    UT_ATTN_NORM,   /* (L, D)                      */
+    UT_WQ,          /* (L, H*HD, D)                */
+    UT_WK,          /* (L, KVH*HD, D)              */
+    UT_WV,          /* (L, KVH*HD, D)              */
+    UT_WO,          /* (L, D, H*HD)                */
+    UT_FFN_NORM,    /* (L, D)                      */
+    UT_ROUTER,      /* (L, E, D)    empty if E == 1 */
+    UT_W_GATE,      /* (L, E, F, D)                */
+    UT_W_UP,        /* (L, E, F, D)                */
+    UT_W_DOWN,      /* (L, E, D, F)                */
+    UT_FINAL_NORM,  /* (D)                         */
+    UT_LM_HEAD,     /* (V, D)       empty if tied  */
+    UT_NUM_TENSORS
+};
+extern const char *const ut_tensor_names[UT_NUM_TENSORS];
+
+void   ut_param_sizes(const ut_config *c, size_t sizes[UT_NUM_TENSORS]);
+size_t ut_num_params(const ut_config *c);
+size_t ut_num_active_params(const ut_config *c);   /* used per token: K of E experts */
+double ut_flops_per_token(const ut_config *c, int T); /* training: 6*active + attention */
+
+/* Bytes needed to train with micro-batch (B, T). */
+typedef struct { size_t params, grads, optimizer, activations, total; } ut_memory;
+ut_memory ut_memory_estimate(const ut_config *c, int B, int T);
+
+/* Activations saved by the forward pass for the backward pass (see section 6). */
+typedef struct {
+    ut_float *resid;      /* (L+1, N, D) input of each layer; resid[L] feeds the final norm */
+    ut_float *attn_rstd;  /* (L, N)      1/rms of each row at the attention norm */
+    ut_float *attn_xn;    /* (L, N, D)   normalised input of attention */
+    ut_float *q;          /* (L, N, H*HD)   queries after RoPE */
+    ut_float *k;          /* (L, N, KVH*HD) keys after RoPE */
+    ut_float *v;          /* (L, N, KVH*HD) values */
+    ut_float *att;        /* (L, B, H, T, T) attention probabilities */
+    ut_float *attn_y;     /* (L, N, H*HD)   attention output before W_o */
+    ut_float *resid_mid;  /* (L, N, D)   residual after attention */
+    ut_float *ffn_rstd;   /* (L, N) */
+    ut_float *ffn_xn;     /* (L, N, D) */
+    /* MoE routing (E > 1 only). A "slot" is one (token, choice) pair: N*K slots,
+       ordered by expert so that each expert's rows are contiguous. */
+    ut_float *router_probs;  /* (L, N, E) softmax of the router logits */
+    ut_float *router_lse;    /* (L, N) logsumexp of the router logits (z-loss) */
+    ut_float *topk_w;        /* (L, N, K) renormalised weights of the chosen experts */
+    int      *topk_e;        /* (L, N, K) which experts were chosen */
+    int      *slot_of;       /* (L, N, K) the slot of token n's k-th choice */
+    int      *slot_token;    /* (L, N*K)  the token each slot came from */
+    int      *expert_off;    /* (L, E+1)  expert e owns slots [off[e], off[e+1]) */
+    ut_float *ffn_x;         /* (L, N*K, D) each slot's input row (gathered xn) */
+    ut_float *ffn_gate;      /* (L, N*K, F) pre-activation of the gate */
+    ut_float *ffn_up;        /* (L, N*K, F) */
+    ut_float *ffn_h;         /* (L, N*K, F) silu(gate) * up */
+    ut_float *ffn_out;       /* (L, N*K, D) each slot's expert output */
+    ut_float *final_rstd;    /* (N) */
+    ut_float *final_xn;      /* (N, D) */
+    ut_float *probs;         /* (N, V) softmax of the logits */
+} ut_acts;
+
+typedef struct {
+    ut_config cfg;
+    size_t sizes[UT_NUM_TENSORS], n_params;
+    ut_float *params, *grads;          /* one buffer each, same layout */
+    ut_float *adam_m, *adam_v;         /* AdamW moments, same layout */
+    ut_float *p[UT_NUM_TENSORS], *g[UT_NUM_TENSORS];  /* tensor pointers into them */
+    ut_float *rope_cos, *rope_sin;     /* (max_seq_len, HD/2) */
+    /* activations for the current (B, T) */
+    int B, T;
+    ut_acts a;
+    void *acts_mem, *scratch_mem;
+    int *inputs, *targets;             /* (N) copies of the last batch */
+    /* results of the last forward pass */
+    float loss;        /* cross-entropy, mean over targets (nats/token) */
+    float aux_loss;    /* load-balancing loss, mean over layers (1.0 when balanced) */
+    float z_loss;      /* router z-loss, mean over layers */
+    int *expert_count; /* (L, E) tokens routed to each expert in the last forward */
+} ut_model;
+
+int  ut_model_init(ut_model *m, const ut_config *c, uint64_t seed);  /* alloc + random init */
+void ut_model_free(ut_model *m);
+/* Forward pass over inputs (B,T). targets may be NULL (then loss = 0 and only
+   the probabilities are computed). Returns the cross-entropy, or -1 with
+   ut_error() set if B/T/tokens are out of range. */
+float ut_model_forward(ut_model *m, const int *inputs, const int *targets, int B, int T);
+void  ut_model_zero_grad(ut_model *m);
+/* Backward of  scale * (CE + aux_coef * aux + z_coef * z)  from the last forward;
+   gradients are ADDED to m->grads (scale = 1/grad_accum for accumulation). */
+void  ut_model_backward(ut_model *m, float scale);
+
+double ut_grad_norm(const ut_model *m);               /* global L2 norm of all grads */
+float  ut_lr_at(const ut_train_config *t, int step);   /* schedule, step counts from 0 */
+/* One AdamW step (t = 1, 2, ... for bias correction) with global-norm clipping;
+   returns the gradient norm before clipping. */
+double ut_adamw_step(ut_model *m, const ut_train_config *t, float lr, int step_t);
+
+/* Checkpoint (section 8 documents the format). */
+typedef struct {
+    uint64_t step;         /* optimizer steps done */
+    uint64_t data_rng;     /* the data loader's random state */
+    uint64_t tokens_seen;
+} ut_progress;
+int ut_checkpoint_save(const char *path, const ut_model *m, const ut_train_config *t,
+                       const ut_progress *pr);
+/* Loads into a fresh model (ut_model_init is called inside). */
+int ut_checkpoint_load(const char *path, ut_model *m, ut_train_config *t, ut_progress *pr);
+
+/* Token files written by `tokenizer encode` (section 9). */
+typedef struct {
+    uint32_t vocab_size, token_bytes;
+    uint64_t n_tokens, n_bytes;
+    int32_t *tokens;
+} ut_tokens;
+int  ut_tokens_load(ut_tokens *d, const char *path);
+void ut_tokens_free(ut_tokens *d);
+/* B random windows of T+1 tokens: inputs (B,T), targets (B,T) = inputs shifted by one. */
+void ut_batch_random(const ut_tokens *d, uint64_t *rng, int B, int T, int *inputs, int *targets);
+/* The i-th batch of consecutive non-overlapping windows (wraps around), for evaluation. */
+void ut_batch_sequential(const ut_tokens *d, uint64_t i, int B, int T, int *inputs, int *targets);
+
+/* Tokenizer files written by `tokenizer train` (section 10). */
+typedef struct {
+    uint32_t vocab_size, n_merges, n_special;
+    uint32_t *merges;         /* (n_merges, 2) */
+    uint8_t **token_bytes;    /* token_bytes[id] points at token_len[id] bytes */
+    uint32_t *token_len;
+    uint8_t *blob;
+} ut_tokenizer;
+int  ut_tokenizer_load(ut_tokenizer *tk, const char *path);
+void ut_tokenizer_free(ut_tokenizer *tk);
+/* Encodes text by applying the merges in order of rank; returns the count. */
+int  ut_tokenizer_encode(const ut_tokenizer *tk, const char *text, int *out, int max_out);
+
+/* Random numbers: xorshift64*, seeded through splitmix64. */
+uint64_t ut_rng_seed(uint64_t seed);
+uint64_t ut_rng_u64(uint64_t *s);
+double   ut_rng_uniform(uint64_t *s);                  /* [0, 1) */
+double   ut_rng_normal(uint64_t *s);
+
+/* Inference with a KV cache: each new token costs one position. */
+typedef struct {
+    int pos;                 /* tokens already in the cache */
+    ut_float *k, *v;         /* (L, max_seq_len, KVH*HD) */
+    ut_float *x, *xn, *q, *att, *y, *h, *h2, *tmp, *logits, *scores, *eo;
+} ut_kv_cache;
+int    ut_kv_init(ut_kv_cache *kv, const ut_model *m);
+void   ut_kv_free(ut_kv_cache *kv);
+/* Feeds one token at position kv->pos; returns the logits (V) for the next one. */
+ut_float *ut_kv_step(ut_kv_cache *kv, const ut_model *m, int token);
+/* Samples from logits with temperature (0 = greedy), top-k (0 = off), top-p (1 = off). */
+int ut_sample(const ut_float *logits, int V, float temperature, int top_k, float top_p,
+              uint64_t *rng);
+
+/* Layer functions, public so that tests and lessons can call them one by one. */
+void ut_matmul_forward(ut_float *out, const ut_float *inp, const ut_float *w, int N, int C, int OC);
+void ut_matmul_backward(ut_float *dinp, ut_float *dw, const ut_float *dout, const ut_float *inp,
+                        const ut_float *w, int N, int C, int OC);
+void ut_matmul_forward_naive(ut_float *out, const ut_float *inp, const ut_float *w, int N, int C, int OC);
+void ut_matmul_backward_naive(ut_float *dinp, ut_float *dw, const ut_float *dout, const ut_float *inp,
+                              const ut_float *w, int N, int C, int OC);
+void ut_embedding_forward(ut_float *out, const int *tokens, const ut_float *emb, int N, int D);
+void ut_embedding_backward(ut_float *demb, const ut_float *dout, const int *tokens, int N, int D);
+void ut_rmsnorm_forward(ut_float *out, ut_float *rstd, const ut_float *x, const ut_float *w,
+                        int N, int D, float eps);
+void ut_rmsnorm_backward(ut_float *dx, ut_float *dw, const ut_float *dout, const ut_float *x,
+                         const ut_float *w, const ut_float *rstd, int N, int D);
+void ut_rope_tables(ut_float *cos_t, ut_float *sin_t, int T, int HD, float theta);
+void ut_rope_forward(ut_float *x, const ut_float *cos_t, const ut_float *sin_t, int B, int T,
+                     int nh, int HD, int pos0);
+void ut_rope_backward(ut_float *dx, const ut_float *cos_t, const ut_float *sin_t, int B, int T,
+                      int nh, int HD, int pos0);
+void ut_attention_forward(ut_float *y, ut_float *att, const ut_float *q, const ut_float *k,
+                          const ut_float *v, int B, int T, int H, int KVH, int HD, int window);
+void ut_attention_backward(ut_float *dq, ut_float *dk, ut_float *dv, const ut_float *dy,
+                           const ut_float *att, const ut_float *q, const ut_float *k,
+                           const ut_float *v, int B, int T, int H, int KVH, int HD, int window);
+void ut_swiglu_forward(ut_float *out, ut_float *gate, ut_float *up, ut_float *h, const ut_float *x,
+                       const ut_float *wg, const ut_float *wu, const ut_float *wd, int N, int D, int F);
+void ut_swiglu_backward(ut_float *dx, ut_float *dwg, ut_float *dwu, ut_float *dwd,
+                        const ut_float *dout, const ut_float *gate, const ut_float *up,
+                        const ut_float *h, const ut_float *x, const ut_float *wg,
+                        const ut_float *wu, const ut_float *wd, ut_float *scratch, int N, int D, int F);
+/* One MoE layer's saved state (pointers into ut_acts for one layer). */
+typedef struct {
+    ut_float *probs, *lse, *topk_w, *x, *gate, *up, *h, *out;
+    int *topk_e, *slot_of, *slot_token, *off, *count;
+} ut_moe_state;
+void ut_moe_forward(ut_float *out, ut_float *aux, ut_float *z, ut_moe_state *s, const ut_float *x,
+                    const ut_float *router, const ut_float *wg, const ut_float *wu,
+                    const ut_float *wd, int N, int D, int F, int E, int K);
+void ut_moe_backward(ut_float *dx, ut_float *drouter, ut_float *dwg, ut_float *dwu, ut_float *dwd,
+                     const ut_float *dout, float daux, float dz, const ut_moe_state *s,
+                     const ut_float *x, const ut_float *router, const ut_float *wg,
+                     const ut_float *wu, const ut_float *wd, ut_float *scratch,
+                     int N, int D, int F, int E, int K);
+size_t ut_moe_scratch_floats(int N, int D, int F, int E, int K);
+float ut_crossentropy_forward(ut_float *probs, const ut_float *logits, const int *targets, int N, int V);
+void  ut_crossentropy_backward(ut_float *dlogits, const ut_float *probs, const int *targets,
+                               int N, int V, float scale);
+
+#endif /* ULTRATHINK_H */
+
+/* ========================================================================= */
+#ifdef ULTRATHINK_IMPLEMENTATION
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#if defined(__unix__) || defined(__APPLE__)
+#include <unistd.h>
+#endif
+
+/* ===========================================================================
+   1. UTILITIES
+   ======================================================================== */
+
+static char ut__errbuf[512];
+const char *ut_error(void) { return ut__errbuf; }
+static int ut__fail(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ut__errbuf, sizeof ut__errbuf, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* Allocation that zeroes and reports failure through the return value. Sizes
+   are in bytes; the caller checks for NULL (the library never exits). */
+static void *ut__calloc(size_t n, size_t size) {
+    void *p = (n && size) ? calloc(n, size) : calloc(1, 1);
+    if (!p) ut__fail("out of memory allocating %zu bytes", n * size);
+    return p;
+}
+
+/* xorshift64*: a tiny, good-enough generator whose whole state is one 64-bit
+   number, so the checkpoint can store it and resume the exact same stream.
+   splitmix64 turns any seed (even 0) into a well-mixed non-zero state. */
+uint64_t ut_rng_seed(uint64_t seed) {
+    uint64_t z = seed + 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return z ? z : 0x2545F4914F6CDD1Dull;
+}
+uint64_t ut_rng_u64(uint64_t *s) {
+    uint64_t x = *s;
+    x ^= x >> 12; x ^= x << 25; x ^= x >> 27;
+    *s = x;
+    return x * 0x2545F4914F6CDD1Dull;
+}
+double ut_rng_uniform(uint64_t *s) { return (ut_rng_u64(s) >> 11) * (1.0 / 9007199254740992.0); }
+/* Box-Muller: two uniforms -> one standard normal (the second is discarded so
+   the state stays a single number). */
+double ut_rng_normal(uint64_t *s) {
+    double u1 = ut_rng_uniform(s), u2 = ut_rng_uniform(s);
+    if (u1 < 1e-300) u1 = 1e-300;
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+/* ===========================================================================
+   2. CONFIG
+   ======================================================================== */
+
+ut_config ut_config_default(void) {
+    ut_config c;
+    memset(&c, 0, sizeof c);
+    c.vocab_size = 256; c.max_seq_len = 256; c.n_layers = 4; c.d_model = 128;
+    c.n_heads = 4; c.n_kv_heads = 2; c.head_dim = 32; c.ffn_hidden = 344;
+    c.n_experts = 1; c.top_k = 1; c.tie_embeddings = 0; c.sliding_window = 0;
+    c.rope_theta = 10000.0f; c.norm_eps = 1e-5f;
+    c.aux_loss_coef = 0.01f; c.z_loss_coef = 0.001f;
+    return c;
+}
+
+ut_train_config ut_train_config_default(void) {
+    ut_train_config t;
+    memset(&t, 0, sizeof t);
+    t.batch_size = 12; t.seq_len = 64; t.grad_accum = 1; t.total_steps = 2000;
+    t.warmup_steps = 100; t.lr = 1e-3f; t.min_lr = 1e-4f;
+    t.beta1 = 0.9f; t.beta2 = 0.99f; t.eps = 1e-8f; t.weight_decay = 0.1f;
+    t.grad_clip = 1.0f; t.seed = 1337;
+    return t;
+}
+
+int ut_config_validate(const ut_config *c) {
+    if (c->vocab_size < 2 || c->vocab_size > (1 << 24))
+        return ut__fail("vocab_size %d is out of range [2, 16777216]", c->vocab_size);
+    if (c->max_seq_len < 1 || c->max_seq_len > (1 << 20))
+        return ut__fail("max_seq_len %d is out of range [1, 1048576]", c->max_seq_len);
+    if (c->n_layers < 1 || c->n_layers > 1024) return ut__fail("n_layers %d is out of range [1, 1024]", c->n_layers);
+    if (c->d_model < 1 || c->d_model > 65536) return ut__fail("d_model %d is out of range [1, 65536]", c->d_model);
+    if (c->n_heads < 1 || c->n_heads > 4096) return ut__fail("n_heads %d is out of range [1, 4096]", c->n_heads);
+    if (c->n_kv_heads < 1 || c->n_kv_heads > c->n_heads)
+        return ut__fail("n_kv_heads %d must be between 1 and n_heads %d", c->n_kv_heads, c->n_heads);
+    if (c->n_heads % c->n_kv_heads != 0)
+        return ut__fail("n_heads %d is not divisible by n_kv_heads %d", c->n_heads, c->n_kv_heads);
+    if (c->head_dim < 2 || c->head_dim % 2 != 0 || c->head_dim > 4096)
+        return ut__fail("head_dim %d must be even and in [2, 4096] (RoPE rotates pairs)", c->head_dim);
+    if (c->ffn_hidden < 1 || c->ffn_hidden > (1 << 20)) return ut__fail("ffn_hidden %d is out of range", c->ffn_hidden);
+    if (c->n_experts < 1 || c->n_experts > 1024) return ut__fail("n_experts %d is out of range [1, 1024]", c->n_experts);
+    if (c->top_k < 1 || c->top_k > c->n_experts)
+        return ut__fail("top_k %d must be between 1 and n_experts %d", c->top_k, c->n_experts);
+    if (c->tie_embeddings != 0 && c->tie_embeddings != 1) return ut__fail("tie_embeddings must be 0 or 1");
+    if (c->sliding_window < 0) return ut__fail("sliding_window %d must be >= 0 (0 = full causal)", c->sliding_window);
+    if (!(c->rope_theta > 1.0f) || !isfinite(c->rope_theta)) return ut__fail("rope_theta must be > 1");
+    if (!(c->norm_eps > 0.0f) || !(c->norm_eps < 1.0f)) return ut__fail("norm_eps must be in (0, 1)");
+    if (!(c->aux_loss_coef >= 0.0f) || !isfinite(c->aux_loss_coef)) return ut__fail("aux_loss_coef must be >= 0");
+    if (!(c->z_loss_coef >= 0.0f) || !isfinite(c->z_loss_coef)) return ut__fail("z_loss_coef must be >= 0");
+    if (ut_num_params(c) > ((size_t)1 << 34)) return ut__fail("model too large (%zu parameters)", ut_num_params(c));
+    return 0;
+}
+
+/* ===========================================================================
+   3. MEMORY: the parameter layout
+   All parameters live in ONE buffer; the gradients and both AdamW moments are
+   buffers of the same size and layout. So zeroing gradients, the optimizer, the
+   gradient norm and saving a checkpoint are each one loop over one array, and
+   m->p[i] / m->g[i] point at tensor i inside params / grads.
+   ======================================================================== */
+
+const char *const ut_tensor_names[UT_NUM_TENSORS] = {
+    "tok_emb", "attn_norm", "wq", "wk", "wv", "wo", "ffn_norm",
+    "router", "w_gate", "w_up", "w_down", "final_norm", "lm_head"};
+
+void ut_param_sizes(const ut_config *c, size_t s[UT_NUM_TENSORS]) {
+    size_t L = c->n_layers, D = c->d_model, V = c->vocab_size, HD = c->head_dim;
+    size_t H = c->n_heads, KVH = c->n_kv_heads, F = c->ffn_hidden, E = c->n_experts;
+    s[UT_TOK_EMB] = V * D;
+    s[UT_ATTN_NORM] = L * D;
+    s[UT_WQ] = L * H * HD * D;
+    s[UT_WK] = L * KVH * HD * D;
+    s[UT_WV] = L * KVH * HD * D;
+    s[UT_WO] = L * D * H * HD;
+    s[UT_FFN_NORM] = L * D;
+    s[UT_ROUTER] = E > 1 ? L * E * D : 0;
+    s[UT_W_GATE] = L * E * F * D;
+    s[UT_W_UP] = L * E * F * D;
+    s[UT_W_DOWN] = L * E * D * F;
+    s[UT_FINAL_NORM] = D;
+    s[UT_LM_HEAD] = c->tie_embeddings ? 0 : V * D;
+}
+
+size_t ut_num_params(const ut_config *c) {
+    size_t s[UT_NUM_TENSORS], n = 0;
+    ut_param_sizes(c, s);
+    for (int i = 0; i < UT_NUM_TENSORS; i++) n += s[i];
+    return n;
+}
+
+size_t ut_num_active_params(const ut_config *c) {
+    size_t s[UT_NUM_TENSORS], n = 0;
+    ut_param_sizes(c, s);
+    for (int i = 0; i < UT_NUM_TENSORS; i++) {
+        if (i == UT_W_GATE || i == UT_W_UP || i == UT_W_DOWN) n += s[i] / c->n_experts * c->top_k;
+        else if (i == UT_TOK_EMB && !c->tie_embeddings) continue; /* a lookup, not a matmul */
+        else n += s[i];
+    }
+    return n;
+}
+
+/* Training FLOPs per token: 6 per active weight (2 forward, 4 backward) plus
+   attention's two T-long products per head, forward and backward (6 * 2 * HD
+   per visible key, on average T/2 keys, or the window). */
+double ut_flops_per_token(const ut_config *c, int T) {
+    double keys = c->sliding_window && c->sliding_window < T ? c->sliding_window : (T + 1) / 2.0;
+    return 6.0 * (double)ut_num_active_params(c) +
+           12.0 * c->n_layers * c->n_heads * (double)c->head_dim * keys;
+}
+
+/* The activation buffers: every pointer of ut_acts with its number of elements.
+   Used both to measure (ut_memory_estimate) and to carve one allocation. */
+typedef struct { void **ptr; size_t count; size_t elem; } ut__buf;
+static int ut__act_bufs(const ut_config *c, ut_acts *a, int B, int T, ut__buf *out) {
+    size_t L = c->n_layers, D = c->d_model, N = (size_t)B * T, V = c->vocab_size;
+    size_t H = c->n_heads, KVH = c->n_kv_heads, HD = c->head_dim, F = c->ffn_hidden;
+    size_t E = c->n_experts, K = c->top_k, moe = E > 1 ? 1 : 0;
+    size_t fl = sizeof(ut_float), in = sizeof(int);
+    int n = 0;
+#define UT__B(p, cnt, el) out[n].ptr = (void **)&a->p, out[n].count = (cnt), out[n].elem = (el), n++
+    UT__B(resid, (L + 1) * N * D, fl);
+    UT__B(attn_rstd, L * N, fl);
+    UT__B(attn_xn, L * N * D, fl);
+    UT__B(q, L * N * H * HD, fl);
+    UT__B(k, L * N * KVH * HD, fl);
+    UT__B(v, L * N * KVH * HD, fl);
+    UT__B(att, L * B * H * (size_t)T * T, fl);
+    UT__B(attn_y, L * N * H * HD, fl);
+    UT__B(resid_mid, L * N * D, fl);
+    UT__B(ffn_rstd, L * N, fl);
+    UT__B(ffn_xn, L * N * D, fl);
+    UT__B(router_probs, moe * L * N * E, fl);
+    UT__B(router_lse, moe * L * N, fl);
+    UT__B(topk_w, moe * L * N * K, fl);
+    UT__B(topk_e, moe * L * N * K, in);
+    UT__B(slot_of, moe * L * N * K, in);
+    UT__B(slot_token, moe * L * N * K, in);
+    UT__B(expert_off, moe * L * (E + 1), in);
+    UT__B(ffn_x, moe * L * N * K * D, fl);
+    UT__B(ffn_gate, L * N * K * F, fl);
+    UT__B(ffn_up, L * N * K * F, fl);
+    UT__B(ffn_h, L * N * K * F, fl);
+    UT__B(ffn_out, moe * L * N * K * D, fl);
+    UT__B(final_rstd, N, fl);
+    UT__B(final_xn, N * D, fl);
+    UT__B(probs, N * V, fl);
+#undef UT__B
+    return n;
+}
+
+/* Scratch for the backward pass: gradients of activations, reused by every
+   layer (nothing here survives a step). */
+static size_t ut__scratch_floats(const ut_config *c, int B, int T) {
+    size_t D = c->d_model, N = (size_t)B * T, H = c->n_heads, KVH = c->n_kv_heads;
+    size_t HD = c->head_dim, V = c->vocab_size, F = c->ffn_hidden, K = c->top_k, E = c->n_experts;
+    size_t s = 2 * N * D                      /* dresid, dxn */
+             + N * H * HD * 2 + 2 * N * KVH * HD /* dq, dy, dk, dv */
+             + N * V;                         /* dlogits */
+    size_t ffn = E > 1 ? ut_moe_scratch_floats((int)N, (int)D, (int)F, (int)E, (int)K) : 2 * N * F;
+    return s + ffn;
+}
+
+ut_memory ut_memory_estimate(const ut_config *c, int B, int T) {
+    ut_memory r;
+    ut_acts a;
+    ut__buf bufs[40];
+    int n = ut__act_bufs(c, &a, B, T, bufs);
+    size_t P = ut_num_params(c) * sizeof(ut_float);
+    r.params = P; r.grads = P; r.optimizer = 2 * P; r.activations = 0;
+    for (int i = 0; i < n; i++) r.activations += bufs[i].count * bufs[i].elem;
+    r.activations += ut__scratch_floats(c, B, T) * sizeof(ut_float);
+    r.total = r.params + r.grads + r.optimizer + r.activations;
+    return r;
+}
+
+/* ===========================================================================
+   4. KERNELS: matrix multiplication
+   Almost all of the compute is the linear layer y = x W^T and its two backward
+   products. First the plain loops: read these to see what is computed; they
+   are also the oracle the tests compare the fast version against.
+   ======================================================================== */
+
+/* out (N, OC) = inp (N, C) . w (OC, C)^T   -- out is overwritten */
+void ut_matmul_forward_naive(ut_float *out, const ut_float *inp, const ut_float *w,
+                             int N, int C, int OC) {
+    #pragma omp parallel for
+    for (int n = 0; n < N; n++)
+        for (int o = 0; o < OC; o++) {
+            ut_float sum = 0;
+            for (int c = 0; c < C; c++) sum += inp[(size_t)n * C + c] * w[(size_t)o * C + c];
+            out[(size_t)n * OC + o] = sum;
+        }
+}
+
+/* The chain rule for y = x W^T, given dy = dL/dy (N, OC):
+     dx (N, C)  += dy . W          (each input row collects from every output)
+     dW (OC, C) += dy^T . x        (sum over the N rows of outer products)
+   Both accumulate: a weight used twice (tied embeddings) gets both parts. */
+void ut_matmul_backward_naive(ut_float *dinp, ut_float *dw, const ut_float *dout,
+                              const ut_float *inp, const ut_float *w, int N, int C, int OC) {
+    if (dinp) {
+        #pragma omp parallel for
+        for (int n = 0; n < N; n++)
+            for (int o = 0; o < OC; o++) {
+                ut_float d = dout[(size_t)n * OC + o];
+                for (int c = 0; c < C; c++) dinp[(size_t)n * C + c] += d * w[(size_t)o * C + c];
+            }
+    }
+    if (dw) {
+        /* parallel over output rows o: each dW row is summed by one thread in
+           the order n = 0, 1, ... so the result never depends on threads */
+        #pragma omp parallel for
+        for (int o = 0; o < OC; o++)
+            for (int n = 0; n < N; n++) {
+                ut_float d = dout[(size_t)n * OC + o];
+                for (int c = 0; c < C; c++) dw[(size_t)o * C + c] += d * inp[(size_t)n * C + c];
+            }
+    }
+}
+
+/* UT_FAST_MATMUL_BEGIN */
+void ut_matmul_forward(ut_float *out, const ut_float *inp, const ut_float *w, int N, int C, int OC) {
+    ut_matmul_forward_naive(out, inp, w, N, C, OC);
+}
+void ut_matmul_backward(ut_float *dinp, ut_float *dw, const ut_float *dout, const ut_float *inp,
+                        const ut_float *w, int N, int C, int OC) {
+    ut_matmul_backward_naive(dinp, dw, dout, inp, w, N, C, OC);
+}
+/* UT_FAST_MATMUL_END */
+
+/* ===========================================================================
+   5. LAYERS — each forward next to its backward.
+   Convention: a backward ADDS (+=) into parameter gradients and into the
+   gradient of its input, because a tensor used in two places (the residual
+   stream, tied embeddings) must receive both contributions. Buffers are zeroed
+   once per step (parameter grads) or before each use (activation grads).
+   ======================================================================== */
+
+/* --- Token embedding -------------------------------------------------------
+   out[n, :] = emb[tokens[n], :]          tokens (N), emb (V, D) -> out (N, D)
+   backward:  demb[tokens[n], :] += dout[n, :]                                  */
+void ut_embedding_forward(ut_float *out, const int *tokens, const ut_float *emb, int N, int D) {
+    for (int n = 0; n < N; n++)
+        memcpy(out + (size_t)n * D, emb + (size_t)tokens[n] * D, D * sizeof(ut_float));
+}
+void ut_embedding_backward(ut_float *demb, const ut_float *dout, const int *tokens, int N, int D) {
+    /* Several rows can hit the same token, so rows are added one after another
+       (n order) — a parallel loop over n would race on demb. */
+    for (int n = 0; n < N; n++) {
+        ut_float *d = demb + (size_t)tokens[n] * D;
+        const ut_float *g = dout + (size_t)n * D;
+        for (int i = 0; i < D; i++) d[i] += g[i];
+    }
+}
+
+/* --- RMSNorm ---------------------------------------------------------------
+   Each row x (D) is scaled to unit root-mean-square, then by a learned weight:
+       rstd = 1 / sqrt(mean_i x_i^2 + eps)
+       out_i = x_i * rstd * w_i                    x (N, D), w (D) -> out (N, D)
+   Unlike LayerNorm there is no mean subtraction and no bias.
+   Backward, with g_i = dout_i * w_i and xhat_i = x_i * rstd:
+       dx_i = rstd * (g_i - xhat_i * mean_j(g_j * xhat_j))
+       dw_i += sum over rows of dout_i * xhat_i                                  */
+void ut_rmsnorm_forward(ut_float *out, ut_float *rstd, const ut_float *x, const ut_float *w,
+                        int N, int D, float eps) {
+    #pragma omp parallel for
+    for (int n = 0; n < N; n++) {
+        const ut_float *xr = x + (size_t)n * D;
+        ut_float *o = out + (size_t)n * D;
+        ut_float ss = 0;
+        for (int i = 0; i < D; i++) ss += xr[i] * xr[i];
+        ut_float r = (ut_float)1 / (ut_float)sqrt(ss / D + eps);
+        for (int i = 0; i < D; i++) o[i] = xr[i] * r * w[i];
+        rstd[n] = r;
+    }
+}
+void ut_rmsnorm_backward(ut_float *dx, ut_float *dw, const ut_float *dout, const ut_float *x,
+                         const ut_float *w, const ut_float *rstd, int N, int D) {
+    #pragma omp parallel for
+    for (int n = 0; n < N; n++) {
+        const ut_float *xr = x + (size_t)n * D, *dy = dout + (size_t)n * D;
+        ut_float *dxr = dx + (size_t)n * D, r = rstd[n];
+        ut_float dot = 0;   /* sum_j g_j * xhat_j */
+        for (int i = 0; i < D; i++) dot += dy[i] * w[i] * xr[i] * r;
+        dot /= D;
+        for (int i = 0; i < D; i++) dxr[i] += r * (dy[i] * w[i] - xr[i] * r * dot);
+    }
+    /* dw: parallel over channels, each summed over rows in order (deterministic) */
+    #pragma omp parallel for
+    for (int i = 0; i < D; i++) {
+        ut_float s = 0;
+        for (int n = 0; n < N; n++) s += dout[(size_t)n * D + i] * x[(size_t)n * D + i] * rstd[n];
+        dw[i] += s;
+    }
+}
+
+/* --- RoPE: rotary position embedding -----------------------------------------
+   Position p rotates each pair of a head's features by the angle p * f_i with
+   f_i = theta^(-2i/HD), i < HD/2. We use the "rotate-half" layout of Hugging
+   Face's Llama: feature i is paired with feature i + HD/2 (not with i+1 as in
+   the original Meta code), so weights exported to HF need no permutation.
+       x'_i        = x_i cos - x_{i+HD/2} sin
+       x'_{i+HD/2} = x_{i+HD/2} cos + x_i sin
+   A rotation's inverse is its transpose, so the backward rotates the gradient
+   by -angle. Applied in place to q or k laid out as (B, T, nh, HD); token t of
+   the window sits at absolute position pos0 + t (pos0 > 0 with a KV cache).   */
+void ut_rope_tables(ut_float *cos_t, ut_float *sin_t, int T, int HD, float theta) {
+    int half = HD / 2;
+    for (int p = 0; p < T; p++)
+        for (int i = 0; i < half; i++) {
+            double f = pow((double)theta, -2.0 * i / HD);
+            cos_t[(size_t)p * half + i] = (ut_float)cos(p * f);
+            sin_t[(size_t)p * half + i] = (ut_float)sin(p * f);
+        }
+}
+static void ut__rope(ut_float *x, const ut_float *cos_t, const ut_float *sin_t, int B, int T,
+                     int nh, int HD, int pos0, ut_float sign) {
+    int half = HD / 2;
+    #pragma omp parallel for collapse(2)
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            const ut_float *c = cos_t + (size_t)(pos0 + t) * half, *s = sin_t + (size_t)(pos0 + t) * half;
+            for (int h = 0; h < nh; h++) {
+                ut_float *v = x + (((size_t)b * T + t) * nh + h) * HD;
+                for (int i = 0; i < half; i++) {
+                    ut_float a = v[i], bb = v[i + half], sn = sign * s[i];
+                    v[i] = a * c[i] - bb * sn;
+                    v[i + half] = bb * c[i] + a * sn;
+                }
+            }
+        }
+}
+void ut_rope_forward(ut_float *x, const ut_float *cos_t, const ut_float *sin_t, int B, int T,
+                     int nh, int HD, int pos0) { ut__rope(x, cos_t, sin_t, B, T, nh, HD, pos0, 1); }
+void ut_rope_backward(ut_float *dx, const ut_float *cos_t, const ut_float *sin_t, int B, int T,
+                      int nh, int HD, int pos0) { ut__rope(dx, cos_t, sin_t, B, T, nh, HD, pos0, -1); }
+
+/* --- Causal grouped-query attention ------------------------------------------
+   q (B, T, H, HD), k and v (B, T, KVH, HD) -> y (B, T, H, HD), att (B, H, T, T)
+   Query head h reads key/value head h / (H/KVH): a group of H/KVH query heads
+   shares one K and V, which is what makes the KV cache KVH/H the size. K and V
+   are never copied per query head; we just index the shared one.
+       s[t, u] = q_t . k_u / sqrt(HD)    for visible u, i.e. u <= t and, with a
+                                         sliding window W, t - u < W
+       att[t, :] = softmax(s[t, :])      (0 where not visible)
+       y_t = sum_u att[t, u] v_u
+   Backward, given dy:
+       dv_u += sum_t att[t,u] dy_t           datt[t,u] = dy_t . v_u
+       ds[t,u] = att[t,u] (datt[t,u] - sum_u' att[t,u'] datt[t,u'])  (softmax)
+       dq_t += sum_u ds[t,u] k_u / sqrt(HD)   dk_u += sum_t ds[t,u] q_t / sqrt(HD) */
+static inline int ut__first_visible(int t, int window) {
+    return (window > 0 && t - window + 1 > 0) ? t - window + 1 : 0;
+}
+void ut_attention_forward(ut_float *y, ut_float *att, const ut_float *q, const ut_float *k,
+                          const ut_float *v, int B, int T, int H, int KVH, int HD, int window) {
+    int group = H / KVH;
+    ut_float scale = (ut_float)(1.0 / sqrt((double)HD));
+    #pragma omp parallel for collapse(3)
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++)
+            for (int t = 0; t < T; t++) {
+                int kvh = h / group, u0 = ut__first_visible(t, window);
+                const ut_float *qt = q + (((size_t)b * T + t) * H + h) * HD;
+                ut_float *a = att + (((size_t)b * H + h) * T + t) * T;
+                ut_float mx = -INFINITY;
+                for (int u = u0; u <= t; u++) {
+                    const ut_float *ku = k + (((size_t)b * T + u) * KVH + kvh) * HD;
+                    ut_float s = 0;
+                    for (int i = 0; i < HD; i++) s += qt[i] * ku[i];
+                    s *= scale;
+                    a[u] = s;
+                    if (s > mx) mx = s;
+                }
+                ut_float sum = 0;
+                for (int u = u0; u <= t; u++) { a[u] = (ut_float)exp(a[u] - mx); sum += a[u]; }
+                for (int u = 0; u < T; u++) a[u] = (u >= u0 && u <= t) ? a[u] / sum : 0;
+                ut_float *yt = y + (((size_t)b * T + t) * H + h) * HD;
+                for (int i = 0; i < HD; i++) yt[i] = 0;
+                for (int u = u0; u <= t; u++) {
+                    const ut_float *vu = v + (((size_t)b * T + u) * KVH + kvh) * HD;
+                    for (int i = 0; i < HD; i++) yt[i] += a[u] * vu[i];
+                }
+            }
+}
+void ut_attention_backward(ut_float *dq, ut_float *dk, ut_float *dv, const ut_float *dy,
+                           const ut_float *att, const ut_float *q, const ut_float *k,
+                           const ut_float *v, int B, int T, int H, int KVH, int HD, int window) {
+    int group = H / KVH;
+    ut_float scale = (ut_float)(1.0 / sqrt((double)HD));
+    /* One thread per (batch, kv head): dk and dv of that kv head collect from
+       all its query heads, so nobody else writes them — no atomics needed. */
+    #pragma omp parallel for collapse(2)
+    for (int b = 0; b < B; b++)
+        for (int kvh = 0; kvh < KVH; kvh++) {
+            ut_float *ds = (ut_float *)malloc((size_t)T * sizeof(ut_float));
+            for (int h = kvh * group; h < (kvh + 1) * group; h++)
+                for (int t = 0; t < T; t++) {
+                    int u0 = ut__first_visible(t, window);
+                    const ut_float *a = att + (((size_t)b * H + h) * T + t) * T;
+                    const ut_float *dyt = dy + (((size_t)b * T + t) * H + h) * HD;
+                    const ut_float *qt = q + (((size_t)b * T + t) * H + h) * HD;
+                    ut_float *dqt = dq + (((size_t)b * T + t) * H + h) * HD;
+                    ut_float dot = 0;
+                    for (int u = u0; u <= t; u++) {
+                        const ut_float *vu = v + (((size_t)b * T + u) * KVH + kvh) * HD;
+                        ut_float *dvu = dv + (((size_t)b * T + u) * KVH + kvh) * HD;
+                        ut_float da = 0;
+                        for (int i = 0; i < HD; i++) { da += dyt[i] * vu[i]; dvu[i] += a[u] * dyt[i]; }
+                        ds[u] = da;
+                        dot += a[u] * da;
+                    }
+                    for (int u = u0; u <= t; u++) {
+                        ut_float g = a[u] * (ds[u] - dot) * scale;
+                        const ut_float *ku = k + (((size_t)b * T + u) * KVH + kvh) * HD;
+                        ut_float *dku = dk + (((size_t)b * T + u) * KVH + kvh) * HD;
+                        for (int i = 0; i < HD; i++) { dqt[i] += g * ku[i]; dku[i] += g * qt[i]; }
+                    }
+                }
+            free(ds);
+        }
+}
+
+/* --- SwiGLU MLP ----------------------------------------------------------------
+   x (N, D); wg, wu (F, D); wd (D, F):
+       gate = x wg^T, up = x wu^T              (N, F)
+       h = silu(gate) * up                     silu(g) = g * sigmoid(g)
+       out = h wd^T                            (N, D)
+   Backward: dh = dout wd; dgate = dh * up * silu'(gate); dup = dh * silu(gate),
+   with silu'(g) = sigmoid(g) * (1 + g * (1 - sigmoid(g))).
+   scratch holds 2*N*F floats (dh, reused for dgate, and dup). dx is added to. */
+void ut_swiglu_forward(ut_float *out, ut_float *gate, ut_float *up, ut_float *h, const ut_float *x,
+                       const ut_float *wg, const ut_float *wu, const ut_float *wd, int N, int D, int F) {
+    ut_matmul_forward(gate, x, wg, N, D, F);
+    ut_matmul_forward(up, x, wu, N, D, F);
+    size_t NF = (size_t)N * F;
+    #pragma omp parallel for
+    for (size_t i = 0; i < NF; i++) {
+        ut_float g = gate[i];
+        h[i] = g / (1 + (ut_float)exp(-g)) * up[i];
+    }
+    ut_matmul_forward(out, h, wd, N, F, D);
+}
+void ut_swiglu_backward(ut_float *dx, ut_float *dwg, ut_float *dwu, ut_float *dwd,
+                        const ut_float *dout, const ut_float *gate, const ut_float *up,
+                        const ut_float *h, const ut_float *x, const ut_float *wg,
+                        const ut_float *wu, const ut_float *wd, ut_float *scratch, int N, int D, int F) {
+    size_t NF = (size_t)N * F;
+    ut_float *dh = scratch, *dup = scratch + NF;
+    memset(dh, 0, NF * sizeof(ut_float));
+    ut_matmul_backward(dh, dwd, dout, h, wd, N, F, D);
+    #pragma omp parallel for
+    for (size_t i = 0; i < NF; i++) {
+        ut_float g = gate[i], sg = 1 / (1 + (ut_float)exp(-g));
+        dup[i] = dh[i] * g * sg;
+        dh[i] = dh[i] * up[i] * sg * (1 + g * (1 - sg));   /* now dgate */
+    }
+    ut_matmul_backward(dx, dwg, dh, x, wg, N, D, F);
+    ut_matmul_backward(dx, dwu, dup, x, wu, N, D, F);
+}
+
+/* --- Mixture of Experts ------------------------------------------------------
+   E SwiGLU experts; each token uses K of them. x (N, D) -> out (N, D).
+     logits = x router^T                        (N, E)
+     p = softmax(logits)                        over experts, per token
+     top-k: the K largest p_e (a tie goes to the lower expert index)
+     w_k = p_{e_k} / sum_j p_{e_j}              renormalised over the K chosen
+     out_n = sum_k w_k * expert_{e_k}(x_n)
+   Dropless: there is no capacity limit, every token reaches all K of its
+   experts however unbalanced the routing. To run each expert as one matmul,
+   the N*K (token, choice) pairs — "slots" — are sorted by expert: expert e owns
+   slots [off[e], off[e+1]), gathered into contiguous rows, in token order.
+
+   Load-balancing loss (Switch Transformer / Mixtral form):
+     aux = E * sum_e f_e * P_e
+     f_e = (slots routed to e) / (N*K)    fraction of assignments (no gradient)
+     P_e = mean_n p[n, e]                 mean router probability (has gradient)
+   With perfectly even routing f_e = P_e = 1/E and aux = 1, its minimum for
+   a given f; collapse onto one expert gives aux -> E. (Hugging Face's Mixtral
+   load_balancing_loss_func sums f over the K choices instead of averaging, so
+   its value is K times ours.)
+   Router z-loss (ST-MoE): z = mean_n logsumexp(logits_n)^2 keeps the router
+   logits small so the softmax stays in a well-conditioned range.
+   The router softmax runs in ut_float (float unless UT_DOUBLE). */
+
+/* The K largest of p (E), larger first; ties -> lower index. */
+static void ut__topk(const ut_float *p, int E, int K, int *idx, ut_float *w) {
+    ut_float sum = 0;
+    for (int k = 0; k < K; k++) {
+        int best = -1;
+        for (int e = 0; e < E; e++) {
+            int taken = 0;
+            for (int j = 0; j < k; j++) taken |= idx[j] == e;
+            if (!taken && (best < 0 || p[e] > p[best])) best = e;
+        }
+        idx[k] = best;
+        sum += p[best];
+    }
+    for (int k = 0; k < K; k++) w[k] = p[idx[k]] / sum;
+}
+
+/* softmax of one row in place; returns logsumexp of the input */
+static ut_float ut__softmax_row(ut_float *x, int n) {
+    ut_float mx = x[0], sum = 0;
+    for (int i = 1; i < n; i++) if (x[i] > mx) mx = x[i];
+    for (int i = 0; i < n; i++) { x[i] = (ut_float)exp(x[i] - mx); sum += x[i]; }
+    for (int i = 0; i < n; i++) x[i] /= sum;
+    return mx + (ut_float)log(sum);
+}
+
+size_t ut_moe_scratch_floats(int N, int D, int F, int E, int K) {
+    size_t NK = (size_t)N * K;
+    return 2 * NK * D + 2 * NK * F + (size_t)N * E + NK;
+}
+
+void ut_moe_forward(ut_float *out, ut_float *aux, ut_float *z, ut_moe_state *s, const ut_float *x,
+                    const ut_float *router, const ut_float *wg, const ut_float *wu,
+                    const ut_float *wd, int N, int D, int F, int E, int K) {
+    /* 1. route: probabilities, logsumexp, top-k */
+    ut_matmul_forward(s->probs, x, router, N, D, E);
+    #pragma omp parallel for
+    for (int n = 0; n < N; n++) {
+        s->lse[n] = ut__softmax_row(s->probs + (size_t)n * E, E);
+        ut__topk(s->probs + (size_t)n * E, E, K, s->topk_e + (size_t)n * K, s->topk_w + (size_t)n * K);
+    }
+    /* 2. sort the slots by expert (a counting sort, in token order) */
+    for (int e = 0; e < E; e++) s->count[e] = 0;
+    for (size_t i = 0; i < (size_t)N * K; i++) s->count[s->topk_e[i]]++;
+    s->off[0] = 0;
+    for (int e = 0; e < E; e++) s->off[e + 1] = s->off[e] + s->count[e];
+    for (int e = 0; e < E; e++) s->count[e] = 0;    /* reused as fill pointers */
+    for (int n = 0; n < N; n++)
+        for (int k = 0; k < K; k++) {
+            int e = s->topk_e[(size_t)n * K + k], slot = s->off[e] + s->count[e]++;
+            s->slot_of[(size_t)n * K + k] = slot;
+            s->slot_token[slot] = n;
+        }
+    /* 3. gather each slot's input row, run each expert on its rows */
+    #pragma omp parallel for
+    for (int i = 0; i < N * K; i++)
+        memcpy(s->x + (size_t)i * D, x + (size_t)s->slot_token[i] * D, D * sizeof(ut_float));
+    for (int e = 0; e < E; e++) {
+        int o = s->off[e], M = s->off[e + 1] - o;
+        if (M == 0) continue;
+        ut_swiglu_forward(s->out + (size_t)o * D, s->gate + (size_t)o * F, s->up + (size_t)o * F,
+                          s->h + (size_t)o * F, s->x + (size_t)o * D, wg + (size_t)e * F * D,
+                          wu + (size_t)e * F * D, wd + (size_t)e * D * F, M, D, F);
+    }
+    /* 4. combine: out_n = sum_k w_k y_slot(n,k), added in k order */
+    #pragma omp parallel for
+    for (int n = 0; n < N; n++) {
+        ut_float *o = out + (size_t)n * D;
+        for (int i = 0; i < D; i++) o[i] = 0;
+        for (int k = 0; k < K; k++) {
+            ut_float w = s->topk_w[(size_t)n * K + k];
+            const ut_float *y = s->out + (size_t)s->slot_of[(size_t)n * K + k] * D;
+            for (int i = 0; i < D; i++) o[i] += w * y[i];
+        }
+    }
+    /* 5. auxiliary losses */
+    double a = 0, zz = 0;
+    for (int e = 0; e < E; e++) {
+        double P = 0;
+        for (int n = 0; n < N; n++) P += s->probs[(size_t)n * E + e];
+        a += (double)(s->off[e + 1] - s->off[e]) / ((double)N * K) * (P / N);
+    }
+    for (int n = 0; n < N; n++) zz += (double)s->lse[n] * s->lse[n];
+    for (int e = 0; e < E; e++) s->count[e] = s->off[e + 1] - s->off[e];
+    *aux = (ut_float)(E * a);
+    *z = (ut_float)(zz / N);
+}
+
+/* Backward of  L(out) + daux * aux + dz * z,  given dout = dL/dout.
+   The chain rule runs through three paths:
+     expert outputs: dy_slot = w_k dout_n, then each expert's SwiGLU backward;
+     mixing weights: dw_k = dout_n . y_slot(n,k); through the renormalisation
+       w_k = p_k / S:  dp_k = (dw_k - sum_j w_j dw_j) / S  for chosen k;
+     the losses:   daux/dp[n,e] = E f_e / N,   dz/dlogit[n,e] = 2 lse_n p[n,e] / N;
+   then softmax backward dlogit_e = p_e (dp_e - sum_e' p_e' dp_e') and the
+   router matmul. The top-k choice itself is piecewise constant: no gradient.
+   scratch: ut_moe_scratch_floats(N, D, F, E, K) floats. */
+void ut_moe_backward(ut_float *dx, ut_float *drouter, ut_float *dwg, ut_float *dwu, ut_float *dwd,
+                     const ut_float *dout, float daux, float dz, const ut_moe_state *s,
+                     const ut_float *x, const ut_float *router, const ut_float *wg,
+                     const ut_float *wu, const ut_float *wd, ut_float *scratch,
+                     int N, int D, int F, int E, int K) {
+    size_t NK = (size_t)N * K;
+    ut_float *dy = scratch, *dxs = dy + NK * D, *sw = dxs + NK * D;
+    ut_float *dlogits = sw + 2 * NK * F, *dw = dlogits + (size_t)N * E;
+    #pragma omp parallel for
+    for (int n = 0; n < N; n++)
+        for (int k = 0; k < K; k++) {
+            size_t slot = s->slot_of[(size_t)n * K + k];
+            ut_float w = s->topk_w[(size_t)n * K + k], d = 0;
+            const ut_float *g = dout + (size_t)n * D, *y = s->out + slot * D;
+            for (int i = 0; i < D; i++) { dy[slot * D + i] = w * g[i]; d += g[i] * y[i]; }
+            dw[(size_t)n * K + k] = d;
+        }
+    memset(dxs, 0, NK * D * sizeof(ut_float));
+    for (int e = 0; e < E; e++) {
+        int o = s->off[e], M = s->off[e + 1] - o;
+        if (M == 0) continue;
+        ut_swiglu_backward(dxs + (size_t)o * D, dwg + (size_t)e * F * D, dwu + (size_t)e * F * D,
+                           dwd + (size_t)e * D * F, dy + (size_t)o * D, s->gate + (size_t)o * F,
+                           s->up + (size_t)o * F, s->h + (size_t)o * F, s->x + (size_t)o * D,
+                           wg + (size_t)e * F * D, wu + (size_t)e * F * D, wd + (size_t)e * D * F,
+                           sw, M, D, F);
+    }
+    #pragma omp parallel for
+    for (int n = 0; n < N; n++) {
+        ut_float *d = dx + (size_t)n * D;
+        for (int k = 0; k < K; k++) {     /* scatter back: the K slots of token n */
+            const ut_float *g = dxs + (size_t)s->slot_of[(size_t)n * K + k] * D;
+            for (int i = 0; i < D; i++) d[i] += g[i];
+        }
+        const ut_float *p = s->probs + (size_t)n * E;
+        const ut_float *w = s->topk_w + (size_t)n * K, *dwn = dw + (size_t)n * K;
+        const int *te = s->topk_e + (size_t)n * K;
+        ut_float *dl = dlogits + (size_t)n * E;
+        ut_float S = 0, wdw = 0, pdp = 0;
+        for (int k = 0; k < K; k++) { S += p[te[k]]; wdw += w[k] * dwn[k]; }
+        for (int e = 0; e < E; e++)       /* dp from the aux loss */
+            dl[e] = daux * (ut_float)E * ((ut_float)s->count[e] / (ut_float)NK) / (ut_float)N;
+        for (int k = 0; k < K; k++) dl[te[k]] += (dwn[k] - wdw) / S;
+        for (int e = 0; e < E; e++) pdp += p[e] * dl[e];
+        for (int e = 0; e < E; e++)       /* softmax backward, then the z-loss */
+            dl[e] = p[e] * (dl[e] - pdp) + dz * 2 * s->lse[n] * p[e] / N;
+    }
+    ut_matmul_backward(dx, drouter, dlogits, x, router, N, D, E);
+}
+
+/* --- Softmax cross-entropy -----------------------------------------------------
+   logits (N, V), targets (N) -> probs (N, V), loss = mean over rows with a
+   target >= 0 of  -log softmax(logits)[target] = logsumexp(logits) - logit[target].
+   probs may be the same buffer as logits (computed in place).
+   Backward: dlogits = scale * (probs - onehot(target)) / n_targets, written
+   (not added): it is the first gradient of the chain. */
+float ut_crossentropy_forward(ut_float *probs, const ut_float *logits, const int *targets, int N, int V) {
+    double *row_loss = (double *)malloc((size_t)N * sizeof(double));
+    if (!row_loss) return NAN;
+    #pragma omp parallel for
+    for (int n = 0; n < N; n++) {
+        const ut_float *l = logits + (size_t)n * V;
+        ut_float *p = probs + (size_t)n * V;
+        ut_float lt = targets && targets[n] >= 0 ? l[targets[n]] : 0;
+        if (p != l) memcpy(p, l, V * sizeof(ut_float));
+        ut_float lse = ut__softmax_row(p, V);
+        row_loss[n] = targets && targets[n] >= 0 ? (double)lse - lt : 0;
+    }
+    double sum = 0;  /* summed in row order, so the loss never depends on threads */
+    int count = 0;
+    for (int n = 0; n < N; n++) { sum += row_loss[n]; count += targets && targets[n] >= 0; }
+    free(row_loss);
+    return count ? (float)(sum / count) : 0.0f;
+}
+void ut_crossentropy_backward(ut_float *dlogits, const ut_float *probs, const int *targets,
+                              int N, int V, float scale) {
+    int count = 0;
+    for (int n = 0; n < N; n++) count += targets[n] >= 0;
+    ut_float s = count ? (ut_float)scale / count : 0;
+    #pragma omp parallel for
+    for (int n = 0; n < N; n++) {
+        ut_float *d = dlogits + (size_t)n * V;
+        const ut_float *p = probs + (size_t)n * V;
+        if (targets[n] < 0) { memset(d, 0, V * sizeof(ut_float)); continue; }
+        for (int i = 0; i < V; i++) d[i] = s * p[i];
+        d[targets[n]] -= s;
+    }
+}
+
+/* ===========================================================================
+   6. MODEL
+   tokens -> embedding -> L x [ x += attn(rmsnorm(x)); x += ffn(rmsnorm(x)) ]
+          -> rmsnorm -> LM head -> logits -> cross-entropy
+   ffn is a SwiGLU MLP (E = 1) or a Mixture of Experts (E > 1).
+   ======================================================================== */
+
+static void ut__point_tensors(ut_float *base, const size_t sizes[UT_NUM_TENSORS],
+                              ut_float *ptrs[UT_NUM_TENSORS]) {
+    for (int i = 0; i < UT_NUM_TENSORS; i++) { ptrs[i] = base; base += sizes[i]; }
+}
+
+/* Standard init (GPT-2 style): every matrix ~ N(0, 0.02^2), except the two
+   projections that write into the residual stream (W_o, W_down), which are
+   scaled by 1/sqrt(2L) so the stream's variance does not grow with depth;
+   RMSNorm weights start at 1. With this the initial logits are small and the
+   loss starts near ln(V), the loss of a uniform guess. */
+int ut_model_init(ut_model *m, const ut_config *c, uint64_t seed) {
+    memset(m, 0, sizeof *m);
+    if (ut_config_validate(c)) return -1;
+    m->cfg = *c;
+    ut_param_sizes(c, m->sizes);
+    m->n_params = ut_num_params(c);
+    size_t n = m->n_params, half = c->head_dim / 2;
+    m->params = (ut_float *)ut__calloc(n, sizeof(ut_float));
+    m->grads = (ut_float *)ut__calloc(n, sizeof(ut_float));
+    m->adam_m = (ut_float *)ut__calloc(n, sizeof(ut_float));
+    m->adam_v = (ut_float *)ut__calloc(n, sizeof(ut_float));
+    m->rope_cos = (ut_float *)ut__calloc((size_t)c->max_seq_len * half, sizeof(ut_float));
+    m->rope_sin = (ut_float *)ut__calloc((size_t)c->max_seq_len * half, sizeof(ut_float));
+    m->expert_count = (int *)ut__calloc((size_t)c->n_layers * c->n_experts, sizeof(int));
+    if (!m->params || !m->grads || !m->adam_m || !m->adam_v || !m->rope_cos || !m->rope_sin ||
+        !m->expert_count) {
+        ut_model_free(m);
+        return ut__fail("out of memory for a model of %zu parameters", n);
+    }
+    ut__point_tensors(m->params, m->sizes, m->p);
+    ut__point_tensors(m->grads, m->sizes, m->g);
+    ut_rope_tables(m->rope_cos, m->rope_sin, c->max_seq_len, c->head_dim, c->rope_theta);
+    uint64_t rng = ut_rng_seed(seed);
+    double resid_std = 0.02 / sqrt(2.0 * c->n_layers);
+    for (int t = 0; t < UT_NUM_TENSORS; t++) {
+        int is_norm = t == UT_ATTN_NORM || t == UT_FFN_NORM || t == UT_FINAL_NORM;
+        double std = (t == UT_WO || t == UT_W_DOWN) ? resid_std : 0.02;
+        for (size_t i = 0; i < m->sizes[t]; i++)
+            m->p[t][i] = is_norm ? (ut_float)1 : (ut_float)(std * ut_rng_normal(&rng));
+    }
+    return 0;
+}
+
+void ut_model_free(ut_model *m) {
+    free(m->params); free(m->grads); free(m->adam_m); free(m->adam_v);
+    free(m->rope_cos); free(m->rope_sin); free(m->expert_count);
+    free(m->acts_mem); free(m->scratch_mem); free(m->inputs); free(m->targets);
+    memset(m, 0, sizeof *m);
+}
+
+/* (Re)allocates the activations for a micro-batch (B, T): one allocation,
+   carved into the buffers listed in ut__act_bufs. */
+static int ut__ensure_acts(ut_model *m, int B, int T) {
+    if (m->acts_mem && m->B == B && m->T == T) return 0;
+    free(m->acts_mem); free(m->scratch_mem); free(m->inputs); free(m->targets);
+    m->acts_mem = m->scratch_mem = NULL; m->inputs = m->targets = NULL; m->B = m->T = 0;
+    ut__buf bufs[40];
+    int nb = ut__act_bufs(&m->cfg, &m->a, B, T, bufs);
+    size_t total = 0;
+    for (int i = 0; i < nb; i++) total += (bufs[i].count * bufs[i].elem + 63) / 64 * 64;
+    m->acts_mem = ut__calloc(total + 64, 1);
+    m->scratch_mem = ut__calloc(ut__scratch_floats(&m->cfg, B, T), sizeof(ut_float));
+    m->inputs = (int *)ut__calloc((size_t)B * T, sizeof(int));
+    m->targets = (int *)ut__calloc((size_t)B * T, sizeof(int));
+    if (!m->acts_mem || !m->scratch_mem || !m->inputs || !m->targets)
+        return ut__fail("out of memory for activations (B=%d, T=%d)", B, T);
+    char *p = (char *)m->acts_mem;
+    for (int i = 0; i < nb; i++) {
+        *bufs[i].ptr = p;
+        p += (bufs[i].count * bufs[i].elem + 63) / 64 * 64;
+    }
+    m->B = B; m->T = T;
+    return 0;
+}
+
+/* Layer l's MoE state: pointers into the activation buffers. */
+static ut_moe_state ut__moe_state(ut_model *m, int l) {
+    const ut_config *c = &m->cfg;
+    size_t N = (size_t)m->B * m->T, E = c->n_experts, K = c->top_k, D = c->d_model, F = c->ffn_hidden;
+    ut_acts *a = &m->a;
+    ut_moe_state s;
+    s.probs = a->router_probs + l * N * E; s.lse = a->router_lse + l * N;
+    s.topk_w = a->topk_w + l * N * K; s.topk_e = a->topk_e + l * N * K;
+    s.slot_of = a->slot_of + l * N * K; s.slot_token = a->slot_token + l * N * K;
+    s.off = a->expert_off + l * (E + 1);
+    s.x = a->ffn_x + l * N * K * D; s.gate = a->ffn_gate + l * N * K * F;
+    s.up = a->ffn_up + l * N * K * F; s.h = a->ffn_h + l * N * K * F;
+    s.out = a->ffn_out + l * N * K * D;
+    s.count = m->expert_count + l * E;
+    return s;
+}
+
+float ut_model_forward(ut_model *m, const int *inputs, const int *targets, int B, int T) {
+    const ut_config *c = &m->cfg;
+    if (B < 1 || T < 1 || T > c->max_seq_len)
+        return (float)ut__fail("batch shape B=%d T=%d is invalid (T must be in [1, %d])", B, T, c->max_seq_len);
+    size_t N = (size_t)B * T;
+    for (size_t i = 0; i < N; i++) {
+        if (inputs[i] < 0 || inputs[i] >= c->vocab_size)
+            return (float)ut__fail("token %d at position %zu is outside the vocabulary [0, %d)", inputs[i], i, c->vocab_size);
+        if (targets && (targets[i] < -1 || targets[i] >= c->vocab_size))
+            return (float)ut__fail("target %d at position %zu is outside the vocabulary [0, %d)", targets[i], i, c->vocab_size);
+    }
+    if (ut__ensure_acts(m, B, T)) return -1.0f;
+    memcpy(m->inputs, inputs, N * sizeof(int));
+    if (targets) memcpy(m->targets, targets, N * sizeof(int));
+    else for (size_t i = 0; i < N; i++) m->targets[i] = -1;
+
+    int L = c->n_layers, D = c->d_model, H = c->n_heads, KVH = c->n_kv_heads, HD = c->head_dim;
+    int F = c->ffn_hidden, E = c->n_experts, K = c->top_k, V = c->vocab_size;
+    int QD = H * HD, KD = KVH * HD;
+    ut_acts *a = &m->a;
+    double aux = 0, z = 0;
+    ut_embedding_forward(a->resid, inputs, m->p[UT_TOK_EMB], (int)N, D);
+    for (int l = 0; l < L; l++) {
+        ut_float *x = a->resid + l * N * D, *xout = a->resid + (l + 1) * N * D;
+        ut_float *xn = a->attn_xn + l * N * D, *q = a->q + l * N * QD, *k = a->k + l * N * KD;
+        ut_float *v = a->v + l * N * KD, *y = a->attn_y + l * N * QD, *mid = a->resid_mid + l * N * D;
+        ut_float *xn2 = a->ffn_xn + l * N * D;
+        /* attention block: mid = x + W_o attn(rope(W_q xn), rope(W_k xn), W_v xn) */
+        ut_rmsnorm_forward(xn, a->attn_rstd + l * N, x, m->p[UT_ATTN_NORM] + (size_t)l * D, (int)N, D, c->norm_eps);
+        ut_matmul_forward(q, xn, m->p[UT_WQ] + (size_t)l * QD * D, (int)N, D, QD);
+        ut_matmul_forward(k, xn, m->p[UT_WK] + (size_t)l * KD * D, (int)N, D, KD);
+        ut_matmul_forward(v, xn, m->p[UT_WV] + (size_t)l * KD * D, (int)N, D, KD);
+        ut_rope_forward(q, m->rope_cos, m->rope_sin, B, T, H, HD, 0);
+        ut_rope_forward(k, m->rope_cos, m->rope_sin, B, T, KVH, HD, 0);
+        ut_attention_forward(y, a->att + (size_t)l * B * H * T * T, q, k, v, B, T, H, KVH, HD, c->sliding_window);
+        ut_matmul_forward(mid, y, m->p[UT_WO] + (size_t)l * D * QD, (int)N, QD, D);
+        for (size_t i = 0; i < N * D; i++) mid[i] += x[i];
+        /* feed-forward block: xout = mid + ffn(rmsnorm(mid)) */
+        ut_rmsnorm_forward(xn2, a->ffn_rstd + l * N, mid, m->p[UT_FFN_NORM] + (size_t)l * D, (int)N, D, c->norm_eps);
+        size_t we = (size_t)l * E * F * D;   /* offset of layer l's experts */
+        if (E == 1) {
+            ut_swiglu_forward(xout, a->ffn_gate + l * N * F, a->ffn_up + l * N * F, a->ffn_h + l * N * F,
+                              xn2, m->p[UT_W_GATE] + we, m->p[UT_W_UP] + we, m->p[UT_W_DOWN] + we, (int)N, D, F);
+            m->expert_count[l] = (int)N;
+        } else {
+            ut_moe_state s = ut__moe_state(m, l);
+            ut_float la, lz;
+            ut_moe_forward(xout, &la, &lz, &s, xn2, m->p[UT_ROUTER] + (size_t)l * E * D,
+                           m->p[UT_W_GATE] + we, m->p[UT_W_UP] + we, m->p[UT_W_DOWN] + we, (int)N, D, F, E, K);
+            aux += la; z += lz;
+        }
+        for (size_t i = 0; i < N * D; i++) xout[i] += mid[i];
+    }
+    ut_rmsnorm_forward(a->final_xn, a->final_rstd, a->resid + (size_t)L * N * D, m->p[UT_FINAL_NORM],
+                       (int)N, D, c->norm_eps);
+    const ut_float *head = c->tie_embeddings ? m->p[UT_TOK_EMB] : m->p[UT_LM_HEAD];
+    ut_matmul_forward(a->probs, a->final_xn, head, (int)N, D, V);
+    m->loss = ut_crossentropy_forward(a->probs, a->probs, m->targets, (int)N, V);
+    m->aux_loss = E > 1 ? (float)(aux / L) : 0.0f;
+    m->z_loss = E > 1 ? (float)(z / L) : 0.0f;
+    return m->loss;
+}
+
+void ut_model_zero_grad(ut_model *m) { memset(m->grads, 0, m->n_params * sizeof(ut_float)); }
+
+/* The forward pass read backwards. dresid carries dL/dx of the residual
+   stream: each block ADDS its input gradient to it, which is exactly the
+   chain rule for x_out = x + f(x) (the identity path passes dresid through). */
+void ut_model_backward(ut_model *m, float scale) {
+    const ut_config *c = &m->cfg;
+    int B = m->B, T = m->T, L = c->n_layers, D = c->d_model, H = c->n_heads, KVH = c->n_kv_heads;
+    int HD = c->head_dim, F = c->ffn_hidden, E = c->n_experts, K = c->top_k, V = c->vocab_size;
+    int QD = H * HD, KD = KVH * HD;
+    size_t N = (size_t)B * T;
+    ut_acts *a = &m->a;
+    ut_float *dresid = (ut_float *)m->scratch_mem, *dxn = dresid + N * D;
+    ut_float *dq = dxn + N * D, *dy = dq + N * QD, *dk = dy + N * QD, *dv = dk + N * KD;
+    ut_float *dlogits = dv + N * KD, *ffn_scratch = dlogits + N * V;
+
+    /* loss -> logits -> final norm */
+    ut_crossentropy_backward(dlogits, a->probs, m->targets, (int)N, V, scale);
+    int tied = c->tie_embeddings;
+    memset(dxn, 0, N * D * sizeof(ut_float));
+    ut_matmul_backward(dxn, tied ? m->g[UT_TOK_EMB] : m->g[UT_LM_HEAD], dlogits, a->final_xn,
+                       tied ? m->p[UT_TOK_EMB] : m->p[UT_LM_HEAD], (int)N, D, V);
+    memset(dresid, 0, N * D * sizeof(ut_float));
+    ut_rmsnorm_backward(dresid, m->g[UT_FINAL_NORM], dxn, a->resid + (size_t)L * N * D,
+                        m->p[UT_FINAL_NORM], a->final_rstd, (int)N, D);
+    float daux = scale * c->aux_loss_coef / L, dz = scale * c->z_loss_coef / L;
+    for (int l = L - 1; l >= 0; l--) {
+        ut_float *x = a->resid + l * N * D, *xn = a->attn_xn + l * N * D, *xn2 = a->ffn_xn + l * N * D;
+        ut_float *mid = a->resid_mid + l * N * D;
+        size_t we = (size_t)l * E * F * D;
+        /* feed-forward block: dresid (= dL/dxout) flows into dmid both directly
+           and through ffn and its norm */
+        memset(dxn, 0, N * D * sizeof(ut_float));
+        if (E == 1) {
+            ut_swiglu_backward(dxn, m->g[UT_W_GATE] + we, m->g[UT_W_UP] + we, m->g[UT_W_DOWN] + we,
+                               dresid, a->ffn_gate + l * N * F, a->ffn_up + l * N * F, a->ffn_h + l * N * F,
+                               xn2, m->p[UT_W_GATE] + we, m->p[UT_W_UP] + we, m->p[UT_W_DOWN] + we,
+                               ffn_scratch, (int)N, D, F);
+        } else {
+            ut_moe_state s = ut__moe_state(m, l);
+            ut_moe_backward(dxn, m->g[UT_ROUTER] + (size_t)l * E * D, m->g[UT_W_GATE] + we,
+                            m->g[UT_W_UP] + we, m->g[UT_W_DOWN] + we, dresid, daux, dz, &s, xn2,
+                            m->p[UT_ROUTER] + (size_t)l * E * D, m->p[UT_W_GATE] + we,
+                            m->p[UT_W_UP] + we, m->p[UT_W_DOWN] + we, ffn_scratch, (int)N, D, F, E, K);
+        }
+        ut_rmsnorm_backward(dresid, m->g[UT_FFN_NORM] + (size_t)l * D, dxn, mid,
+                            m->p[UT_FFN_NORM] + (size_t)l * D, a->ffn_rstd + l * N, (int)N, D);
+        /* attention block: dresid now holds dL/dmid */
+        memset(dy, 0, N * QD * sizeof(ut_float));
+        ut_matmul_backward(dy, m->g[UT_WO] + (size_t)l * D * QD, dresid, a->attn_y + l * N * QD,
+                           m->p[UT_WO] + (size_t)l * D * QD, (int)N, QD, D);
+        memset(dq, 0, N * QD * sizeof(ut_float));
+        memset(dk, 0, N * KD * sizeof(ut_float));
+        memset(dv, 0, N * KD * sizeof(ut_float));
+        ut_attention_backward(dq, dk, dv, dy, a->att + (size_t)l * B * H * T * T, a->q + l * N * QD,
+                              a->k + l * N * KD, a->v + l * N * KD, B, T, H, KVH, HD, c->sliding_window);
+        ut_rope_backward(dq, m->rope_cos, m->rope_sin, B, T, H, HD, 0);
+        ut_rope_backward(dk, m->rope_cos, m->rope_sin, B, T, KVH, HD, 0);
+        memset(dxn, 0, N * D * sizeof(ut_float));
+        ut_matmul_backward(dxn, m->g[UT_WQ] + (size_t)l * QD * D, dq, xn, m->p[UT_WQ] + (size_t)l * QD * D, (int)N, D, QD);
+        ut_matmul_backward(dxn, m->g[UT_WK] + (size_t)l * KD * D, dk, xn, m->p[UT_WK] + (size_t)l * KD * D, (int)N, D, KD);
+        ut_matmul_backward(dxn, m->g[UT_WV] + (size_t)l * KD * D, dv, xn, m->p[UT_WV] + (size_t)l * KD * D, (int)N, D, KD);
+        ut_rmsnorm_backward(dresid, m->g[UT_ATTN_NORM] + (size_t)l * D, dxn, x,
+                            m->p[UT_ATTN_NORM] + (size_t)l * D, a->attn_rstd + l * N, (int)N, D);
+    }
+    ut_embedding_backward(m->g[UT_TOK_EMB], dresid, m->inputs, (int)N, D);
+}
+
+/* ===========================================================================
+   7. OPTIMIZER
+   ======================================================================== */
+
+/* Global L2 norm of the gradient: sqrt(sum of all squares). Summed in fixed
+   chunks (parallel) whose partial sums are added in chunk order, so the result
+   is the same for any number of threads. */
+double ut_grad_norm(const ut_model *m) {
+    const size_t chunk = 1 << 14;
+    size_t n = m->n_params, nc = (n + chunk - 1) / chunk;
+    double *part = (double *)calloc(nc ? nc : 1, sizeof(double)), total = 0;
+    if (!part) return NAN;
+    #pragma omp parallel for
+    for (size_t c = 0; c < nc; c++) {
+        double s = 0;
+        size_t end = (c + 1) * chunk < n ? (c + 1) * chunk : n;
+        for (size_t i = c * chunk; i < end; i++) s += (double)m->grads[i] * m->grads[i];
+        part[c] = s;
+    }
+    for (size_t c = 0; c < nc; c++) total += part[c];
+    free(part);
+    return sqrt(total);
+}
+
+/* Learning rate at step s (0-based): linear warmup from lr/warmup to lr over
+   the first warmup steps, then cosine decay from lr to min_lr at the last step. */
+float ut_lr_at(const ut_train_config *t, int s) {
+    if (s < t->warmup_steps) return t->lr * (float)(s + 1) / (float)t->warmup_steps;
+    int decay = t->total_steps - t->warmup_steps;
+    double progress = decay > 1 ? (double)(s - t->warmup_steps) / (decay - 1) : 1.0;
+    if (progress > 1) progress = 1;
+    return (float)(t->min_lr + 0.5 * (t->lr - t->min_lr) * (1.0 + cos(3.141592653589793 * progress)));
+}
+
+/* AdamW (Loshchilov & Hutter), written as PyTorch's torch.optim.AdamW does it:
+     g = grad * clip_scale                  clip_scale = min(1, grad_clip / ||grad||)
+     m = b1 m + (1 - b1) g                  first moment
+     v = b2 v + (1 - b2) g^2                second moment
+     p = p * (1 - lr wd)                    decoupled weight decay (matrices only)
+     p = p - lr/(1 - b1^t) * m / (sqrt(v)/sqrt(1 - b2^t) + eps)
+   Weight decay pulls matrices toward 0; it is not applied to the RMSNorm
+   weights, which are scales around 1 (the model has no biases). */
+double ut_adamw_step(ut_model *m, const ut_train_config *t, float lr, int step_t) {
+    double norm = ut_grad_norm(m);
+    ut_float clip = 1;
+    if (t->grad_clip > 0 && norm > t->grad_clip) clip = (ut_float)(t->grad_clip / norm);
+    double bc1 = 1.0 - pow(t->beta1, step_t), bc2 = 1.0 - pow(t->beta2, step_t);
+    ut_float step_size = (ut_float)(lr / bc1), bc2_sqrt = (ut_float)sqrt(bc2);
+    ut_float b1 = t->beta1, b2 = t->beta2, eps = t->eps;
+    for (int k = 0; k < UT_NUM_TENSORS; k++) {
+        int decay = !(k == UT_ATTN_NORM || k == UT_FFN_NORM || k == UT_FINAL_NORM);
+        ut_float keep = decay ? (ut_float)(1.0 - (double)lr * t->weight_decay) : 1;
+        size_t off = (size_t)(m->p[k] - m->params), n = m->sizes[k];
+        ut_float *p = m->params + off, *g = m->grads + off, *mm = m->adam_m + off, *vv = m->adam_v + off;
+        #pragma omp parallel for
+        for (size_t i = 0; i < n; i++) {
+            ut_float gi = g[i] * clip;
+            mm[i] = b1 * mm[i] + (1 - b1) * gi;
+            vv[i] = b2 * vv[i] + (1 - b2) * gi * gi;
+            p[i] = p[i] * keep - step_size * mm[i] / ((ut_float)sqrt(vv[i]) / bc2_sqrt + eps);
+        }
+    }
+    return norm;
+}
+
+/* ===========================================================================
+   8. CHECKPOINT
+   One binary file, little-endian, every number written byte by byte so the
+   file is the same on any machine (the CUDA backend reads and writes it too):
+
+     offset size  field
+       0     4    magic "UTCK"
+       4     4    u32 version = 1
+       8     4    u32 header size = 256
+      12     4    u32 bytes per stored number = 4 (float32, whatever ut_float is)
+      16    64    ut_config, 16 fields in declaration order: 12 x i32
+                  (vocab_size .. sliding_window) then 4 x f32 (rope_theta,
+                  norm_eps, aux_loss_coef, z_loss_coef)
+      80    56    ut_train_config: 5 x i32 (batch_size, seq_len, grad_accum,
+                  total_steps, warmup_steps), 7 x f32 (lr, min_lr, beta1, beta2,
+                  eps, weight_decay, grad_clip), u64 seed
+     136    24    progress: u64 step, u64 data_rng, u64 tokens_seen
+     160     8    u64 n_params (must equal the count implied by the config)
+     168     8    u64 checksum: FNV-1a 64 over every byte from offset 256 on
+     176    80    zero (reserved)
+     256  4n      parameters, float32, in tensor order (section 3)
+   256+4n 4n      AdamW first moments, same layout
+   256+8n 4n      AdamW second moments, same layout
+   The file is exactly 256 + 12 n bytes long.
+   Saving writes PATH.tmp, flushes it to disk (fsync), then renames it over
+   PATH: a crash at any moment leaves either the old file or the new one.
+   ======================================================================== */
+
+#define UT_CKPT_VERSION 1
+#define UT_CKPT_HEADER 256
+
+static void ut__put32(uint8_t *b, uint32_t v) { for (int i = 0; i < 4; i++) b[i] = (uint8_t)(v >> (8 * i)); }
+static void ut__put64(uint8_t *b, uint64_t v) { for (int i = 0; i < 8; i++) b[i] = (uint8_t)(v >> (8 * i)); }
+static uint32_t ut__get32(const uint8_t *b) { uint32_t v = 0; for (int i = 0; i < 4; i++) v |= (uint32_t)b[i] << (8 * i); return v; }
+static uint64_t ut__get64(const uint8_t *b) { uint64_t v = 0; for (int i = 0; i < 8; i++) v |= (uint64_t)b[i] << (8 * i); return v; }
+static uint32_t ut__fbits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+static float ut__bitsf(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+static uint64_t ut__fnv(uint64_t h, const uint8_t *p, size_t n) {
+    for (size_t i = 0; i < n; i++) { h ^= p[i]; h *= 0x100000001B3ull; }
+    return h;
+}
+#define UT_FNV_INIT 0xCBF29CE484222325ull
+
+static void ut__pack_header(uint8_t *h, const ut_config *c, const ut_train_config *t,
+                            const ut_progress *pr, uint64_t n_params, uint64_t checksum) {
+    memset(h, 0, UT_CKPT_HEADER);
+    memcpy(h, "UTCK", 4);
+    ut__put32(h + 4, UT_CKPT_VERSION); ut__put32(h + 8, UT_CKPT_HEADER); ut__put32(h + 12, 4);
+    const int ci[12] = {c->vocab_size, c->max_seq_len, c->n_layers, c->d_model, c->n_heads,
+                        c->n_kv_heads, c->head_dim, c->ffn_hidden, c->n_experts, c->top_k,
+                        c->tie_embeddings, c->sliding_window};
+    const float cf[4] = {c->rope_theta, c->norm_eps, c->aux_loss_coef, c->z_loss_coef};
+    for (int i = 0; i < 12; i++) ut__put32(h + 16 + 4 * i, (uint32_t)ci[i]);
+    for (int i = 0; i < 4; i++) ut__put32(h + 64 + 4 * i, ut__fbits(cf[i]));
+    const int ti[5] = {t->batch_size, t->seq_len, t->grad_accum, t->total_steps, t->warmup_steps};
+    const float tf[7] = {t->lr, t->min_lr, t->beta1, t->beta2, t->eps, t->weight_decay, t->grad_clip};
+    for (int i = 0; i < 5; i++) ut__put32(h + 80 + 4 * i, (uint32_t)ti[i]);
+    for (int i = 0; i < 7; i++) ut__put32(h + 100 + 4 * i, ut__fbits(tf[i]));
+    ut__put64(h + 128, t->seed);
+    ut__put64(h + 136, pr->step); ut__put64(h + 144, pr->data_rng); ut__put64(h + 152, pr->tokens_seen);
+    ut__put64(h + 160, n_params); ut__put64(h + 168, checksum);
+}
+
+static void ut__unpack_header(const uint8_t *h, ut_config *c, ut_train_config *t, ut_progress *pr) {
+    int ci[12]; float cf[4];
+    for (int i = 0; i < 12; i++) ci[i] = (int)ut__get32(h + 16 + 4 * i);
+    for (int i = 0; i < 4; i++) cf[i] = ut__bitsf(ut__get32(h + 64 + 4 * i));
+    c->vocab_size = ci[0]; c->max_seq_len = ci[1]; c->n_layers = ci[2]; c->d_model = ci[3];
+    c->n_heads = ci[4]; c->n_kv_heads = ci[5]; c->head_dim = ci[6]; c->ffn_hidden = ci[7];
+    c->n_experts = ci[8]; c->top_k = ci[9]; c->tie_embeddings = ci[10]; c->sliding_window = ci[11];
+    c->rope_theta = cf[0]; c->norm_eps = cf[1]; c->aux_loss_coef = cf[2]; c->z_loss_coef = cf[3];
+    t->batch_size = (int)ut__get32(h + 80); t->seq_len = (int)ut__get32(h + 84);
+    t->grad_accum = (int)ut__get32(h + 88); t->total_steps = (int)ut__get32(h + 92);
+    t->warmup_steps = (int)ut__get32(h + 96);
+    float tf[7];
+    for (int i = 0; i < 7; i++) tf[i] = ut__bitsf(ut__get32(h + 100 + 4 * i));
+    t->lr = tf[0]; t->min_lr = tf[1]; t->beta1 = tf[2]; t->beta2 = tf[3]; t->eps = tf[4];
+    t->weight_decay = tf[5]; t->grad_clip = tf[6];
+    t->seed = ut__get64(h + 128);
+    pr->step = ut__get64(h + 136); pr->data_rng = ut__get64(h + 144); pr->tokens_seen = ut__get64(h + 152);
+}
+
+/* Streams one buffer of n numbers as float32 little-endian, updating the checksum. */
+static int ut__write_floats(FILE *f, const ut_float *x, size_t n, uint64_t *hash) {
+    uint8_t buf[1 << 14];
+    for (size_t i = 0; i < n;) {
+        size_t k = 0;
+        for (; k < sizeof buf / 4 && i < n; k++, i++) ut__put32(buf + 4 * k, ut__fbits((float)x[i]));
+        if (hash) *hash = ut__fnv(*hash, buf, 4 * k);
+        else if (fwrite(buf, 4, k, f) != k) return -1;
+    }
+    return 0;
+}
+static int ut__read_floats(FILE *f, ut_float *x, size_t n, uint64_t *hash) {
+    uint8_t buf[1 << 14];
+    for (size_t i = 0; i < n;) {
+        size_t k = (n - i) < sizeof buf / 4 ? (n - i) : sizeof buf / 4;
+        if (fread(buf, 4, k, f) != k) return -1;
+        *hash = ut__fnv(*hash, buf, 4 * k);
+        for (size_t j = 0; j < k; j++, i++) x[i] = (ut_float)ut__bitsf(ut__get32(buf + 4 * j));
+    }
+    return 0;
+}
+
+int ut_checkpoint_save(const char *path, const ut_model *m, const ut_train_config *t,
+                       const ut_progress *pr) {
+    /* pass 1: checksum of the payload (computed from memory, no I/O) */
+    uint64_t hash = UT_FNV_INIT;
+    ut__write_floats(NULL, m->params, m->n_params, &hash);
+    ut__write_floats(NULL, m->adam_m, m->n_params, &hash);
+    ut__write_floats(NULL, m->adam_v, m->n_params, &hash);
+    uint8_t h[UT_CKPT_HEADER];
+    ut__pack_header(h, &m->cfg, t, pr, m->n_params, hash);
+    /* pass 2: write PATH.tmp, flush to disk, rename over PATH */
+    size_t plen = strlen(path);
+    char *tmp = (char *)malloc(plen + 8);
+    if (!tmp) return ut__fail("out of memory");
+    memcpy(tmp, path, plen); memcpy(tmp + plen, ".tmp", 5);
+    FILE *f = fopen(tmp, "wb");
+    if (!f) { int r = ut__fail("cannot write checkpoint %s: %s", tmp, strerror(errno)); free(tmp); return r; }
+    int bad = fwrite(h, 1, UT_CKPT_HEADER, f) != UT_CKPT_HEADER;
+    bad = bad || ut__write_floats(f, m->params, m->n_params, NULL);
+    bad = bad || ut__write_floats(f, m->adam_m, m->n_params, NULL);
+    bad = bad || ut__write_floats(f, m->adam_v, m->n_params, NULL);
+    bad = bad || fflush(f) != 0;
+#if defined(__unix__) || defined(__APPLE__)
+    bad = bad || fsync(fileno(f)) != 0;
+#endif
+    int err = errno;
+    bad = (fclose(f) != 0) || bad;
+    if (bad) {
+        remove(tmp);
+        int r = ut__fail("writing checkpoint %s failed: %s (the previous checkpoint is untouched)",
+                         path, strerror(err ? err : errno));
+        free(tmp);
+        return r;
+    }
+    if (rename(tmp, path) != 0) {
+        int r = ut__fail("cannot rename %s to %s: %s", tmp, path, strerror(errno));
+        remove(tmp); free(tmp);
+        return r;
+    }
+    free(tmp);
+    return 0;
+}
+
+int ut_checkpoint_load(const char *path, ut_model *m, ut_train_config *t, ut_progress *pr) {
+    memset(m, 0, sizeof *m);
+    FILE *f = fopen(path, "rb");
+    if (!f) return ut__fail("cannot open checkpoint %s: %s", path, strerror(errno));
+    uint8_t h[UT_CKPT_HEADER];
+    ut_config c;
+    int r = -1;
+    if (fread(h, 1, UT_CKPT_HEADER, f) != UT_CKPT_HEADER) { ut__fail("%s: truncated checkpoint header", path); goto done; }
+    if (memcmp(h, "UTCK", 4) != 0) { ut__fail("%s is not an ultrathink checkpoint (bad magic)", path); goto done; }
+    if (ut__get32(h + 4) != UT_CKPT_VERSION) {
+        ut__fail("%s: checkpoint version %u, this build reads version %d", path, ut__get32(h + 4), UT_CKPT_VERSION);
+        goto done;
+    }
+    if (ut__get32(h + 8) != UT_CKPT_HEADER || ut__get32(h + 12) != 4) { ut__fail("%s: bad header size or number width", path); goto done; }
+    memset(&c, 0, sizeof c);
+    ut__unpack_header(h, &c, t, pr);
+    if (ut_config_validate(&c)) {
+        char why[sizeof ut__errbuf];
+        memcpy(why, ut__errbuf, sizeof why);
+        ut__fail("%s: invalid model config in checkpoint: %s", path, why);
+        goto done;
+    }
+    if (t->batch_size < 1 || t->seq_len < 1 || t->seq_len > c.max_seq_len || t->grad_accum < 1 ||
+        t->total_steps < 1 || t->warmup_steps < 0 || pr->step > (uint64_t)t->total_steps) {
+        ut__fail("%s: invalid training settings in checkpoint", path);
+        goto done;
+    }
+    uint64_t n = ut__get64(h + 160);
+    if (n != ut_num_params(&c)) {
+        ut__fail("%s: holds %llu parameters but its config implies %zu", path, (unsigned long long)n, ut_num_params(&c));
+        goto done;
+    }
+    if (fseek(f, 0, SEEK_END) != 0) { ut__fail("%s: cannot seek", path); goto done; }
+    long long len = (long long)ftell(f), want = UT_CKPT_HEADER + 12 * (long long)n;
+    if (len != want) {
+        ut__fail("%s: file is %lld bytes, expected %lld (%s)", path, len, want, len < want ? "truncated" : "trailing bytes");
+        goto done;
+    }
+    fseek(f, UT_CKPT_HEADER, SEEK_SET);
+    if (ut_model_init(m, &c, 0)) goto done;
+    uint64_t hash = UT_FNV_INIT;
+    if (ut__read_floats(f, m->params, n, &hash) || ut__read_floats(f, m->adam_m, n, &hash) ||
+        ut__read_floats(f, m->adam_v, n, &hash)) {
+        ut__fail("%s: read error", path);
+        goto done;
+    }
+    if (hash != ut__get64(h + 168)) { ut__fail("%s: checksum mismatch (the file is corrupted)", path); goto done; }
+    r = 0;
+done:
+    fclose(f);
+    if (r) ut_model_free(m);
+    return r;
+}
+
+/* ===========================================================================
+   9. DATA: token files
+   Written by `tokenizer encode` (tokenizer.c documents the same layout):
+     offset size  field
+       0     4    magic "UTTK"
+       4     4    u32 version = 1
+       8     4    u32 vocab_size of the tokenizer that made it
+      12     4    u32 token_bytes, 2 or 4
+      16     8    u64 n_tokens
+      24     8    u64 n_bytes, length of the text they encode (for bits per byte)
+      32   ...    n_tokens ids, little-endian, token_bytes each
+   The whole file is read and every id is checked against vocab_size.
+   ======================================================================== */
+
+int ut_tokens_load(ut_tokens *d, const char *path) {
+    memset(d, 0, sizeof *d);
+    FILE *f = fopen(path, "rb");
+    if (!f) return ut__fail("cannot open token file %s: %s", path, strerror(errno));
+    uint8_t h[32];
+    int r = -1;
+    uint8_t *raw = NULL;
+    if (fread(h, 1, 32, f) != 32) { ut__fail("%s: too short to be a token file", path); goto done; }
+    if (memcmp(h, "UTTK", 4) != 0) { ut__fail("%s is not a token file (bad magic; make one with `tokenizer encode`)", path); goto done; }
+    if (ut__get32(h + 4) != 1) { ut__fail("%s: token file version %u, expected 1", path, ut__get32(h + 4)); goto done; }
+    d->vocab_size = ut__get32(h + 8); d->token_bytes = ut__get32(h + 12);
+    d->n_tokens = ut__get64(h + 16); d->n_bytes = ut__get64(h + 24);
+    if (d->token_bytes != 2 && d->token_bytes != 4) { ut__fail("%s: token width %u, expected 2 or 4", path, d->token_bytes); goto done; }
+    if (d->vocab_size < 2 || (d->token_bytes == 2 && d->vocab_size > 65536)) { ut__fail("%s: bad vocab size %u", path, d->vocab_size); goto done; }
+    if (d->n_tokens == 0) { ut__fail("%s holds no tokens", path); goto done; }
+    fseek(f, 0, SEEK_END);
+    long long len = (long long)ftell(f);
+    if (d->n_tokens > (1ull << 40) || len != 32 + (long long)(d->n_tokens * d->token_bytes)) {
+        ut__fail("%s: file is %lld bytes but its header promises %llu tokens (truncated or corrupted)",
+                 path, len, (unsigned long long)d->n_tokens);
+        goto done;
+    }
+    fseek(f, 32, SEEK_SET);
+    raw = (uint8_t *)malloc(d->n_tokens * d->token_bytes);
+    d->tokens = (int32_t *)malloc(d->n_tokens * sizeof(int32_t));
+    if (!raw || !d->tokens) { ut__fail("out of memory reading %s", path); goto done; }
+    if (fread(raw, d->token_bytes, d->n_tokens, f) != d->n_tokens) { ut__fail("%s: read error", path); goto done; }
+    for (uint64_t i = 0; i < d->n_tokens; i++) {
+        uint32_t id = d->token_bytes == 2 ? (uint32_t)raw[2 * i] | (uint32_t)raw[2 * i + 1] << 8 : ut__get32(raw + 4 * i);
+        if (id >= d->vocab_size) {
+            ut__fail("%s: token %u at index %llu is >= vocab size %u", path, id, (unsigned long long)i, d->vocab_size);
+            goto done;
+        }
+        d->tokens[i] = (int32_t)id;
+    }
+    r = 0;
+done:
+    free(raw);
+    fclose(f);
+    if (r) ut_tokens_free(d);
+    return r;
+}
+void ut_tokens_free(ut_tokens *d) { free(d->tokens); memset(d, 0, sizeof *d); }
+
+/* Random windows: start positions drawn uniformly from [0, n_tokens - T - 1].
+   The only state is *rng, which the checkpoint stores: resuming draws the same
+   batches an uninterrupted run would have. Needs n_tokens >= T + 1. */
+void ut_batch_random(const ut_tokens *d, uint64_t *rng, int B, int T, int *inputs, int *targets) {
+    uint64_t span = d->n_tokens - (uint64_t)T;   /* number of valid start positions */
+    for (int b = 0; b < B; b++) {
+        uint64_t s = ut_rng_u64(rng) % span;
+        for (int t = 0; t < T; t++) {
+            inputs[b * T + t] = d->tokens[s + t];
+            targets[b * T + t] = d->tokens[s + t + 1];
+        }
+    }
+}
+void ut_batch_sequential(const ut_tokens *d, uint64_t i, int B, int T, int *inputs, int *targets) {
+    uint64_t windows = (d->n_tokens - 1) / (uint64_t)T;
+    for (int b = 0; b < B; b++) {
+        uint64_t s = ((i * B + b) % windows) * T;
+        for (int t = 0; t < T; t++) {
+            inputs[b * T + t] = d->tokens[s + t];
+            targets[b * T + t] = d->tokens[s + t + 1];
+        }
+    }
+}
+
+/* ===========================================================================
+   10. TOKENIZER FILES
+   Written by `tokenizer train` (tokenizer.c teaches how they are made):
+     offset size  field
+       0     4    magic "UTBP"
+       4     4    u32 version = 1
+       8     4    u32 vocab_size = 256 + n_merges + n_special
+      12     4    u32 n_merges
+      16     4    u32 n_special
+      20   8 m    merges: (u32 left, u32 right) each; merge i makes id 256 + i
+      ...  ...    for every id: u32 length, then its bytes (specials: their text)
+   Enough to turn ids back into text (sampling) and to encode a prompt.
+   ======================================================================== */
+
+int ut_tokenizer_load(ut_tokenizer *tk, const char *path) {
+    memset(tk, 0, sizeof *tk);
+    FILE *f = fopen(path, "rb");
+    if (!f) return ut__fail("cannot open tokenizer %s: %s", path, strerror(errno));
+    fseek(f, 0, SEEK_END);
+    long long len = (long long)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    int r = -1;
+    uint8_t *buf = len > 0 && len < (1ll << 31) ? (uint8_t *)malloc((size_t)len) : NULL;
+    if (!buf || fread(buf, 1, (size_t)len, f) != (size_t)len) { ut__fail("cannot read tokenizer %s", path); goto done; }
+    if (len < 20 || memcmp(buf, "UTBP", 4) != 0) { ut__fail("%s is not a tokenizer file (bad magic)", path); goto done; }
+    if (ut__get32(buf + 4) != 1) { ut__fail("%s: tokenizer version %u, expected 1", path, ut__get32(buf + 4)); goto done; }
+    tk->vocab_size = ut__get32(buf + 8); tk->n_merges = ut__get32(buf + 12); tk->n_special = ut__get32(buf + 16);
+    if (tk->vocab_size > (1u << 24) || (uint64_t)256 + tk->n_merges + tk->n_special != tk->vocab_size) {
+        ut__fail("%s: inconsistent vocabulary counts", path);
+        goto done;
+    }
+    size_t pos = 20 + 8 * (size_t)tk->n_merges;
+    if ((long long)pos > len) { ut__fail("%s: truncated merge list", path); goto done; }
+    tk->merges = (uint32_t *)malloc(((size_t)tk->n_merges * 2 + 1) * sizeof(uint32_t));
+    tk->token_bytes = (uint8_t **)calloc(tk->vocab_size, sizeof(uint8_t *));
+    tk->token_len = (uint32_t *)calloc(tk->vocab_size, sizeof(uint32_t));
+    if (!tk->merges || !tk->token_bytes || !tk->token_len) { ut__fail("out of memory"); goto done; }
+    for (uint32_t i = 0; i < tk->n_merges * 2; i++) {
+        tk->merges[i] = ut__get32(buf + 20 + 4 * (size_t)i);
+        if (tk->merges[i] >= 256 + i / 2) { ut__fail("%s: merge %u refers to a later token", path, i / 2); goto done; }
+    }
+    for (uint32_t id = 0; id < tk->vocab_size; id++) {
+        if (pos + 4 > (size_t)len) { ut__fail("%s: truncated token table", path); goto done; }
+        uint32_t n = ut__get32(buf + pos);
+        pos += 4;
+        if (n > (size_t)len - pos) { ut__fail("%s: truncated token table", path); goto done; }
+        tk->token_bytes[id] = buf + pos;
+        tk->token_len[id] = n;
+        pos += n;
+    }
+    if (pos != (size_t)len) { ut__fail("%s: %lld trailing bytes after the token table", path, len - (long long)pos); goto done; }
+    tk->blob = buf;
+    buf = NULL;
+    r = 0;
+done:
+    free(buf);
+    fclose(f);
+    if (r) ut_tokenizer_free(tk);
+    return r;
+}
+void ut_tokenizer_free(ut_tokenizer *tk) {
+    free(tk->merges); free(tk->token_bytes); free(tk->token_len); free(tk->blob);
+    memset(tk, 0, sizeof *tk);
+}
+
+/* Encode by replaying the merges: start from bytes, then repeatedly merge the
+   adjacent pair with the lowest merge index (the earliest learned), exactly as
+   the trainer built them. Simple O(n * merges) — it is for prompts; the
+   tokenizer program has the fast encoder for whole corpora. Unlike it, this
+   does not split the text into words first, so a pair across a word boundary
+   may merge when a merge for it exists. */
+int ut_tokenizer_encode(const ut_tokenizer *tk, const char *text, int *out, int max_out) {
+    int n = 0;
+    for (const unsigned char *p = (const unsigned char *)text; *p && n < max_out; p++) out[n++] = *p;
+    for (;;) {
+        uint32_t best = UINT32_MAX;
+        for (int i = 0; i + 1 < n; i++)
+            for (uint32_t r = 0; r < tk->n_merges && r < best; r++)
+                if (tk->merges[2 * r] == (uint32_t)out[i] && tk->merges[2 * r + 1] == (uint32_t)out[i + 1]) { best = r; break; }
+        if (best == UINT32_MAX) break;
+        int j = 0;
+        for (int i = 0; i < n; i++) {
+            if (i + 1 < n && (uint32_t)out[i] == tk->merges[2 * best] && (uint32_t)out[i + 1] == tk->merges[2 * best + 1]) {
+                out[j++] = (int)(256 + best);
+                i++;
+            } else out[j++] = out[i];
+        }
+        n = j;
+    }
+    return n;
+}
+
+/* ===========================================================================
+   11. INFERENCE: KV cache and sampling
+   Training sees whole sequences; generating text adds one token at a time.
+   Each layer's keys and values for past positions never change, so we keep
+   them (the KV cache, KVH heads — GQA makes it H/KVH times smaller) and a new
+   token costs one row of every matmul plus attention over the cache.
+   ======================================================================== */
+
+int ut_kv_init(ut_kv_cache *kv, const ut_model *m) {
+    const ut_config *c = &m->cfg;
+    memset(kv, 0, sizeof *kv);
+    size_t D = c->d_model, QD = (size_t)c->n_heads * c->head_dim, KD = (size_t)c->n_kv_heads * c->head_dim;
+    size_t F = c->ffn_hidden, big = D > QD ? D : QD;
+    kv->k = (ut_float *)ut__calloc((size_t)c->n_layers * c->max_seq_len * KD, sizeof(ut_float));
+    kv->v = (ut_float *)ut__calloc((size_t)c->n_layers * c->max_seq_len * KD, sizeof(ut_float));
+    kv->x = (ut_float *)ut__calloc(D, sizeof(ut_float));
+    kv->xn = (ut_float *)ut__calloc(D, sizeof(ut_float));
+    kv->q = (ut_float *)ut__calloc(QD, sizeof(ut_float));
+    kv->att = (ut_float *)ut__calloc(c->max_seq_len, sizeof(ut_float));
+    kv->y = (ut_float *)ut__calloc(QD, sizeof(ut_float));
+    kv->h = (ut_float *)ut__calloc(3 * F, sizeof(ut_float));
+    kv->h2 = (ut_float *)ut__calloc(big, sizeof(ut_float));
+    kv->tmp = (ut_float *)ut__calloc(big, sizeof(ut_float));
+    kv->logits = (ut_float *)ut__calloc(c->vocab_size, sizeof(ut_float));
+    kv->scores = (ut_float *)ut__calloc(c->n_experts, sizeof(ut_float));
+    kv->eo = (ut_float *)ut__calloc(D, sizeof(ut_float));
+    if (!kv->k || !kv->v || !kv->x || !kv->xn || !kv->q || !kv->att || !kv->y || !kv->h || !kv->h2 ||
+        !kv->tmp || !kv->logits || !kv->scores || !kv->eo) {
+        ut_kv_free(kv);
+        return ut__fail("out of memory for the KV cache");
+    }
+    return 0;
+}
+void ut_kv_free(ut_kv_cache *kv) {
+    free(kv->k); free(kv->v); free(kv->x); free(kv->xn); free(kv->q); free(kv->att); free(kv->y);
+    free(kv->h); free(kv->h2); free(kv->tmp); free(kv->logits); free(kv->scores); free(kv->eo);
+    memset(kv, 0, sizeof *kv);
+}
+
+/* The same layers as ut_model_forward with N = 1 row, reading past keys and
+   values from the cache. Returns NULL when the cache is full (pos = max_seq_len)
+   or the token is out of range. */
+ut_float *ut_kv_step(ut_kv_cache *kv, const ut_model *m, int token) {
+    const ut_config *c = &m->cfg;
+    int D = c->d_model, H = c->n_heads, KVH = c->n_kv_heads, HD = c->head_dim, F = c->ffn_hidden;
+    int E = c->n_experts, K = c->top_k, QD = H * HD, KD = KVH * HD, pos = kv->pos, S = c->max_seq_len;
+    if (pos >= S) { ut__fail("context full: the model was built for %d positions", S); return NULL; }
+    if (token < 0 || token >= c->vocab_size) { ut__fail("token %d outside the vocabulary", token); return NULL; }
+    ut_float rstd, scale = (ut_float)(1.0 / sqrt((double)HD));
+    memcpy(kv->x, m->p[UT_TOK_EMB] + (size_t)token * D, D * sizeof(ut_float));
+    for (int l = 0; l < c->n_layers; l++) {
+        ut_float *kc = kv->k + ((size_t)l * S) * KD, *vc = kv->v + ((size_t)l * S) * KD;
+        ut_rmsnorm_forward(kv->xn, &rstd, kv->x, m->p[UT_ATTN_NORM] + (size_t)l * D, 1, D, c->norm_eps);
+        ut_matmul_forward(kv->q, kv->xn, m->p[UT_WQ] + (size_t)l * QD * D, 1, D, QD);
+        ut_matmul_forward(kc + (size_t)pos * KD, kv->xn, m->p[UT_WK] + (size_t)l * KD * D, 1, D, KD);
+        ut_matmul_forward(vc + (size_t)pos * KD, kv->xn, m->p[UT_WV] + (size_t)l * KD * D, 1, D, KD);
+        ut_rope_forward(kv->q, m->rope_cos, m->rope_sin, 1, 1, H, HD, pos);
+        ut_rope_forward(kc + (size_t)pos * KD, m->rope_cos, m->rope_sin, 1, 1, KVH, HD, pos);
+        int u0 = ut__first_visible(pos, c->sliding_window);
+        for (int h = 0; h < H; h++) {
+            int kvh = h / (H / KVH);
+            const ut_float *qh = kv->q + (size_t)h * HD;
+            for (int u = u0; u <= pos; u++) {
+                const ut_float *ku = kc + (size_t)u * KD + (size_t)kvh * HD;
+                ut_float s = 0;
+                for (int i = 0; i < HD; i++) s += qh[i] * ku[i];
+                kv->att[u - u0] = s * scale;
+            }
+            ut__softmax_row(kv->att, pos - u0 + 1);
+            ut_float *yh = kv->y + (size_t)h * HD;
+            for (int i = 0; i < HD; i++) yh[i] = 0;
+            for (int u = u0; u <= pos; u++) {
+                const ut_float *vu = vc + (size_t)u * KD + (size_t)kvh * HD;
+                for (int i = 0; i < HD; i++) yh[i] += kv->att[u - u0] * vu[i];
+            }
+        }
+        ut_matmul_forward(kv->tmp, kv->y, m->p[UT_WO] + (size_t)l * D * QD, 1, QD, D);
+        for (int i = 0; i < D; i++) kv->x[i] += kv->tmp[i];
+        ut_rmsnorm_forward(kv->xn, &rstd, kv->x, m->p[UT_FFN_NORM] + (size_t)l * D, 1, D, c->norm_eps);
+        size_t we = (size_t)l * E * F * D;
+        int idx[64];
+        ut_float w[64];
+        if (E == 1) { idx[0] = 0; w[0] = 1; }
+        else {
+            ut_matmul_forward(kv->scores, kv->xn, m->p[UT_ROUTER] + (size_t)l * E * D, 1, D, E);
+            ut__softmax_row(kv->scores, E);
+            ut__topk(kv->scores, E, K, idx, w);
+        }
+        for (int i = 0; i < D; i++) kv->tmp[i] = 0;
+        for (int k = 0; k < (E == 1 ? 1 : K); k++) {
+            size_t eoff = we + (size_t)idx[k] * F * D;
+            ut_swiglu_forward(kv->eo, kv->h, kv->h + F, kv->h + 2 * F, kv->xn, m->p[UT_W_GATE] + eoff,
+                              m->p[UT_W_UP] + eoff, m->p[UT_W_DOWN] + eoff, 1, D, F);
+            for (int i = 0; i < D; i++) kv->tmp[i] += w[k] * kv->eo[i];
+        }
+        for (int i = 0; i < D; i++) kv->x[i] += kv->tmp[i];
+    }
+    ut_rmsnorm_forward(kv->xn, &rstd, kv->x, m->p[UT_FINAL_NORM], 1, D, c->norm_eps);
+    ut_matmul_forward(kv->logits, kv->xn, c->tie_embeddings ? m->p[UT_TOK_EMB] : m->p[UT_LM_HEAD], 1, D, c->vocab_size);
+    kv->pos++;
+    return kv->logits;
+}
+
+/* Sampling: p = softmax(logits / temperature); keep the top_k most likely ids
+   (0 = all), then the smallest set of them whose probability reaches top_p
+   (1 = all); renormalise and draw. temperature 0 means greedy (argmax). */
+int ut_sample(const ut_float *logits, int V, float temperature, int top_k, float top_p, uint64_t *rng) {
+    int best = 0;
+    for (int i = 1; i < V; i++) if (logits[i] > logits[best]) best = i;
+    if (temperature <= 0) return best;
+    double *p = (double *)malloc((size_t)V * sizeof(double));
+    int *ids = (int *)malloc((size_t)V * sizeof(int));
+    if (!p || !ids) { free(p); free(ids); return best; }
+    double sum = 0;
+    for (int i = 0; i < V; i++) { p[i] = exp((logits[i] - logits[best]) / temperature); sum += p[i]; ids[i] = i; }
+    for (int i = 0; i < V; i++) p[i] /= sum;
+    int keep = (top_k > 0 && top_k < V) ? top_k : V;
+    /* partial selection sort: the `keep` most likely first (keep is small or all) */
+    if (keep < V || top_p < 1.0f) {
+        int limit = keep;
+        for (int i = 0; i < limit; i++) {
+            int b = i;
+            for (int j = i + 1; j < V; j++) if (p[ids[j]] > p[ids[b]]) b = j;
+            int t = ids[i]; ids[i] = ids[b]; ids[b] = t;
+        }
+        if (top_p < 1.0f) {
+            double cum = 0;
+            for (int i = 0; i < keep; i++) { cum += p[ids[i]]; if (cum >= top_p) { keep = i + 1; break; } }
+        }
+    }
+    double mass = 0;
+    for (int i = 0; i < keep; i++) mass += p[ids[i]];
+    double r = ut_rng_uniform(rng) * mass;
+    int pick = ids[keep - 1];
+    for (int i = 0; i < keep; i++) { r -= p[ids[i]]; if (r < 0) { pick = ids[i]; break; } }
+    free(p); free(ids);
+    return pick;
+}
+
+#endif /* ULTRATHINK_IMPLEMENTATION */
