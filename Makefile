@@ -19,7 +19,7 @@ CFLAGS  += $(if $(OPENMP),$(OPENMP),-Wno-unknown-pragmas)
 STB_DIR ?= /usr/include/stb
 STB_DS  := $(STB_DIR)/stb_ds.h
 
-.PHONY: all run test bench clean stb
+.PHONY: all run test test-asan bench clean
 all: train tokenizer
 
 $(STB_DS):
@@ -37,8 +37,11 @@ train: train.c ultrathink.h
 tokenizer: tokenizer.c $(STB_DS)
 	$(CC) $(CFLAGS) -I$(STB_DIR) -o $@ tokenizer.c $(LDLIBS)
 
-build:
-	mkdir -p build
+# Test programs go to $(BUILD); `make test-asan` rebuilds them with
+# AddressSanitizer + UndefinedBehaviorSanitizer in build-asan and runs them.
+BUILD ?= build
+$(BUILD):
+	mkdir -p $(BUILD)
 
 # Each test/*.mk adds its programs to TESTS (commands run by test/run.sh) and
 # its build rules; `make test` builds them all, then runs them.
@@ -49,5 +52,12 @@ include $(wildcard test/*.mk)
 test: all $(TEST_BINS)
 	@bash test/run.sh $(TESTS)
 
+SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+test-asan:
+	$(MAKE) BUILD=build-asan OPT="-O1 -g $(SAN)" LDLIBS="-lm $(SAN)" UT_ASAN=1 test
+
+# make bench: speed figures (bench/bench.mk)
+-include bench/bench.mk
+
 clean:
-	rm -rf build train tokenizer train_gpu
+	rm -rf build build-asan train tokenizer train_gpu
