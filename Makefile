@@ -20,7 +20,7 @@ STB_DIR ?= /usr/include/stb
 STB_DS  := $(STB_DIR)/stb_ds.h
 
 .PHONY: all run test test-asan bench clean
-all: train tokenizer
+all: $(BIN)/train $(BIN)/tokenizer
 
 $(STB_DS):
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -31,10 +31,14 @@ $(STB_DS):
 	  echo "       (or point STB_DIR at a folder holding stb_ds.h: make STB_DIR=/path/to/stb)"; exit 1; \
 	fi
 
-train: train.c ultrathink.h
+# BIN is where the programs go: the repo root normally, build-asan/ for the
+# sanitizer build. Tests find them through the exported BIN variable.
+BIN ?= .
+export BIN
+$(BIN)/train: train.c ultrathink.h
 	$(CC) $(CFLAGS) -o $@ train.c $(LDLIBS)
 
-tokenizer: tokenizer.c $(STB_DS)
+$(BIN)/tokenizer: tokenizer.c $(STB_DS)
 	$(CC) $(CFLAGS) -I$(STB_DIR) -o $@ tokenizer.c $(LDLIBS)
 
 # Test programs go to $(BUILD); `make test-asan` rebuilds them with
@@ -54,7 +58,8 @@ test: all $(TEST_BINS)
 
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 test-asan:
-	$(MAKE) BUILD=build-asan OPT="-O1 -g $(SAN)" LDLIBS="-lm $(SAN)" UT_ASAN=1 test
+	mkdir -p build-asan
+	$(MAKE) BUILD=build-asan BIN=build-asan OPT="-O1 -g $(SAN)" LDLIBS="-lm $(SAN)" test
 
 # make bench: speed figures (bench/bench.mk)
 -include bench/bench.mk
