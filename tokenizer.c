@@ -979,26 +979,6 @@ static uint32_t *read_tokens(const char *path, const Tokenizer *tk, size_t *n, u
 /* Command line                                                              */
 /* ------------------------------------------------------------------------ */
 
-static const char *USAGE_TRAIN =
-    "usage: tokenizer train --input FILE [FILE...] --vocab-size N --output TOK\n"
-    "  Learns a byte-level BPE tokenizer from the FILEs (concatenated).\n"
-    "  N = 256 byte tokens + merges (256..1048576; 256 means bytes only).\n"
-    "  <|endoftext|> is added as id N, so the total vocab is N + 1.\n";
-static const char *USAGE_ENCODE =
-    "usage: tokenizer encode --model TOK --input FILE --output TOKENS\n"
-    "                        [--val-fraction F --val-output VALTOKENS] [--eot]\n"
-    "  Encodes FILE into a token file.  With --val-fraction F (0 < F < 1) the last\n"
-    "  F of the text (cut at a line/chunk boundary) goes to VALTOKENS instead.\n"
-    "  With --eot the literal text <|endoftext|> becomes the special token;\n"
-    "  without it, it is encoded as ordinary bytes.\n";
-static const char *USAGE_DECODE =
-    "usage: tokenizer decode --model TOK --input TOKENS\n"
-    "  Writes the text of a token file to stdout, byte for byte.\n";
-static const char *USAGE_INFO =
-    "usage: tokenizer info --model TOK [--input FILE]\n"
-    "  Prints vocab size, merges, the 10 longest tokens and, with --input,\n"
-    "  the compression (bytes per token) on FILE.\n";
-
 typedef struct {
     const char *cmd, *usage;
     int argc, i;
@@ -1248,6 +1228,25 @@ static int cmd_info(Args *a)
 #ifndef TOKENIZER_TESTING
 int main(int argc, char **argv)
 {
+    static const char *USAGE_TRAIN =
+        "usage: tokenizer train --input FILE [FILE...] --vocab-size N --output TOK\n"
+        "  Learns a byte-level BPE tokenizer from the FILEs (concatenated).\n"
+        "  N = 256 byte tokens + merges (256..1048576; 256 means bytes only).\n"
+        "  <|endoftext|> is added as id N, so the total vocab is N + 1.\n";
+    static const char *USAGE_ENCODE =
+        "usage: tokenizer encode --model TOK --input FILE --output TOKENS\n"
+        "                        [--val-fraction F --val-output VALTOKENS] [--eot]\n"
+        "  Encodes FILE into a token file.  With --val-fraction F (0 < F < 1) the last\n"
+        "  F of the text (cut at a line/chunk boundary) goes to VALTOKENS instead.\n"
+        "  With --eot the literal text <|endoftext|> becomes the special token;\n"
+        "  without it, it is encoded as ordinary bytes.\n";
+    static const char *USAGE_DECODE =
+        "usage: tokenizer decode --model TOK --input TOKENS\n"
+        "  Writes the text of a token file to stdout, byte for byte.\n";
+    static const char *USAGE_INFO =
+        "usage: tokenizer info --model TOK [--input FILE]\n"
+        "  Prints vocab size, merges, the 10 longest tokens and, with --input,\n"
+        "  the compression (bytes per token) on FILE.\n";
     static const char *USAGE =
         "usage: tokenizer COMMAND [OPTIONS]   (tokenizer COMMAND --help for details)\n"
         "  train   learn a byte-level BPE tokenizer from text\n"

@@ -1,0 +1,420 @@
+/*
+ * test_tokenizer.c — unit tests for tokenizer.c, calling its functions directly.
+ * Prints one "PASS name" / "FAIL name details" line per check (see test/run.sh)
+ * and exits non-zero if any check failed.  Generates all its own data.
+ * The command-line behaviour (files, errors) is tested by test_tokenizer.sh.
+ */
+#define TOKENIZER_TESTING
+#include "../tokenizer.c"
+
+static int g_failed;
+
+static void check(int ok, const char *name, const char *fmt, ...)
+{
+    if (ok) { printf("PASS %s\n", name); return; }
+    g_failed = 1;
+    printf("FAIL %s ", name);
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    putchar('\n');
+}
+
+/* splitmix64: a tiny seeded random generator, so every run sees the same data */
+static uint64_t g_rng;
+static uint64_t rnd(void)
+{
+    uint64_t z = (g_rng += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+static uint32_t rnd_below(uint32_t n) { return (uint32_t)(rnd() % n); }
+
+static void append(uint8_t **buf, const char *s) { size_t n = strlen(s); memcpy(arraddnptr(*buf, n), s, n); }
+
+/* Text that looks a bit like language: a Zipf-ish vocabulary of invented words
+ * (some with UTF-8 letters), punctuation, numbers, runs of spaces and newlines,
+ * and now and then a random byte.  Lots of equal pair counts, so the tie rule
+ * is exercised too. */
+static uint8_t *gen_text(uint64_t seed, size_t target)
+{
+    g_rng = seed;
+    char words[60][16];
+    for (int w = 0; w < 60; w++) {
+        int len = 1 + (int)rnd_below(7);
+        for (int i = 0; i < len; i++) words[w][i] = "etaoinshrdlucmTHE"[rnd_below(17)];
+        words[w][len] = 0;
+    }
+    static const char *extra[] = {"é", "日本", "😀", "naïve", "Ωμέγα"};
+    static const char *punct[] = {",", ".", "!", "?", "--", "'", ";", ":"};
+    static const char *space[] = {" ", " ", " ", " ", "  ", "\n", "\n\n", "\t", " \n", "   "};
+    uint8_t *t = NULL;
+    while (arrlenu(t) < target) {
+        uint32_t r = rnd_below(100);
+        if (r < 70) {
+            uint32_t k = rnd_below(60);
+            k = k * k / 60; /* skew towards the first words */
+            append(&t, words[k]);
+        } else if (r < 78) append(&t, extra[rnd_below(5)]);
+        else if (r < 86) append(&t, punct[rnd_below(8)]);
+        else if (r < 92) { char num[16]; snprintf(num, sizeof num, "%u", rnd_below(2000)); append(&t, num); }
+        else if (r < 97) arrput(t, (uint8_t)rnd());
+        append(&t, space[rnd_below(10)]);
+    }
+    return t;
+}
+
+/* ---------------------------------------------------------------------- */
+/* An independent, slow reference BPE: every chunk occurrence is its own word
+ * (no dedup), and every merge recounts all pairs from scratch.  Same chunker,
+ * same tie rule (highest count, then smallest left, then smallest right),
+ * same left-to-right non-overlapping replacement. */
+static Merge *reference_bpe(const uint8_t *text, size_t n, uint32_t n_merges, uint32_t *n_done)
+{
+    uint32_t **words = NULL; /* stb_ds array of stb_ds arrays */
+    Chunker ch;
+    chunker_init(&ch, text, n, 0);
+    size_t s, len;
+    while (chunker_next(&ch, &s, &len)) {
+        uint32_t *w = NULL;
+        for (size_t i = 0; i < len; i++) arrput(w, text[s + i]);
+        arrput(words, w);
+    }
+    Merge *merges = NULL;
+    for (uint32_t m = 0; m < n_merges; m++) {
+        struct { uint64_t key; int64_t value; } *counts = NULL;
+        for (ptrdiff_t k = 0; k < arrlen(words); k++)
+            for (ptrdiff_t i = 0; i + 1 < arrlen(words[k]); i++) {
+                uint64_t key = pair_key(words[k][i], words[k][i + 1]);
+                int64_t c = hmget(counts, key); /* (two statements: both macros assign counts) */
+                hmput(counts, key, c + 1);
+            }
+        ptrdiff_t best = -1;
+        for (ptrdiff_t i = 0; i < hmlen(counts); i++)
+            if (best < 0 || counts[i].value > counts[best].value ||
+                (counts[i].value == counts[best].value && counts[i].key < counts[best].key)) /* key order = (left, right) order */
+                best = i;
+        if (best < 0) { hmfree(counts); break; }
+        Merge mg = {(uint32_t)(counts[best].key >> 32), (uint32_t)counts[best].key};
+        hmfree(counts);
+        arrput(merges, mg);
+        for (ptrdiff_t k = 0; k < arrlen(words); k++) {
+            uint32_t *w = words[k], *out = NULL;
+            for (ptrdiff_t i = 0; i < arrlen(w);) {
+                if (i + 1 < arrlen(w) && w[i] == mg.left && w[i + 1] == mg.right) { arrput(out, 256 + m); i += 2; }
+                else arrput(out, w[i++]);
+            }
+            arrfree(words[k]);
+            words[k] = out;
+        }
+    }
+    for (ptrdiff_t k = 0; k < arrlen(words); k++) arrfree(words[k]);
+    arrfree(words);
+    *n_done = (uint32_t)arrlenu(merges);
+    return merges;
+}
+
+/* ---------------------------------------------------------------------- */
+
+static void train_str(const char *text, uint32_t n_merges, Tokenizer *tk)
+{
+    bpe_train((const uint8_t *)text, strlen(text), n_merges, tk);
+}
+
+static int merges_equal(const Tokenizer *tk, const Merge *want, uint32_t n, char *why, size_t why_len)
+{
+    if (tk->n_merges != n) { snprintf(why, why_len, "got %u merges, want %u", tk->n_merges, n); return 0; }
+    for (uint32_t i = 0; i < n; i++)
+        if (tk->merges[i].left != want[i].left || tk->merges[i].right != want[i].right) {
+            snprintf(why, why_len, "merge %u is (%u,%u), want (%u,%u)", i, tk->merges[i].left, tk->merges[i].right,
+                     want[i].left, want[i].right);
+            return 0;
+        }
+    return 1;
+}
+
+/* Worked by hand.  Corpus "hug hug hug pug bug" chunks into
+ *   "hug" x1, " hug" x2, " pug" x1, " bug" x1      (' ' = 32, b=98 g=103 h=104 p=112 u=117)
+ * Pair counts: (u,g)=5  (h,u)=3  (' ',h)=2  (' ',p)=(p,u)=(' ',b)=(b,u)=1
+ *   256 = (u,g)=(117,103)       count 5 -> "h ug", " h ug", " p ug", " b ug"
+ *   counts now: (h,ug)=3 (' ',h)=2, (' ',p)=(p,ug)=(' ',b)=(b,ug)=1
+ *   257 = (h,256)=(104,256)     count 3 -> "hug" (one token), " hug", " p ug", " b ug"
+ *   258 = (' ',257)=(32,257)    count 2 -> " hug" is one token
+ *   now (32,112) (112,256) (32,98) (98,256) all have count 1: the tie goes to
+ *   the smallest left id (32), then the smallest right id (98 'b' < 112 'p'):
+ *   259 = (32,98)  " b"         -> pairs (32,112) (112,256) (259,256), all 1
+ *   260 = (32,112) " p"         (left 32 is smallest) -> (260,256) (259,256)
+ *   261 = (259,256) " bug"      (259 < 260)
+ *   262 = (260,256) " pug"      and then no pairs are left: 7 merges in all.
+ *
+ * Corpus "aaaa aaa" (overlapping pairs):  chunks "aaaa" x1, " aaa" x1  (a = 97)
+ *   (a,a) occurs 3 times in "aaaa" and 2 in " aaa": 5; (' ',a) = 1
+ *   256 = (97,97): replaced left to right without overlap:
+ *         "aaaa" -> [256,256],  " aaa" -> [32,256,97]
+ *   pairs (256,256) (32,256) (256,97) all count 1: smallest left wins
+ *   257 = (32,256) -> [257,97];  258 = (256,256);  259 = (257,97).
+ */
+static void test_hand_worked(void)
+{
+    Tokenizer tk;
+    char why[200] = "";
+    train_str("hug hug hug pug bug", 1000, &tk); /* asks for more than the corpus allows */
+    Merge want1[] = {{117, 103}, {104, 256}, {32, 257}, {32, 98}, {32, 112}, {259, 256}, {260, 256}};
+    check(merges_equal(&tk, want1, 7, why, sizeof why), "hand_worked_hug", "%s", why);
+    check(tk.vocab_size == 256 + 7 + 1 && tk.eot_id == 263 && tk.length[262] == 4 &&
+              memcmp(tk.bytes + tk.offset[262], " pug", 4) == 0,
+          "hand_worked_token_bytes", "vocab %u, token 262 has %u bytes", tk.vocab_size, tk.length[262]);
+    tok_free(&tk);
+
+    train_str("hug hug hug pug bug", 3, &tk); /* stops where asked */
+    check(merges_equal(&tk, want1, 3, why, sizeof why), "hand_worked_stop_at_n", "%s", why);
+    tok_free(&tk);
+
+    train_str("aaaa aaa", 1000, &tk);
+    Merge want2[] = {{97, 97}, {32, 256}, {256, 256}, {257, 97}};
+    check(merges_equal(&tk, want2, 4, why, sizeof why), "hand_worked_overlap", "%s", why);
+    tok_free(&tk);
+
+    train_str("hello world", 0, &tk); /* vocab 256: bytes only */
+    check(tk.n_merges == 0 && tk.vocab_size == 257, "bytes_only_vocab", "n_merges %u vocab %u", tk.n_merges,
+          tk.vocab_size);
+    tok_free(&tk);
+}
+
+/* The chunking rule, checked on examples. */
+static void test_chunker(void)
+{
+    static const struct { const char *text; const char *want; } cases[] = {
+        {"Hello, world!", "Hello|,| world|!"},
+        {"a  b", "a| | b"},
+        {"x\n\n   y", "x|\n\n  | y"},
+        {"end.  \n", "end|.|  \n"},
+        {"it's 2024", "it|'|s| 2024"},
+        {"naïve café", "naïve| café"},
+        {" \t x", " \t| x"},
+        {"  ", "  "},
+        {"a<|endoftext|>b", "a|<||endoftext||>|b"},
+    };
+    int ok = 1;
+    char got[256] = "";
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0] && ok; c++) {
+        Chunker ch;
+        const uint8_t *t = (const uint8_t *)cases[c].text;
+        chunker_init(&ch, t, strlen(cases[c].text), 0);
+        size_t s, len, at = 0;
+        got[0] = 0;
+        while (chunker_next(&ch, &s, &len)) {
+            if (at) got[at++] = '|';
+            memcpy(got + at, t + s, len);
+            at += len;
+            got[at] = 0;
+        }
+        if (strcmp(got, cases[c].want) != 0) ok = 0;
+    }
+    check(ok, "chunker_rule", "got \"%s\"", got);
+}
+
+/* The fast trainer against the slow reference on generated text. */
+static void test_against_reference(void)
+{
+    for (uint64_t seed = 1; seed <= 4; seed++) {
+        uint8_t *text = gen_text(seed, 3000 + 1000 * seed);
+        uint32_t want = 600 - 256;
+        Tokenizer tk;
+        bpe_train(text, arrlenu(text), want, &tk);
+        uint32_t n_ref;
+        Merge *ref = reference_bpe(text, arrlenu(text), want, &n_ref);
+        char name[64], why[200] = "";
+        snprintf(name, sizeof name, "matches_reference_bpe_seed%llu", (unsigned long long)seed);
+        check(merges_equal(&tk, ref, n_ref, why, sizeof why) && n_ref > 100, name, "%s (reference made %u merges)", why,
+              n_ref);
+        arrfree(ref);
+        tok_free(&tk);
+        arrfree(text);
+    }
+    /* a two-letter alphabet: long words, deep merge chains, ties everywhere */
+    g_rng = 99;
+    uint8_t *text = NULL;
+    for (int i = 0; i < 3000; i++) {
+        arrput(text, "ab"[rnd_below(2)]);
+        if (rnd_below(12) == 0) arrput(text, ' ');
+    }
+    Tokenizer tk;
+    bpe_train(text, arrlenu(text), 400, &tk);
+    uint32_t n_ref;
+    Merge *ref = reference_bpe(text, arrlenu(text), 400, &n_ref);
+    char why[200] = "";
+    check(merges_equal(&tk, ref, n_ref, why, sizeof why), "matches_reference_bpe_ab", "%s", why);
+    arrfree(ref);
+    tok_free(&tk);
+    arrfree(text);
+}
+
+/* decode(encode(x)) == x, and encoding agrees with what training did. */
+static int roundtrip(Encoder *e, const uint8_t *x, size_t n, int eot, size_t *n_tokens)
+{
+    uint32_t *ids = NULL;
+    uint8_t *back = NULL;
+    encode_text(e, x, n, eot, &ids);
+    int ok = 1;
+    for (size_t i = 0; i < arrlenu(ids); i++) ok &= ids[i] < e->tk->vocab_size;
+    if (ok) decode_ids(e->tk, ids, arrlenu(ids), &back);
+    ok = ok && arrlenu(back) == n && (n == 0 || memcmp(back, x, n) == 0);
+    if (n_tokens) *n_tokens = arrlenu(ids);
+    arrfree(ids);
+    arrfree(back);
+    return ok;
+}
+
+static void test_roundtrips(void)
+{
+    uint8_t *corpus = gen_text(7, 20000);
+    Tokenizer tk;
+    bpe_train(corpus, arrlenu(corpus), 600 - 256, &tk);
+    Encoder e;
+    encoder_init(&e, &tk);
+    size_t nt;
+
+    int ok = roundtrip(&e, (const uint8_t *)"", 0, 0, &nt);
+    check(ok && nt == 0, "roundtrip_empty", "%zu tokens", nt);
+    static const uint8_t nul[] = {0, 0, 'a', 0, ' ', 0, '\n', 0};
+    check(roundtrip(&e, nul, sizeof nul, 0, NULL), "roundtrip_nul_bytes", "mismatch");
+    static const uint8_t bad_utf8[] = {0xff, 0xfe, 0xc3, ' ', 0x80, 0x80, 'x', 0xe6, 0x97, 0xed, 0xa0, 0x80, 0xc0, 0xaf};
+    check(roundtrip(&e, bad_utf8, sizeof bad_utf8, 0, NULL), "roundtrip_invalid_utf8", "mismatch");
+    const char *mixed = "English, Ελληνικά, Русский, 日本語, 中文, العربية, עברית, हिन्दी 😀👍🏽🇫🇷 e\xcc\x81 ok";
+    check(roundtrip(&e, (const uint8_t *)mixed, strlen(mixed), 0, NULL), "roundtrip_mixed_scripts_emoji", "mismatch");
+
+    /* a 1 MB line: one huge chunk of letters, then one of mixed words */
+    size_t big = 1 << 20;
+    uint8_t *line = xmalloc(big);
+    g_rng = 5;
+    for (size_t i = 0; i < big; i++) line[i] = "etaoinTHE"[rnd_below(9)];
+    double t0 = now_seconds();
+    ok = roundtrip(&e, line, big, 0, &nt);
+    double dt = now_seconds() - t0;
+    check(ok && nt < big, "roundtrip_1mb_single_chunk", "ok=%d tokens=%zu", ok, nt);
+    check(dt < 2.0, "encode_1mb_chunk_fast", "took %.2f s (a quadratic encoder would take minutes)", dt);
+    for (size_t i = 0; i < big; i++) line[i] = corpus[i % arrlenu(corpus)] == '\n' ? ' ' : corpus[i % arrlenu(corpus)];
+    check(roundtrip(&e, line, big, 0, NULL), "roundtrip_1mb_line", "mismatch");
+    free(line);
+
+    /* no whitespace at all: punctuation, digits and letters glued together */
+    uint8_t *nows = NULL;
+    for (size_t i = 0; i < arrlenu(corpus); i++)
+        if (g_class[corpus[i]] != CLS_SPACE) arrput(nows, corpus[i]);
+    check(roundtrip(&e, nows, arrlenu(nows), 0, NULL), "roundtrip_no_whitespace", "mismatch");
+    arrfree(nows);
+
+    /* thousands of random byte strings (any bytes, any lengths) */
+    g_rng = 12345;
+    int n_ok = 0, n_cases = 3000;
+    for (int c = 0; c < n_cases; c++) {
+        uint8_t buf[300];
+        size_t n = rnd_below(300);
+        uint32_t mode = rnd_below(3);
+        for (size_t i = 0; i < n; i++) /* mode 0: any byte; 1: mostly text; 2: few distinct bytes */
+            buf[i] = mode == 0 ? (uint8_t)rnd() : mode == 1 ? corpus[rnd_below((uint32_t)arrlenu(corpus))] : "a b\n"[rnd_below(4)];
+        n_ok += roundtrip(&e, buf, n, (int)(c & 1), NULL);
+    }
+    check(n_ok == n_cases, "roundtrip_random_byte_strings", "%d of %d round-tripped", n_ok, n_cases);
+
+    /* the corpus itself, and every chunk of it encodes as training merged it */
+    ok = roundtrip(&e, corpus, arrlenu(corpus), 0, &nt);
+    check(ok && nt < arrlenu(corpus) / 2, "roundtrip_corpus_compresses",
+          "%zu tokens for %zu bytes", nt, arrlenu(corpus));
+
+    /* <|endoftext|>: the special id only with eot on; plain bytes otherwise */
+    const char *doc = "one doc<|endoftext|>two<|endoftext|><|endoftext|> three <|endoftext";
+    uint32_t *ids = NULL;
+    encode_text(&e, (const uint8_t *)doc, strlen(doc), 1, &ids);
+    int n_eot = 0;
+    for (size_t i = 0; i < arrlenu(ids); i++) n_eot += ids[i] == tk.eot_id;
+    check(n_eot == 3 && roundtrip(&e, (const uint8_t *)doc, strlen(doc), 1, NULL), "eot_on_gives_special_id",
+          "%d special ids", n_eot);
+    ARR_CLEAR(ids);
+    encode_text(&e, (const uint8_t *)doc, strlen(doc), 0, &ids);
+    n_eot = 0;
+    for (size_t i = 0; i < arrlenu(ids); i++) n_eot += ids[i] == tk.eot_id;
+    check(n_eot == 0 && roundtrip(&e, (const uint8_t *)doc, strlen(doc), 0, NULL), "eot_off_is_plain_bytes",
+          "%d special ids", n_eot);
+    arrfree(ids);
+
+    /* a split at split_point() gives exactly the tokens of the whole */
+    int split_ok = 1;
+    for (int k = 1; k < 10 && split_ok; k++) {
+        size_t n = arrlenu(corpus), cut = split_point(corpus, n, n * (size_t)k / 10, 0);
+        uint32_t *whole = NULL, *parts = NULL;
+        encode_text(&e, corpus, n, 0, &whole);
+        encode_text(&e, corpus, cut, 0, &parts);
+        encode_text(&e, corpus + cut, n - cut, 0, &parts);
+        split_ok = cut >= n * (size_t)k / 10 && cut < n && arrlenu(whole) == arrlenu(parts) &&
+                   memcmp(whole, parts, sizeof(uint32_t) * arrlenu(whole)) == 0;
+        arrfree(whole);
+        arrfree(parts);
+    }
+    check(split_ok, "split_at_chunk_boundary_keeps_tokens", "tokens differ");
+
+    encoder_free(&e);
+    tok_free(&tk);
+    arrfree(corpus);
+}
+
+/* bytes only (vocab 256): one token per byte */
+static void test_bytes_only(void)
+{
+    Tokenizer tk;
+    train_str("abc abc", 0, &tk);
+    Encoder e;
+    encoder_init(&e, &tk);
+    size_t nt;
+    const char *s = "hello there, world";
+    int ok = roundtrip(&e, (const uint8_t *)s, strlen(s), 0, &nt);
+    check(ok && nt == strlen(s), "bytes_only_one_token_per_byte",
+          "%zu tokens", nt);
+    encoder_free(&e);
+    tok_free(&tk);
+}
+
+/* same corpus -> byte-identical tokenizer; save + load gives it back */
+static void test_determinism(void)
+{
+    uint8_t *corpus = gen_text(3, 30000);
+    Tokenizer a, b;
+    bpe_train(corpus, arrlenu(corpus), 1000, &a);
+    bpe_train(corpus, arrlenu(corpus), 1000, &b);
+    uint8_t *sa = tok_serialize(&a), *sb = tok_serialize(&b);
+    check(arrlenu(sa) == arrlenu(sb) && memcmp(sa, sb, arrlenu(sa)) == 0, "train_twice_identical", "files differ");
+
+    char dir[] = "/tmp/test_tokenizer_XXXXXX", path[64];
+    if (!mkdtemp(dir)) { check(0, "save_load_identical", "mkdtemp failed"); return; }
+    snprintf(path, sizeof path, "%s/t.tok", dir);
+    tok_save(&a, path);
+    Tokenizer c;
+    tok_load(&c, path);
+    uint8_t *sc = tok_serialize(&c);
+    check(arrlenu(sa) == arrlenu(sc) && memcmp(sa, sc, arrlenu(sa)) == 0 && memcmp(sa, "UTBP", 4) == 0 &&
+              get_u32(sa + 8) == c.vocab_size && get_u32(sa + 12) == c.n_merges,
+          "save_load_identical", "differ");
+    unlink(path);
+    rmdir(dir);
+    arrfree(sa);
+    arrfree(sb);
+    arrfree(sc);
+    tok_free(&a);
+    tok_free(&b);
+    tok_free(&c);
+    arrfree(corpus);
+}
+
+int main(void)
+{
+    test_chunker();
+    test_hand_worked();
+    test_against_reference();
+    test_roundtrips();
+    test_bytes_only();
+    test_determinism();
+    return g_failed;
+}
