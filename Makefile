@@ -5,6 +5,12 @@
 #   make bench      speed figures (ms/step, tokens/s, GFLOP/s) for the benchmark configs
 #   make train_gpu  the CUDA backend (needs nvcc; runs only on an NVIDIA GPU)
 
+# BIN is where the programs go: the repo root normally, build-asan/ for the
+# sanitizer build. Tests find them through the exported BIN variable.
+BIN     ?= .
+export BIN
+BUILD   ?= build
+
 CC      ?= cc
 OPT     ?= -O3 -march=native
 CFLAGS  ?= $(OPT) -std=c11 -Wall -Wextra -Wno-unused-parameter -Wno-unused-function
@@ -31,10 +37,6 @@ $(STB_DS):
 	  echo "       (or point STB_DIR at a folder holding stb_ds.h: make STB_DIR=/path/to/stb)"; exit 1; \
 	fi
 
-# BIN is where the programs go: the repo root normally, build-asan/ for the
-# sanitizer build. Tests find them through the exported BIN variable.
-BIN ?= .
-export BIN
 $(BIN)/train: train.c ultrathink.h
 	$(CC) $(CFLAGS) -o $@ train.c $(LDLIBS)
 
@@ -43,7 +45,6 @@ $(BIN)/tokenizer: tokenizer.c $(STB_DS)
 
 # Test programs go to $(BUILD); `make test-asan` rebuilds them with
 # AddressSanitizer + UndefinedBehaviorSanitizer in build-asan and runs them.
-BUILD ?= build
 $(BUILD):
 	mkdir -p $(BUILD)
 
