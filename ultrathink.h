@@ -173,9 +173,9 @@ typedef struct {
     void *acts_mem, *scratch_mem;
     int *inputs, *targets;             /* (N) copies of the last batch */
     /* results of the last forward pass */
-    float loss;        /* cross-entropy, mean over targets (nats/token) */
-    float aux_loss;    /* load-balancing loss, mean over layers (1.0 when balanced) */
-    float z_loss;      /* router z-loss, mean over layers */
+    double loss;       /* cross-entropy, mean over targets (nats/token) */
+    double aux_loss;   /* load-balancing loss, mean over layers (1.0 when balanced) */
+    double z_loss;     /* router z-loss, mean over layers */
     int *expert_count; /* (L, E) tokens routed to each expert in the last forward */
 } ut_model;
 
@@ -184,7 +184,7 @@ void ut_model_free(ut_model *m);
 /* Forward pass over inputs (B,T). targets may be NULL (then loss = 0 and only
    the probabilities are computed). Returns the cross-entropy, or -1 with
    ut_error() set if B/T/tokens are out of range. */
-float ut_model_forward(ut_model *m, const int *inputs, const int *targets, int B, int T);
+double ut_model_forward(ut_model *m, const int *inputs, const int *targets, int B, int T);
 void  ut_model_zero_grad(ut_model *m);
 /* Backward of  scale * (CE + aux_coef * aux + z_coef * z)  from the last forward;
    gradients are ADDED to m->grads (scale = 1/grad_accum for accumulation). */
@@ -296,7 +296,7 @@ void ut_moe_backward(ut_float *dx, ut_float *drouter, ut_float *dwg, ut_float *d
                      const ut_float *wu, const ut_float *wd, ut_float *scratch,
                      int N, int D, int F, int E, int K);
 size_t ut_moe_scratch_floats(int N, int D, int F, int E, int K);
-float ut_crossentropy_forward(ut_float *probs, const ut_float *logits, const int *targets, int N, int V);
+double ut_crossentropy_forward(ut_float *probs, const ut_float *logits, const int *targets, int N, int V);
 void  ut_crossentropy_backward(ut_float *dlogits, const ut_float *probs, const int *targets,
                                int N, int V, float scale);
 
@@ -1000,7 +1000,7 @@ void ut_moe_backward(ut_float *dx, ut_float *drouter, ut_float *dwg, ut_float *d
    probs may be the same buffer as logits (computed in place).
    Backward: dlogits = scale * (probs - onehot(target)) / n_targets, written
    (not added): it is the first gradient of the chain. */
-float ut_crossentropy_forward(ut_float *probs, const ut_float *logits, const int *targets, int N, int V) {
+double ut_crossentropy_forward(ut_float *probs, const ut_float *logits, const int *targets, int N, int V) {
     double *row_loss = (double *)malloc((size_t)N * sizeof(double));
     if (!row_loss) return NAN;
     #pragma omp parallel for
@@ -1016,7 +1016,7 @@ float ut_crossentropy_forward(ut_float *probs, const ut_float *logits, const int
     int count = 0;
     for (int n = 0; n < N; n++) { sum += row_loss[n]; count += targets && targets[n] >= 0; }
     free(row_loss);
-    return count ? (float)(sum / count) : 0.0f;
+    return count ? sum / count : 0.0;
 }
 void ut_crossentropy_backward(ut_float *dlogits, const ut_float *probs, const int *targets,
                               int N, int V, float scale) {
@@ -1132,18 +1132,18 @@ static ut_moe_state ut__moe_state(ut_model *m, int l) {
     return s;
 }
 
-float ut_model_forward(ut_model *m, const int *inputs, const int *targets, int B, int T) {
+double ut_model_forward(ut_model *m, const int *inputs, const int *targets, int B, int T) {
     const ut_config *c = &m->cfg;
     if (B < 1 || T < 1 || T > c->max_seq_len)
-        return (float)ut__fail("batch shape B=%d T=%d is invalid (T must be in [1, %d])", B, T, c->max_seq_len);
+        return ut__fail("batch shape B=%d T=%d is invalid (T must be in [1, %d])", B, T, c->max_seq_len);
     size_t N = (size_t)B * T;
     for (size_t i = 0; i < N; i++) {
         if (inputs[i] < 0 || inputs[i] >= c->vocab_size)
-            return (float)ut__fail("token %d at position %zu is outside the vocabulary [0, %d)", inputs[i], i, c->vocab_size);
+            return ut__fail("token %d at position %zu is outside the vocabulary [0, %d)", inputs[i], i, c->vocab_size);
         if (targets && (targets[i] < -1 || targets[i] >= c->vocab_size))
-            return (float)ut__fail("target %d at position %zu is outside the vocabulary [0, %d)", targets[i], i, c->vocab_size);
+            return ut__fail("target %d at position %zu is outside the vocabulary [0, %d)", targets[i], i, c->vocab_size);
     }
-    if (ut__ensure_acts(m, B, T)) return -1.0f;
+    if (ut__ensure_acts(m, B, T)) return -1;
     memcpy(m->inputs, inputs, N * sizeof(int));
     if (targets) memcpy(m->targets, targets, N * sizeof(int));
     else for (size_t i = 0; i < N; i++) m->targets[i] = -1;
@@ -1190,8 +1190,8 @@ float ut_model_forward(ut_model *m, const int *inputs, const int *targets, int B
     const ut_float *head = c->tie_embeddings ? m->p[UT_TOK_EMB] : m->p[UT_LM_HEAD];
     ut_matmul_forward(a->probs, a->final_xn, head, (int)N, D, V);
     m->loss = ut_crossentropy_forward(a->probs, a->probs, m->targets, (int)N, V);
-    m->aux_loss = E > 1 ? (float)(aux / L) : 0.0f;
-    m->z_loss = E > 1 ? (float)(z / L) : 0.0f;
+    m->aux_loss = E > 1 ? aux / L : 0.0;
+    m->z_loss = E > 1 ? z / L : 0.0;
     return m->loss;
 }
 
