@@ -286,7 +286,11 @@ static inline uint64_t hash_bytes(const uint8_t *p, size_t n)
     h ^= h >> 29;
     h *= 0xBF58476D1CE4E5B9ull;
     h ^= h >> 32;
-    return h;
+    /* Clear bits 31 and 63.  stb_ds hashes an 8-byte key with d[3] << 24 and
+     * d[7] << 24 computed in int, which overflows (undefined behaviour, and
+     * -fsanitize=undefined says so) when those top bits are set.  62 bits of
+     * hash are plenty.  (Pair keys never set them: ids are < 2^31.) */
+    return h & 0x7FFFFFFF7FFFFFFFull;
 }
 
 /* The hash map type we use everywhere: 64-bit key -> 32-bit value. */
@@ -1047,7 +1051,7 @@ static int cmd_train(Args *a)
     for (ptrdiff_t k = 0; k < arrlen(inputs); k++) {
         size_t n;
         uint8_t *f = read_file(inputs[k], &n);
-        memcpy(arraddnptr(text, n), f, n);
+        if (n) memcpy(arraddnptr(text, n), f, n); /* (memcpy from/to NULL is undefined even for 0 bytes) */
         free(f);
     }
     size_t n = arrlenu(text);
@@ -1151,7 +1155,8 @@ static int cmd_decode(Args *a)
     uint32_t *ids = read_tokens(input, &tk, &n, &n_bytes); /* checks every id first: no partial output */
     uint8_t *text = NULL;
     decode_ids(&tk, ids, n, &text);
-    if (fwrite(text, 1, arrlenu(text), stdout) != arrlenu(text) || fflush(stdout) != 0)
+    size_t len = arrlenu(text);
+    if ((len && fwrite(text, 1, len, stdout) != len) || fflush(stdout) != 0)
         die("cannot write to stdout: %s", strerror(errno));
     arrfree(text);
     free(ids);
