@@ -1,0 +1,480 @@
+/* test_props.c — properties of ultrathink.h that must hold exactly (float build).
+
+   Each check prints PASS/FAIL with what it compared. Tolerances are stated
+   where a check is not bit-exact. */
+#define ULTRATHINK_IMPLEMENTATION
+#include "../ultrathink.h"
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+static int n_fail = 0;
+static char tmpdir[256];
+
+static void report(int ok, const char *name, const char *fmt, ...) {
+    char buf[512] = "";
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    printf("%s %s %s\n", ok ? "PASS" : "FAIL", name, buf);
+    if (!ok) n_fail++;
+}
+
+static ut_config tiny_config(int E, int K) {
+    ut_config c = ut_config_default();
+    c.vocab_size = 67; c.max_seq_len = 32; c.n_layers = 2; c.d_model = 32; c.n_heads = 4;
+    c.n_kv_heads = 2; c.head_dim = 8; c.ffn_hidden = 40; c.n_experts = E; c.top_k = K;
+    return c;
+}
+
+/* An in-memory token stream with a pattern a small model can learn. */
+static ut_tokens make_tokens(int V, uint64_t n, uint64_t seed) {
+    ut_tokens d;
+    memset(&d, 0, sizeof d);
+    d.vocab_size = V; d.token_bytes = 2; d.n_tokens = n; d.n_bytes = n;
+    d.tokens = (int32_t *)malloc(n * sizeof(int32_t));
+    uint64_t r = ut_rng_seed(seed);
+    for (uint64_t i = 0; i < n; i++) d.tokens[i] = (i % 7 == 0) ? (int32_t)(ut_rng_u64(&r) % V) : (int32_t)((d.tokens[i - 1] * 3 + 1) % V);
+    return d;
+}
+
+/* 1. At the standard init the model predicts ~uniformly: loss ~ ln V. */
+static void test_initial_loss(int E, int K) {
+    ut_config c = ut_config_default();
+    c.vocab_size = 512; c.max_seq_len = 64; c.n_experts = E; c.top_k = K;
+    ut_model m;
+    ut_model_init(&m, &c, 7);
+    ut_tokens d = make_tokens(c.vocab_size, 5000, 3);
+    int B = 4, T = 64, in[256], tg[256];
+    uint64_t r = ut_rng_seed(1);
+    ut_batch_random(&d, &r, B, T, in, tg);
+    double loss = ut_model_forward(&m, in, tg, B, T);
+    char name[64];
+    snprintf(name, sizeof name, "initial_loss_is_ln_V(E=%d)", E);
+    report(fabs(loss - log(c.vocab_size)) <= 0.1, name, "loss %.4f vs ln(%d) = %.4f (tolerance 0.1)", loss, c.vocab_size, log(c.vocab_size));
+    ut_tokens_free(&d);
+    ut_model_free(&m);
+}
+
+/* 2. GQA with KVH groups == multi-head attention with each K/V head copied to
+   its H/KVH query heads; and KVH == H is plain multi-head attention, checked
+   against an independent loop (explicit causal mask + softmax, no GQA logic). */
+static void test_gqa_equivalence(void) {
+    int B = 2, T = 9, H = 6, KVH = 2, HD = 8, G = H / KVH;
+    size_t nq = (size_t)B * T * H * HD, nk = (size_t)B * T * KVH * HD;
+    ut_float *q = malloc(nq * sizeof(ut_float)), *k = malloc(nk * sizeof(ut_float)), *v = malloc(nk * sizeof(ut_float));
+    ut_float *k2 = malloc(nq * sizeof(ut_float)), *v2 = malloc(nq * sizeof(ut_float));
+    ut_float *y1 = malloc(nq * sizeof(ut_float)), *y2 = malloc(nq * sizeof(ut_float)), *y3 = malloc(nq * sizeof(ut_float));
+    ut_float *att = malloc((size_t)B * H * T * T * sizeof(ut_float));
+    uint64_t r = ut_rng_seed(9);
+    for (size_t i = 0; i < nq; i++) q[i] = (ut_float)ut_rng_normal(&r);
+    for (size_t i = 0; i < nk; i++) { k[i] = (ut_float)ut_rng_normal(&r); v[i] = (ut_float)ut_rng_normal(&r); }
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++)
+            for (int h = 0; h < H; h++)
+                for (int i = 0; i < HD; i++) {
+                    k2[(((size_t)b * T + t) * H + h) * HD + i] = k[(((size_t)b * T + t) * KVH + h / G) * HD + i];
+                    v2[(((size_t)b * T + t) * H + h) * HD + i] = v[(((size_t)b * T + t) * KVH + h / G) * HD + i];
+                }
+    ut_attention_forward(y1, att, q, k, v, B, T, H, KVH, HD, 0);
+    ut_attention_forward(y2, att, q, k2, v2, B, T, H, H, HD, 0);
+    report(memcmp(y1, y2, nq * sizeof(ut_float)) == 0, "gqa_equals_mha_with_repeated_kv", "bit-exact, H=%d KVH=%d", H, KVH);
+    /* independent multi-head attention in double */
+    double maxd = 0;
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++)
+            for (int t = 0; t < T; t++) {
+                double s[64], mx = -1e300, sum = 0;
+                for (int u = 0; u < T; u++) {
+                    double d = 0;
+                    for (int i = 0; i < HD; i++) d += (double)q[(((size_t)b * T + t) * H + h) * HD + i] * k2[(((size_t)b * T + u) * H + h) * HD + i];
+                    s[u] = u <= t ? d / sqrt(HD) : -INFINITY;
+                    if (s[u] > mx) mx = s[u];
+                }
+                for (int u = 0; u < T; u++) { s[u] = exp(s[u] - mx); sum += s[u]; }
+                for (int i = 0; i < HD; i++) {
+                    double o = 0;
+                    for (int u = 0; u < T; u++) o += s[u] / sum * v2[(((size_t)b * T + u) * H + h) * HD + i];
+                    double d = fabs(o - y2[(((size_t)b * T + t) * H + h) * HD + i]);
+                    if (d > maxd) maxd = d;
+                }
+            }
+    report(maxd < 1e-5, "mha_matches_independent_loop", "max abs diff %.2e (tolerance 1e-5, float)", maxd);
+    (void)y3;
+    free(q); free(k); free(v); free(k2); free(v2); free(y1); free(y2); free(y3); free(att);
+}
+
+/* 3. An MoE layer with one expert and top-1 routes every token to that expert
+   with weight softmax([l]) = 1 exactly, so it must equal the dense block bit for bit. */
+static void test_moe_one_expert(void) {
+    int N = 11, D = 16, F = 24;
+    uint64_t r = ut_rng_seed(5);
+    ut_float *x = malloc(N * D * sizeof(ut_float)), *router = malloc(D * sizeof(ut_float));
+    ut_float *wg = malloc(F * D * sizeof(ut_float)), *wu = malloc(F * D * sizeof(ut_float)), *wd = malloc(D * F * sizeof(ut_float));
+    for (int i = 0; i < N * D; i++) x[i] = (ut_float)ut_rng_normal(&r);
+    for (int i = 0; i < D; i++) router[i] = (ut_float)ut_rng_normal(&r);
+    for (int i = 0; i < F * D; i++) { wg[i] = (ut_float)ut_rng_normal(&r); wu[i] = (ut_float)ut_rng_normal(&r); wd[i] = (ut_float)ut_rng_normal(&r); }
+    ut_float *dense = calloc(N * D, sizeof(ut_float)), *moe = calloc(N * D, sizeof(ut_float));
+    ut_float *g = calloc(N * F, sizeof(ut_float)), *u = calloc(N * F, sizeof(ut_float)), *h = calloc(N * F, sizeof(ut_float));
+    ut_swiglu_forward(dense, g, u, h, x, wg, wu, wd, N, D, F);
+    ut_moe_state s;
+    s.probs = calloc(N, sizeof(ut_float)); s.lse = calloc(N, sizeof(ut_float)); s.topk_w = calloc(N, sizeof(ut_float));
+    s.x = calloc(N * D, sizeof(ut_float)); s.gate = calloc(N * F, sizeof(ut_float)); s.up = calloc(N * F, sizeof(ut_float));
+    s.h = calloc(N * F, sizeof(ut_float)); s.out = calloc(N * D, sizeof(ut_float));
+    s.topk_e = calloc(N, sizeof(int)); s.slot_of = calloc(N, sizeof(int)); s.slot_token = calloc(N, sizeof(int));
+    s.off = calloc(2, sizeof(int)); s.count = calloc(1, sizeof(int));
+    ut_float aux, z;
+    ut_moe_forward(moe, &aux, &z, &s, x, router, wg, wu, wd, N, D, F, 1, 1);
+    report(memcmp(dense, moe, N * D * sizeof(ut_float)) == 0 && aux == 1, "moe_one_expert_equals_dense",
+           "bit-exact outputs, aux loss %.6f (balanced value 1)", (double)aux);
+    free(x); free(router); free(wg); free(wu); free(wd); free(dense); free(moe); free(g); free(u); free(h);
+    free(s.probs); free(s.lse); free(s.topk_w); free(s.x); free(s.gate); free(s.up); free(s.h); free(s.out);
+    free(s.topk_e); free(s.slot_of); free(s.slot_token); free(s.off); free(s.count);
+}
+
+/* 4. Causality: changing the tokens after position t leaves every output at
+   positions <= t unchanged (bit-exact: the same arithmetic runs for them). */
+static void test_causality(int E, int K, int window) {
+    ut_config c = tiny_config(E, K);
+    c.sliding_window = window;
+    ut_model m;
+    ut_model_init(&m, &c, 11);
+    int T = 20, t0 = 8, in[20];
+    uint64_t r = ut_rng_seed(3);
+    for (int i = 0; i < T; i++) in[i] = (int)(ut_rng_u64(&r) % c.vocab_size);
+    ut_model_forward(&m, in, NULL, 1, T);
+    size_t keep = (size_t)(t0 + 1) * c.vocab_size;
+    ut_float *before = malloc(keep * sizeof(ut_float));
+    memcpy(before, m.a.probs, keep * sizeof(ut_float));
+    for (int i = t0 + 1; i < T; i++) in[i] = (in[i] + 1 + i) % c.vocab_size;
+    ut_model_forward(&m, in, NULL, 1, T);
+    int same = memcmp(before, m.a.probs, keep * sizeof(ut_float)) == 0;
+    int later_changed = memcmp(m.a.probs + keep, before, c.vocab_size * sizeof(ut_float)) != 0;
+    char name[80];
+    snprintf(name, sizeof name, "causality(E=%d,window=%d)", E, window);
+    report(same && later_changed, name, "outputs at positions <= %d bit-identical after changing later tokens", t0);
+    free(before);
+    ut_model_free(&m);
+}
+
+/* One optimizer step on random batches from d (as train.c does). */
+static double train_step(ut_model *m, const ut_train_config *t, const ut_tokens *d, uint64_t *rng, int step) {
+    int B = t->batch_size, T = t->seq_len, *in = malloc(B * T * sizeof(int)), *tg = malloc(B * T * sizeof(int));
+    ut_model_zero_grad(m);
+    double loss = 0;
+    for (int a = 0; a < t->grad_accum; a++) {
+        ut_batch_random(d, rng, B, T, in, tg);
+        loss += ut_model_forward(m, in, tg, B, T) / t->grad_accum;
+        ut_model_backward(m, 1.0f / t->grad_accum);
+    }
+    ut_adamw_step(m, t, ut_lr_at(t, step), step + 1);
+    free(in); free(tg);
+    return loss;
+}
+
+/* 5. Overfitting one fixed batch drives the loss below 0.1. */
+static void test_overfit(int E, int K) {
+    ut_config c = tiny_config(E, K);
+    ut_model m;
+    ut_model_init(&m, &c, 1);
+    ut_train_config t = ut_train_config_default();
+    t.total_steps = 300; t.warmup_steps = 10; t.lr = 3e-3f; t.min_lr = 3e-4f; t.weight_decay = 0;
+    int B = 4, T = 16, in[64], tg[64];
+    uint64_t r = ut_rng_seed(2);
+    for (int i = 0; i < B * T; i++) { in[i] = (int)(ut_rng_u64(&r) % c.vocab_size); tg[i] = (int)(ut_rng_u64(&r) % c.vocab_size); }
+    double first = 0, loss = 0;
+    int s;
+    for (s = 0; s < t.total_steps; s++) {
+        ut_model_zero_grad(&m);
+        loss = ut_model_forward(&m, in, tg, B, T);
+        if (s == 0) first = loss;
+        if (loss < 0.1) break;
+        ut_model_backward(&m, 1.0f);
+        ut_adamw_step(&m, &t, ut_lr_at(&t, s), s + 1);
+    }
+    char name[64];
+    snprintf(name, sizeof name, "overfit_one_batch(E=%d)", E);
+    report(loss < 0.1, name, "loss %.3f -> %.4f after %d steps (target < 0.1 within %d)", first, loss, s, t.total_steps);
+    ut_model_free(&m);
+}
+
+/* 6. Save at step 5, load, continue: losses bit-identical to a run never
+   interrupted. 7. Same losses and weights with 1 and 2 threads. */
+static void run_steps(ut_model *m, const ut_train_config *t, const ut_tokens *d, uint64_t *rng,
+                      int from, int to, double *losses) {
+    for (int s = from; s < to; s++) losses[s] = train_step(m, t, d, rng, s);
+}
+static void test_resume_and_threads(void) {
+    ut_config c = tiny_config(4, 2);
+    ut_train_config t = ut_train_config_default();
+    t.batch_size = 3; t.seq_len = 16; t.grad_accum = 2; t.total_steps = 10; t.warmup_steps = 2; t.lr = 2e-3f;
+    ut_tokens d = make_tokens(c.vocab_size, 4000, 8);
+    double full[10], resumed[10];
+    ut_model m;
+    ut_model_init(&m, &c, t.seed);
+    uint64_t rng = ut_rng_seed(t.seed);
+    run_steps(&m, &t, &d, &rng, 0, 10, full);
+    ut_model m2;
+    ut_model_init(&m2, &c, t.seed);
+    uint64_t rng2 = ut_rng_seed(t.seed);
+    run_steps(&m2, &t, &d, &rng2, 0, 5, resumed);
+    char path[300];
+    snprintf(path, sizeof path, "%s/ckpt.bin", tmpdir);
+    ut_progress pr = {5, rng2, 0};
+    int saved = ut_checkpoint_save(path, &m2, &t, &pr);
+    ut_model_free(&m2);
+    ut_model m3;
+    ut_train_config t3;
+    ut_progress pr3;
+    int loaded = saved == 0 ? ut_checkpoint_load(path, &m3, &t3, &pr3) : -1;
+    if (loaded != 0) {
+        report(0, "save_load_continue_bit_exact", "save/load failed: %s", ut_error());
+    } else {
+        uint64_t rng3 = pr3.data_rng;
+        run_steps(&m3, &t3, &d, &rng3, (int)pr3.step, 10, resumed);
+        report(memcmp(full, resumed, sizeof full) == 0 && memcmp(m.params, m3.params, m.n_params * sizeof(ut_float)) == 0,
+               "save_load_continue_bit_exact", "10 losses and final weights identical (last loss %.6f)", full[9]);
+        ut_model_free(&m3);
+    }
+#ifdef _OPENMP
+    int nt = omp_get_max_threads();
+    double thr[3][10];
+    ut_float *w[3];
+    const int counts[3] = {1, 2, 3};
+    for (int i = 0; i < 3; i++) {
+        omp_set_num_threads(counts[i]);
+        ut_model mt;
+        ut_model_init(&mt, &c, t.seed);
+        uint64_t rt = ut_rng_seed(t.seed);
+        run_steps(&mt, &t, &d, &rt, 0, 10, thr[i]);
+        w[i] = malloc(mt.n_params * sizeof(ut_float));
+        memcpy(w[i], mt.params, mt.n_params * sizeof(ut_float));
+        ut_model_free(&mt);
+    }
+    omp_set_num_threads(nt);
+    int same = memcmp(thr[0], thr[1], sizeof thr[0]) == 0 && memcmp(thr[0], thr[2], sizeof thr[0]) == 0 &&
+               memcmp(w[0], w[1], m.n_params * sizeof(ut_float)) == 0 && memcmp(w[0], w[2], m.n_params * sizeof(ut_float)) == 0;
+    report(same, "bit_identical_across_thread_counts", "1, 2 and 3 threads: 10 losses and weights identical (MoE model)");
+    for (int i = 0; i < 3; i++) free(w[i]);
+#else
+    printf("SKIP bit_identical_across_thread_counts built without OpenMP\n");
+#endif
+    ut_model_free(&m);
+    ut_tokens_free(&d);
+}
+
+/* 8. Damaged checkpoints are rejected with an error, never read out of bounds. */
+static long file_size(const char *p) {
+    FILE *f = fopen(p, "rb");
+    if (!f) return -1;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fclose(f);
+    return n;
+}
+static unsigned char *read_all(const char *p, long *n) {
+    *n = file_size(p);
+    unsigned char *b = malloc(*n);
+    FILE *f = fopen(p, "rb");
+    if (fread(b, 1, *n, f) != (size_t)*n) { *n = 0; }
+    fclose(f);
+    return b;
+}
+static void write_all(const char *p, const unsigned char *b, long n) {
+    FILE *f = fopen(p, "wb");
+    fwrite(b, 1, n, f);
+    fclose(f);
+}
+static void expect_reject(const char *name, const char *path, const char *needle) {
+    ut_model m;
+    ut_train_config t;
+    ut_progress pr;
+    int r = ut_checkpoint_load(path, &m, &t, &pr);
+    int ok = r != 0 && strstr(ut_error(), needle) != NULL;
+    report(ok, name, "error: \"%s\"", r ? ut_error() : "(none: loaded!)");
+    if (r == 0) ut_model_free(&m);
+}
+static void test_bad_checkpoints(void) {
+    ut_config c = tiny_config(2, 1);
+    ut_model m;
+    ut_model_init(&m, &c, 3);
+    ut_train_config t = ut_train_config_default();
+    t.seq_len = 16;   /* must fit max_seq_len (32): the loader checks */
+    ut_progress pr = {7, 99, 1234};
+    char good[300], bad[300];
+    snprintf(good, sizeof good, "%s/good.bin", tmpdir);
+    snprintf(bad, sizeof bad, "%s/bad.bin", tmpdir);
+    ut_checkpoint_save(good, &m, &t, &pr);
+    long n;
+    unsigned char *b = read_all(good, &n);
+    report(n == 256 + 12 * (long)m.n_params, "checkpoint_size", "%ld bytes = 256 + 12 * %zu", n, m.n_params);
+    unsigned char *x = malloc(n + 16);
+    memcpy(x, b, n); x[0] = 'X'; write_all(bad, x, n);
+    expect_reject("reject_bad_magic", bad, "bad magic");
+    memcpy(x, b, n); x[4] = 99; write_all(bad, x, n);
+    expect_reject("reject_wrong_version", bad, "version");
+    memcpy(x, b, n); write_all(bad, x, n - 1);
+    expect_reject("reject_truncated", bad, "truncated");
+    memcpy(x, b, n); write_all(bad, x, 100);
+    expect_reject("reject_truncated_header", bad, "truncated");
+    memcpy(x, b, n); x[n] = 0; write_all(bad, x, n + 1);
+    expect_reject("reject_trailing_bytes", bad, "trailing");
+    memcpy(x, b, n); x[160] ^= 1; write_all(bad, x, n);
+    expect_reject("reject_wrong_param_count", bad, "parameters");
+    memcpy(x, b, n); x[16 + 4 * 5] = 3; write_all(bad, x, n);   /* n_kv_heads 3: 4 % 3 != 0 */
+    expect_reject("reject_invalid_config", bad, "not divisible");
+    memcpy(x, b, n); x[300] ^= 0x40; write_all(bad, x, n);
+    expect_reject("reject_corrupted_payload", bad, "checksum");
+    expect_reject("reject_missing_file", "/nonexistent/ckpt.bin", "cannot open");
+    /* a failed save leaves the old file untouched */
+    int r = ut_checkpoint_save("/nonexistent/dir/ckpt.bin", &m, &t, &pr);
+    report(r != 0, "save_to_unwritable_dir_fails", "error: \"%s\"", ut_error());
+    ut_model loaded;
+    ut_train_config tl;
+    ut_progress pl;
+    int ok = ut_checkpoint_load(good, &loaded, &tl, &pl) == 0 && pl.step == 7 && pl.data_rng == 99 &&
+             pl.tokens_seen == 1234 && memcmp(&tl, &t, sizeof t) == 0 &&
+             memcmp(loaded.params, m.params, m.n_params * sizeof(ut_float)) == 0;
+    report(ok, "checkpoint_roundtrip", "config, settings, progress and weights restored exactly");
+    if (ok) ut_model_free(&loaded);
+    free(b); free(x);
+    ut_model_free(&m);
+}
+
+/* 9. Token files: valid one loads; bad magic, truncation, out-of-range ids fail. */
+static void write_token_file(const char *p, const char *magic, uint32_t vocab, uint64_t n, uint64_t claim, int bad_id) {
+    FILE *f = fopen(p, "wb");
+    unsigned char h[32] = {0};
+    memcpy(h, magic, 4);
+    h[4] = 1; memcpy(h + 8, &vocab, 4); h[12] = 2; memcpy(h + 16, &claim, 8); memcpy(h + 24, &n, 8);
+    fwrite(h, 1, 32, f);
+    for (uint64_t i = 0; i < n; i++) { uint16_t v = (uint16_t)((bad_id && i == n / 2) ? vocab : i % vocab); fwrite(&v, 2, 1, f); }
+    fclose(f);
+}
+static void test_token_files(void) {
+    char p[300];
+    snprintf(p, sizeof p, "%s/t.bin", tmpdir);
+    ut_tokens d;
+    write_token_file(p, "UTTK", 50, 100, 100, 0);
+    int r = ut_tokens_load(&d, p);
+    report(r == 0 && d.n_tokens == 100 && d.tokens[57] == 7, "token_file_loads", "%s", r ? ut_error() : "100 tokens");
+    if (r == 0) ut_tokens_free(&d);
+    write_token_file(p, "XXXX", 50, 100, 100, 0);
+    r = ut_tokens_load(&d, p);
+    report(r != 0 && strstr(ut_error(), "magic"), "token_file_bad_magic", "error: \"%s\"", ut_error());
+    write_token_file(p, "UTTK", 50, 100, 120, 0);
+    r = ut_tokens_load(&d, p);
+    report(r != 0 && strstr(ut_error(), "truncated"), "token_file_truncated", "error: \"%s\"", ut_error());
+    write_token_file(p, "UTTK", 50, 100, 100, 1);
+    r = ut_tokens_load(&d, p);
+    report(r != 0 && strstr(ut_error(), ">= vocab"), "token_file_id_out_of_range", "error: \"%s\"", ut_error());
+}
+
+/* 10. Generating with the KV cache gives the same next-token distribution as
+   the full forward pass at every position (tolerance 1e-5, float). */
+static void test_kv_cache(int E, int K, int window) {
+    ut_config c = tiny_config(E, K);
+    c.sliding_window = window;
+    ut_model m;
+    ut_model_init(&m, &c, 21);
+    for (size_t i = 0; i < m.n_params; i++) m.params[i] *= 5;   /* sharper distributions */
+    int T = 24, in[24];
+    uint64_t r = ut_rng_seed(4);
+    for (int i = 0; i < T; i++) in[i] = (int)(ut_rng_u64(&r) % c.vocab_size);
+    ut_model_forward(&m, in, NULL, 1, T);
+    ut_kv_cache kv;
+    ut_kv_init(&kv, &m);
+    double maxd = 0;
+    for (int t = 0; t < T; t++) {
+        ut_float *logits = ut_kv_step(&kv, &m, in[t]);
+        double mx = logits[0], sum = 0;
+        for (int v = 1; v < c.vocab_size; v++) if (logits[v] > mx) mx = logits[v];
+        for (int v = 0; v < c.vocab_size; v++) sum += exp(logits[v] - mx);
+        for (int v = 0; v < c.vocab_size; v++) {
+            double d = fabs(exp(logits[v] - mx) / sum - m.a.probs[(size_t)t * c.vocab_size + v]);
+            if (d > maxd) maxd = d;
+        }
+    }
+    char name[64];
+    snprintf(name, sizeof name, "kv_cache_matches_forward(E=%d,window=%d)", E, window);
+    report(maxd < 1e-5, name, "max prob diff %.2e over %d positions (tolerance 1e-5)", maxd, T);
+    ut_kv_free(&kv);
+    ut_model_free(&m);
+}
+
+/* 11. Config validation names the problem. */
+static void test_config_validation(void) {
+    ut_config c = ut_config_default();
+    c.n_heads = 6; c.n_kv_heads = 4;
+    int r = ut_config_validate(&c);
+    report(r != 0 && strstr(ut_error(), "n_heads 6 is not divisible by n_kv_heads 4"), "config_rejects_bad_gqa",
+           "error: \"%s\"", ut_error());
+    c = ut_config_default();
+    c.n_experts = 4; c.top_k = 5;
+    r = ut_config_validate(&c);
+    report(r != 0 && strstr(ut_error(), "top_k"), "config_rejects_top_k_gt_experts", "error: \"%s\"", ut_error());
+    c = ut_config_default();
+    c.head_dim = 7;
+    r = ut_config_validate(&c);
+    report(r != 0 && strstr(ut_error(), "head_dim"), "config_rejects_odd_head_dim", "error: \"%s\"", ut_error());
+}
+
+/* 12. The fast matmul agrees with the plain loop on awkward shapes. */
+static void test_matmul_fast_vs_naive(void) {
+    const int shapes[][3] = {{1, 7, 5}, {13, 17, 19}, {64, 128, 344}, {100, 344, 128}, {257, 33, 65}, {768, 128, 256}};
+    double worst = 0;
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int N = shapes[s][0], C = shapes[s][1], O = shapes[s][2];
+        uint64_t r = ut_rng_seed(s);
+        ut_float *x = malloc((size_t)N * C * sizeof(ut_float)), *w = malloc((size_t)O * C * sizeof(ut_float));
+        ut_float *d = malloc((size_t)N * O * sizeof(ut_float));
+        ut_float *y1 = malloc((size_t)N * O * sizeof(ut_float)), *y2 = malloc((size_t)N * O * sizeof(ut_float));
+        ut_float *dx1 = calloc((size_t)N * C, sizeof(ut_float)), *dx2 = calloc((size_t)N * C, sizeof(ut_float));
+        ut_float *dw1 = calloc((size_t)O * C, sizeof(ut_float)), *dw2 = calloc((size_t)O * C, sizeof(ut_float));
+        for (size_t i = 0; i < (size_t)N * C; i++) x[i] = (ut_float)ut_rng_normal(&r);
+        for (size_t i = 0; i < (size_t)O * C; i++) w[i] = (ut_float)ut_rng_normal(&r);
+        for (size_t i = 0; i < (size_t)N * O; i++) d[i] = (ut_float)ut_rng_normal(&r);
+        ut_matmul_forward(y1, x, w, N, C, O);
+        ut_matmul_forward_naive(y2, x, w, N, C, O);
+        ut_matmul_backward(dx1, dw1, d, x, w, N, C, O);
+        ut_matmul_backward_naive(dx2, dw2, d, x, w, N, C, O);
+        /* error relative to sqrt(reduction length): float sums of C or N terms */
+        for (size_t i = 0; i < (size_t)N * O; i++) { double e = fabs(y1[i] - y2[i]) / sqrt(C); if (e > worst) worst = e; }
+        for (size_t i = 0; i < (size_t)N * C; i++) { double e = fabs(dx1[i] - dx2[i]) / sqrt(O); if (e > worst) worst = e; }
+        for (size_t i = 0; i < (size_t)O * C; i++) { double e = fabs(dw1[i] - dw2[i]) / sqrt(N); if (e > worst) worst = e; }
+        free(x); free(w); free(d); free(y1); free(y2); free(dx1); free(dx2); free(dw1); free(dw2);
+    }
+    report(worst < 1e-5, "matmul_fast_matches_naive", "max |diff|/sqrt(K) %.2e over 6 shapes, forward and both backward (tolerance 1e-5)", worst);
+}
+
+int main(void) {
+    const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    snprintf(tmpdir, sizeof tmpdir, "%s/ut_props_XXXXXX", base);
+    if (!mkdtemp(tmpdir)) { printf("FAIL cannot create a temp dir\n"); return 1; }
+    test_initial_loss(1, 1);
+    test_initial_loss(4, 2);
+    test_gqa_equivalence();
+    test_moe_one_expert();
+    test_causality(1, 1, 0);
+    test_causality(4, 2, 5);
+    test_overfit(1, 1);
+    test_overfit(4, 2);
+    test_resume_and_threads();
+    test_bad_checkpoints();
+    test_token_files();
+    test_kv_cache(1, 1, 0);
+    test_kv_cache(4, 2, 6);
+    test_config_validation();
+    test_matmul_fast_vs_naive();
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0) printf("     (could not remove %s)\n", tmpdir);
+    printf("%s: %d property check(s) failed\n", n_fail ? "FAILED" : "ok", n_fail);
+    return n_fail ? 1 : 0;
+}
