@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# bench_tokenizer.sh [CORPUS] — speed and memory of ./tokenizer, with
+# sentencepiece (spm_train / spm_encode, BPE mode) beside it for scale.
+# Prints figures, not pass/fail.  CORPUS defaults to data/input.txt (Tiny
+# Shakespeare, 1.1 MB); a 20x copy of it (22 MB) is made in a temp dir.
+#   wall  = elapsed time of the whole command (start-up, reading, writing
+#           and fsync included), best of 3 runs for the 1.1 MB figures
+#   peak  = maximum resident set size, from /usr/bin/time -v
+# Both tools start from the same text; spm_train uses all its default
+# threads, ./tokenizer one.
+set -u
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+TOK="$ROOT/tokenizer"
+CORPUS=${1:-data/input.txt}
+VOCAB=4096
+
+if [ ! -f "$CORPUS" ]; then
+  echo "error: corpus '$CORPUS' not found." >&2
+  echo "  Get Tiny Shakespeare into data/input.txt, e.g.:" >&2
+  echo "    mkdir -p data && curl -o data/input.txt https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt" >&2
+  echo "  or pass a path: bench/bench_tokenizer.sh PATH/TO/CORPUS" >&2
+  exit 1
+fi
+if [ ! -x "$TOK" ]; then (cd "$ROOT" && make -s tokenizer) || { echo "error: cannot build ./tokenizer" >&2; exit 1; }; fi
+if [ ! -x /usr/bin/time ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then apt-get install -y -qq time >/dev/null 2>&1; fi
+fi
+HAVE_TIME=0; [ -x /usr/bin/time ] && HAVE_TIME=1
+HAVE_SPM=0; command -v spm_train >/dev/null && command -v spm_encode >/dev/null && HAVE_SPM=1
+
+W=$(mktemp -d "${TMPDIR:-/tmp}/bench_tokenizer.XXXXXX") || exit 1
+trap 'rm -rf "$W"' EXIT
+
+# run LABEL CMD...: runs CMD (stdout to $W/out), sets WALL (s) and PEAK (MB)
+run() {
+  local t0 t1
+  t0=$EPOCHREALTIME
+  if [ $HAVE_TIME = 1 ]; then /usr/bin/time -v -o "$W/time.txt" "$@" > "$W/out" 2> "$W/err"
+  else "$@" > "$W/out" 2> "$W/err"; fi
+  local rc=$?
+  t1=$EPOCHREALTIME
+  if [ $rc -ne 0 ]; then echo "  command failed ($rc): $*"; sed 's/^/    /' "$W/err" | tail -3; exit 1; fi
+  WALL=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+  PEAK="?"
+  if [ $HAVE_TIME = 1 ]; then PEAK=$(awk '/Maximum resident set size/ { printf "%.0f", $NF / 1024 }' "$W/time.txt"); fi
+}
+# best3 CMD...: like run, keeps the fastest of 3
+best3() {
+  local best="" bp=""
+  for _ in 1 2 3; do
+    run "$@"
+    if [ -z "$best" ] || awk -v a="$WALL" -v b="$best" 'BEGIN { exit !(a < b) }'; then best=$WALL; bp=$PEAK; fi
+  done
+  WALL=$best; PEAK=$bp
+}
+mbs() { awk -v n="$1" -v t="$2" 'BEGIN { printf "%.1f", n / t / 1e6 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b / a }'; }
+
+SMALL=$(wc -c < "$CORPUS")
+for _ in $(seq 20); do cat "$CORPUS"; done > "$W/big.txt"
+BIG=$(wc -c < "$W/big.txt")
+echo "tokenizer benchmark: $(nproc) cores, $(uname -m), $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2 | sed 's/^ //')"
+echo "corpus $CORPUS: $SMALL bytes; 20x copy: $BIG bytes; vocab $VOCAB"
+[ $HAVE_SPM = 1 ] || echo "(spm_train / spm_encode not found: install the 'sentencepiece' package to compare; showing ours only)"
+[ $HAVE_TIME = 1 ] || echo "(/usr/bin/time not found: install the 'time' package for peak memory)"
+echo
+
+SPM_ARGS="--model_type=bpe --vocab_size=$VOCAB --character_coverage=1.0 --minloglevel=2"
+
+for which in small big; do
+  if [ $which = small ]; then IN=$CORPUS; N=$SMALL; else IN=$W/big.txt; N=$BIG; fi
+  echo "== train, vocab $VOCAB, $(awk -v n=$N 'BEGIN { printf "%.1f MB", n / 1e6 }')"
+  if [ $which = small ]; then best3 "$TOK" train --input "$IN" --vocab-size $VOCAB --output "$W/$which.tok"
+  else run "$TOK" train --input "$IN" --vocab-size $VOCAB --output "$W/$which.tok"; fi
+  OURS=$WALL
+  printf "  ours        %8.3f s   peak %5s MB\n" "$WALL" "$PEAK"
+  if [ $HAVE_SPM = 1 ]; then
+    if [ $which = small ]; then best3 spm_train --input="$IN" --model_prefix="$W/spm_$which" $SPM_ARGS
+    else run spm_train --input="$IN" --model_prefix="$W/spm_$which" $SPM_ARGS; fi
+    printf "  spm_train   %8.3f s   peak %5s MB   (ours is %sx faster)\n" "$WALL" "$PEAK" "$(ratio "$OURS" "$WALL")"
+  fi
+done
+
+for which in small big; do
+  if [ $which = small ]; then IN=$CORPUS; N=$SMALL; else IN=$W/big.txt; N=$BIG; fi
+  echo "== encode $(awk -v n=$N 'BEGIN { printf "%.1f MB", n / 1e6 }') (tokenizers trained on the 1.1 MB corpus)"
+  best3 "$TOK" encode --model "$W/small.tok" --input "$IN" --output "$W/enc.bin"
+  OURS=$WALL
+  LOOP=$(sed -n 's/.*(\([0-9.]*\) MB\/s).*/\1/p' "$W/out")
+  printf "  ours        %8.3f s = %6s MB/s whole command (encode loop alone: %s MB/s)   peak %5s MB\n" \
+    "$WALL" "$(mbs "$N" "$WALL")" "$LOOP" "$PEAK"
+  if [ $HAVE_SPM = 1 ]; then
+    best3 sh -c 'spm_encode --model="$1" --output_format=id < "$2"' sh "$W/spm_small.model" "$IN"
+    printf "  spm_encode  %8.3f s = %6s MB/s whole command   peak %5s MB   (ours is %sx faster)\n" \
+      "$WALL" "$(mbs "$N" "$WALL")" "$PEAK" "$(ratio "$OURS" "$WALL")"
+  fi
+done
