@@ -1,0 +1,122 @@
+/* bench.c — speed figures for `make bench` (figures, not pass/fail).
+
+   For each benchmark config: ms per training step (forward + backward + AdamW,
+   median of STEPS steps after 3 warm-up steps), tokens/s, and GFLOP/s counted
+   as ut_flops_per_token (6 x active params + attention) x tokens / time.
+   Then a matmul micro-benchmark on the shapes those models use.
+     B1  nanoGPT laptop shape: V 256, L 4, D 128, H 4 (no GQA), SwiGLU F 344, T 64, B 12
+     B2  B1 with MoE: 4 experts, top-2, F 344 each
+     B3  ~10M params: L 6, D 384, H 6, KVH 2, F 1024, T 256, B 8, dense
+   Usage: bench [--steps N] [--threads N] [--only B1|B2|B3|matmul] */
+#define ULTRATHINK_IMPLEMENTATION
+#include "../ultrathink.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+typedef struct { const char *name; int L, D, H, KVH, F, E, K, T, B; } bench_cfg;
+
+static void bench_model(const bench_cfg *b, int steps) {
+    ut_config c = ut_config_default();
+    c.vocab_size = 256; c.n_layers = b->L; c.d_model = b->D; c.n_heads = b->H; c.n_kv_heads = b->KVH;
+    c.head_dim = b->D / b->H; c.ffn_hidden = b->F; c.n_experts = b->E; c.top_k = b->K; c.max_seq_len = b->T;
+    ut_model m;
+    if (ut_model_init(&m, &c, 1)) { fprintf(stderr, "bench: %s\n", ut_error()); exit(1); }
+    ut_train_config t = ut_train_config_default();
+    int N = b->B * b->T, *in = malloc(N * sizeof(int)), *tg = malloc(N * sizeof(int));
+    uint64_t r = ut_rng_seed(1);
+    double *ms = malloc(steps * sizeof(double)), fwd = 0, bwd = 0, opt = 0;
+    for (int s = -3; s < steps; s++) {
+        for (int i = 0; i < N; i++) { in[i] = (int)(ut_rng_u64(&r) % 256); tg[i] = (int)(ut_rng_u64(&r) % 256); }
+        double t0 = now_ms();
+        ut_model_zero_grad(&m);
+        ut_model_forward(&m, in, tg, b->B, b->T);
+        double t1 = now_ms();
+        ut_model_backward(&m, 1.0f);
+        double t2 = now_ms();
+        ut_adamw_step(&m, &t, 1e-3f, s + 4);
+        double t3 = now_ms();
+        if (s >= 0) { ms[s] = t3 - t0; fwd += t1 - t0; bwd += t2 - t1; opt += t3 - t2; }
+    }
+    qsort(ms, steps, sizeof(double), cmp_double);
+    double med = ms[steps / 2], flops = ut_flops_per_token(&c, b->T) * N;
+    printf("%-3s params %6.2fM (active %5.2fM)  %8.2f ms/step  %9.0f tok/s  %6.1f GFLOP/s"
+           "   [fwd %.1f / bwd %.1f / adamw %.1f ms, mean]\n",
+           b->name, ut_num_params(&c) / 1e6, ut_num_active_params(&c) / 1e6, med, N / med * 1e3,
+           flops / med / 1e6, fwd / steps, bwd / steps, opt / steps);
+    fflush(stdout);
+    free(in); free(tg); free(ms);
+    ut_model_free(&m);
+}
+
+static void bench_matmul(int N, int C, int O) {
+    ut_float *x = malloc((size_t)N * C * sizeof(ut_float)), *w = malloc((size_t)O * C * sizeof(ut_float));
+    ut_float *y = malloc((size_t)N * O * sizeof(ut_float)), *dx = calloc((size_t)N * C, sizeof(ut_float));
+    ut_float *dw = calloc((size_t)O * C, sizeof(ut_float));
+    for (size_t i = 0; i < (size_t)N * C; i++) x[i] = 0.01f * (i % 97);
+    for (size_t i = 0; i < (size_t)O * C; i++) w[i] = 0.01f * (i % 89);
+    double best[3] = {1e30, 1e30, 1e30}, gflop = 2.0 * N * C * O / 1e9;
+    for (int rep = 0; rep < 15; rep++) {
+        double t0 = now_ms();
+        ut_matmul_forward(y, x, w, N, C, O);
+        double t1 = now_ms();
+        ut_matmul_backward(dx, NULL, y, x, w, N, C, O);
+        double t2 = now_ms();
+        ut_matmul_backward(NULL, dw, y, x, w, N, C, O);
+        double t3 = now_ms();
+        if (t1 - t0 < best[0]) best[0] = t1 - t0;
+        if (t2 - t1 < best[1]) best[1] = t2 - t1;
+        if (t3 - t2 < best[2]) best[2] = t3 - t2;
+    }
+    printf("  N %5d C %5d OC %5d   fwd %6.1f   dinp %6.1f   dw %6.1f GFLOP/s (best of 15)\n", N, C, O,
+           gflop / best[0] * 1e3, gflop / best[1] * 1e3, gflop / best[2] * 1e3);
+    free(x); free(w); free(y); free(dx); free(dw);
+}
+
+int main(int argc, char **argv) {
+    int steps = 20;
+    const char *only = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);
+#ifdef _OPENMP
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) omp_set_num_threads(atoi(argv[++i]));
+#endif
+        else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+        else { fprintf(stderr, "usage: bench [--steps N] [--threads N] [--only B1|B2|B3|matmul]\n"); return 2; }
+    }
+    if (steps < 1) steps = 1;
+#ifdef _OPENMP
+    int threads = omp_get_max_threads();
+#else
+    int threads = 1;
+#endif
+    printf("ultrathink bench: %d thread(s), %s, median of %d steps\n", threads,
+           sizeof(ut_float) == 4 ? "float32" : "float64", steps);
+    const bench_cfg cfgs[3] = {{"B1", 4, 128, 4, 4, 344, 1, 1, 64, 12},
+                               {"B2", 4, 128, 4, 4, 344, 4, 2, 64, 12},
+                               {"B3", 6, 384, 6, 2, 1024, 1, 1, 256, 8}};
+    for (int i = 0; i < 3; i++)
+        if (!only || !strcmp(only, cfgs[i].name)) bench_model(&cfgs[i], steps);
+    if (!only || !strcmp(only, "matmul")) {
+        printf("matmul (forward, backward dinp, backward dW):\n");
+        const int shapes[][3] = {{768, 128, 384}, {768, 128, 128}, {768, 128, 344}, {768, 344, 128},
+                                 {768, 128, 256}, {2048, 384, 384}, {2048, 384, 128}, {2048, 384, 1024},
+                                 {2048, 1024, 384}, {2048, 384, 256}};
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) bench_matmul(shapes[s][0], shapes[s][1], shapes[s][2]);
+    }
+    return 0;
+}
