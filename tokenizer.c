@@ -44,7 +44,7 @@
  * TRAINING (incremental, not a recount per merge)
  *   1. Chunk the corpus and count each distinct chunk once (hash map chunk ->
  *      count).  Real text has few distinct chunks: 1.1 MB of Shakespeare is
- *      ~290 k chunks but only ~30 k distinct ones; 20 copies of it add none.
+ *      ~295 k chunks but only ~15 k distinct ones; 20 copies of it add none.
  *   2. Each distinct chunk becomes a "word": an array of token ids with a
  *      count.  For every adjacent pair we keep its total count (sum of the
  *      counts of the words it occurs in, overlapping occurrences included:
