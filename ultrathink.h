@@ -542,57 +542,346 @@ ut_memory ut_memory_estimate(const ut_config *c, int B, int T) {
 /* ===========================================================================
    4. KERNELS: matrix multiplication
    Almost all of the compute is the linear layer y = x W^T and its two backward
-   products. First the plain loops: read these to see what is computed; they
-   are also the oracle the tests compare the fast version against.
+   products: first the plain loops (what is computed; the tests' oracle), then
+   the fast version (the same sums, arranged for the cache and SIMD units).
    ======================================================================== */
 
-/* out (N, OC) = inp (N, C) . w (OC, C)^T   -- out is overwritten */
+/* UT_MATMUL_BEGIN */
+/* ==========================================================================
+ * MATMUL — the one kernel that decides how fast the trainer is
+ * ==========================================================================
+ *
+ * Almost every FLOP of a transformer step is spent in the three products of a
+ * linear layer (weights stored PyTorch-style as (out_features, in_features)):
+ *
+ *     forward        out  (N, OC)  =  inp  (N, C)  . w (OC, C)^T
+ *     backward dinp  dinp (N, C)  +=  dout (N, OC) . w (OC, C)
+ *     backward dw    dw   (OC, C) +=  dout (N, OC)^T . inp (N, C)
+ *
+ * Below are two implementations of each:
+ *
+ *   ut_matmul_*_naive   the textbook triple loops. Obviously correct; they are
+ *                       the specification and the oracle the tests compare to.
+ *   ut_matmul_*         the fast versions: same arithmetic, reorganised so the
+ *                       CPU spends its time doing multiply-adds instead of
+ *                       waiting for memory. 10-50x faster, still plain C.
+ *
+ * ---- Why the naive loop is slow ------------------------------------------
+ * A modern core can issue two 16-wide fused multiply-adds (FMA) per cycle:
+ * 64 flops/cycle. To feed that, each FMA would need its two inputs in
+ * registers. The naive dot-product loop loads 2 numbers from memory per
+ * multiply-add and (without -ffast-math) cannot even use SIMD, because a
+ * vectorised sum would add the numbers in a different order. Memory, not
+ * arithmetic, is the bottleneck.
+ *
+ * ---- The three tricks (the "GotoBLAS/BLIS" recipe) -----------------------
+ * All three products are instances of one generic product
+ *
+ *         Cm (M x Nn) (+)=  A (M x K) . B (K x Nn)
+ *
+ * where A and B are read through strides, so a transposed operand is just a
+ * different pair of strides (see ut__gemm's callers at the bottom).
+ *
+ * 1. REGISTER TILE (the micro-kernel). We compute a small MR x NR block of Cm
+ *    at a time, keeping its MR*NR partial sums in registers for the whole
+ *    reduction over k. Per k we load NR values of B (a couple of vector
+ *    loads), broadcast MR values of A, and do MR*NR multiply-adds:
+ *    (MR + NR) loads feed MR*NR FMAs. With MR=8, NR=32 that is 256 flops
+ *    per 40 loads instead of 2 flops per 2 loads.
+ *
+ * 2. PACKING. The inner loop wants the NR values of B for one k to sit next to
+ *    each other in memory so they are one or two vector loads. We copy B once
+ *    per call into "panels": panel p holds columns [p*NR, p*NR+NR) for every
+ *    k, stored k-major (NR contiguous numbers per k). The copy costs O(K*Nn),
+ *    the product O(M*K*Nn), so it is cheap -- and it also turns a transposed
+ *    B (the forward pass reads w^T) into unit-stride loads, and pads the
+ *    ragged last panel with zeros so the micro-kernel never needs a special
+ *    case for it. A does not need packing: the kernel only broadcasts single
+ *    scalars from it, which cost the same from any address.
+ *
+ * 3. CACHE BLOCKING. The reduction over k is cut into blocks of KC. For one
+ *    KC block the kernel re-reads a KC x NR panel of B (KC*NR*4 bytes = 32 KB
+ *    for KC=256, NR=32: it stays in the L1 cache) while sweeping down MR-row
+ *    strips of A, and a whole MC x KC block of A stays in L2 while we sweep
+ *    across the NR-wide panels of B. Everything the inner loop touches is
+ *    therefore already in cache.
+ *
+ * ---- Threads and determinism -----------------------------------------------
+ * The output Cm is cut into fixed-size MC x NC tiles. Tiles are independent
+ * (they write disjoint parts of Cm), so OpenMP hands them out to threads with
+ * a static schedule. Every output element is computed by exactly ONE thread,
+ * with one fixed order of additions: k = 0,1,...,K-1 within each KC block
+ * (into a register accumulator that starts at 0), and the blocks added into
+ * Cm in order of increasing k. KC, MR and NR are compile-time constants and
+ * the edges use the very same kernel (with clamped rows and zero-padded
+ * columns) so that order never depends on the number of threads, on where
+ * the tile boundaries fall, or on anything but the shape. No atomics, no
+ * per-thread partial sums: the result is bit-identical for 1, 2 or 64
+ * threads. (It is NOT bit-identical to the naive version, which adds in a
+ * different order and without FMA; the two agree to rounding error.)
+ *
+ * ---- Why the compiler vectorises the kernel ------------------------------
+ * The accumulator is a local array acc[MR][NR] with compile-time sizes. The
+ * innermost loop "acc[r][j] += a * b[j]" runs over j, which is contiguous in
+ * both acc and the packed panel, has no dependence between iterations and a
+ * fixed trip count NR (a multiple of the vector width): the textbook case
+ * for SIMD. Fully unrolled, all MR*NR/VLEN vectors of acc live in registers.
+ * We write the multiply-add as fma() when the target has a fast one
+ * (FP_FAST_FMAF): in strict ISO C mode (-std=c11) the compiler will not fuse
+ * "a*b + c" on its own, and separate multiply + add halves the peak.
+ *
+ * Needs (from the surrounding file): ut_float, <stdlib.h>, <string.h>,
+ * <math.h>, and <omp.h> under _OPENMP (not actually called here).
+ */
+
+/* ---- Tuning knobs (compile-time so the kernel is fully unrolled) ---------- */
+
+/* Width of one SIMD register in bytes for the target we are compiled for. */
+#if defined(__AVX512F__)
+#  define UT__VBYTES 64
+#elif defined(__AVX__)
+#  define UT__VBYTES 32
+#else
+#  define UT__VBYTES 16 /* SSE2, ARM NEON, or a plain scalar target */
+#endif
+#define UT__VLEN ((int)(UT__VBYTES / sizeof(ut_float))) /* numbers per register */
+
+/* Register tile: MR rows x NR columns of the output. NR = two registers wide.
+ * MR*NR/VLEN accumulators + 2 registers of B + 1 broadcast of A must fit in
+ * the register file (32 vector registers with AVX-512 or on AArch64, 16 on
+ * AVX2/SSE), or the compiler "spills" them to memory and speed collapses. */
+#ifndef UT__NR
+#  define UT__NR (2 * UT__VLEN)
+#endif
+#ifndef UT__MR
+#  if UT__VBYTES == 64 || defined(__aarch64__)
+#    define UT__MR 8 /* 16 accumulators of 32 registers */
+#  else
+#    define UT__MR 6 /* 12 accumulators of 16 registers */
+#  endif
+#endif
+/* Cache blocks: KC = depth of one reduction block (B panel KC x NR in L1),
+ * MC x NC = the output tile one thread owns at a time (A block MC x KC in L2). */
+#ifndef UT__KC
+#  define UT__KC 256
+#endif
+#ifndef UT__MC
+#  define UT__MC (8 * UT__MR)
+#endif
+#ifndef UT__NC
+#  define UT__NC (4 * UT__NR)
+#endif
+
+/* Fused multiply-add when it is a single fast instruction, else a*b+c.
+ * (C's math.h defines FP_FAST_FMA[F] exactly when fma() is that fast.) */
+#ifdef UT_DOUBLE
+#  ifdef FP_FAST_FMA
+#    define UT__FMA(a, b, c) fma((a), (b), (c))
+#  endif
+#else
+#  ifdef FP_FAST_FMAF
+#    define UT__FMA(a, b, c) fmaf((a), (b), (c))
+#  endif
+#endif
+#ifndef UT__FMA
+#  define UT__FMA(a, b, c) ((a) * (b) + (c))
+#endif
+
+/* ---- The naive reference versions --------------------------------------- */
+
 void ut_matmul_forward_naive(ut_float *out, const ut_float *inp, const ut_float *w,
                              int N, int C, int OC) {
-    #pragma omp parallel for
-    for (int n = 0; n < N; n++)
+    for (int n = 0; n < N; n++) {
         for (int o = 0; o < OC; o++) {
             ut_float sum = 0;
-            for (int c = 0; c < C; c++) sum += inp[(size_t)n * C + c] * w[(size_t)o * C + c];
+            for (int i = 0; i < C; i++) sum += inp[(size_t)n * C + i] * w[(size_t)o * C + i];
             out[(size_t)n * OC + o] = sum;
         }
+    }
 }
 
-/* The chain rule for y = x W^T, given dy = dL/dy (N, OC):
-     dx (N, C)  += dy . W          (each input row collects from every output)
-     dW (OC, C) += dy^T . x        (sum over the N rows of outer products)
-   Both accumulate: a weight used twice (tied embeddings) gets both parts. */
 void ut_matmul_backward_naive(ut_float *dinp, ut_float *dw, const ut_float *dout,
                               const ut_float *inp, const ut_float *w, int N, int C, int OC) {
-    if (dinp) {
-        #pragma omp parallel for
-        for (int n = 0; n < N; n++)
-            for (int o = 0; o < OC; o++) {
-                ut_float d = dout[(size_t)n * OC + o];
-                for (int c = 0; c < C; c++) dinp[(size_t)n * C + c] += d * w[(size_t)o * C + c];
+    if (dinp) { /* dinp[n][i] += sum_o dout[n][o] * w[o][i] */
+        for (int n = 0; n < N; n++) {
+            for (int i = 0; i < C; i++) {
+                ut_float sum = 0;
+                for (int o = 0; o < OC; o++) sum += dout[(size_t)n * OC + o] * w[(size_t)o * C + i];
+                dinp[(size_t)n * C + i] += sum;
             }
+        }
     }
-    if (dw) {
-        /* parallel over output rows o: each dW row is summed by one thread in
-           the order n = 0, 1, ... so the result never depends on threads */
-        #pragma omp parallel for
-        for (int o = 0; o < OC; o++)
-            for (int n = 0; n < N; n++) {
-                ut_float d = dout[(size_t)n * OC + o];
-                for (int c = 0; c < C; c++) dw[(size_t)o * C + c] += d * inp[(size_t)n * C + c];
+    if (dw) { /* dw[o][i] += sum_n dout[n][o] * inp[n][i] */
+        for (int o = 0; o < OC; o++) {
+            for (int i = 0; i < C; i++) {
+                ut_float sum = 0;
+                for (int n = 0; n < N; n++) sum += dout[(size_t)n * OC + o] * inp[(size_t)n * C + i];
+                dw[(size_t)o * C + i] += sum;
             }
+        }
     }
 }
 
-/* UT_FAST_MATMUL_BEGIN */
-void ut_matmul_forward(ut_float *out, const ut_float *inp, const ut_float *w, int N, int C, int OC) {
-    ut_matmul_forward_naive(out, inp, w, N, C, OC);
+/* ---- Scratch memory for the packed B ------------------------------------- */
+/* One buffer, grown on demand and reused by every call, so the training loop
+ * does no malloc per matmul. (Consequence: the fast matmuls must not be
+ * called concurrently from two threads of your own; they parallelise inside.)
+ * It is never freed; it stays reachable, so leak checkers do not complain. */
+static ut_float *ut__mm_scratch_buf = NULL;
+static size_t ut__mm_scratch_cap = 0; /* in elements */
+
+static ut_float *ut__mm_scratch(size_t n) {
+    if (n > ut__mm_scratch_cap) {
+        free(ut__mm_scratch_buf);
+        /* 64-byte aligned so every packed row of B starts on a cache line;
+         * aligned_alloc wants a size that is a multiple of the alignment. */
+        size_t bytes = (n * sizeof(ut_float) + 63) / 64 * 64;
+        ut__mm_scratch_buf = (ut_float *)aligned_alloc(64, bytes);
+        if (!ut__mm_scratch_buf) { ut__mm_scratch_cap = 0; return NULL; }
+        ut__mm_scratch_cap = n;
+    }
+    return ut__mm_scratch_buf;
 }
-void ut_matmul_backward(ut_float *dinp, ut_float *dw, const ut_float *dout, const ut_float *inp,
-                        const ut_float *w, int N, int C, int OC) {
-    ut_matmul_backward_naive(dinp, dw, dout, inp, w, N, C, OC);
+
+/* ---- Packing one NR-wide panel of B --------------------------------------- */
+/* B(k, j) lives at B[k*rsb + j*csb]. Panel `p` covers columns j0 = p*NR ...
+ * and is written k-major: dst[k*NR + jj] = B(k, j0 + jj), zero past column Nn. */
+static void ut__mm_pack_b(ut_float *restrict dst, const ut_float *restrict B, long rsb, long csb,
+                          int K, int Nn, int j0) {
+    int nr = Nn - j0 < UT__NR ? Nn - j0 : UT__NR;
+    if (csb == 1) { /* rows of B are contiguous: copy NR-long row pieces */
+        for (int k = 0; k < K; k++) {
+            const ut_float *src = B + (size_t)k * rsb + j0;
+            ut_float *d = dst + (size_t)k * UT__NR;
+            for (int jj = 0; jj < nr; jj++) d[jj] = src[jj];
+            for (int jj = nr; jj < UT__NR; jj++) d[jj] = 0;
+        }
+    } else {        /* B is transposed (forward: B(k,j) = w[j][k]): read each
+                       source row contiguously, scatter with stride NR */
+        for (int jj = 0; jj < nr; jj++) {
+            const ut_float *src = B + (size_t)(j0 + jj) * csb;
+            for (int k = 0; k < K; k++) dst[(size_t)k * UT__NR + jj] = src[(size_t)k * rsb];
+        }
+        for (int jj = nr; jj < UT__NR; jj++)
+            for (int k = 0; k < K; k++) dst[(size_t)k * UT__NR + jj] = 0;
+    }
 }
-/* UT_FAST_MATMUL_END */
+
+/* ---- The micro-kernel ------------------------------------------------------ */
+/* Cm[0..mr) x [0..nr) (+)= A-strip (mr x kc) . packed-B panel (kc x NR).
+ * A(r, k) is at a[r*rsa + k*csa]. Rows r >= mr re-read row mr-1 (a valid
+ * address) and their results are thrown away; columns >= nr of the panel are
+ * zeros and are not stored. So every element, edge or not, is produced by the
+ * same sequence of FMAs -- the determinism argument above relies on it. */
+static void ut__mm_kernel(int kc, const ut_float *a, long rsa, long csa, int mr,
+                          const ut_float *restrict b, ut_float *restrict c, long ldc, int nr,
+                          int overwrite) {
+    ut_float acc[UT__MR][UT__NR];
+    const ut_float *ar[UT__MR];
+    for (int r = 0; r < UT__MR; r++) {
+        ar[r] = a + (long)(r < mr ? r : mr - 1) * rsa;
+        for (int j = 0; j < UT__NR; j++) acc[r][j] = 0;
+    }
+    long off = 0;
+    for (int k = 0; k < kc; k++, off += csa) {
+        const ut_float *restrict bk = b + (size_t)k * UT__NR;
+        for (int r = 0; r < UT__MR; r++) {
+            const ut_float av = ar[r][off]; /* broadcast one number of A ...    */
+#pragma omp simd
+            for (int j = 0; j < UT__NR; j++) /* ... times NR numbers of B      */
+                acc[r][j] = UT__FMA(av, bk[j], acc[r][j]);
+        }
+    }
+    /* write back: full tiles take the fast fixed-size path */
+    if (mr == UT__MR && nr == UT__NR) {
+        for (int r = 0; r < UT__MR; r++) {
+            ut_float *cr = c + (size_t)r * ldc;
+            if (overwrite) {
+                for (int j = 0; j < UT__NR; j++) cr[j] = acc[r][j];
+            } else {
+                for (int j = 0; j < UT__NR; j++) cr[j] += acc[r][j];
+            }
+        }
+    } else {
+        for (int r = 0; r < mr; r++) {
+            ut_float *cr = c + (size_t)r * ldc;
+            for (int j = 0; j < nr; j++) cr[j] = overwrite ? acc[r][j] : cr[j] + acc[r][j];
+        }
+    }
+}
+
+/* ---- The generic blocked product ------------------------------------------- */
+/* Cm (M x Nn, row stride ldc) = or += A . B, with A(i,k) = A[i*rsa + k*csa]
+ * and B(k,j) = B[k*rsb + j*csb]. */
+static void ut__gemm(int M, int Nn, int K, const ut_float *A, long rsa, long csa,
+                     const ut_float *B, long rsb, long csb, ut_float *Cm, long ldc,
+                     int accumulate) {
+    if (M <= 0 || Nn <= 0) return;
+    if (K <= 0) { /* empty sum: out = 0, or += 0 */
+        if (!accumulate)
+            for (int i = 0; i < M; i++) memset(Cm + (size_t)i * ldc, 0, (size_t)Nn * sizeof(ut_float));
+        return;
+    }
+    const int np = (Nn + UT__NR - 1) / UT__NR;        /* number of B panels */
+    ut_float *bp = ut__mm_scratch((size_t)np * K * UT__NR);
+    if (!bp) abort(); /* out of memory: nothing sensible left to do */
+    const int tm = (M + UT__MC - 1) / UT__MC;         /* output tiles, rows  */
+    const int tn = (Nn + UT__NC - 1) / UT__NC;        /* output tiles, cols  */
+    const int ntiles = tm * tn;
+
+#pragma omp parallel
+    {
+        /* step 1: pack B, one panel per iteration (the implicit barrier at the
+         * end of the loop makes every panel visible before step 2 starts) */
+#pragma omp for schedule(static)
+        for (int p = 0; p < np; p++)
+            ut__mm_pack_b(bp + (size_t)p * K * UT__NR, B, rsb, csb, K, Nn, p * UT__NR);
+
+        /* step 2: the output tiles, split evenly and statically between threads.
+         * Tile t -> (row block t % tm, column block t / tm): consecutive tiles
+         * share the same B panels, which then stay in cache. */
+#pragma omp for schedule(static)
+        for (int t = 0; t < ntiles; t++) {
+            const int i0 = (t % tm) * UT__MC, j0 = (t / tm) * UT__NC;
+            const int i1 = i0 + UT__MC < M ? i0 + UT__MC : M;
+            const int j1 = j0 + UT__NC < Nn ? j0 + UT__NC : Nn;
+            for (int pc = 0; pc < K; pc += UT__KC) {          /* reduction blocks, in order */
+                const int kc = K - pc < UT__KC ? K - pc : UT__KC;
+                const int overwrite = !accumulate && pc == 0;
+                for (int jr = j0; jr < j1; jr += UT__NR) {     /* B panels (stay in L1) */
+                    const ut_float *bpan = bp + (size_t)(jr / UT__NR) * K * UT__NR + (size_t)pc * UT__NR;
+                    const int nr = j1 - jr < UT__NR ? j1 - jr : UT__NR;
+                    for (int ir = i0; ir < i1; ir += UT__MR) { /* MR-row strips of A */
+                        const int mr = i1 - ir < UT__MR ? i1 - ir : UT__MR;
+                        ut__mm_kernel(kc, A + (size_t)ir * rsa + (size_t)pc * csa, rsa, csa, mr,
+                                      bpan, Cm + (size_t)ir * ldc + jr, ldc, nr, overwrite);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* ---- The three products of a linear layer, as instances of ut__gemm -------- */
+
+void ut_matmul_forward(ut_float *out, const ut_float *inp, const ut_float *w,
+                       int N, int C, int OC) {
+    /* out(n,o) = sum_i inp(n,i) w(o,i):  M=N, Nn=OC, K=C,
+     * A = inp (row-major), B(k=i, j=o) = w[o*C + i] (transposed) */
+    ut__gemm(N, OC, C, inp, C, 1, w, 1, C, out, OC, 0);
+}
+
+void ut_matmul_backward(ut_float *dinp, ut_float *dw, const ut_float *dout,
+                        const ut_float *inp, const ut_float *w, int N, int C, int OC) {
+    /* dinp(n,i) += sum_o dout(n,o) w(o,i):  M=N, Nn=C, K=OC,
+     * A = dout (row-major), B = w (row-major) */
+    if (dinp) ut__gemm(N, C, OC, dout, OC, 1, w, C, 1, dinp, C, 1);
+    /* dw(o,i) += sum_n dout(n,o) inp(n,i):  M=OC, Nn=C, K=N,
+     * A(o,n) = dout[n*OC + o] (transposed: the MR numbers broadcast for one k
+     * are neighbours in memory), B = inp (row-major) */
+    if (dw) ut__gemm(OC, C, N, dout, 1, OC, inp, C, 1, dw, C, 1);
+}
+/* UT_MATMUL_END */
 
 /* ===========================================================================
    5. LAYERS — each forward next to its backward.
