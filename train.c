@@ -1,0 +1,790 @@
+/* train.c — the ultrathink command line: train a model, sample from it.
+
+     ./train [OPTIONS]          train a model on a token file (./train --help)
+     ./train sample [OPTIONS]   generate text from a checkpoint (./train sample --help)
+
+   Everything about the model lives in ultrathink.h; this file is the driver a
+   user runs. It reads top to bottom in the order a run happens:
+
+     1. options     one table per command; strict parsing (form, then range)
+     2. output      the live progress line, metrics.jsonl, clear error lines
+     3. sampling    the KV cache generating text, one position per token
+     4. train       check every input, then the loop:
+                      zero grads; grad_accum x (batch, forward, backward);
+                      AdamW step; log; evaluate; sample; save
+     5. sample      the `sample` subcommand
+     6. main
+
+   NOTHING LOST. Every input is checked before anything is written (a bad flag,
+   file or checkpoint gives one "train: error: ..." line and exit status 1, and
+   leaves the output folder as it was). Checkpoints are written atomically by
+   ut_checkpoint_save (PATH.tmp, fsync, rename), so `kill -9` at any moment loses
+   at most the steps since the last save. A checkpoint holds the model config,
+   the training settings, the weights, both AdamW moments, the step and the data
+   loader's random state: `--resume` continues with exactly the batches and
+   updates an uninterrupted run would have made (the gradients are zeroed at
+   every step, so nothing else is needed) — the losses match bit for bit. A
+   NaN/inf loss or gradient stops the run without saving the bad state.
+   Ctrl-C (SIGINT) finishes the current step, saves and exits.            */
+#define ULTRATHINK_IMPLEMENTATION
+#include "ultrathink.h"   /* first: it asks for POSIX (fsync, fileno, isatty) */
+
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* ===========================================================================
+   1. OPTIONS
+   Each command has a table: name, type, where the value goes, its allowed
+   range, help text. Parsing is strict: strtol/strtod must consume the whole
+   argument, and the value must lie in [lo, hi]. "stored" options are saved in
+   the checkpoint: on --resume, giving one with a different value is an error
+   (a resumed run is the same run; see the README).
+   ======================================================================== */
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...) {
+    va_list ap;
+    fflush(stdout);
+    fprintf(stderr, "train: error: ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(1);
+}
+
+enum { OPT_INT, OPT_U64, OPT_FLOAT, OPT_STR, OPT_FLAG };
+typedef struct {
+    const char *name;     /* without the leading "--" */
+    int type;
+    void *dst;
+    double lo, hi;        /* inclusive range (numbers only) */
+    int stored;           /* 1: part of the checkpoint's config or training settings */
+    const char *help;
+    const char *arg;      /* the text given on the command line (NULL: not given) */
+} option;
+
+/* Strict number parsing: the whole string must be a number and lie in range. */
+static void parse_value(option *o, const char *s) {
+    char *end = NULL;
+    errno = 0;
+    if (o->type == OPT_INT || o->type == OPT_U64) {
+        if (o->type == OPT_U64 && strchr(s, '-')) die("--%s: '%s' must be a non-negative integer", o->name, s);
+        unsigned long long u = 0;
+        long long v = 0;
+        if (o->type == OPT_U64) u = strtoull(s, &end, 10); else v = strtoll(s, &end, 10);
+        if (end == s || *end || errno) die("--%s: '%s' is not an integer", o->name, s);
+        double d = o->type == OPT_U64 ? (double)u : (double)v;
+        if (d < o->lo || d > o->hi) die("--%s: %s is out of range [%.15g, %.15g]", o->name, s, o->lo, o->hi);
+        if (o->type == OPT_INT) *(int *)o->dst = (int)v; else *(uint64_t *)o->dst = u;
+    } else if (o->type == OPT_FLOAT) {
+        double v = strtod(s, &end);
+        if (end == s || *end || errno || !isfinite(v)) die("--%s: '%s' is not a number", o->name, s);
+        if (v < o->lo || v > o->hi) die("--%s: %s is out of range [%g, %g]", o->name, s, o->lo, o->hi);
+        *(float *)o->dst = (float)v;
+    } else if (o->type == OPT_STR) {
+        *(const char **)o->dst = s;
+    }
+}
+
+/* Accepts "--name value", "--name=value" and "--flag". Returns 1 if --help. */
+static int parse_options(option *opts, int argc, char **argv, const char *cmd) {
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) return 1;
+        if (strncmp(a, "--", 2) != 0) die("unexpected argument '%s' (options start with --; see %s --help)", a, cmd);
+        const char *name = a + 2, *eq = strchr(name, '=');
+        size_t len = eq ? (size_t)(eq - name) : strlen(name);
+        option *o = NULL;
+        for (option *p = opts; p->name; p++)
+            if (p->name[0] != '#' && strlen(p->name) == len && !strncmp(p->name, name, len)) o = p;
+        if (!o) die("unknown option --%.*s (see %s --help)", (int)len, name, cmd);
+        if (o->arg) die("--%s is given twice", o->name);
+        if (o->type == OPT_FLAG) {
+            if (eq) die("--%s takes no value", o->name);
+            *(int *)o->dst = 1;
+            o->arg = "";
+            continue;
+        }
+        const char *val = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+        if (!val) die("--%s needs a value (see %s --help)", o->name, cmd);
+        o->arg = val;
+        parse_value(o, val);
+    }
+    return 0;
+}
+
+static void format_value(const option *o, const void *p, char *buf, size_t n) {
+    switch (o->type) {
+    case OPT_INT: snprintf(buf, n, "%d", *(const int *)p); break;
+    case OPT_U64: snprintf(buf, n, "%llu", (unsigned long long)*(const uint64_t *)p); break;
+    case OPT_FLOAT: snprintf(buf, n, "%g", *(const float *)p); break;
+    case OPT_STR: snprintf(buf, n, "%s", *(const char *const *)p ? *(const char *const *)p : "(none)"); break;
+    default: snprintf(buf, n, "%s", *(const int *)p ? "on" : "off");
+    }
+}
+
+static void print_help(const char *usage, const option *opts) {
+    printf("%s\n", usage);
+    for (const option *o = opts; o->name; o++) {
+        if (o->name[0] == '#') { printf("\n%s\n", o->help); continue; }   /* a heading */
+        char def[256], left[64];
+        format_value(o, o->dst, def, sizeof def);
+        snprintf(left, sizeof left, "--%s%s", o->name, o->type == OPT_FLAG ? "" : " X");
+        printf("  %-18s %s", left, o->help);
+        if (o->type != OPT_FLAG) printf(" [%s]", def);
+        printf("\n");
+    }
+}
+
+/* ===========================================================================
+   2. OUTPUT
+   ======================================================================== */
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+/* On a terminal the progress line is redrawn in place with \r; anything else
+   printed first clears it (so lines never mix). Not a terminal (a log file,
+   CI): plain lines every --log-every steps. */
+static int tty;
+static int progress_shown;
+static void clear_progress(void) {
+    if (progress_shown) { printf("\r\033[K"); progress_shown = 0; }
+}
+
+static void fmt_duration(char *buf, size_t n, double s) {
+    if (s < 0 || !isfinite(s)) s = 0;
+    long t = (long)(s + 0.5);
+    if (t >= 3600) snprintf(buf, n, "%ldh%02ldm", t / 3600, t / 60 % 60);
+    else snprintf(buf, n, "%ldm%02lds", t / 60, t % 60);
+}
+
+/* metrics.jsonl: one JSON object per line, flushed at once so that a killed
+   run keeps everything up to its last line. */
+static FILE *metrics;
+static const char *metrics_path;
+static void metrics_write(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void metrics_write(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int bad = vfprintf(metrics, fmt, ap) < 0;
+    va_end(ap);
+    if (bad || fputc('\n', metrics) == EOF || fflush(metrics) != 0)
+        die("writing %s failed: %s", metrics_path, strerror(errno));
+}
+
+/* On --resume, the rows a killed run wrote after its last checkpoint describe
+   steps that will be run again: keep only rows with step <= the checkpoint's
+   (and only complete lines), so the file reads like one uninterrupted run. */
+static void metrics_truncate_to(const char *path, uint64_t step) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return;                       /* no metrics yet: nothing to keep */
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *o = fopen(tmp, "wb");
+    if (!o) die("cannot write %s: %s", tmp, strerror(errno));
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    while ((n = getline(&line, &cap, f)) > 0) {
+        if (line[n - 1] != '\n') break;   /* a line cut short by the kill */
+        const char *s = strstr(line, "\"step\":");
+        if (!s || strtoull(s + 7, NULL, 10) > step) continue;
+        if (fwrite(line, 1, (size_t)n, o) != (size_t)n) die("writing %s failed: %s", tmp, strerror(errno));
+    }
+    free(line);
+    fclose(f);
+    if (fflush(o) != 0 || fsync(fileno(o)) != 0 || fclose(o) != 0) die("writing %s failed: %s", tmp, strerror(errno));
+    if (rename(tmp, path) != 0) die("cannot rename %s to %s: %s", tmp, path, strerror(errno));
+}
+
+/* mkdir -p */
+static int make_dirs(const char *path) {
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; ; p++) {
+        if (*p == '/' || *p == 0) {
+            char c = *p;
+            *p = 0;
+            if (mkdir(buf, 0777) != 0 && errno != EEXIST) return -1;
+            struct stat st;
+            if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode)) { errno = ENOTDIR; return -1; }
+            *p = c;
+            if (!c) break;
+        }
+    }
+    return 0;
+}
+
+static int file_exists(const char *p) { struct stat st; return stat(p, &st) == 0; }
+static int is_dir(const char *p) { struct stat st; return stat(p, &st) == 0 && S_ISDIR(st.st_mode); }
+
+static void set_threads(int n) {
+#ifdef _OPENMP
+    if (n > 0) omp_set_num_threads(n);
+#else
+    (void)n;
+#endif
+}
+static int num_threads(void) {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+/* ===========================================================================
+   3. SAMPLING
+   ut_kv_step feeds one token and returns the logits for the next, so each new
+   token costs one position, not a whole forward pass. The cache holds
+   max_seq_len positions (the model's context, --seq). When it is full we
+   slide: restart the cache and re-feed ("prefill") the last half of the text,
+   then carry on. RoPE encodes positions relative to the cache start, which is
+   exactly what the model saw in training (windows always start at position 0).
+   ======================================================================== */
+
+static void print_token(const ut_tokenizer *tk, int vocab, int id) {
+    if (tk && tk->blob) fwrite(tk->token_bytes[id], 1, tk->token_len[id], stdout);
+    else if (vocab <= 257 && id < 256) putchar(id);
+    else printf("<%d>", id);
+}
+
+/* Prints n new tokens after the prompt; returns 0 or -1 (ut_error()). */
+static int generate(const ut_model *m, ut_kv_cache *kv, const ut_tokenizer *tk, const int *prompt, int np,
+                    int n, float temperature, int top_k, float top_p, uint64_t *rng) {
+    int S = m->cfg.max_seq_len, keep = S / 2 > 0 ? S / 2 : 1, len = 0;
+    int *hist = (int *)malloc(((size_t)np + n) * sizeof(int));
+    if (!hist) return ut__fail("out of memory");
+    ut_float *logits = NULL;
+    kv->pos = 0;
+    for (int i = 0; i < np + n; i++) {
+        if (i >= np) {   /* sample the next token from the last logits */
+            hist[len] = ut_sample(logits, m->cfg.vocab_size, temperature, top_k, top_p, rng);
+            print_token(tk, m->cfg.vocab_size, hist[len]);
+            fflush(stdout);
+            if (i == np + n - 1) break;   /* printed the last one; no need to feed it */
+        } else hist[len] = prompt[i];
+        len++;
+        if (kv->pos == S) {               /* cache full: slide */
+            kv->pos = 0;
+            for (int j = len - keep; j < len - 1; j++)
+                if (!ut_kv_step(kv, m, hist[j])) { free(hist); return -1; }
+        }
+        if (!(logits = ut_kv_step(kv, m, hist[len - 1]))) { free(hist); return -1; }
+    }
+    free(hist);
+    return 0;
+}
+
+/* Turns a prompt into ids: with a tokenizer its merges, else raw bytes (a
+   byte-level model). An empty prompt starts from a newline. */
+static int encode_prompt(const ut_tokenizer *tk, int vocab, const char *text, int **out) {
+    size_t n = strlen(text);
+    *out = (int *)malloc((n + 1) * sizeof(int));
+    if (!*out) die("out of memory");
+    if (n == 0) { (*out)[0] = '\n'; return 1; }
+    if (tk && tk->blob) return ut_tokenizer_encode(tk, text, *out, (int)n);
+    if (vocab < 256) die("the model's vocabulary (%d) is not byte-level: give --tokenizer to encode the prompt", vocab);
+    for (size_t i = 0; i < n; i++) (*out)[i] = (unsigned char)text[i];
+    return (int)n;
+}
+
+static void load_tokenizer(ut_tokenizer *tk, const char *path, int vocab) {
+    memset(tk, 0, sizeof *tk);
+    if (!path) return;
+    if (ut_tokenizer_load(tk, path)) die("%s", ut_error());
+    if ((int)tk->vocab_size != vocab)
+        die("tokenizer %s has a vocabulary of %u but the model's is %d (a different tokenizer?)",
+            path, tk->vocab_size, vocab);
+}
+
+/* --resume DIR means DIR/ckpt.bin; anything else is the checkpoint file. */
+static void checkpoint_path(const char *resume, char *buf, size_t n) {
+    if (is_dir(resume)) snprintf(buf, n, "%s/ckpt.bin", resume);
+    else snprintf(buf, n, "%s", resume);
+}
+
+/* ===========================================================================
+   4. TRAIN
+   ======================================================================== */
+
+typedef struct {
+    ut_config mc;
+    ut_train_config tc;
+    int threads, eval_every, eval_batches, sample_every, sample_tokens, save_every, log_every, dry_run;
+    const char *train_path, *val_path, *tok_path, *out_dir, *resume;
+} settings;
+
+/* The default model: the whole architecture (GQA 4 query heads sharing 2 KV
+   heads, RoPE, SwiGLU, 4 experts with top-2 routing), sized so that `make run`
+   trains it on Tiny Shakespeare in under 5 minutes on a 2-core laptop. */
+static settings default_settings(void) {
+    settings s;
+    memset(&s, 0, sizeof s);
+    s.mc = ut_config_default();
+    s.mc.n_layers = 4; s.mc.d_model = 128; s.mc.n_heads = 4; s.mc.n_kv_heads = 2;
+    s.mc.ffn_hidden = 256; s.mc.n_experts = 4; s.mc.top_k = 2;
+    s.tc = ut_train_config_default();
+    s.tc.batch_size = 16; s.tc.seq_len = 128; s.tc.total_steps = 1000; s.tc.warmup_steps = 50;
+    s.tc.lr = 2e-3f; s.tc.min_lr = 2e-4f;
+    s.eval_every = 100; s.eval_batches = 10; s.sample_every = 0; s.sample_tokens = 200;
+    s.save_every = 100; s.log_every = 0;
+    s.train_path = "data/train.bin"; s.val_path = "data/val.bin"; s.out_dir = "out";
+    return s;
+}
+
+#define BIG 1e9
+static option *train_options(settings *s) {
+    static option o[64];
+    option t[] = {
+        {"#", 0, NULL, 0, 0, 0, "model (stored in the checkpoint; head_dim = dim / heads; vocab comes from the token file):", NULL},
+        {"layers", OPT_INT, &s->mc.n_layers, 1, 1024, 1, "transformer blocks L", NULL},
+        {"dim", OPT_INT, &s->mc.d_model, 2, 65536, 1, "model width D", NULL},
+        {"heads", OPT_INT, &s->mc.n_heads, 1, 4096, 1, "query heads H", NULL},
+        {"kv-heads", OPT_INT, &s->mc.n_kv_heads, 1, 4096, 1, "key/value heads KVH (GQA; = heads: multi-head)", NULL},
+        {"ffn", OPT_INT, &s->mc.ffn_hidden, 1, 1 << 20, 1, "SwiGLU hidden size F (of each expert)", NULL},
+        {"experts", OPT_INT, &s->mc.n_experts, 1, 1024, 1, "experts E (1 = dense MLP)", NULL},
+        {"top-k", OPT_INT, &s->mc.top_k, 1, 64, 1, "experts per token K", NULL},
+        {"seq", OPT_INT, &s->tc.seq_len, 1, 1 << 20, 1, "context length T (also the model's max_seq_len)", NULL},
+        {"rope-theta", OPT_FLOAT, &s->mc.rope_theta, 1.0001, 1e9, 1, "RoPE base", NULL},
+        {"tie", OPT_FLAG, &s->mc.tie_embeddings, 0, 1, 1, "tie the LM head to the token embedding", NULL},
+        {"window", OPT_INT, &s->mc.sliding_window, 0, 1 << 20, 1, "sliding attention window (0 = full causal)", NULL},
+        {"aux-coef", OPT_FLOAT, &s->mc.aux_loss_coef, 0, 1000, 1, "MoE load-balancing loss weight", NULL},
+        {"z-coef", OPT_FLOAT, &s->mc.z_loss_coef, 0, 1000, 1, "MoE router z-loss weight", NULL},
+        {"#", 0, NULL, 0, 0, 0, "optimisation (stored in the checkpoint):", NULL},
+        {"batch", OPT_INT, &s->tc.batch_size, 1, 1 << 20, 1, "sequences per micro-batch B", NULL},
+        {"grad-accum", OPT_INT, &s->tc.grad_accum, 1, 1 << 20, 1, "micro-batches per optimizer step", NULL},
+        {"steps", OPT_INT, &s->tc.total_steps, 1, BIG, 1, "optimizer steps", NULL},
+        {"lr", OPT_FLOAT, &s->tc.lr, 1e-12, 10, 1, "peak learning rate", NULL},
+        {"min-lr", OPT_FLOAT, &s->tc.min_lr, 0, 10, 1, "final learning rate (cosine decay to it)", NULL},
+        {"warmup", OPT_INT, &s->tc.warmup_steps, 0, BIG, 1, "linear warmup steps", NULL},
+        {"weight-decay", OPT_FLOAT, &s->tc.weight_decay, 0, 10, 1, "AdamW decoupled weight decay", NULL},
+        {"clip", OPT_FLOAT, &s->tc.grad_clip, 0, 1e9, 1, "clip the global gradient norm (0 = off)", NULL},
+        {"seed", OPT_U64, &s->tc.seed, 0, 1.8e19, 1, "random seed (weights and data order)", NULL},
+        {"threads", OPT_INT, &s->threads, 0, 4096, 0, "OpenMP threads (0 = OMP_NUM_THREADS or all cores)", NULL},
+        {"#", 0, NULL, 0, 0, 0, "data (token files from `tokenizer encode`):", NULL},
+        {"train", OPT_STR, &s->train_path, 0, 0, 0, "training tokens", NULL},
+        {"val", OPT_STR, &s->val_path, 0, 0, 0, "validation tokens (the default is skipped if missing)", NULL},
+        {"tokenizer", OPT_STR, &s->tok_path, 0, 0, 0, "tokenizer, to print samples as text", NULL},
+        {"#", 0, NULL, 0, 0, 0, "monitoring and checkpoints:", NULL},
+        {"eval-every", OPT_INT, &s->eval_every, 0, BIG, 0, "evaluate every N steps (0 = only at the end)", NULL},
+        {"eval-batches", OPT_INT, &s->eval_batches, 1, BIG, 0, "batches per periodic evaluation (the final one reads all of --val)", NULL},
+        {"sample-every", OPT_INT, &s->sample_every, 0, BIG, 0, "print a sample every N steps and at the end (0 = never)", NULL},
+        {"sample-tokens", OPT_INT, &s->sample_tokens, 1, BIG, 0, "tokens per sample", NULL},
+        {"log-every", OPT_INT, &s->log_every, 0, BIG, 0, "progress line every N steps when not a terminal (0 = auto)", NULL},
+        {"out", OPT_STR, &s->out_dir, 0, 0, 0, "output folder: ckpt.bin, metrics.jsonl (default with --resume DIR: DIR)", NULL},
+        {"save-every", OPT_INT, &s->save_every, 0, BIG, 0, "save a checkpoint every N steps (0 = only at the end)", NULL},
+        {"resume", OPT_STR, &s->resume, 0, 0, 0, "continue the run in DIR (DIR/ckpt.bin) or from a checkpoint FILE", NULL},
+        {"dry-run", OPT_FLAG, &s->dry_run, 0, 1, 0, "print sizes, FLOPs, memory and the time per step, then exit", NULL},
+        {NULL, 0, NULL, 0, 0, 0, NULL, NULL}};
+    memcpy(o, t, sizeof t);
+    return o;
+}
+
+static const option *find_opt(const option *o, const char *name) {
+    for (; o->name; o++) if (!strcmp(o->name, name)) return o;
+    return NULL;
+}
+
+/* --resume: every stored option given on the command line must agree with
+   the checkpoint. The option table points into `s`; the same offset inside
+   `ck` (a copy holding the checkpoint's values) is the stored value. */
+static void check_resume_conflicts(const option *opts, const settings *s, const settings *ck, const char *path) {
+    for (const option *o = opts; o->name; o++) {
+        if (!o->stored || !o->arg) continue;
+        const void *mine = o->dst, *theirs = (const char *)ck + ((const char *)o->dst - (const char *)s);
+        size_t sz = o->type == OPT_U64 ? 8 : 4;
+        if (memcmp(mine, theirs, sz) != 0) {
+            char v[64];
+            format_value(o, theirs, v, sizeof v);
+            die("--%s %s conflicts with the checkpoint %s, which has %s (a resumed run keeps its settings; "
+                "leave the flag out, or start a new run with another --out)", o->name, o->arg, path, v);
+        }
+    }
+}
+
+static void print_config_line(const char *what, const ut_config *c, const ut_train_config *t, int threads) {
+    double p = ut_num_params(c) / 1e6, a = ut_num_active_params(c) / 1e6;
+    printf("%s: L=%d D=%d H=%d KVH=%d HD=%d F=%d E=%d K=%d T=%d V=%d%s%s | %.2fM params (%.2fM active/token) | "
+           "batch %dx%d accum %d | %d steps, lr %g->%g, warmup %d, wd %g, clip %g, seed %llu | %d threads\n",
+           what, c->n_layers, c->d_model, c->n_heads, c->n_kv_heads, c->head_dim, c->ffn_hidden, c->n_experts,
+           c->top_k, t->seq_len, c->vocab_size, c->tie_embeddings ? " tied" : "",
+           c->sliding_window ? " window" : "", p, a, t->batch_size, t->seq_len, t->grad_accum, t->total_steps,
+           t->lr, t->min_lr, t->warmup_steps, t->weight_decay, t->grad_clip, (unsigned long long)t->seed, threads);
+}
+
+/* Mean cross-entropy over `batches` consecutive windows of the validation
+   tokens (ut_batch_sequential: deterministic, never touches the training rng). */
+static double evaluate(ut_model *m, const ut_tokens *val, int B, int T, int batches, int *in, int *tgt) {
+    double sum = 0;
+    for (int i = 0; i < batches; i++) {
+        ut_batch_sequential(val, (uint64_t)i, B, T, in, tgt);
+        float l = ut_model_forward(m, in, tgt, B, T);
+        if (l < 0) die("%s", ut_error());
+        sum += l;
+    }
+    return sum / batches;
+}
+
+/* Validation loss in nats/token -> bits per byte of text, comparable across
+   tokenizers: nats/token * tokens/byte / ln 2. */
+static double bits_per_byte(const ut_tokens *val, double loss) {
+    return loss * ((double)val->n_tokens / (double)val->n_bytes) / log(2.0);
+}
+
+/* Expert load: the fraction of (token, choice) slots each expert received,
+   per layer, summed over the steps since the last report. 1/E each is balanced. */
+static void print_expert_load(const ut_config *c, const double *load, const char *indent) {
+    for (int l = 0; l < c->n_layers; l++) {
+        double tot = 0;
+        for (int e = 0; e < c->n_experts; e++) tot += load[l * c->n_experts + e];
+        printf("%slayer %d:", indent, l);
+        for (int e = 0; e < c->n_experts; e++) printf(" %.3f", tot > 0 ? load[l * c->n_experts + e] / tot : 0);
+        printf("\n");
+    }
+}
+static void metrics_expert_load(uint64_t step, const ut_config *c, const double *load, double aux, double z) {
+    char buf[65536];
+    size_t n = 0;
+    n += snprintf(buf + n, sizeof buf - n, "{\"step\":%llu,\"aux_loss\":%.6g,\"z_loss\":%.6g,\"expert_load\":[",
+                  (unsigned long long)step, aux, z);
+    for (int l = 0; l < c->n_layers && n < sizeof buf - 64; l++) {
+        double tot = 0;
+        for (int e = 0; e < c->n_experts; e++) tot += load[l * c->n_experts + e];
+        n += snprintf(buf + n, sizeof buf - n, "%s[", l ? "," : "");
+        for (int e = 0; e < c->n_experts && n < sizeof buf - 64; e++)
+            n += snprintf(buf + n, sizeof buf - n, "%s%.4f", e ? "," : "", tot > 0 ? load[l * c->n_experts + e] / tot : 0);
+        n += snprintf(buf + n, sizeof buf - n, "]");
+    }
+    metrics_write("%s]}", buf);
+}
+
+static volatile sig_atomic_t interrupted;
+static void on_sigint(int sig) { (void)sig; interrupted = 1; }
+
+static void save_or_die(const char *path, const ut_model *m, const ut_train_config *tc, const ut_progress *pr) {
+    if (ut_checkpoint_save(path, m, tc, pr)) die("%s", ut_error());
+}
+
+static int train_main(int argc, char **argv) {
+    settings s = default_settings();
+    option *opts = train_options(&s);
+    if (parse_options(opts, argc, argv, "train")) {
+        print_help("usage: train [OPTIONS]          (train sample --help: generate text)\n"
+                   "Trains a model on a token file; writes OUT/ckpt.bin and OUT/metrics.jsonl.", opts);
+        return 0;
+    }
+    set_threads(s.threads);
+    if (strlen(s.out_dir) > 3000) die("--out is too long");
+    /* --experts 1 without --top-k: a dense model routes every token to its one expert */
+    if (!find_opt(opts, "top-k")->arg && s.mc.top_k > s.mc.n_experts) s.mc.top_k = s.mc.n_experts;
+
+    /* ---- every input is checked before anything is written ---- */
+    char ckpt_in[4096] = "", ckpt_out[4096], mpath[4096];
+    ut_model m;
+    ut_progress pr = {0, 0, 0};
+    if (s.resume) {
+        checkpoint_path(s.resume, ckpt_in, sizeof ckpt_in);
+        if (!file_exists(ckpt_in)) die("--resume: no checkpoint at %s", ckpt_in);
+        settings ck = s;
+        if (ut_checkpoint_load(ckpt_in, &m, &ck.tc, &pr)) die("%s", ut_error());
+        ck.mc = m.cfg;
+        check_resume_conflicts(opts, &s, &ck, ckpt_in);
+        s.mc = ck.mc;
+        s.tc = ck.tc;
+        if (!find_opt(opts, "out")->arg) {   /* write back where the run lives */
+            static char dir[4096];
+            snprintf(dir, sizeof dir, "%s", s.resume);
+            if (!is_dir(dir)) { char *sl = strrchr(dir, '/'); if (sl) *sl = 0; else strcpy(dir, "."); }
+            s.out_dir = dir;
+        }
+    }
+    ut_config *mc = &s.mc;
+    ut_train_config *tc = &s.tc;
+    int B = tc->batch_size, T = tc->seq_len;
+
+    ut_tokens train, val;
+    memset(&val, 0, sizeof val);
+    if (ut_tokens_load(&train, s.train_path))
+        die("%s%s", ut_error(), find_opt(opts, "train")->arg ? "" : " (make token files with `make run` or `tokenizer encode`, or give --train FILE)");
+    int have_val = s.val_path && (find_opt(opts, "val")->arg || file_exists(s.val_path));
+    if (have_val && ut_tokens_load(&val, s.val_path)) die("%s", ut_error());
+    if (have_val && val.vocab_size != train.vocab_size)
+        die("%s has vocabulary %u but %s has %u (made with different tokenizers?)", s.val_path, val.vocab_size,
+            s.train_path, train.vocab_size);
+    if (have_val && val.n_bytes == 0) die("%s: its header says it encodes 0 bytes of text", s.val_path);
+    if (s.resume && (int)train.vocab_size != m.cfg.vocab_size)
+        die("%s has vocabulary %u but the checkpoint %s was trained with %d (a different tokenizer?)",
+            s.train_path, train.vocab_size, ckpt_in, m.cfg.vocab_size);
+    if (train.n_tokens < (uint64_t)T + 1)
+        die("%s holds %llu tokens, fewer than one sequence (--seq %d needs %d); use more text or a smaller --seq",
+            s.train_path, (unsigned long long)train.n_tokens, T, T + 1);
+    if (have_val && val.n_tokens < (uint64_t)T + 1)
+        die("%s holds %llu tokens, fewer than one sequence (--seq %d needs %d)", s.val_path,
+            (unsigned long long)val.n_tokens, T, T + 1);
+
+    if (!s.resume) {
+        mc->vocab_size = (int)train.vocab_size;
+        mc->max_seq_len = T;
+        if (mc->d_model % mc->n_heads) die("--dim %d is not divisible by --heads %d (head_dim = dim / heads)", mc->d_model, mc->n_heads);
+        mc->head_dim = mc->d_model / mc->n_heads;
+        if (ut_config_validate(mc)) die("%s", ut_error());
+        if (tc->min_lr > tc->lr) die("--min-lr %g is larger than --lr %g", tc->min_lr, tc->lr);
+        if (tc->warmup_steps > tc->total_steps) die("--warmup %d is longer than --steps %d", tc->warmup_steps, tc->total_steps);
+        if (ut_model_init(&m, mc, tc->seed)) die("%s", ut_error());
+        pr.data_rng = ut_rng_seed(tc->seed ^ 0xDA7A0DA7A0ull);   /* its own stream, apart from the weights' */
+    }
+    ut_tokenizer tk;
+    load_tokenizer(&tk, s.tok_path, mc->vocab_size);
+
+    snprintf(ckpt_out, sizeof ckpt_out, "%s/ckpt.bin", s.out_dir);
+    snprintf(mpath, sizeof mpath, "%s/metrics.jsonl", s.out_dir);
+    if (!s.resume && !s.dry_run && file_exists(ckpt_out))
+        die("%s already exists: continue it with --resume %s, or choose another --out", ckpt_out, s.out_dir);
+
+    int *in = (int *)malloc((size_t)B * T * sizeof(int)), *tgt = (int *)malloc((size_t)B * T * sizeof(int));
+    double *load = (double *)calloc((size_t)mc->n_layers * mc->n_experts, sizeof(double));
+    if (!in || !tgt || !load) die("out of memory");
+    ut_memory mem = ut_memory_estimate(mc, B, T);
+    double fpt = ut_flops_per_token(mc, T);
+    long long tok_per_step = (long long)B * T * tc->grad_accum;
+    print_config_line(s.resume ? "resume" : "train", mc, tc, num_threads());
+
+    if (s.dry_run) {
+        printf("parameters:      %zu total, %zu active per token%s\n", ut_num_params(mc), ut_num_active_params(mc),
+               mc->n_experts > 1 ? " (MoE: K of E experts)" : "");
+        printf("FLOPs per token: %.3g (training: forward + backward)\n", fpt);
+        printf("memory:          %.1f MB = params %.1f + grads %.1f + AdamW %.1f + activations %.1f\n",
+               mem.total / 1e6, mem.params / 1e6, mem.grads / 1e6, mem.optimizer / 1e6, mem.activations / 1e6);
+        double t_best = 0;
+        for (int i = 0; i < 3; i++) {   /* the first step also allocates: time steps 2 and 3 */
+            double t0 = now_s();
+            ut_model_zero_grad(&m);
+            for (int a = 0; a < tc->grad_accum; a++) {
+                ut_batch_random(&train, &pr.data_rng, B, T, in, tgt);
+                if (ut_model_forward(&m, in, tgt, B, T) < 0) die("%s", ut_error());
+                ut_model_backward(&m, 1.0f / tc->grad_accum);
+            }
+            ut_adamw_step(&m, tc, ut_lr_at(tc, i), i + 1);
+            if (i > 0) t_best += (now_s() - t0) / 2;
+        }
+        char eta[32];
+        fmt_duration(eta, sizeof eta, t_best * (tc->total_steps - (double)pr.step));
+        printf("time per step:   %.1f ms (%.0f tokens/s, %.2f GFLOP/s); %d steps -> about %s\n", 1e3 * t_best,
+               tok_per_step / t_best, fpt * tok_per_step / t_best / 1e9, tc->total_steps - (int)pr.step, eta);
+        return 0;
+    }
+
+    /* ---- the output folder: created, probed, then written ---- */
+    if (make_dirs(s.out_dir)) die("cannot create output folder %s: %s", s.out_dir, strerror(errno));
+    if (s.resume) metrics_truncate_to(mpath, pr.step);
+    metrics_path = mpath;
+    if (!(metrics = fopen(mpath, s.resume ? "ab" : "wb"))) die("cannot write %s: %s", mpath, strerror(errno));
+    if (s.resume && pr.step >= (uint64_t)tc->total_steps) {
+        printf("the checkpoint %s has finished all %d steps: nothing to do\n", ckpt_in, tc->total_steps);
+        return 0;
+    }
+    ut_kv_cache kv;
+    if (ut_kv_init(&kv, &m)) die("%s", ut_error());
+    signal(SIGINT, on_sigint);
+
+    tty = isatty(fileno(stdout));
+    int log_every = s.log_every ? s.log_every : (tc->total_steps >= 50 ? tc->total_steps / 50 : 1);
+    int windows = have_val ? (int)((val.n_tokens - 1) / (uint64_t)T) : 0;
+    int full_batches = windows / B > 0 ? windows / B : 1;
+    int eval_batches = s.eval_batches < full_batches ? s.eval_batches : full_batches;
+    uint64_t sample_rng = ut_rng_seed(tc->seed + 7);
+    double val_loss = NAN, aux_sum = 0, z_sum = 0;
+    int moe = mc->n_experts > 1, moe_n = 0;
+    if (have_val && pr.step == 0) {   /* step 0: the loss of the untrained model, near ln V */
+        val_loss = evaluate(&m, &val, B, T, eval_batches, in, tgt);
+        printf("step 0: val_loss %.4f (ln V = %.4f), val_bpb %.4f\n", val_loss, log((double)mc->vocab_size),
+               bits_per_byte(&val, val_loss));
+        metrics_write("{\"step\":0,\"val_loss\":%.9g,\"val_bpb\":%.6g}", val_loss, bits_per_byte(&val, val_loss));
+    }
+
+    double t_start = now_s(), last_draw = 0;
+    int start = (int)pr.step;
+    for (int step = start; step < tc->total_steps; step++) {
+        double t0 = now_s();
+        /* 1. gradients of grad_accum micro-batches, each scaled 1/grad_accum */
+        ut_model_zero_grad(&m);
+        double loss = 0, aux = 0, z = 0;
+        for (int a = 0; a < tc->grad_accum; a++) {
+            ut_batch_random(&train, &pr.data_rng, B, T, in, tgt);
+            float l = ut_model_forward(&m, in, tgt, B, T);
+            if (l < 0) die("%s", ut_error());
+            if (!isfinite(l)) {
+                clear_progress();
+                die("the loss is %g at step %d: stopping; the last good checkpoint is kept (%s)", l, step + 1,
+                    file_exists(ckpt_out) ? ckpt_out : "none saved yet");
+            }
+            loss += l; aux += m.aux_loss; z += m.z_loss;
+            for (int i = 0; moe && i < mc->n_layers * mc->n_experts; i++) load[i] += m.expert_count[i];
+            ut_model_backward(&m, 1.0f / tc->grad_accum);
+        }
+        loss /= tc->grad_accum; aux /= tc->grad_accum; z /= tc->grad_accum;
+        aux_sum += aux; z_sum += z; moe_n++;
+        /* 2. one AdamW step at the scheduled learning rate */
+        float lr = ut_lr_at(tc, step);
+        double gn = ut_adamw_step(&m, tc, lr, step + 1);
+        if (!isfinite(gn)) {   /* the weights are now bad: stop without saving them */
+            clear_progress();
+            die("the gradient norm is %g at step %d: stopping; the last good checkpoint is kept (%s)", gn, step + 1,
+                file_exists(ckpt_out) ? ckpt_out : "none saved yet");
+        }
+        pr.step = (uint64_t)step + 1;
+        pr.tokens_seen += (uint64_t)tok_per_step;
+        double dt = now_s() - t0, tps = tok_per_step / dt;
+        int s1 = step + 1, last = s1 == tc->total_steps;
+
+        /* 3. log, evaluate, sample, save */
+        if (moe) metrics_write("{\"step\":%d,\"train_loss\":%.9g,\"lr\":%.6g,\"grad_norm\":%.6g,\"tokens_per_s\":%.1f,"
+                               "\"ms\":%.2f,\"aux_loss\":%.6g,\"z_loss\":%.6g}", s1, loss, lr, gn, tps, 1e3 * dt, aux, z);
+        else metrics_write("{\"step\":%d,\"train_loss\":%.9g,\"lr\":%.6g,\"grad_norm\":%.6g,\"tokens_per_s\":%.1f,"
+                           "\"ms\":%.2f}", s1, loss, lr, gn, tps, 1e3 * dt);
+        int do_eval = have_val && ((s.eval_every && s1 % s.eval_every == 0) || last);
+        if (do_eval) {   /* the last evaluation reads the whole validation file */
+            val_loss = evaluate(&m, &val, B, T, last ? full_batches : eval_batches, in, tgt);
+            metrics_write("{\"step\":%d,\"val_loss\":%.9g,\"val_bpb\":%.6g%s}", s1, val_loss,
+                          bits_per_byte(&val, val_loss), last ? ",\"full\":true" : "");
+        }
+        if (moe && (do_eval || last || (!have_val && s.eval_every && s1 % s.eval_every == 0))) {
+            metrics_expert_load((uint64_t)s1, mc, load, aux_sum / moe_n, z_sum / moe_n);
+        }
+        double el = now_s() - t_start, eta = el / (s1 - start) * (tc->total_steps - s1);
+        char line[512], etas[32], vs[64] = "";
+        fmt_duration(etas, sizeof etas, last ? el : eta);
+        if (!isnan(val_loss)) snprintf(vs, sizeof vs, "  val %.4f (%.3f bpb)", val_loss, bits_per_byte(&val, val_loss));
+        snprintf(line, sizeof line, "step %*d/%d  loss %.4f%s  lr %.2e  |g| %.2f  %.0f tok/s  %.2f GFLOP/s  %s %s",
+                 (int)(log10(tc->total_steps) + 1), s1, tc->total_steps, loss, vs, lr, gn, tps, fpt * tps / 1e9,
+                 last ? "took" : "ETA", etas);
+        if (tty && (now_s() - last_draw > 0.1 || last || do_eval)) {
+            printf("\r%s\033[K", line);
+            progress_shown = 1;
+            last_draw = now_s();
+        }
+        if (do_eval) {
+            if (tty) { printf("\n"); progress_shown = 0; }
+            else printf("%s\n", line);
+            if (moe) {
+                printf("  expert load (fraction of routed tokens; %.3f each = balanced), aux %.3f:\n",
+                       1.0 / mc->n_experts, aux_sum / moe_n);
+                print_expert_load(mc, load, "    ");
+            }
+        } else if (!tty && (s1 % log_every == 0 || last)) printf("%s\n", line);
+        if (do_eval || (!have_val && s.eval_every && s1 % s.eval_every == 0)) {
+            memset(load, 0, sizeof(double) * mc->n_layers * mc->n_experts);
+            aux_sum = z_sum = 0; moe_n = 0;
+        }
+        if (s.sample_every && (s1 % s.sample_every == 0 || last)) {
+            clear_progress();
+            printf("--- sample at step %d ---\n", s1);
+            int first = '\n';
+            if (generate(&m, &kv, &tk, &first, 1, s.sample_tokens, 0.8f, 0, 0.95f, &sample_rng)) die("%s", ut_error());
+            printf("\n---\n");
+        }
+        if ((s.save_every && s1 % s.save_every == 0) || last || interrupted) save_or_die(ckpt_out, &m, tc, &pr);
+        fflush(stdout);
+        if (interrupted && !last) {
+            clear_progress();
+            printf("\ninterrupted: saved step %d to %s; continue with: ./train --resume %s\n", s1, ckpt_out, s.out_dir);
+            return 130;
+        }
+    }
+    clear_progress();
+    if (have_val)
+        printf("final: val_loss %.4f nats/token, val_bpb %.4f bits/byte (%d x %d tokens of %s)\n", val_loss,
+               bits_per_byte(&val, val_loss), full_batches, B * T, s.val_path);
+    printf("saved %s (step %llu, %llu tokens seen) in %.1f s\n", ckpt_out, (unsigned long long)pr.step,
+           (unsigned long long)pr.tokens_seen, now_s() - t_start);
+    fclose(metrics);
+    ut_kv_free(&kv);
+    ut_tokenizer_free(&tk);
+    ut_tokens_free(&train);
+    ut_tokens_free(&val);
+    ut_model_free(&m);
+    free(in); free(tgt); free(load);
+    return 0;
+}
+
+/* ===========================================================================
+   5. SAMPLE: ./train sample --resume DIR|FILE [--tokenizer TOK] [--prompt TEXT]
+   ======================================================================== */
+
+static int sample_main(int argc, char **argv) {
+    const char *resume = NULL, *tok_path = NULL, *prompt = "";
+    int tokens = 256, top_k = 0, threads = 0, count = 1;
+    float temperature = 0.8f, top_p = 0.95f;
+    uint64_t seed = 1337;
+    option opts[] = {
+        {"resume", OPT_STR, &resume, 0, 0, 0, "checkpoint: a run folder (DIR/ckpt.bin) or a file (required)", NULL},
+        {"tokenizer", OPT_STR, &tok_path, 0, 0, 0, "tokenizer (needed unless the model is byte-level)", NULL},
+        {"prompt", OPT_STR, &prompt, 0, 0, 0, "text to continue (empty: start from a newline)", NULL},
+        {"tokens", OPT_INT, &tokens, 1, BIG, 0, "tokens to generate", NULL},
+        {"temperature", OPT_FLOAT, &temperature, 0, 100, 0, "softmax temperature (0 = greedy)", NULL},
+        {"top-k", OPT_INT, &top_k, 0, BIG, 0, "sample among the k most likely (0 = all)", NULL},
+        {"top-p", OPT_FLOAT, &top_p, 1e-6, 1, 0, "nucleus: the smallest set with this much probability", NULL},
+        {"seed", OPT_U64, &seed, 0, 1.8e19, 0, "random seed", NULL},
+        {"samples", OPT_INT, &count, 1, 1000, 0, "how many samples", NULL},
+        {"threads", OPT_INT, &threads, 0, 4096, 0, "OpenMP threads (0 = all)", NULL},
+        {NULL, 0, NULL, 0, 0, 0, NULL, NULL}};
+    if (parse_options(opts, argc, argv, "train sample")) {
+        print_help("usage: train sample --resume DIR|FILE [OPTIONS]\n"
+                   "Generates text from a checkpoint with the KV cache (one position per new token).\n"
+                   "When the context (--seq of the run) is full, the last half is re-fed and generation goes on.", opts);
+        return 0;
+    }
+    set_threads(threads);
+    if (!resume) die("sample needs --resume DIR|FILE (a run folder or a checkpoint)");
+    char path[4096];
+    checkpoint_path(resume, path, sizeof path);
+    ut_model m;
+    ut_train_config tc;
+    ut_progress pr;
+    if (ut_checkpoint_load(path, &m, &tc, &pr)) die("%s", ut_error());
+    ut_tokenizer tk;
+    load_tokenizer(&tk, tok_path, m.cfg.vocab_size);
+    if (!tok_path && m.cfg.vocab_size > 257)
+        fprintf(stderr, "train: note: no --tokenizer: printing token ids\n");
+    int *ids, np = encode_prompt(&tk, m.cfg.vocab_size, prompt, &ids);
+    ut_kv_cache kv;
+    if (ut_kv_init(&kv, &m)) die("%s", ut_error());
+    uint64_t rng = ut_rng_seed(seed);
+    for (int i = 0; i < count; i++) {
+        if (count > 1) printf("--- sample %d ---\n", i + 1);
+        fputs(prompt, stdout);
+        if (generate(&m, &kv, &tk, ids, np, tokens, temperature, top_k, top_p, &rng)) die("%s", ut_error());
+        printf("\n");
+    }
+    free(ids);
+    ut_kv_free(&kv);
+    ut_tokenizer_free(&tk);
+    ut_model_free(&m);
+    return 0;
+}
+
+/* ===========================================================================
+   6. MAIN
+   ======================================================================== */
+
+int main(int argc, char **argv) {
+    if (argc > 1 && !strcmp(argv[1], "sample")) return sample_main(argc - 2, argv + 2);
+    return train_main(argc - 1, argv + 1);
+}
