@@ -119,7 +119,7 @@
 /* Errors and memory                                                         */
 /* ------------------------------------------------------------------------ */
 
-static void die(const char *fmt, ...);
+_Noreturn static void die(const char *fmt, ...);
 
 /* Allocation that cannot fail silently: out of memory is a clean error. */
 static void *xrealloc(void *p, size_t n)
@@ -150,7 +150,7 @@ static void *xmalloc(size_t n) { return xrealloc(NULL, n); }
  * them, so a failed run never leaves a half-written file behind. */
 static char **g_temp_files;
 
-static void die(const char *fmt, ...)
+_Noreturn static void die(const char *fmt, ...)
 {
     fflush(stdout);
     fputs("tokenizer: error: ", stderr);
@@ -161,6 +161,17 @@ static void die(const char *fmt, ...)
     fputc('\n', stderr);
     for (ptrdiff_t i = 0; i < arrlen(g_temp_files); i++) unlink(g_temp_files[i]);
     exit(1);
+}
+
+/* die() for a malformed input file: "'PATH' is not a valid WHAT: details" */
+_Noreturn static void bad_file(const char *path, const char *what, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    die("'%s' is not a valid %s: %s", path, what, msg);
 }
 
 static double now_seconds(void)
@@ -489,10 +500,7 @@ static void tok_load(Tokenizer *tk, const char *path)
 {
     size_t size;
     uint8_t *f = read_file(path, &size);
-    const char *bad = "tokenizer: error: '%s' is not a valid tokenizer file: ";
-    (void)bad;
-#define BAD(...) do { fprintf(stderr, "tokenizer: error: '%s' is not a valid tokenizer file: ", path); \
-                      fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); exit(1); } while (0)
+#define BAD(...) bad_file(path, "tokenizer file", __VA_ARGS__)
     if (size < 20) BAD("truncated header (%zu bytes)", size);
     if (memcmp(f, "UTBP", 4) != 0) BAD("bad magic (expected \"UTBP\")");
     uint32_t version = get_u32(f + 4), vocab = get_u32(f + 8), n_merges = get_u32(f + 12), n_special = get_u32(f + 16);
@@ -961,8 +969,7 @@ static uint32_t *read_tokens(const char *path, const Tokenizer *tk, size_t *n, u
 {
     size_t size;
     uint8_t *f = read_file(path, &size);
-#define BAD(...) do { fprintf(stderr, "tokenizer: error: '%s' is not a valid token file: ", path); \
-                      fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); exit(1); } while (0)
+#define BAD(...) bad_file(path, "token file", __VA_ARGS__)
     if (size < 32) BAD("truncated header (%zu bytes)", size);
     if (memcmp(f, "UTTK", 4) != 0) BAD("bad magic (expected \"UTTK\")");
     uint32_t version = get_u32(f + 4), vocab = get_u32(f + 8), tb = get_u32(f + 12);
@@ -1282,6 +1289,5 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "decode") == 0) { a.usage = USAGE_DECODE; return cmd_decode(&a); }
     if (strcmp(argv[1], "info") == 0) { a.usage = USAGE_INFO; return cmd_info(&a); }
     die("unknown command '%s' (commands: train, encode, decode, info; see: tokenizer --help)", argv[1]);
-    return 1;
 }
 #endif
