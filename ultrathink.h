@@ -321,6 +321,26 @@ void  ut_crossentropy_backward(ut_float *dlogits, const ut_float *probs, const i
    1. UTILITIES
    ======================================================================== */
 
+/* Float math in the precision of ut_float: expf, not exp, when ut_float is
+   float (the double versions would be slower and round differently). */
+#ifdef UT_DOUBLE
+#define ut__exp exp
+#define ut__log log
+#define ut__sqrt sqrt
+#else
+#define ut__exp expf
+#define ut__log logf
+#define ut__sqrt sqrtf
+#endif
+
+/* A dot product "s += a[i] * b[i]" cannot be vectorised as written: SIMD adds
+   the terms in a different order, and C forbids the compiler to reorder float
+   additions. UT_SIMD_SUM(s) before such a loop allows it (OpenMP's simd
+   reduction). The order it picks is fixed at compile time, so results stay
+   identical from run to run and for any number of threads. */
+#define UT__PRAGMA(x) _Pragma(#x)
+#define UT_SIMD_SUM(var) UT__PRAGMA(omp simd reduction(+ : var))
+
 static char ut__errbuf[512];
 const char *ut_error(void) { return ut__errbuf; }
 static int ut__fail(const char *fmt, ...) {
@@ -923,8 +943,9 @@ void ut_rmsnorm_forward(ut_float *out, ut_float *rstd, const ut_float *x, const 
         const ut_float *xr = x + (size_t)n * D;
         ut_float *o = out + (size_t)n * D;
         ut_float ss = 0;
+        UT_SIMD_SUM(ss)
         for (int i = 0; i < D; i++) ss += xr[i] * xr[i];
-        ut_float r = (ut_float)1 / (ut_float)sqrt(ss / D + eps);
+        ut_float r = (ut_float)1 / ut__sqrt(ss / D + eps);
         for (int i = 0; i < D; i++) o[i] = xr[i] * r * w[i];
         rstd[n] = r;
     }
@@ -936,16 +957,16 @@ void ut_rmsnorm_backward(ut_float *dx, ut_float *dw, const ut_float *dout, const
         const ut_float *xr = x + (size_t)n * D, *dy = dout + (size_t)n * D;
         ut_float *dxr = dx + (size_t)n * D, r = rstd[n];
         ut_float dot = 0;   /* sum_j g_j * xhat_j */
+        UT_SIMD_SUM(dot)
         for (int i = 0; i < D; i++) dot += dy[i] * w[i] * xr[i] * r;
         dot /= D;
         for (int i = 0; i < D; i++) dxr[i] += r * (dy[i] * w[i] - xr[i] * r * dot);
     }
-    /* dw: parallel over channels, each summed over rows in order (deterministic) */
-    #pragma omp parallel for
-    for (int i = 0; i < D; i++) {
-        ut_float s = 0;
-        for (int n = 0; n < N; n++) s += dout[(size_t)n * D + i] * x[(size_t)n * D + i] * rstd[n];
-        dw[i] += s;
+    /* dw: rows added one after another (a fixed order), each row a vector op */
+    for (int n = 0; n < N; n++) {
+        const ut_float *xr = x + (size_t)n * D, *dy = dout + (size_t)n * D;
+        ut_float r = rstd[n];
+        for (int i = 0; i < D; i++) dw[i] += dy[i] * xr[i] * r;
     }
 }
 
@@ -1006,36 +1027,55 @@ void ut_rope_backward(ut_float *dx, const ut_float *cos_t, const ut_float *sin_t
 static inline int ut__first_visible(int t, int window) {
     return (window > 0 && t - window + 1 > 0) ? t - window + 1 : 0;
 }
+/* Speed note: a dot product q . k over HD is a reduction, which the compiler
+   may not vectorise (see UT_SIMD_SUM). So each (batch, head) first copies its
+   keys into a transposed (HD, T) buffer; then the scores of query t are
+   s[u] += q_i * kT[i][u] for i = 0..HD-1, an elementwise loop over u that
+   vectorises. The other products (y += a_u v_u, dq += g_u k_u, ...) are
+   already elementwise over the HD features. */
+static void ut__transpose_head(ut_float *dst, const ut_float *src, int T, int stride, int HD) {
+    for (int u = 0; u < T; u++)
+        for (int i = 0; i < HD; i++) dst[(size_t)i * T + u] = src[(size_t)u * stride + i];
+}
+/* s[u] = sum_i x_i * mT[i][u] for u in [u0, t]  (mT is (HD, T)) */
+static void ut__dots(ut_float *s, const ut_float *x, const ut_float *mT, int u0, int t, int T, int HD) {
+    for (int u = u0; u <= t; u++) s[u] = 0;
+    for (int i = 0; i < HD; i++) {
+        ut_float xi = x[i];
+        const ut_float *row = mT + (size_t)i * T;
+        for (int u = u0; u <= t; u++) s[u] += xi * row[u];
+    }
+}
+
 void ut_attention_forward(ut_float *y, ut_float *att, const ut_float *q, const ut_float *k,
                           const ut_float *v, int B, int T, int H, int KVH, int HD, int window) {
     int group = H / KVH;
     ut_float scale = (ut_float)(1.0 / sqrt((double)HD));
-    #pragma omp parallel for collapse(3)
+    #pragma omp parallel for collapse(2) schedule(static)
     for (int b = 0; b < B; b++)
-        for (int h = 0; h < H; h++)
+        for (int h = 0; h < H; h++) {
+            int kvh = h / group;
+            ut_float *kT = (ut_float *)malloc((size_t)HD * T * sizeof(ut_float));
+            ut__transpose_head(kT, k + ((size_t)b * T * KVH + kvh) * HD, T, KVH * HD, HD);
             for (int t = 0; t < T; t++) {
-                int kvh = h / group, u0 = ut__first_visible(t, window);
+                int u0 = ut__first_visible(t, window);
                 const ut_float *qt = q + (((size_t)b * T + t) * H + h) * HD;
                 ut_float *a = att + (((size_t)b * H + h) * T + t) * T;
-                ut_float mx = -INFINITY;
-                for (int u = u0; u <= t; u++) {
-                    const ut_float *ku = k + (((size_t)b * T + u) * KVH + kvh) * HD;
-                    ut_float s = 0;
-                    for (int i = 0; i < HD; i++) s += qt[i] * ku[i];
-                    s *= scale;
-                    a[u] = s;
-                    if (s > mx) mx = s;
-                }
-                ut_float sum = 0;
-                for (int u = u0; u <= t; u++) { a[u] = (ut_float)exp(a[u] - mx); sum += a[u]; }
+                ut__dots(a, qt, kT, u0, t, T, HD);
+                ut_float mx = -INFINITY, sum = 0;
+                for (int u = u0; u <= t; u++) { a[u] *= scale; if (a[u] > mx) mx = a[u]; }
+                for (int u = u0; u <= t; u++) { a[u] = ut__exp(a[u] - mx); sum += a[u]; }
                 for (int u = 0; u < T; u++) a[u] = (u >= u0 && u <= t) ? a[u] / sum : 0;
                 ut_float *yt = y + (((size_t)b * T + t) * H + h) * HD;
                 for (int i = 0; i < HD; i++) yt[i] = 0;
                 for (int u = u0; u <= t; u++) {
                     const ut_float *vu = v + (((size_t)b * T + u) * KVH + kvh) * HD;
-                    for (int i = 0; i < HD; i++) yt[i] += a[u] * vu[i];
+                    ut_float au = a[u];
+                    for (int i = 0; i < HD; i++) yt[i] += au * vu[i];
                 }
             }
+            free(kT);
+        }
 }
 void ut_attention_backward(ut_float *dq, ut_float *dk, ut_float *dv, const ut_float *dy,
                            const ut_float *att, const ut_float *q, const ut_float *k,
@@ -1044,10 +1084,11 @@ void ut_attention_backward(ut_float *dq, ut_float *dk, ut_float *dv, const ut_fl
     ut_float scale = (ut_float)(1.0 / sqrt((double)HD));
     /* One thread per (batch, kv head): dk and dv of that kv head collect from
        all its query heads, so nobody else writes them — no atomics needed. */
-    #pragma omp parallel for collapse(2)
+    #pragma omp parallel for collapse(2) schedule(static)
     for (int b = 0; b < B; b++)
         for (int kvh = 0; kvh < KVH; kvh++) {
-            ut_float *ds = (ut_float *)malloc((size_t)T * sizeof(ut_float));
+            ut_float *vT = (ut_float *)malloc(((size_t)HD + 1) * T * sizeof(ut_float)), *ds = vT + (size_t)HD * T;
+            ut__transpose_head(vT, v + ((size_t)b * T * KVH + kvh) * HD, T, KVH * HD, HD);
             for (int h = kvh * group; h < (kvh + 1) * group; h++)
                 for (int t = 0; t < T; t++) {
                     int u0 = ut__first_visible(t, window);
@@ -1055,14 +1096,13 @@ void ut_attention_backward(ut_float *dq, ut_float *dk, ut_float *dv, const ut_fl
                     const ut_float *dyt = dy + (((size_t)b * T + t) * H + h) * HD;
                     const ut_float *qt = q + (((size_t)b * T + t) * H + h) * HD;
                     ut_float *dqt = dq + (((size_t)b * T + t) * H + h) * HD;
+                    ut__dots(ds, dyt, vT, u0, t, T, HD);          /* datt[t,u] = dy_t . v_u */
                     ut_float dot = 0;
                     for (int u = u0; u <= t; u++) {
-                        const ut_float *vu = v + (((size_t)b * T + u) * KVH + kvh) * HD;
                         ut_float *dvu = dv + (((size_t)b * T + u) * KVH + kvh) * HD;
-                        ut_float da = 0;
-                        for (int i = 0; i < HD; i++) { da += dyt[i] * vu[i]; dvu[i] += a[u] * dyt[i]; }
-                        ds[u] = da;
-                        dot += a[u] * da;
+                        ut_float au = a[u];
+                        for (int i = 0; i < HD; i++) dvu[i] += au * dyt[i];
+                        dot += au * ds[u];
                     }
                     for (int u = u0; u <= t; u++) {
                         ut_float g = a[u] * (ds[u] - dot) * scale;
@@ -1071,7 +1111,7 @@ void ut_attention_backward(ut_float *dq, ut_float *dk, ut_float *dv, const ut_fl
                         for (int i = 0; i < HD; i++) { dqt[i] += g * ku[i]; dku[i] += g * qt[i]; }
                     }
                 }
-            free(ds);
+            free(vT);
         }
 }
 
@@ -1091,7 +1131,7 @@ void ut_swiglu_forward(ut_float *out, ut_float *gate, ut_float *up, ut_float *h,
     #pragma omp parallel for
     for (size_t i = 0; i < NF; i++) {
         ut_float g = gate[i];
-        h[i] = g / (1 + (ut_float)exp(-g)) * up[i];
+        h[i] = g / (1 + ut__exp(-g)) * up[i];
     }
     ut_matmul_forward(out, h, wd, N, F, D);
 }
@@ -1105,7 +1145,7 @@ void ut_swiglu_backward(ut_float *dx, ut_float *dwg, ut_float *dwu, ut_float *dw
     ut_matmul_backward(dh, dwd, dout, h, wd, N, F, D);
     #pragma omp parallel for
     for (size_t i = 0; i < NF; i++) {
-        ut_float g = gate[i], sg = 1 / (1 + (ut_float)exp(-g));
+        ut_float g = gate[i], sg = 1 / (1 + ut__exp(-g));
         dup[i] = dh[i] * g * sg;
         dh[i] = dh[i] * up[i] * sg * (1 + g * (1 - sg));   /* now dgate */
     }
@@ -1157,9 +1197,9 @@ static void ut__topk(const ut_float *p, int E, int K, int *idx, ut_float *w) {
 static ut_float ut__softmax_row(ut_float *x, int n) {
     ut_float mx = x[0], sum = 0;
     for (int i = 1; i < n; i++) if (x[i] > mx) mx = x[i];
-    for (int i = 0; i < n; i++) { x[i] = (ut_float)exp(x[i] - mx); sum += x[i]; }
+    for (int i = 0; i < n; i++) { x[i] = ut__exp(x[i] - mx); sum += x[i]; }
     for (int i = 0; i < n; i++) x[i] /= sum;
-    return mx + (ut_float)log(sum);
+    return mx + ut__log(sum);
 }
 
 size_t ut_moe_scratch_floats(int N, int D, int F, int E, int K) {
@@ -1611,7 +1651,7 @@ double ut_adamw_step(ut_model *m, const ut_train_config *t, float lr, int step_t
             ut_float gi = g[i] * clip;
             mm[i] = b1 * mm[i] + (1 - b1) * gi;
             vv[i] = b2 * vv[i] + (1 - b2) * gi * gi;
-            p[i] = p[i] * keep - step_size * mm[i] / ((ut_float)sqrt(vv[i]) / bc2_sqrt + eps);
+            p[i] = p[i] * keep - step_size * mm[i] / (ut__sqrt(vv[i]) / bc2_sqrt + eps);
         }
     }
     return norm;
