@@ -88,6 +88,10 @@ n1=$(tail -c +33 "$D/e1.bin" | od -An -v -t u2 -w2 | grep -cx ' *400')
 n0=$(tail -c +33 "$D/e0.bin" | od -An -v -t u2 -w2 | grep -cx ' *400')
 if [ "$n1" = 300 ] && [ "$n0" = 0 ]; then pass eot_flag; else fail eot_flag "special ids: with --eot $n1 (want 300), without $n0 (want 0)"; fi
 
+# input from a pipe (not mmap-able) gives the same tokens as from the file
+if cat "$D/corpus.txt" | $TOK encode --model "$D/a.tok" --input /dev/stdin --output "$D/pipe.bin" >/dev/null 2>&1 &&
+   cmp -s "$D/pipe.bin" "$D/e0.bin"; then pass encode_from_pipe; else fail encode_from_pipe "differs from file input"; fi
+
 # ---- --val-fraction ---------------------------------------------------------
 if $TOK encode --model "$D/a.tok" --input "$D/corpus.txt" --output "$D/tr.bin" --val-fraction 0.3 \
      --val-output "$D/va.bin" >/dev/null 2>"$D/err"; then
