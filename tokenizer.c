@@ -978,19 +978,23 @@ static void decode_ids(const Tokenizer *tk, const uint32_t *ids, size_t n, uint8
 
 static uint32_t token_bytes_for(uint32_t vocab_size) { return vocab_size <= 65536 ? 2 : 4; }
 
-/* Writes a TOKENS file's header and tokens into an open output file. */
-static void write_tokens(OutFile *o, uint32_t vocab_size, const uint32_t *ids, size_t n, uint64_t n_bytes)
+static void write_token_header(OutFile *o, uint32_t vocab_size, uint64_t n_tokens, uint64_t n_bytes)
 {
-    uint32_t tb = token_bytes_for(vocab_size);
     uint8_t hdr[32];
     memcpy(hdr, "UTTK", 4);
     put_u32(hdr + 4, 1);
     put_u32(hdr + 8, vocab_size);
-    put_u32(hdr + 12, tb);
-    put_u64(hdr + 16, n);
+    put_u32(hdr + 12, token_bytes_for(vocab_size));
+    put_u64(hdr + 16, n_tokens);
     put_u64(hdr + 24, n_bytes);
     out_write(o, hdr, sizeof hdr);
-    uint8_t buf[1 << 16]; /* convert to little-endian u16/u32 a block at a time */
+}
+
+/* Appends ids to a token file as little-endian u16 or u32. */
+static void write_token_ids(OutFile *o, uint32_t vocab_size, const uint32_t *ids, size_t n)
+{
+    uint32_t tb = token_bytes_for(vocab_size);
+    uint8_t buf[1 << 16]; /* converted a buffer-full at a time */
     size_t per = sizeof buf / tb;
     for (size_t i = 0; i < n; i += per) {
         size_t m = n - i < per ? n - i : per;
@@ -1002,6 +1006,53 @@ static void write_tokens(OutFile *o, uint32_t vocab_size, const uint32_t *ids, s
         }
         out_write(o, buf, m * tb);
     }
+}
+
+/* encode_to_file works through the text in blocks of about this many bytes,
+ * writing each block's tokens before encoding the next, so its memory does
+ * not grow with the input (a variable so that tests can make it tiny). */
+static size_t g_block_bytes = 1 << 16;
+
+/* Where the block starting at `start` ends: the first position at or after
+ * start + g_block_bytes that follows a '\n' and holds a non-space byte, or n.
+ * Such a position is always a chunk boundary (a whitespace chunk runs up to
+ * the next non-space byte and gives up at most a final ' ', never a '\n'),
+ * and no <|endoftext|> spans it, so blocks encode to exactly the tokens of
+ * the whole text. */
+static size_t block_end(const uint8_t *text, size_t n, size_t start)
+{
+    if (g_class['a'] != CLS_LETTER) init_classes();
+    size_t i = start + g_block_bytes; /* the candidate: text[i - 1] must be '\n' */
+    while (i < n) {
+        const uint8_t *nl = memchr(text + i - 1, '\n', n - (i - 1));
+        if (!nl) break;
+        i = (size_t)(nl - text) + 1;
+        if (i < n && g_class[text[i]] != CLS_SPACE) return i;
+        i++;
+    }
+    return n;
+}
+
+/* Encodes text[0..n) into the token file o: a header whose token count is
+ * still 0, the tokens block by block, then the header again with the real
+ * count.  Returns the number of tokens. */
+static size_t encode_to_file(Encoder *e, const uint8_t *text, size_t n, int eot, OutFile *o)
+{
+    uint32_t vocab = e->tk->vocab_size, *ids = NULL;
+    size_t total = 0;
+    write_token_header(o, vocab, 0, n);
+    for (size_t start = 0; start < n;) {
+        size_t end = block_end(text, n, start);
+        ARR_CLEAR(ids);
+        encode_text(e, text + start, end - start, eot, &ids);
+        write_token_ids(o, vocab, ids, arrlenu(ids));
+        total += arrlenu(ids);
+        start = end;
+    }
+    if (fseek(o->f, 0, SEEK_SET) != 0) die("cannot write '%s': %s", o->path, strerror(errno));
+    write_token_header(o, vocab, total, n);
+    arrfree(ids);
+    return total;
 }
 
 /* Reads and checks a TOKENS file made by tokenizer tk.  Returns the ids
@@ -1165,37 +1216,24 @@ static int cmd_encode(Args *a)
         if (cut == 0 || cut == n)
             die("cannot split '%s' (%zu bytes) with --val-fraction %g: one part would be empty", input, n, frac);
     }
+    /* both files are complete on disk before either is renamed into place */
     Encoder e;
     encoder_init(&e, &tk);
-    uint32_t *ids = NULL, *val_ids = NULL;
-    /* room for the worst case (one token per byte) up front: growing the
-     * array step by step would copy it again and again.  Pages never
-     * touched cost nothing, so the unused part is free. */
-    arrsetcap(ids, cut + 1);
-    if (have_frac) arrsetcap(val_ids, n - cut + 1);
-    encode_text(&e, text, cut, eot, &ids);
-    if (have_frac) encode_text(&e, text + cut, n - cut, eot, &val_ids);
-    double dt = now_seconds() - t0;
-
-    /* both files are complete on disk before either is renamed into place */
     OutFile o, ov;
     out_open(&o, output);
     if (have_frac) out_open(&ov, val_output);
-    write_tokens(&o, tk.vocab_size, ids, arrlenu(ids), cut);
-    if (have_frac) write_tokens(&ov, tk.vocab_size, val_ids, arrlenu(val_ids), n - cut);
+    size_t nt = encode_to_file(&e, text, cut, eot, &o), nv = 0;
+    if (have_frac) nv = encode_to_file(&e, text + cut, n - cut, eot, &ov);
+    double dt = now_seconds() - t0;
     out_finish(&o);
     if (have_frac) out_finish(&ov);
     out_commit(&o);
     if (have_frac) out_commit(&ov);
 
-    size_t nt = arrlenu(ids) + arrlenu(val_ids);
-    printf("encoded %zu bytes -> %zu tokens (%.3f bytes/token) in %.3f s (%.1f MB/s)\n", n, nt,
-           nt ? (double)n / (double)nt : 0.0, dt, dt > 0 ? (double)n / dt / 1e6 : 0.0);
+    printf("encoded %zu bytes -> %zu tokens (%.3f bytes/token) in %.3f s (%.1f MB/s)\n", n, nt + nv,
+           nt + nv ? (double)n / (double)(nt + nv) : 0.0, dt, dt > 0 ? (double)n / dt / 1e6 : 0.0);
     if (have_frac)
-        printf("  %s: %zu bytes, %zu tokens;  %s: %zu bytes, %zu tokens\n", output, cut, arrlenu(ids), val_output,
-               n - cut, arrlenu(val_ids));
-    arrfree(ids);
-    arrfree(val_ids);
+        printf("  %s: %zu bytes, %zu tokens;  %s: %zu bytes, %zu tokens\n", output, cut, nt, val_output, n - cut, nv);
     encoder_free(&e);
     in_close(&in);
     tok_free(&tk);

@@ -356,6 +356,39 @@ static void test_roundtrips(void)
     }
     check(split_ok, "split_at_chunk_boundary_keeps_tokens", "tokens differ");
 
+    /* encode_to_file works block by block: with tiny blocks (so there are
+     * hundreds of them) the file must still hold the tokens of the whole */
+    uint8_t *text = NULL;
+    memcpy(arraddnptr(text, 5000), corpus, 5000);
+    append(&text, "<|endoftext|>\nabc<|endoftext|>\n\n<|endoftext|>x\n");
+    memcpy(arraddnptr(text, arrlenu(corpus) - 5000), corpus + 5000, arrlenu(corpus) - 5000);
+    char dir[] = "/tmp/test_tokenizer_XXXXXX", path[64];
+    int block_ok = mkdtemp(dir) != NULL;
+    snprintf(path, sizeof path, "%s/t.bin", dir);
+    size_t saved = g_block_bytes;
+    g_block_bytes = 50;
+    for (int eot = 0; eot < 2 && block_ok; eot++) {
+        uint32_t *whole = NULL;
+        encode_text(&e, text, arrlenu(text), eot, &whole);
+        OutFile o;
+        out_open(&o, path);
+        size_t n_written = encode_to_file(&e, text, arrlenu(text), eot, &o);
+        out_finish(&o);
+        out_commit(&o);
+        size_t n_read;
+        uint64_t n_bytes;
+        uint32_t *got = read_tokens(path, &tk, &n_read, &n_bytes);
+        block_ok = n_written == arrlenu(whole) && n_read == n_written && n_bytes == arrlenu(text) &&
+                   memcmp(got, whole, sizeof(uint32_t) * n_read) == 0;
+        free(got);
+        arrfree(whole);
+        unlink(path);
+    }
+    g_block_bytes = saved;
+    rmdir(dir);
+    arrfree(text);
+    check(block_ok, "blockwise_encode_file_matches_whole", "token file differs from encoding the whole text");
+
     encoder_free(&e);
     tok_free(&tk);
     arrfree(corpus);
