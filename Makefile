@@ -43,6 +43,34 @@ $(BIN)/train: train.c ultrathink.h
 $(BIN)/tokenizer: tokenizer.c $(STB_DS)
 	$(CC) $(CFLAGS) -I$(STB_DIR) -o $@ tokenizer.c $(LDLIBS)
 
+# ---- make run ----------------------------------------------------------------
+# The whole pipeline on one text, each command printed before it runs:
+#   1. data/get_text.sh  picks the text: TEXT=FILE, else Tiny Shakespeare
+#                        (downloaded once into data/), else, offline, the
+#                        Debian `fortunes` corpus
+#   2. tokenizer train   learns a BPE vocabulary of VOCAB tokens on it
+#   3. tokenizer encode  turns it into data/NAME.train.bin + data/NAME.val.bin
+#                        (the last 10% of the text is held out for validation)
+#   4. train             trains the default model (./train --help), with a
+#                        progress line, evaluations and the expert load;
+#                        the run goes to RUN_DIR/NAME (replaced on each make run)
+#   5. train sample      prints a few samples from the checkpoint
+# Examples:  make run TEXT=my.txt    make run VOCAB=1024 RUN_ARGS="--steps 2000"
+TEXT     ?=
+VOCAB    ?= 512
+RUN_DIR  ?= out
+RUN_ARGS ?=
+run: all
+	@set -e; x() { echo "+ $$*"; "$$@"; }; \
+	text=$$(bash data/get_text.sh "$(TEXT)"); \
+	name=$$(basename "$$text"); name=$${name%.*}; d=data/$$name; out=$(RUN_DIR)/$$name; \
+	x $(BIN)/tokenizer train --input "$$text" --vocab-size $(VOCAB) --output $$d.tok; \
+	x $(BIN)/tokenizer encode --model $$d.tok --input "$$text" --output $$d.train.bin \
+	    --val-fraction 0.1 --val-output $$d.val.bin; \
+	rm -rf "$$out"; \
+	x $(BIN)/train --train $$d.train.bin --val $$d.val.bin --tokenizer $$d.tok --out $$out $(RUN_ARGS); \
+	x $(BIN)/train sample --resume $$out --tokenizer $$d.tok --samples 3 --tokens 200
+
 # Test programs go to $(BUILD); `make test-asan` rebuilds them with
 # AddressSanitizer + UndefinedBehaviorSanitizer in build-asan and runs them.
 $(BUILD):

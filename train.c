@@ -327,7 +327,7 @@ static void checkpoint_path(const char *resume, char *buf, size_t n) {
 typedef struct {
     ut_config mc;
     ut_train_config tc;
-    int threads, eval_every, eval_batches, sample_every, sample_tokens, save_every, log_every, dry_run;
+    int threads, eval_every, eval_batches, sample_every, sample_tokens, save_every, log_every, dry_run, stop_at;
     const char *train_path, *val_path, *tok_path, *out_dir, *resume;
 } settings;
 
@@ -345,7 +345,7 @@ static settings default_settings(void) {
     s.tc.lr = 2e-3f; s.tc.min_lr = 2e-4f;
     s.eval_every = 100; s.eval_batches = 10; s.sample_every = 0; s.sample_tokens = 200;
     s.save_every = 100; s.log_every = 0;
-    s.train_path = "data/train.bin"; s.val_path = "data/val.bin"; s.out_dir = "out";
+    s.out_dir = "out";
     return s;
 }
 
@@ -372,7 +372,7 @@ static option *train_options(settings *s) {
         {"grad-accum", OPT_INT, &s->tc.grad_accum, 1, 1 << 20, 1, "micro-batches per optimizer step", NULL},
         {"steps", OPT_INT, &s->tc.total_steps, 1, BIG, 1, "optimizer steps", NULL},
         {"lr", OPT_FLOAT, &s->tc.lr, 1e-12, 10, 1, "peak learning rate", NULL},
-        {"min-lr", OPT_FLOAT, &s->tc.min_lr, 0, 10, 1, "final learning rate (cosine decay to it)", NULL},
+        {"min-lr", OPT_FLOAT, &s->tc.min_lr, 0, 10, 1, "final learning rate (cosine decay to it; default lr/10)", NULL},
         {"warmup", OPT_INT, &s->tc.warmup_steps, 0, BIG, 1, "linear warmup steps", NULL},
         {"weight-decay", OPT_FLOAT, &s->tc.weight_decay, 0, 10, 1, "AdamW decoupled weight decay", NULL},
         {"clip", OPT_FLOAT, &s->tc.grad_clip, 0, 1e9, 1, "clip the global gradient norm (0 = off)", NULL},
@@ -380,7 +380,7 @@ static option *train_options(settings *s) {
         {"threads", OPT_INT, &s->threads, 0, 4096, 0, "OpenMP threads (0 = OMP_NUM_THREADS or all cores)", NULL},
         {"#", 0, NULL, 0, 0, 0, "data (token files from `tokenizer encode`):", NULL},
         {"train", OPT_STR, &s->train_path, 0, 0, 0, "training tokens", NULL},
-        {"val", OPT_STR, &s->val_path, 0, 0, 0, "validation tokens (the default is skipped if missing)", NULL},
+        {"val", OPT_STR, &s->val_path, 0, 0, 0, "validation tokens (none: no evaluation)", NULL},
         {"tokenizer", OPT_STR, &s->tok_path, 0, 0, 0, "tokenizer, to print samples as text", NULL},
         {"#", 0, NULL, 0, 0, 0, "monitoring and checkpoints:", NULL},
         {"eval-every", OPT_INT, &s->eval_every, 0, BIG, 0, "evaluate every N steps (0 = only at the end)", NULL},
@@ -391,6 +391,7 @@ static option *train_options(settings *s) {
         {"out", OPT_STR, &s->out_dir, 0, 0, 0, "output folder: ckpt.bin, metrics.jsonl (default with --resume DIR: DIR)", NULL},
         {"save-every", OPT_INT, &s->save_every, 0, BIG, 0, "save a checkpoint every N steps (0 = only at the end)", NULL},
         {"resume", OPT_STR, &s->resume, 0, 0, 0, "continue the run in DIR (DIR/ckpt.bin) or from a checkpoint FILE", NULL},
+        {"stop-at", OPT_INT, &s->stop_at, 0, BIG, 0, "save and stop after step N, to continue later with --resume (0 = off)", NULL},
         {"dry-run", OPT_FLAG, &s->dry_run, 0, 1, 0, "print sizes, FLOPs, memory and the time per step, then exit", NULL},
         {NULL, 0, NULL, 0, 0, 0, NULL, NULL}};
     memcpy(o, t, sizeof t);
@@ -494,6 +495,8 @@ static int train_main(int argc, char **argv) {
     if (strlen(s.out_dir) > 3000) die("--out is too long");
     /* --experts 1 without --top-k: a dense model routes every token to its one expert */
     if (!find_opt(opts, "top-k")->arg && s.mc.top_k > s.mc.n_experts) s.mc.top_k = s.mc.n_experts;
+    if (!find_opt(opts, "min-lr")->arg) s.tc.min_lr = s.tc.lr / 10;   /* the usual: decay to lr/10 */
+    if (!s.train_path) die("no training data: give --train FILE (a token file from `tokenizer encode`; `make run` makes one)");
 
     /* ---- every input is checked before anything is written ---- */
     char ckpt_in[4096] = "", ckpt_out[4096], mpath[4096];
@@ -521,9 +524,8 @@ static int train_main(int argc, char **argv) {
 
     ut_tokens train, val;
     memset(&val, 0, sizeof val);
-    if (ut_tokens_load(&train, s.train_path))
-        die("%s%s", ut_error(), find_opt(opts, "train")->arg ? "" : " (make token files with `make run` or `tokenizer encode`, or give --train FILE)");
-    int have_val = s.val_path && (find_opt(opts, "val")->arg || file_exists(s.val_path));
+    if (ut_tokens_load(&train, s.train_path)) die("%s", ut_error());
+    int have_val = s.val_path != NULL;
     if (have_val && ut_tokens_load(&val, s.val_path)) die("%s", ut_error());
     if (have_val && val.vocab_size != train.vocab_size)
         die("%s has vocabulary %u but %s has %u (made with different tokenizers?)", s.val_path, val.vocab_size,
@@ -700,12 +702,14 @@ static int train_main(int argc, char **argv) {
             if (generate(&m, &kv, &tk, &first, 1, s.sample_tokens, 0.8f, 0, 0.95f, &sample_rng)) die("%s", ut_error());
             printf("\n---\n");
         }
-        if ((s.save_every && s1 % s.save_every == 0) || last || interrupted) save_or_die(ckpt_out, &m, tc, &pr);
+        int stop = !last && (interrupted || s1 == s.stop_at);
+        if ((s.save_every && s1 % s.save_every == 0) || last || stop) save_or_die(ckpt_out, &m, tc, &pr);
         fflush(stdout);
-        if (interrupted && !last) {
+        if (stop) {
             clear_progress();
-            printf("\ninterrupted: saved step %d to %s; continue with: ./train --resume %s\n", s1, ckpt_out, s.out_dir);
-            return 130;
+            printf("%s: saved step %d to %s; continue with: ./train --resume %s\n",
+                   interrupted ? "\ninterrupted" : "stopped (--stop-at)", s1, ckpt_out, s.out_dir);
+            return interrupted ? 130 : 0;
         }
     }
     clear_progress();

@@ -1,0 +1,4 @@
+# Tests of the ./train command line (issue #4): end to end on a tiny generated
+# corpus, kill -9 and resume, and one check per kind of bad input. They use
+# $(BIN)/train and $(BIN)/tokenizer (exported BIN: build-asan in make test-asan).
+TESTS += "bash test/test_cli.sh"
