@@ -71,6 +71,9 @@
  *   goes in a min-heap keyed (rank, position), and we pop, merge, and push the
  *   two new neighbour pairs.  That reproduces exactly what training did to the
  *   chunk, and stays O(n log n) even for a 1 MB chunk with no spaces.
+ *   `encode` reads the input through mmap and writes tokens block by block
+ *   (64 KB of text at a time, cut only where a chunk boundary is certain), so
+ *   its memory is the cache, not the size of the input.
  *
  * FILE FORMATS (all integers little-endian)
  *   Tokenizer file (TOK):
@@ -812,10 +815,22 @@ typedef struct {
  * place in memory instead of three; on 1 MB of text that is most of the time. */
 #define NO_RECORD UINT32_MAX
 
+/* In front of the hash map sits a small direct-mapped table, like a CPU
+ * cache: slot (hash % FRONT_SLOTS) remembers the last record looked up with a
+ * hash that lands there.  Frequent words (" the", " and") almost always hit it
+ * and skip the general hash map, which costs several times more. */
+#define FRONT_SLOTS 4096
+
+typedef struct {
+    uint64_t hash;
+    uint32_t record; /* NO_RECORD: empty */
+} FrontSlot;
+
 typedef struct {
     Tokenizer *tk;        /* not const: stb_ds lookups may write the map pointer */
     MapU64 *cache;        /* stb_ds map: hash of a chunk -> offset of its record */
     uint32_t *records;    /* stb_ds array of cache records, back to back */
+    FrontSlot front[FRONT_SLOTS];
     /* scratch space for bpe_chunk, reused between calls */
     uint32_t *ids;        /* its output */
     uint32_t *sym;
@@ -827,6 +842,25 @@ static void encoder_init(Encoder *e, Tokenizer *tk)
 {
     memset(e, 0, sizeof *e);
     e->tk = tk;
+    for (size_t i = 0; i < FRONT_SLOTS; i++) e->front[i].record = NO_RECORD;
+}
+
+/* Is the chunk p[0..len) the one stored in record r?  (An inline loop, 8
+ * bytes at a time: for the short strings here it beats a call to memcmp.) */
+static inline int record_holds(const uint32_t *records, uint32_t r, const uint8_t *p, size_t len)
+{
+    if (records[r] != len) return 0;
+    const uint8_t *q = (const uint8_t *)(records + r + 3);
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t a, b;
+        memcpy(&a, p + i, 8);
+        memcpy(&b, q + i, 8);
+        if (a != b) return 0;
+    }
+    for (; i < len; i++)
+        if (p[i] != q[i]) return 0;
+    return 1;
 }
 
 static void encoder_free(Encoder *e)
@@ -909,6 +943,30 @@ static void bpe_chunk(Encoder *e, const uint8_t *s, size_t n)
     for (size_t i = 0; i != NONE; i = next[i]) arrput(e->ids, sym[i]);
 }
 
+/* The cache record of chunk p[0..len) with hash h, made on first sight by
+ * running BPE on it.  Returns NO_RECORD only for a chunk too big to cache
+ * (4 GB, or a cache of 16 GB); its ids are then left in e->ids. */
+static uint32_t cache_find(Encoder *e, uint64_t h, const uint8_t *p, size_t len)
+{
+    ptrdiff_t k = hmgeti(e->cache, h);
+    uint32_t head = k >= 0 ? e->cache[k].value : NO_RECORD;
+    for (uint32_t r = head; r != NO_RECORD; r = e->records[r + 2])
+        if (record_holds(e->records, r, p, len)) return r;
+    bpe_chunk(e, p, len);
+    size_t n_ids = arrlenu(e->ids), byte_words = (len + 3) / 4, words = 3 + byte_words + n_ids;
+    if (len >= NO_RECORD || arrlenu(e->records) + words >= NO_RECORD) return NO_RECORD;
+    uint32_t r = (uint32_t)arrlenu(e->records);
+    uint32_t *rec = arraddnptr(e->records, words);
+    rec[0] = (uint32_t)len;
+    rec[1] = (uint32_t)n_ids;
+    rec[2] = head; /* a new chunk with an old hash goes first in the chain */
+    rec[3 + byte_words - 1] = 0; /* zero the padding */
+    memcpy(rec + 3, p, len);
+    memcpy(rec + 3 + byte_words, e->ids, sizeof(uint32_t) * n_ids);
+    hmput(e->cache, h, r);
+    return r;
+}
+
 /* Encodes text[0..n) and appends the ids to *out (stb_ds array). */
 static void encode_text(Encoder *e, const uint8_t *text, size_t n, int eot, uint32_t **out)
 {
@@ -921,26 +979,16 @@ static void encode_text(Encoder *e, const uint8_t *text, size_t n, int eot, uint
         if (len == 1) { arrput(*out, text[s]); continue; } /* one byte is its own token */
         const uint8_t *p = text + s;
         uint64_t h = hash_bytes(p, len);
-        ptrdiff_t k = hmgeti(e->cache, h);
-        uint32_t head = k >= 0 ? e->cache[k].value : NO_RECORD, r = head;
-        while (r != NO_RECORD && !(e->records[r] == len && memcmp(e->records + r + 3, p, len) == 0))
-            r = e->records[r + 2];
-        if (r == NO_RECORD) { /* first time we see this chunk: run BPE on it and remember the result */
-            bpe_chunk(e, p, len);
-            size_t n_ids = arrlenu(e->ids), byte_words = (len + 3) / 4, words = 3 + byte_words + n_ids;
-            if (len >= NO_RECORD || arrlenu(e->records) + words >= NO_RECORD) { /* too big to cache: just use the ids */
-                memcpy(arraddnptr(*out, n_ids), e->ids, sizeof(uint32_t) * n_ids);
+        FrontSlot *fs = &e->front[h % FRONT_SLOTS];
+        uint32_t r = fs->record;
+        if (r == NO_RECORD || fs->hash != h || !record_holds(e->records, r, p, len)) {
+            r = cache_find(e, h, p, len);
+            if (r == NO_RECORD) { /* not cacheable: its ids are in e->ids */
+                memcpy(arraddnptr(*out, arrlenu(e->ids)), e->ids, sizeof(uint32_t) * arrlenu(e->ids));
                 continue;
             }
-            r = (uint32_t)arrlenu(e->records);
-            uint32_t *rec = arraddnptr(e->records, words);
-            rec[0] = (uint32_t)len;
-            rec[1] = (uint32_t)n_ids;
-            rec[2] = head;
-            rec[3 + byte_words - 1] = 0; /* zero the padding */
-            memcpy(rec + 3, p, len);
-            memcpy(rec + 3 + byte_words, e->ids, sizeof(uint32_t) * n_ids);
-            hmput(e->cache, h, r);
+            fs->hash = h;
+            fs->record = r;
         }
         const uint32_t *rec = e->records + r;
         memcpy(arraddnptr(*out, rec[1]), rec + 3 + (rec[0] + 3) / 4, sizeof(uint32_t) * rec[1]);
