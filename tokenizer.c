@@ -553,20 +553,17 @@ static void tok_load(Tokenizer *tk, const char *path)
     if ((uint64_t)vocab != 256ull + n_merges + n_special) BAD("vocab_size %u != 256 + n_merges %u + n_special %u", vocab, n_merges, n_special);
     if (n_merges > (size - 20) / 8) BAD("truncated: %u merges do not fit in %zu bytes", n_merges, size);
     Merge *merges = xmalloc(sizeof(Merge) * (n_merges + 1));
-    MapU64 *seen = NULL;
     for (uint32_t i = 0; i < n_merges; i++) {
         merges[i].left = get_u32(f + 20 + 8ull * i);
         merges[i].right = get_u32(f + 24 + 8ull * i);
         if (merges[i].left >= 256 + i || merges[i].right >= 256 + i)
             BAD("merge %u (id %u) uses id %u, which is not defined before it", i, 256 + i,
                 merges[i].left >= 256 + i ? merges[i].left : merges[i].right);
-        uint64_t key = pair_key(merges[i].left, merges[i].right);
-        if (hmgeti(seen, key) >= 0) BAD("merge %u repeats the pair (%u, %u)", i, merges[i].left, merges[i].right);
-        hmput(seen, key, i);
     }
-    hmfree(seen);
     if (!tok_build(tk, merges, n_merges, size)) BAD("token strings longer than the file (truncated or corrupt)");
     free(merges);
+    /* the rank map holds one entry per distinct pair: fewer means a repeat */
+    if (hmlenu(tk->rank) != n_merges) BAD("two merges join the same pair");
     size_t pos = 20 + 8ull * n_merges;
     for (uint32_t id = 0; id < vocab; id++) {
         if (size - pos < 4) BAD("truncated in the token table (token %u)", id);

@@ -159,6 +159,8 @@ corrupt_tok poke "$D/bad.tok" 4 '\002';                 check_bad_tok err_tok_ba
 corrupt_tok poke "$D/bad.tok" 8 '\222';                 check_bad_tok err_tok_inconsistent_counts
 corrupt_tok poke "$D/bad.tok" 12 '\377\377\377\017';    check_bad_tok err_tok_huge_merge_count
 corrupt_tok poke "$D/bad.tok" 20 '\000\001\000\000';    check_bad_tok err_tok_merge_refers_forward
+corrupt_tok eval 'dd if="$D/a.tok" bs=1 skip=20 count=8 status=none | dd of="$D/bad.tok" bs=1 seek=28 conv=notrunc status=none'
+check_bad_tok err_tok_repeated_merge
 corrupt_tok poke "$D/bad.tok" $((size - 1)) 'X';        check_bad_tok err_tok_wrong_token_bytes
 corrupt_tok truncate -s $((size - 1)) "$D/bad.tok";     check_bad_tok err_tok_truncated
 corrupt_tok truncate -s 10 "$D/bad.tok";                check_bad_tok err_tok_truncated_header
