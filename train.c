@@ -84,12 +84,14 @@ static void parse_value(option *o, const char *s) {
         unsigned long long u = 0;
         long long v = 0;
         if (o->type == OPT_U64) u = strtoull(s, &end, 10); else v = strtoll(s, &end, 10);
+        if (errno == ERANGE) die("--%s: %s is out of range", o->name, s);
         if (end == s || *end || errno) die("--%s: '%s' is not an integer", o->name, s);
         double d = o->type == OPT_U64 ? (double)u : (double)v;
         if (d < o->lo || d > o->hi) die("--%s: %s is out of range [%.15g, %.15g]", o->name, s, o->lo, o->hi);
         if (o->type == OPT_INT) *(int *)o->dst = (int)v; else *(uint64_t *)o->dst = u;
     } else if (o->type == OPT_FLOAT) {
         double v = strtod(s, &end);
+        if (errno == ERANGE && end != s && !*end) die("--%s: %s is out of range", o->name, s);
         if (end == s || *end || errno || !isfinite(v)) die("--%s: '%s' is not a number", o->name, s);
         if (v < o->lo || v > o->hi) die("--%s: %s is out of range [%g, %g]", o->name, s, o->lo, o->hi);
         *(float *)o->dst = (float)v;
@@ -373,7 +375,7 @@ static option *train_options(settings *s) {
         {"steps", OPT_INT, &s->tc.total_steps, 1, BIG, 1, "optimizer steps", NULL},
         {"lr", OPT_FLOAT, &s->tc.lr, 1e-12, 10, 1, "peak learning rate", NULL},
         {"min-lr", OPT_FLOAT, &s->tc.min_lr, 0, 10, 1, "final learning rate (cosine decay to it; default lr/10)", NULL},
-        {"warmup", OPT_INT, &s->tc.warmup_steps, 0, BIG, 1, "linear warmup steps", NULL},
+        {"warmup", OPT_INT, &s->tc.warmup_steps, 0, BIG, 1, "linear warmup steps (at most 10%% of --steps unless given)", NULL},
         {"weight-decay", OPT_FLOAT, &s->tc.weight_decay, 0, 10, 1, "AdamW decoupled weight decay", NULL},
         {"clip", OPT_FLOAT, &s->tc.grad_clip, 0, 1e9, 1, "clip the global gradient norm (0 = off)", NULL},
         {"seed", OPT_U64, &s->tc.seed, 0, 1.8e19, 1, "random seed (weights and data order)", NULL},
@@ -496,6 +498,8 @@ static int train_main(int argc, char **argv) {
     /* --experts 1 without --top-k: a dense model routes every token to its one expert */
     if (!find_opt(opts, "top-k")->arg && s.mc.top_k > s.mc.n_experts) s.mc.top_k = s.mc.n_experts;
     if (!find_opt(opts, "min-lr")->arg) s.tc.min_lr = s.tc.lr / 10;   /* the usual: decay to lr/10 */
+    if (!find_opt(opts, "warmup")->arg && s.tc.warmup_steps > s.tc.total_steps / 10)
+        s.tc.warmup_steps = s.tc.total_steps / 10;                       /* short runs: 10% warmup */
     if (!s.train_path) die("no training data: give --train FILE (a token file from `tokenizer encode`; `make run` makes one)");
 
     /* ---- every input is checked before anything is written ---- */

@@ -2,3 +2,4 @@
 # corpus, kill -9 and resume, and one check per kind of bad input. They use
 # $(BIN)/train and $(BIN)/tokenizer (exported BIN: build-asan in make test-asan).
 TESTS += "bash test/test_cli.sh"
+TESTS += "bash test/test_kill.sh" "bash test/test_cli_errors.sh"

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.." || exit 1
 BIN=${BIN:-.}
 TRAIN=$BIN/train TOK=$BIN/tokenizer
 failed=0
-pass() { echo "PASS $1"; }
+pass() { echo "PASS $*"; }
 fail() { echo "FAIL $1 ${*:2}"; failed=1; }
 for p in "$TRAIN" "$TOK"; do [ -x "$p" ] || { fail binaries "$p is not built (make)"; exit 1; }; done
 

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# test_kill.sh — nothing is lost: a run killed with kill -9 in the middle
+# (twice), then resumed each time, ends with exactly the losses and the
+# weights of a run that was never interrupted.
+# Prints PASS/FAIL/SKIP lines (test/run.sh counts them); exits non-zero on failure.
+cd "$(dirname "$0")/.." || exit 1
+BIN=${BIN:-.}
+TRAIN=$BIN/train TOK=$BIN/tokenizer
+failed=0
+pass() { echo "PASS $*"; }
+fail() { echo "FAIL $1 ${*:2}"; failed=1; }
+for p in "$TRAIN" "$TOK"; do [ -x "$p" ] || { fail binaries "$p is not built (make)"; exit 1; }; done
+D=$(mktemp -d "${TMPDIR:-/tmp}/test_kill.XXXXXX") || exit 1
+pid=
+trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null; rm -rf "$D"' EXIT
+source test/cli_lib.sh
+export OMP_NUM_THREADS=1
+
+make_corpus "$D/text.txt" 2000
+$TOK train --input "$D/text.txt" --vocab-size 300 --output "$D/tok" >/dev/null 2>&1 &&
+$TOK encode --model "$D/tok" --input "$D/text.txt" --output "$D/train.bin" >/dev/null 2>&1 ||
+  { fail kill_setup "tokenizer failed"; exit 1; }
+STEPS=300
+ARGS=(--train "$D/train.bin" --layers 2 --dim 32 --heads 2 --kv-heads 1 --ffn 64 --experts 2 --top-k 1
+      --seq 32 --batch 4 --steps $STEPS --lr 3e-3 --warmup 10)
+
+$TRAIN "${ARGS[@]}" --out "$D/ref" --save-every 0 > "$D/ref.log" 2>&1 || { fail kill_reference_run "$(tail -2 "$D/ref.log")"; exit 1; }
+
+# kill_after_save DIR MIN_STEP: waits until DIR/ckpt.bin holds a step >= MIN_STEP,
+# then kill -9s the run (wherever it is: mid-step, mid-save, mid-line).
+kill_after_save() {
+  for _ in $(seq 1 3000); do
+    s=$(u64 "$1/ckpt.bin" 136); [ -n "$s" ] && [ "$s" -ge "$2" ] && break
+    kill -0 $pid 2>/dev/null || break
+    sleep 0.01
+  done
+  sleep 0.0$((RANDOM % 10))
+  kill -9 $pid 2>/dev/null; local alive=$?
+  wait $pid 2>/dev/null
+  pid=
+  return $alive
+}
+
+# run 1: killed after its checkpoint reaches step 60
+$TRAIN "${ARGS[@]}" --out "$D/k" --save-every 20 > "$D/k1.log" 2>&1 &
+pid=$!
+if ! kill_after_save "$D/k" 60; then
+  echo "SKIP kill_mid_run (the run finished before it could be killed: the machine is fast; raise STEPS)"; exit $failed
+fi
+s1=$(u64 "$D/k/ckpt.bin" 136)
+if [ -n "$s1" ] && [ "$s1" -lt $STEPS ] && [ $((s1 % 20)) = 0 ]; then pass killed_mid_run_checkpoint_intact "(step $s1)"
+else fail killed_mid_run_checkpoint_intact "checkpoint step '$s1'"; fi
+
+# run 2: resumed, then killed again further on
+$TRAIN --resume "$D/k" --train "$D/train.bin" --save-every 20 > "$D/k2.log" 2>&1 &
+pid=$!
+if kill_after_save "$D/k" $((s1 + 40)); then pass killed_again_after_resume "(step $(u64 "$D/k/ckpt.bin" 136))"
+else echo "SKIP killed_again_after_resume (finished first)"; fi
+
+# run 3: resumed to the end
+if $TRAIN --resume "$D/k" --train "$D/train.bin" --save-every 20 > "$D/k3.log" 2>&1; then pass resume_after_kill_finishes
+else fail resume_after_kill_finishes "$(tail -2 "$D/k3.log")"; fi
+if [ "$(train_losses "$D/ref/metrics.jsonl")" = "$(train_losses "$D/k/metrics.jsonl")" ]; then
+  pass kill_resume_losses_bit_identical "($STEPS steps)"
+else
+  fail kill_resume_losses_bit_identical "$(diff <(train_losses "$D/ref/metrics.jsonl") <(train_losses "$D/k/metrics.jsonl") | head -4)"
+fi
+cmp -s "$D/ref/ckpt.bin" "$D/k/ckpt.bin" && pass kill_resume_weights_bit_identical ||
+  fail kill_resume_weights_bit_identical "final checkpoints differ"
+exit $failed
