@@ -105,7 +105,7 @@
  *   directory, flushed to disk (fsync) and then renamed over PATH, so a reader
  *   never sees half a file and a failed run leaves no file behind.
  */
-#define _POSIX_C_SOURCE 200809L /* fileno, fsync, getpid, clock_gettime under -std=c11 */
+#define _POSIX_C_SOURCE 200809L /* fileno, fsync, mmap, getpid, clock_gettime under -std=c11 */
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -118,7 +118,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
 
 /* ------------------------------------------------------------------------ */
 /* Errors and memory                                                         */
@@ -732,6 +731,7 @@ static void bpe_train(const uint8_t *text, size_t n, uint32_t n_merges, Tokenize
         int32_t head = k >= 0 ? (int32_t)map[k].value : -1, i = head;
         while (i >= 0 && !(chunks[i].len == len && bytes_equal(text + chunks[i].start, text + s, len))) i = chunks[i].next;
         if (i >= 0) { chunks[i].count++; continue; }
+        if (arrlenu(chunks) >= INT32_MAX) die("more than %d distinct chunks: corpus too varied to train on", INT32_MAX);
         ChunkCount cc = {s, (uint32_t)len, head, 1};
         arrput(chunks, cc);
         hmput(map, h, (uint32_t)(arrlenu(chunks) - 1));
