@@ -410,6 +410,51 @@ static void test_bytes_only(void)
     tok_free(&tk);
 }
 
+/* A vocab over 65536 ids needs 4-byte tokens in the token file.  Every pair
+ * of bytes as a merge gives 256 + 65536 + 1 ids without any training. */
+static void test_u32_token_file(void)
+{
+    Merge *merges = xmalloc(sizeof(Merge) * 65536);
+    for (uint32_t i = 0; i < 65536; i++) merges[i] = (Merge){i >> 8, i & 255};
+    Tokenizer tk;
+    tok_build(&tk, merges, 65536, UINT64_MAX);
+    free(merges);
+    Encoder e;
+    encoder_init(&e, &tk);
+    g_rng = 77;
+    uint8_t text[5000];
+    for (size_t i = 0; i < sizeof text; i++) text[i] = (uint8_t)rnd();
+    char dir[] = "/tmp/test_tokenizer_XXXXXX", path[64];
+    int ok = mkdtemp(dir) != NULL;
+    snprintf(path, sizeof path, "%s/t.bin", dir);
+    size_t n_read = 0;
+    uint32_t max_id = 0;
+    if (ok) {
+        OutFile o;
+        out_open(&o, path);
+        encode_to_file(&e, text, sizeof text, 0, &o);
+        out_finish(&o);
+        out_commit(&o);
+        uint64_t n_bytes;
+        uint8_t *back = NULL;
+        uint32_t *ids = read_tokens(path, &tk, &n_read, &n_bytes);
+        for (size_t i = 0; i < n_read; i++) max_id = ids[i] > max_id ? ids[i] : max_id;
+        decode_ids(&tk, ids, n_read, &back);
+        size_t fsize;
+        uint8_t *f = read_file(path, &fsize);
+        ok = get_u32(f + 12) == 4 && fsize == 32 + 4 * n_read && n_bytes == sizeof text &&
+             arrlenu(back) == sizeof text && memcmp(back, text, sizeof text) == 0;
+        free(f);
+        free(ids);
+        arrfree(back);
+        unlink(path);
+        rmdir(dir);
+    }
+    check(ok && max_id > 65535, "u32_token_file_roundtrip", "ok=%d max id %u", ok, max_id);
+    encoder_free(&e);
+    tok_free(&tk);
+}
+
 /* same corpus -> byte-identical tokenizer; save + load gives it back */
 static void test_determinism(void)
 {
@@ -448,6 +493,7 @@ int main(void)
     test_against_reference();
     test_roundtrips();
     test_bytes_only();
+    test_u32_token_file();
     test_determinism();
     return g_failed;
 }
