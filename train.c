@@ -424,11 +424,13 @@ static void check_resume_conflicts(const option *opts, const settings *s, const 
 
 static void print_config_line(const char *what, const ut_config *c, const ut_train_config *t, int threads) {
     double p = ut_num_params(c) / 1e6, a = ut_num_active_params(c) / 1e6;
+    char extra[64] = "";
+    if (c->sliding_window) snprintf(extra, sizeof extra, " window=%d", c->sliding_window);
     printf("%s: L=%d D=%d H=%d KVH=%d HD=%d F=%d E=%d K=%d T=%d V=%d%s%s | %.2fM params (%.2fM active/token) | "
            "batch %dx%d accum %d | %d steps, lr %g->%g, warmup %d, wd %g, clip %g, seed %llu | %d threads\n",
            what, c->n_layers, c->d_model, c->n_heads, c->n_kv_heads, c->head_dim, c->ffn_hidden, c->n_experts,
            c->top_k, t->seq_len, c->vocab_size, c->tie_embeddings ? " tied" : "",
-           c->sliding_window ? " window" : "", p, a, t->batch_size, t->seq_len, t->grad_accum, t->total_steps,
+           extra, p, a, t->batch_size, t->seq_len, t->grad_accum, t->total_steps,
            t->lr, t->min_lr, t->warmup_steps, t->weight_decay, t->grad_clip, (unsigned long long)t->seed, threads);
 }
 
@@ -563,6 +565,11 @@ static int train_main(int argc, char **argv) {
     snprintf(mpath, sizeof mpath, "%s/metrics.jsonl", s.out_dir);
     if (!s.resume && !s.dry_run && file_exists(ckpt_out))
         die("%s already exists: continue it with --resume %s, or choose another --out", ckpt_out, s.out_dir);
+    if (s.resume && !s.dry_run && file_exists(ckpt_out)) {   /* --resume A --out B: never replace B's run */
+        struct stat a, b;
+        if (stat(ckpt_in, &a) || stat(ckpt_out, &b) || a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+            die("%s already exists and is not the checkpoint being resumed (%s): choose another --out", ckpt_out, ckpt_in);
+    }
 
     int *in = (int *)malloc((size_t)B * T * sizeof(int)), *tgt = (int *)malloc((size_t)B * T * sizeof(int));
     double *load = (double *)calloc((size_t)mc->n_layers * mc->n_experts, sizeof(double));

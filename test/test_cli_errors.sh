@@ -79,6 +79,8 @@ expect_error resume_missing 'no checkpoint at' "${T[@]}" --resume "$D/nothing"
 expect_error resume_vocab_mismatch 'trained with 301' --train "$D/train280.bin" --resume "$D/run"
 expect_error resume_other_config '--dim 32 conflicts with the checkpoint' "${T[@]}" --resume "$D/run" --dim 32
 expect_error resume_other_settings '--lr 0.1 conflicts with the checkpoint' "${T[@]}" --resume "$D/run" --lr 0.1
+mkdir "$D/run2" && cp "$D/run/ckpt.bin" "$D/run2/"
+expect_error resume_into_another_run 'is not the checkpoint being resumed' "${T[@]}" --resume "$D/run" --out "$D/run2"
 cp "$D/run/ckpt.bin" "$D/flipped.bin"
 printf '\377' | dd of="$D/flipped.bin" bs=1 seek=3000 conv=notrunc status=none
 expect_error corrupted_checkpoint 'checksum mismatch' "${T[@]}" --resume "$D/flipped.bin" --out "$D/o1"
