@@ -908,13 +908,14 @@ static RankItem rank_pop(Encoder *e)
 
 /* BPE on one chunk of n >= 1 bytes; puts its ids in e->ids.
  * The chunk is a doubly linked list of symbols (next/prev), so a merge is
- * O(1); dead symbols are marked with NONE.  Heap entries are checked when
+ * O(1); a symbol merged into its left neighbour is marked DEAD.  Heap entries are checked when
  * popped: an entry is still good only if its position is alive and the pair
  * there is still exactly that merge's pair.  (rank, position) order applies
  * merges in the order they were learned, and each one left to right. */
 static void bpe_chunk(Encoder *e, const uint8_t *s, size_t n)
 {
-    const size_t NONE = SIZE_MAX;
+    const size_t NONE = SIZE_MAX;     /* no next / previous symbol */
+    const uint32_t DEAD = UINT32_MAX; /* sym[] of a symbol that was merged away */
     arrsetlen(e->sym, n);
     arrsetlen(e->next, n);
     arrsetlen(e->prev, n);
@@ -931,10 +932,10 @@ static void bpe_chunk(Encoder *e, const uint8_t *s, size_t n)
     while (arrlenu(e->heap) > 0) {
         RankItem it = rank_pop(e);
         size_t i = it.pos, j = next[i];
-        if (sym[i] == UINT32_MAX || j == NONE) continue;
+        if (sym[i] == DEAD || j == NONE) continue;
         if (sym[i] != merges[it.rank].left || sym[j] != merges[it.rank].right) continue; /* stale */
         sym[i] = 256 + it.rank;
-        sym[j] = UINT32_MAX;
+        sym[j] = DEAD;
         next[i] = next[j];
         if (next[j] != NONE) prev[next[j]] = i;
         if (prev[i] != NONE) rank_push(e, sym[prev[i]], sym[i], prev[i]);
