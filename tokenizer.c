@@ -1267,6 +1267,7 @@ static int cmd_encode(Args *a)
     if (have_frac && !(frac > 0 && frac < 1)) die("--val-fraction must be between 0 and 1 (exclusive), got %g", frac);
     if (have_frac && !val_output) die("--val-fraction needs --val-output VALTOKENS");
     if (!have_frac && val_output) die("--val-output needs --val-fraction F");
+    if (val_output && strcmp(val_output, output) == 0) die("--output and --val-output are the same file");
 
     Tokenizer tk;
     tok_load(&tk, model);

@@ -144,6 +144,7 @@ expect_fail err_encode_val_without_output "$O" $TOK encode --model "$D/a.tok" --
 expect_fail err_encode_val_fraction_range "$O" $TOK encode --model "$D/a.tok" --input "$D/corpus.txt" --output "$O" --val-fraction 1.5 --val-output "$O.val"
 expect_fail err_encode_val_fraction_nan "$O" $TOK encode --model "$D/a.tok" --input "$D/corpus.txt" --output "$O" --val-fraction abc --val-output "$O.val"
 expect_fail err_encode_val_unwritable "$O" $TOK encode --model "$D/a.tok" --input "$D/corpus.txt" --output "$O" --val-fraction 0.1 --val-output /nonexistent/dir/v
+expect_fail err_encode_val_same_as_output "$O" $TOK encode --model "$D/a.tok" --input "$D/corpus.txt" --output "$O" --val-fraction 0.1 --val-output "$O"
 expect_fail err_encode_val_empty_input "$O" $TOK encode --model "$D/a.tok" --input "$D/empty" --output "$O" --val-fraction 0.1 --val-output "$O.val"
 expect_fail err_decode_missing_input "" $TOK decode --model "$D/a.tok" --input "$D/nope.bin"
 
