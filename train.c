@@ -506,8 +506,16 @@ static int train_main(int argc, char **argv) {
 
     /* ---- every input is checked before anything is written ---- */
     char ckpt_in[4096] = "", ckpt_out[4096], mpath[4096];
-    ut_model m;
     ut_progress pr = {0, 0, 0};
+    /* everything the run allocates, freed at `done` whichever way it ends */
+    ut_model m;
+    ut_tokens train, val;
+    ut_tokenizer tk;
+    ut_kv_cache kv;
+    int *in = NULL, *tgt = NULL, rc = 0;
+    double *load = NULL;
+    memset(&m, 0, sizeof m); memset(&train, 0, sizeof train); memset(&val, 0, sizeof val);
+    memset(&tk, 0, sizeof tk); memset(&kv, 0, sizeof kv);
     if (s.resume) {
         checkpoint_path(s.resume, ckpt_in, sizeof ckpt_in);
         if (!file_exists(ckpt_in)) die("--resume: no checkpoint at %s", ckpt_in);
@@ -528,8 +536,6 @@ static int train_main(int argc, char **argv) {
     ut_train_config *tc = &s.tc;
     int B = tc->batch_size, T = tc->seq_len;
 
-    ut_tokens train, val;
-    memset(&val, 0, sizeof val);
     if (ut_tokens_load(&train, s.train_path)) die("%s", ut_error());
     int have_val = s.val_path != NULL;
     if (have_val && ut_tokens_load(&val, s.val_path)) die("%s", ut_error());
@@ -558,7 +564,6 @@ static int train_main(int argc, char **argv) {
         if (ut_model_init(&m, mc, tc->seed)) die("%s", ut_error());
         pr.data_rng = ut_rng_seed(tc->seed ^ 0xDA7A0DA7A0ull);   /* its own stream, apart from the weights' */
     }
-    ut_tokenizer tk;
     load_tokenizer(&tk, s.tok_path, mc->vocab_size);
 
     snprintf(ckpt_out, sizeof ckpt_out, "%s/ckpt.bin", s.out_dir);
@@ -571,8 +576,9 @@ static int train_main(int argc, char **argv) {
             die("%s already exists and is not the checkpoint being resumed (%s): choose another --out", ckpt_out, ckpt_in);
     }
 
-    int *in = (int *)malloc((size_t)B * T * sizeof(int)), *tgt = (int *)malloc((size_t)B * T * sizeof(int));
-    double *load = (double *)calloc((size_t)mc->n_layers * mc->n_experts, sizeof(double));
+    in = (int *)malloc((size_t)B * T * sizeof(int));
+    tgt = (int *)malloc((size_t)B * T * sizeof(int));
+    load = (double *)calloc((size_t)mc->n_layers * mc->n_experts, sizeof(double));
     if (!in || !tgt || !load) die("out of memory");
     ut_memory mem = ut_memory_estimate(mc, B, T);
     double fpt = ut_flops_per_token(mc, T);
@@ -601,7 +607,7 @@ static int train_main(int argc, char **argv) {
         fmt_duration(eta, sizeof eta, t_best * (tc->total_steps - (double)pr.step));
         printf("time per step:   %.1f ms (%.0f tokens/s, %.2f GFLOP/s); %d steps -> about %s\n", 1e3 * t_best,
                tok_per_step / t_best, fpt * tok_per_step / t_best / 1e9, tc->total_steps - (int)pr.step, eta);
-        return 0;
+        goto done;
     }
 
     /* ---- the output folder: created, probed, then written ---- */
@@ -611,9 +617,8 @@ static int train_main(int argc, char **argv) {
     if (!(metrics = fopen(mpath, s.resume ? "ab" : "wb"))) die("cannot write %s: %s", mpath, strerror(errno));
     if (s.resume && pr.step >= (uint64_t)tc->total_steps) {
         printf("the checkpoint %s has finished all %d steps: nothing to do\n", ckpt_in, tc->total_steps);
-        return 0;
+        goto done;
     }
-    ut_kv_cache kv;
     if (ut_kv_init(&kv, &m)) die("%s", ut_error());
     signal(SIGINT, on_sigint);
 
@@ -720,7 +725,8 @@ static int train_main(int argc, char **argv) {
             clear_progress();
             printf("%s: saved step %d to %s; continue with: ./train --resume %s\n",
                    interrupted ? "\ninterrupted" : "stopped (--stop-at)", s1, ckpt_out, s.out_dir);
-            return interrupted ? 130 : 0;
+            rc = interrupted ? 130 : 0;
+            goto done;
         }
     }
     clear_progress();
@@ -729,14 +735,16 @@ static int train_main(int argc, char **argv) {
                bits_per_byte(&val, val_loss), full_batches, B * T, s.val_path);
     printf("saved %s (step %llu, %llu tokens seen) in %.1f s\n", ckpt_out, (unsigned long long)pr.step,
            (unsigned long long)pr.tokens_seen, now_s() - t_start);
-    fclose(metrics);
+done:
+    if (metrics) fclose(metrics);
+    metrics = NULL;
     ut_kv_free(&kv);
     ut_tokenizer_free(&tk);
     ut_tokens_free(&train);
     ut_tokens_free(&val);
     ut_model_free(&m);
     free(in); free(tgt); free(load);
-    return 0;
+    return rc;
 }
 
 /* ===========================================================================
