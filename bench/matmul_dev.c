@@ -231,6 +231,24 @@ static void benchmark(int reps, int naive_reps, const char *filter) {
         }
         free(inp); free(w); free(dout); free(out); free(dinp); free(dw);
     }
+    /* token-by-token sampling: forward with N = 1 (the dot-product path) */
+    printf("forward with N=1 (sampling), median of 200 calls, microseconds\n");
+    printf("%-19s %-4s | %8s %8s\n", "shape (N,C,OC)", "thr", "naive", "fast");
+    for (int s = 0; s < 10; s++) {
+        int C = shapes[s][1], OC = shapes[s][2];
+        if (s >= 5 && (filter && !strcmp(filter, "small"))) continue;
+        if (s < 5 && (filter && !strcmp(filter, "medium"))) continue;
+        ut_float *inp = rand_buf((size_t)C), *w = rand_buf((size_t)OC * C), *out = rand_buf((size_t)OC);
+        for (int th = 1; th <= 2; th++) {
+            set_threads(th);
+            double g0 = bench_one(0, 0, 1, C, OC, 200, out, inp, w, NULL, NULL, NULL);
+            double g1 = bench_one(0, 1, 1, C, OC, 200, out, inp, w, NULL, NULL, NULL);
+            char name[32];
+            snprintf(name, sizeof name, "1,%d,%d", C, OC);
+            printf("%-19s %-4d | %8.1f %8.1f\n", name, th, 2.0 * C * OC / g0 * 1e-3, 2.0 * C * OC / g1 * 1e-3);
+        }
+        free(inp); free(w); free(out);
+    }
     set_threads(orig);
 }
 
