@@ -65,7 +65,8 @@
  *
  * ENCODING
  *   Chunk the text, and look each chunk up in a cache (hash map chunk ->
- *   token ids): the same words recur, so almost every chunk is a cache hit.
+ *   token ids, with a small direct-mapped table in front of it for the most
+ *   frequent words): the same words recur, so almost every chunk is a hit.
  *   A new chunk is encoded by applying merges lowest rank (= earliest learned)
  *   first: its bytes go in a linked list, every adjacent pair that is a merge
  *   goes in a min-heap keyed (rank, position), and we pop, merge, and push the
