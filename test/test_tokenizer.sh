@@ -6,11 +6,12 @@
 # Prints PASS/FAIL lines (see test/run.sh); exits non-zero if anything failed.
 # Makes its own data in a temp dir; needs only bash, coreutils and ./tokenizer.
 cd "$(dirname "$0")/.." || exit 1
-TOK=${TOKENIZER:-./tokenizer}   # TOKENIZER=path tests another build (e.g. a sanitizer one)
+# the program under test: $TOKENIZER if set, else $BIN/tokenizer (BIN: see Makefile)
+TOK=${TOKENIZER:-${BIN:-.}/tokenizer}
 failed=0
 pass() { echo "PASS $1"; }
 fail() { echo "FAIL $1 ${*:2}"; failed=1; }
-if [ ! -x "$TOK" ]; then fail tokenizer_binary "not built: run 'make tokenizer'"; exit 1; fi
+if [ ! -x "$TOK" ]; then fail tokenizer_binary "$TOK not built: run make"; exit 1; fi
 
 D=$(mktemp -d "${TMPDIR:-/tmp}/test_tokenizer.XXXXXX") || exit 1
 trap 'rm -rf "$D"' EXIT
