@@ -17,10 +17,10 @@ CORPUS=${1:-data/input.txt}
 VOCAB=4096
 
 if [ ! -f "$CORPUS" ]; then
-  echo "error: corpus '$CORPUS' not found." >&2
-  echo "  Get Tiny Shakespeare into data/input.txt, e.g.:" >&2
-  echo "    mkdir -p data && curl -o data/input.txt https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt" >&2
-  echo "  or pass a path: bench/bench_tokenizer.sh PATH/TO/CORPUS" >&2
+  echo "error: corpus '$CORPUS' not found. Get Tiny Shakespeare (1.1 MB) with" >&2
+  echo "    bash data/get_text.sh      (downloads data/tinyshakespeare.txt)" >&2
+  echo "  or: curl -o data/input.txt https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt" >&2
+  echo "  and pass its path: bench/bench_tokenizer.sh data/tinyshakespeare.txt" >&2
   exit 1
 fi
 if [ ! -x "$TOK" ]; then (cd "$ROOT" && make -s tokenizer) || { echo "error: cannot build ./tokenizer" >&2; exit 1; }; fi
