@@ -55,9 +55,11 @@ $(BIN)/tokenizer: tokenizer.c $(STB_DS)
 #                        progress line, evaluations and the expert load;
 #                        the run goes to RUN_DIR/NAME (replaced on each make run)
 #   5. train sample      prints a few samples from the checkpoint
-# Examples:  make run TEXT=my.txt    make run VOCAB=1024 RUN_ARGS="--steps 2000"
+# OMP_WAIT_POLICY=passive: OpenMP threads waiting for work sleep instead of
+# spinning; on a busy machine spinning threads can make a step 10x slower.
+# Examples:  make run TEXT=my.txt    make run VOCAB=512 RUN_ARGS="--steps 2000"
 TEXT     ?=
-VOCAB    ?= 512
+VOCAB    ?= 1024
 RUN_DIR  ?= out
 RUN_ARGS ?=
 run: all
@@ -68,6 +70,7 @@ run: all
 	x $(BIN)/tokenizer encode --model $$d.tok --input "$$text" --output $$d.train.bin \
 	    --val-fraction 0.1 --val-output $$d.val.bin; \
 	rm -rf "$$out"; \
+	export OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-passive}; \
 	x $(BIN)/train --train $$d.train.bin --val $$d.val.bin --tokenizer $$d.tok --out $$out $(RUN_ARGS); \
 	x $(BIN)/train sample --resume $$out --tokenizer $$d.tok --samples 3 --tokens 200
 

@@ -434,12 +434,14 @@ static void print_config_line(const char *what, const ut_config *c, const ut_tra
            t->lr, t->min_lr, t->warmup_steps, t->weight_decay, t->grad_clip, (unsigned long long)t->seed, threads);
 }
 
-/* Mean cross-entropy over `batches` consecutive windows of the validation
-   tokens (ut_batch_sequential: deterministic, never touches the training rng). */
-static double evaluate(ut_model *m, const ut_tokens *val, int B, int T, int batches, int *in, int *tgt) {
+/* Mean cross-entropy over `batches` of the `all` batches of consecutive
+   windows that tile the validation tokens, spread evenly over the file (its
+   start can be easier than its end). ut_batch_sequential is deterministic and
+   never touches the training rng. */
+static double evaluate(ut_model *m, const ut_tokens *val, int B, int T, int batches, int all, int *in, int *tgt) {
     double sum = 0;
     for (int i = 0; i < batches; i++) {
-        ut_batch_sequential(val, (uint64_t)i, B, T, in, tgt);
+        ut_batch_sequential(val, (uint64_t)i * all / batches, B, T, in, tgt);
         float l = ut_model_forward(m, in, tgt, B, T);
         if (l < 0) die("%s", ut_error());
         sum += l;
@@ -631,7 +633,7 @@ static int train_main(int argc, char **argv) {
     double val_loss = NAN, aux_sum = 0, z_sum = 0;
     int moe = mc->n_experts > 1, moe_n = 0;
     if (have_val && pr.step == 0) {   /* step 0: the loss of the untrained model, near ln V */
-        val_loss = evaluate(&m, &val, B, T, eval_batches, in, tgt);
+        val_loss = evaluate(&m, &val, B, T, eval_batches, full_batches, in, tgt);
         printf("step 0: val_loss %.4f (ln V = %.4f), val_bpb %.4f\n", val_loss, log((double)mc->vocab_size),
                bits_per_byte(&val, val_loss));
         metrics_write("{\"step\":0,\"val_loss\":%.9g,\"val_bpb\":%.6g}", val_loss, bits_per_byte(&val, val_loss));
@@ -679,7 +681,7 @@ static int train_main(int argc, char **argv) {
                            "\"ms\":%.2f}", s1, loss, lr, gn, tps, 1e3 * dt);
         int do_eval = have_val && ((s.eval_every && s1 % s.eval_every == 0) || last);
         if (do_eval) {   /* the last evaluation reads the whole validation file */
-            val_loss = evaluate(&m, &val, B, T, last ? full_batches : eval_batches, in, tgt);
+            val_loss = evaluate(&m, &val, B, T, last ? full_batches : eval_batches, full_batches, in, tgt);
             metrics_write("{\"step\":%d,\"val_loss\":%.9g,\"val_bpb\":%.6g%s}", s1, val_loss,
                           bits_per_byte(&val, val_loss), last ? ",\"full\":true" : "");
         }
