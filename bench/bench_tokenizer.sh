@@ -4,7 +4,8 @@
 # Prints figures, not pass/fail.  CORPUS defaults to data/input.txt (Tiny
 # Shakespeare, 1.1 MB); a 20x copy of it (22 MB) is made in a temp dir.
 #   wall  = elapsed time of the whole command (start-up, reading, writing
-#           and fsync included); best of 3 runs, except spm on 22 MB (1 run)
+#           and fsync included); best of 5 runs (REPS=N to change), except
+#           spm_train and spm_encode on 22 MB (1 run each: they take seconds)
 #   cpu   = user + system CPU seconds (less disturbed than wall time when
 #           other programs share the machine), 10 ms resolution
 #   peak  = maximum resident set size, from /usr/bin/time -v
@@ -49,10 +50,13 @@ run() {
     CPU=$(awk '/User time|System time/ { t += $NF } END { printf "%.2f", t }' "$W/time.txt")
   fi
 }
-# best3 CMD...: like run, keeps the fastest of 3 (its output in $W/best_out)
-best3() {
+# best_of CMD...: like run, keeps the fastest of REPS runs (default 5), its
+# output in $W/best_out.  The minimum filters out the
+# moments when other programs had the CPU.
+REPS=${REPS:-5}
+best_of() {
   local best="" bp="" bc=""
-  for _ in 1 2 3; do
+  for _ in $(seq "$REPS"); do
     run "$@"
     if [ -z "$best" ] || awk -v a="$WALL" -v b="$best" 'BEGIN { exit !(a < b) }'; then
       best=$WALL; bp=$PEAK; bc=$CPU; cp "$W/out" "$W/best_out"
@@ -77,12 +81,11 @@ SPM_ARGS="--model_type=bpe --vocab_size=$VOCAB --character_coverage=1.0 --minlog
 for which in small big; do
   if [ $which = small ]; then IN=$CORPUS; N=$SMALL; else IN=$W/big.txt; N=$BIG; fi
   echo "== train, vocab $VOCAB, $(awk -v n=$N 'BEGIN { printf "%.1f MB", n / 1e6 }')"
-  if [ $which = small ]; then best3 "$TOK" train --input "$IN" --vocab-size $VOCAB --output "$W/$which.tok"
-  else run "$TOK" train --input "$IN" --vocab-size $VOCAB --output "$W/$which.tok"; fi
+  best_of "$TOK" train --input "$IN" --vocab-size $VOCAB --output "$W/$which.tok"
   OURS=$WALL
   printf "  ours        %8.3f s wall  %6s s cpu   peak %5s MB\n" "$WALL" "$CPU" "$PEAK"
   if [ $HAVE_SPM = 1 ]; then
-    if [ $which = small ]; then best3 spm_train --input="$IN" --model_prefix="$W/spm_$which" $SPM_ARGS
+    if [ $which = small ]; then best_of spm_train --input="$IN" --model_prefix="$W/spm_$which" $SPM_ARGS
     else run spm_train --input="$IN" --model_prefix="$W/spm_$which" $SPM_ARGS; fi
     printf "  spm_train   %8.3f s wall  %6s s cpu   peak %5s MB   (ours: %sx less wall time)\n" "$WALL" "$CPU" "$PEAK" "$(ratio "$OURS" "$WALL")"
   fi
@@ -91,13 +94,13 @@ done
 for which in small big; do
   if [ $which = small ]; then IN=$CORPUS; N=$SMALL; else IN=$W/big.txt; N=$BIG; fi
   echo "== encode $(awk -v n=$N 'BEGIN { printf "%.1f MB", n / 1e6 }') (tokenizers trained on the 1.1 MB corpus)"
-  best3 "$TOK" encode --model "$W/small.tok" --input "$IN" --output "$W/enc.bin"
+  best_of "$TOK" encode --model "$W/small.tok" --input "$IN" --output "$W/enc.bin"
   OURS=$WALL
   LOOP=$(sed -n 's/.*(\([0-9.]*\) MB\/s).*/\1/p' "$W/best_out")
   printf "  ours        %8.3f s wall  %6s s cpu = %6s MB/s whole command   peak %5s MB\n" "$WALL" "$CPU" "$(mbs "$N" "$WALL")" "$PEAK"
   printf "              (inside the process, encode + write without start-up and fsync: %s MB/s)\n" "$LOOP"
   if [ $HAVE_SPM = 1 ]; then
-    if [ $which = small ]; then best3 sh -c 'spm_encode --model="$1" --output_format=id < "$2"' sh "$W/spm_small.model" "$IN"
+    if [ $which = small ]; then best_of sh -c 'spm_encode --model="$1" --output_format=id < "$2"' sh "$W/spm_small.model" "$IN"
     else run sh -c 'spm_encode --model="$1" --output_format=id < "$2"' sh "$W/spm_small.model" "$IN"; fi
     printf "  spm_encode  %8.3f s wall  %6s s cpu = %6s MB/s whole command   peak %5s MB   (ours: %sx less wall time)\n" \
       "$WALL" "$CPU" "$(mbs "$N" "$WALL")" "$PEAK" "$(ratio "$OURS" "$WALL")"
