@@ -544,15 +544,21 @@ static uint8_t *tok_serialize(const Tokenizer *tk)
     return buf;
 }
 
-static void tok_save(const Tokenizer *tk, const char *path)
+/* Writes the TOK file into an open output file and puts it in place. */
+static void tok_write(const Tokenizer *tk, OutFile *o)
 {
     uint8_t *buf = tok_serialize(tk);
+    out_write(o, buf, arrlenu(buf));
+    out_finish(o);
+    out_commit(o);
+    arrfree(buf);
+}
+
+static void tok_save(const Tokenizer *tk, const char *path)
+{
     OutFile o;
     out_open(&o, path);
-    out_write(&o, buf, arrlenu(buf));
-    out_finish(&o);
-    out_commit(&o);
-    arrfree(buf);
+    tok_write(tk, &o);
 }
 
 /* Loads and fully checks a TOK file; any problem is a clean error. */
@@ -1207,6 +1213,9 @@ static int cmd_train(Args *a)
     if (vocab < 256 || vocab > (1 << 20)) die("--vocab-size must be between 256 and %u, got %lld", 1u << 20, vocab);
     if (!output) die("train needs --output TOK (see: tokenizer train --help)");
 
+    /* create the output first: an unwritable path fails now, not after training */
+    OutFile out;
+    out_open(&out, output);
     double t0 = now_seconds();
     /* The corpus is the inputs concatenated.  One input is used where it
      * lies (mmap'ed); several are copied into one buffer. */
@@ -1235,7 +1244,7 @@ static int cmd_train(Args *a)
     if (tk.n_merges < vocab - 256)
         fprintf(stderr, "tokenizer: note: the corpus only allows %u merges, so the vocab size is %u, not %lld\n",
                 tk.n_merges, 256 + tk.n_merges, vocab);
-    tok_save(&tk, output);
+    tok_write(&tk, &out);
     printf("trained %u merges on %zu bytes in %.3f s: vocab %u (incl. <|endoftext|> = %u) -> %s\n", tk.n_merges, n,
            now_seconds() - t0, tk.vocab_size, tk.eot_id, output);
     tok_free(&tk);
