@@ -143,7 +143,8 @@ static void print_help(const char *usage, const option *opts) {
         if (o->name[0] == '#') { printf("\n%s\n", o->help); continue; }   /* a heading */
         char def[256], left[64];
         format_value(o, o->dst, def, sizeof def);
-        snprintf(left, sizeof left, "--%s%s", o->name, o->type == OPT_FLAG ? "" : " X");
+        const char *meta = o->type == OPT_FLAG ? "" : o->type == OPT_STR ? (strcmp(o->name, "prompt") ? " PATH" : " TEXT") : o->type == OPT_FLOAT ? " X" : " N";
+        snprintf(left, sizeof left, "--%s%s", o->name, meta);
         printf("  %-18s %s", left, o->help);
         if (o->type != OPT_FLAG) printf(" [%s]", def);
         printf("\n");
@@ -375,7 +376,7 @@ static option *train_options(settings *s) {
         {"steps", OPT_INT, &s->tc.total_steps, 1, BIG, 1, "optimizer steps", NULL},
         {"lr", OPT_FLOAT, &s->tc.lr, 1e-12, 10, 1, "peak learning rate", NULL},
         {"min-lr", OPT_FLOAT, &s->tc.min_lr, 0, 10, 1, "final learning rate (cosine decay to it; default lr/10)", NULL},
-        {"warmup", OPT_INT, &s->tc.warmup_steps, 0, BIG, 1, "linear warmup steps (at most 10%% of --steps unless given)", NULL},
+        {"warmup", OPT_INT, &s->tc.warmup_steps, 0, BIG, 1, "linear warmup steps (at most 10% of --steps unless given)", NULL},
         {"weight-decay", OPT_FLOAT, &s->tc.weight_decay, 0, 10, 1, "AdamW decoupled weight decay", NULL},
         {"clip", OPT_FLOAT, &s->tc.grad_clip, 0, 1e9, 1, "clip the global gradient norm (0 = off)", NULL},
         {"seed", OPT_U64, &s->tc.seed, 0, 1.8e19, 1, "random seed (weights and data order)", NULL},
