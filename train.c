@@ -344,7 +344,7 @@ static settings default_settings(void) {
     s.mc.n_layers = 4; s.mc.d_model = 128; s.mc.n_heads = 4; s.mc.n_kv_heads = 2;
     s.mc.ffn_hidden = 256; s.mc.n_experts = 4; s.mc.top_k = 2;
     s.tc = ut_train_config_default();
-    s.tc.batch_size = 16; s.tc.seq_len = 128; s.tc.total_steps = 1000; s.tc.warmup_steps = 50;
+    s.tc.batch_size = 16; s.tc.seq_len = 128; s.tc.total_steps = 800; s.tc.warmup_steps = 50;
     s.tc.lr = 2e-3f; s.tc.min_lr = 2e-4f;
     s.eval_every = 100; s.eval_batches = 10; s.sample_every = 0; s.sample_tokens = 200;
     s.save_every = 100; s.log_every = 0;
