@@ -584,7 +584,9 @@ ut_memory ut_memory_estimate(const ut_config *c, int B, int T) {
  *                       the specification and the oracle the tests compare to.
  *   ut_matmul_*         the fast versions: same arithmetic, reorganised so the
  *                       CPU spends its time doing multiply-adds instead of
- *                       waiting for memory. 10-50x faster, still plain C.
+ *                       waiting for memory. Plain C, no BLAS, and on the
+ *                       machine this was tuned on (AMD EPYC, AVX-512) about
+ *                       50-150x faster than the naive loops on one core.
  *
  * ---- Why the naive loop is slow ------------------------------------------
  * A modern core can issue two 16-wide fused multiply-adds (FMA) per cycle:
@@ -604,10 +606,10 @@ ut_memory ut_memory_estimate(const ut_config *c, int B, int T) {
  *
  * 1. REGISTER TILE (the micro-kernel). We compute a small MR x NR block of Cm
  *    at a time, keeping its MR*NR partial sums in registers for the whole
- *    reduction over k. Per k we load NR values of B (a couple of vector
- *    loads), broadcast MR values of A, and do MR*NR multiply-adds:
- *    (MR + NR) loads feed MR*NR FMAs. With MR=8, NR=32 that is 256 flops
- *    per 40 loads instead of 2 flops per 2 loads.
+ *    reduction over k. Per k we load NR values of B (two vector loads),
+ *    broadcast MR single values of A, and do MR*NR multiply-adds. With
+ *    AVX-512 and float (MR=8, NR=32): 8 broadcasts + 2 vector loads feed 16
+ *    vector FMAs = 256 multiply-adds, instead of 2 loads per multiply-add.
  *
  * 2. PACKING. The inner loop wants the NR values of B for one k to sit next to
  *    each other in memory so they are one or two vector loads. We copy B once
@@ -616,20 +618,24 @@ ut_memory ut_memory_estimate(const ut_config *c, int B, int T) {
  *    the product O(M*K*Nn), so it is cheap -- and it also turns a transposed
  *    B (the forward pass reads w^T) into unit-stride loads, and pads the
  *    ragged last panel with zeros so the micro-kernel never needs a special
- *    case for it. A does not need packing: the kernel only broadcasts single
- *    scalars from it, which cost the same from any address.
+ *    case for it. A is NOT packed: the kernel only broadcasts single numbers
+ *    from it, which cost the same from any address. (BLIS packs A too; we
+ *    measured that here and it was slower: the copy cost more than it saved.)
  *
  * 3. CACHE BLOCKING. The reduction over k is cut into blocks of KC. For one
  *    KC block the kernel re-reads a KC x NR panel of B (KC*NR*4 bytes = 32 KB
- *    for KC=256, NR=32: it stays in the L1 cache) while sweeping down MR-row
- *    strips of A, and a whole MC x KC block of A stays in L2 while we sweep
- *    across the NR-wide panels of B. Everything the inner loop touches is
- *    therefore already in cache.
+ *    for KC=256, NR=32: it stays in the L1 cache) while sweeping down the
+ *    MR-row strips of A, and the MC x KC block of A (64 KB) stays in L2 while
+ *    we move to the next panel of B. So nearly every load of the inner loop
+ *    hits the L1 or L2 cache instead of main memory.
  *
  * ---- Threads and determinism -----------------------------------------------
- * The output Cm is cut into fixed-size MC x NC tiles. Tiles are independent
- * (they write disjoint parts of Cm), so OpenMP hands them out to threads with
- * a static schedule. Every output element is computed by exactly ONE thread,
+ * The output Cm is cut into fixed-size MC x NC tiles (64 x 64). Tiles are
+ * independent (they write disjoint parts of Cm), so OpenMP hands them out to
+ * threads with a static schedule: thread t gets the t-th contiguous run of
+ * tiles, no locks, no work queue. The packing of B is split the same way
+ * just before, so a thread mostly computes with panels it packed itself (they
+ * are still in its own cache). Every output element is computed by exactly ONE thread,
  * with one fixed order of additions: k = 0,1,...,K-1 within each KC block
  * (into a register accumulator that starts at 0), and the blocks added into
  * Cm in order of increasing k. KC, MR and NR are compile-time constants and
@@ -638,7 +644,8 @@ ut_memory ut_memory_estimate(const ut_config *c, int B, int T) {
  * the tile boundaries fall, or on anything but the shape. No atomics, no
  * per-thread partial sums: the result is bit-identical for 1, 2 or 64
  * threads. (It is NOT bit-identical to the naive version, which adds in a
- * different order and without FMA; the two agree to rounding error.)
+ * different order and without FMA; the two agree to rounding error. Nor are
+ * builds by different compilers or for different CPUs guaranteed to agree.)
  *
  * ---- Why the compiler vectorises the kernel ------------------------------
  * The accumulator is a local array acc[MR][NR] with compile-time sizes. The
@@ -646,12 +653,20 @@ ut_memory ut_memory_estimate(const ut_config *c, int B, int T) {
  * both acc and the packed panel, has no dependence between iterations and a
  * fixed trip count NR (a multiple of the vector width): the textbook case
  * for SIMD. Fully unrolled, all MR*NR/VLEN vectors of acc live in registers.
- * We write the multiply-add as fma() when the target has a fast one
- * (FP_FAST_FMAF): in strict ISO C mode (-std=c11) the compiler will not fuse
+ * (gcc does exactly this; clang 14 vectorises but keeps acc in memory, so for
+ * clang the kernel spells the registers out with GNU vector types -- see
+ * ut__vec below.) We write the multiply-add as fma() when the target has a
+ * fast one (FP_FAST_FMAF): in strict ISO C mode (-std=c11) gcc will not fuse
  * "a*b + c" on its own, and separate multiply + add halves the peak.
  *
- * Needs (from the surrounding file): ut_float, <stdlib.h>, <string.h>,
- * <math.h>, and <omp.h> under _OPENMP (not actually called here).
+ * Not reentrant: the packed copy of B lives in one shared buffer, so do not
+ * call these from several threads of your own at once (they are already
+ * parallel inside).
+ *
+ * Needs (from the surrounding file): ut_float; <stdlib.h> (aligned_alloc,
+ * free, abort), <string.h> (memset, memcpy), <math.h> (fma, FP_FAST_FMA[F]).
+ * No omp_* function is called; the #pragma omp lines are ignored by a
+ * compiler without OpenMP (gcc -Wall warns about them), giving one thread.
  */
 
 /* ---- Tuning knobs (compile-time so the kernel is fully unrolled) ---------- */
@@ -681,7 +696,10 @@ ut_memory ut_memory_estimate(const ut_config *c, int B, int T) {
 #  endif
 #endif
 /* Cache blocks: KC = depth of one reduction block (B panel KC x NR in L1),
- * MC x NC = the output tile one thread owns at a time (A block MC x KC in L2). */
+ * MC x NC = the output tile one thread owns at a time (A block MC x KC in L2).
+ * Measured on the tuning machine: MR in 6..14 and tiles 64..128 wide were all
+ * within noise on one thread; NR = 1 register wide was 35% slower; 64 x 64
+ * tiles scaled best to 2 threads on the small shapes (more, smaller tiles). */
 #ifndef UT__KC
 #  define UT__KC 256
 #endif
@@ -689,7 +707,16 @@ ut_memory ut_memory_estimate(const ut_config *c, int B, int T) {
 #  define UT__MC (8 * UT__MR)
 #endif
 #ifndef UT__NC
-#  define UT__NC (4 * UT__NR)
+#  define UT__NC (2 * UT__NR)
+#endif
+
+/* Below this many multiply-adds (a few microseconds of work) a product runs
+ * on one thread: waking the others costs about as much as it saves, and on a
+ * busy machine a second thread may not get a core for milliseconds (we saw
+ * N=1 calls go from 10 us to 4 ms). The test depends only on the shape, so
+ * it cannot make results thread-dependent. */
+#ifndef UT__PAR_MIN
+#  define UT__PAR_MIN (1LL << 20)
 #endif
 
 /* Fused multiply-add when it is a single fast instruction, else a*b+c.
@@ -773,17 +800,26 @@ static void ut__mm_pack_b(ut_float *restrict dst, const ut_float *restrict B, lo
         for (int k = 0; k < K; k++) {
             const ut_float *src = B + (size_t)k * rsb + j0;
             ut_float *d = dst + (size_t)k * UT__NR;
-            for (int jj = 0; jj < nr; jj++) d[jj] = src[jj];
-            for (int jj = nr; jj < UT__NR; jj++) d[jj] = 0;
+            if (nr == UT__NR) {
+                for (int jj = 0; jj < UT__NR; jj++) d[jj] = src[jj]; /* fixed count: SIMD copy */
+            } else {
+                for (int jj = 0; jj < UT__NR; jj++) d[jj] = jj < nr ? src[jj] : 0;
+            }
         }
-    } else {        /* B is transposed (forward: B(k,j) = w[j][k]): read each
-                       source row contiguously, scatter with stride NR */
-        for (int jj = 0; jj < nr; jj++) {
-            const ut_float *src = B + (size_t)(j0 + jj) * csb;
-            for (int k = 0; k < K; k++) dst[(size_t)k * UT__NR + jj] = src[(size_t)k * rsb];
+    } else {        /* B is transposed (forward: B(k,j) = w[j][k]). For each k we
+                       collect NR numbers that lie C apart in memory; with a fixed
+                       inner trip count the compiler turns this into SIMD "gather"
+                       loads (measured ~1.5x faster than the scalar transpose that
+                       reads along k). */
+        if (nr == UT__NR) {
+            for (int k = 0; k < K; k++)
+                for (int jj = 0; jj < UT__NR; jj++)
+                    dst[(size_t)k * UT__NR + jj] = B[(size_t)k * rsb + (size_t)(j0 + jj) * csb];
+        } else {
+            for (int k = 0; k < K; k++)
+                for (int jj = 0; jj < UT__NR; jj++)
+                    dst[(size_t)k * UT__NR + jj] = jj < nr ? B[(size_t)k * rsb + (size_t)(j0 + jj) * csb] : 0;
         }
-        for (int jj = nr; jj < UT__NR; jj++)
-            for (int k = 0; k < K; k++) dst[(size_t)k * UT__NR + jj] = 0;
     }
 }
 
@@ -793,15 +829,39 @@ static void ut__mm_pack_b(ut_float *restrict dst, const ut_float *restrict B, lo
  * address) and their results are thrown away; columns >= nr of the panel are
  * zeros and are not stored. So every element, edge or not, is produced by the
  * same sequence of FMAs -- the determinism argument above relies on it. */
+#if defined(__clang__) && !defined(UT_NO_VECTOR_EXT)
+/* clang (14) vectorises the plain loop below but leaves acc[][] in memory,
+ * costing 2.5x. For clang only, we spell the SIMD registers out with the
+ * GNU "vector_size" extension (portable across x86 and ARM, no intrinsics):
+ * ut__vec is VLEN numbers, arithmetic on it is element-wise, and a scalar
+ * operand is broadcast. Same arithmetic, same order as the plain version. */
+typedef ut_float ut__vec __attribute__((vector_size(UT__VBYTES)));
+#define UT__NV (UT__NR / UT__VLEN)
+#endif
+
 static void ut__mm_kernel(int kc, const ut_float *a, long rsa, long csa, int mr,
                           const ut_float *restrict b, ut_float *restrict c, long ldc, int nr,
                           int overwrite) {
     ut_float acc[UT__MR][UT__NR];
     const ut_float *ar[UT__MR];
-    for (int r = 0; r < UT__MR; r++) {
-        ar[r] = a + (long)(r < mr ? r : mr - 1) * rsa;
-        for (int j = 0; j < UT__NR; j++) acc[r][j] = 0;
+    for (int r = 0; r < UT__MR; r++) ar[r] = a + (long)(r < mr ? r : mr - 1) * rsa;
+#ifdef UT__NV
+    ut__vec vacc[UT__MR][UT__NV];
+    for (int r = 0; r < UT__MR; r++)
+        for (int v = 0; v < UT__NV; v++) vacc[r][v] = (ut__vec){0};
+    long off = 0;
+    for (int k = 0; k < kc; k++, off += csa) {
+        ut__vec bv[UT__NV];
+        memcpy(bv, b + (size_t)k * UT__NR, sizeof bv);
+        for (int r = 0; r < UT__MR; r++) {
+            const ut_float av = ar[r][off];
+            for (int v = 0; v < UT__NV; v++) vacc[r][v] += av * bv[v]; /* fused by clang */
+        }
     }
+    memcpy(acc, vacc, sizeof acc);
+#else
+    for (int r = 0; r < UT__MR; r++)
+        for (int j = 0; j < UT__NR; j++) acc[r][j] = 0;
     long off = 0;
     for (int k = 0; k < kc; k++, off += csa) {
         const ut_float *restrict bk = b + (size_t)k * UT__NR;
@@ -812,6 +872,7 @@ static void ut__mm_kernel(int kc, const ut_float *a, long rsa, long csa, int mr,
                 acc[r][j] = UT__FMA(av, bk[j], acc[r][j]);
         }
     }
+#endif
     /* write back: full tiles take the fast fixed-size path */
     if (mr == UT__MR && nr == UT__NR) {
         for (int r = 0; r < UT__MR; r++) {
@@ -849,7 +910,7 @@ static void ut__gemm(int M, int Nn, int K, const ut_float *A, long rsa, long csa
     const int tn = (Nn + UT__NC - 1) / UT__NC;        /* output tiles, cols  */
     const int ntiles = tm * tn;
 
-#pragma omp parallel
+#pragma omp parallel if ((long long)M * Nn * K >= UT__PAR_MIN)
     {
         /* step 1: pack B, one panel per iteration (the implicit barrier at the
          * end of the loop makes every panel visible before step 2 starts) */
@@ -859,7 +920,8 @@ static void ut__gemm(int M, int Nn, int K, const ut_float *A, long rsa, long csa
 
         /* step 2: the output tiles, split evenly and statically between threads.
          * Tile t -> (row block t % tm, column block t / tm): consecutive tiles
-         * share the same B panels, which then stay in cache. */
+         * share the same B panels, which then stay in cache -- and a thread's
+         * run of tiles mostly uses the panels it packed itself in step 1. */
 #pragma omp for schedule(static)
         for (int t = 0; t < ntiles; t++) {
             const int i0 = (t % tm) * UT__MC, j0 = (t / tm) * UT__NC;
@@ -882,12 +944,49 @@ static void ut__gemm(int M, int Nn, int K, const ut_float *A, long rsa, long csa
     }
 }
 
+/* ---- A few rows only: dot products (token-by-token sampling, N = 1) ------- */
+/* With only a few rows the register tile is mostly wasted, and packing w (which
+ * the blocked path does on every call) costs as much as the product itself:
+ * each weight is used just N times. So for the forward pass with tiny N we
+ * compute every output as a dot product of two contiguous rows, inp[n] and
+ * w[o]. To let the compiler use SIMD without changing the result from run to
+ * run, the dot product keeps UT__DOTL separate partial sums (lane j adds
+ * elements j, j+DOTL, j+2*DOTL, ...) and combines them at the end in a fixed
+ * pairwise order -- the same order every time, whatever the thread count.
+ * (The order differs from the blocked path, so row n of a 1-row call and of
+ * a 64-row call may differ in the last bits; both are equally accurate.)
+ * Measured: 3-9x faster than the blocked path at N=1..2, about even at N=6. */
+#define UT__DOTL (4 * UT__VLEN)
+#ifndef UT__SMALL_N
+#  define UT__SMALL_N 4 /* use dot products when N <= this */
+#endif
+
+static ut_float ut__dot(const ut_float *restrict a, const ut_float *restrict b, int n) {
+    ut_float lane[UT__DOTL];
+    for (int j = 0; j < UT__DOTL; j++) lane[j] = 0;
+    int k = 0;
+    for (; k + UT__DOTL <= n; k += UT__DOTL)
+#pragma omp simd
+        for (int j = 0; j < UT__DOTL; j++) lane[j] = UT__FMA(a[k + j], b[k + j], lane[j]);
+    for (int j = 0; k < n; j++, k++) lane[j] = UT__FMA(a[k], b[k], lane[j]); /* tail */
+    for (int h = UT__DOTL / 2; h >= 1; h /= 2) /* pairwise: lanes j and j+h */
+        for (int j = 0; j < h; j++) lane[j] += lane[j + h];
+    return lane[0];
+}
+
 /* ---- The three products of a linear layer, as instances of ut__gemm -------- */
 
 void ut_matmul_forward(ut_float *out, const ut_float *inp, const ut_float *w,
                        int N, int C, int OC) {
     /* out(n,o) = sum_i inp(n,i) w(o,i):  M=N, Nn=OC, K=C,
      * A = inp (row-major), B(k=i, j=o) = w[o*C + i] (transposed) */
+    if (N <= UT__SMALL_N) {
+#pragma omp parallel for schedule(static) if ((long long)N * C * OC >= UT__PAR_MIN)
+        for (int o = 0; o < OC; o++)
+            for (int n = 0; n < N; n++)
+                out[(size_t)n * OC + o] = ut__dot(inp + (size_t)n * C, w + (size_t)o * C, C);
+        return;
+    }
     ut__gemm(N, OC, C, inp, C, 1, w, 1, C, out, OC, 0);
 }
 
@@ -1027,52 +1126,84 @@ void ut_rope_backward(ut_float *dx, const ut_float *cos_t, const ut_float *sin_t
 static inline int ut__first_visible(int t, int window) {
     return (window > 0 && t - window + 1 > 0) ? t - window + 1 : 0;
 }
-/* Speed note: a dot product q . k over HD is a reduction, which the compiler
-   may not vectorise (see UT_SIMD_SUM). So each (batch, head) first copies its
-   keys into a transposed (HD, T) buffer; then the scores of query t are
-   s[u] += q_i * kT[i][u] for i = 0..HD-1, an elementwise loop over u that
-   vectorises. The other products (y += a_u v_u, dq += g_u k_u, ...) are
-   already elementwise over the HD features. */
-static void ut__transpose_head(ut_float *dst, const ut_float *src, int T, int stride, int HD) {
-    for (int u = 0; u < T; u++)
-        for (int i = 0; i < HD; i++) dst[(size_t)i * T + u] = src[(size_t)u * stride + i];
-}
-/* s[u] = sum_i x_i * mT[i][u] for u in [u0, t]  (mT is (HD, T)) */
-static void ut__dots(ut_float *s, const ut_float *x, const ut_float *mT, int u0, int t, int T, int HD) {
-    for (int u = u0; u <= t; u++) s[u] = 0;
+/* Speed notes. The loops below compute exactly the formulas above, arranged
+   so the compiler can keep partial sums in SIMD registers:
+   - a dot product q . k over HD is a reduction, which C does not let the
+     compiler reorder (vectorise). So each (batch, head) first copies its keys
+     into a transposed (HD, T) panel kT; the scores of query t are then
+     s[u] = sum_i q_i kT[i][u], a sum of whole rows: elementwise over u.
+   - sums are built 16 lanes at a time in a small local array acc[16], which
+     lives in registers for the whole loop instead of being re-read from
+     memory at every step. Panels get UT__AW extra zero columns so a 16-wide
+     block may run past the last visible key without reading outside. */
+#define UT__AW 16
+static void ut__transpose_head(ut_float *restrict dst, const ut_float *restrict src, int T, int TP,
+                               int stride, int HD) {
     for (int i = 0; i < HD; i++) {
-        ut_float xi = x[i];
-        const ut_float *row = mT + (size_t)i * T;
-        for (int u = u0; u <= t; u++) s[u] += xi * row[u];
+        for (int u = 0; u < T; u++) dst[(size_t)i * TP + u] = src[(size_t)u * stride + i];
+        for (int u = T; u < TP; u++) dst[(size_t)i * TP + u] = 0;
+    }
+}
+/* s[u] = sum_i x_i mT[i][u] for u in [u0, t]; mT is (HD, TP) */
+static void ut__dots(ut_float *restrict s, const ut_float *restrict x, const ut_float *restrict mT,
+                     int u0, int t, int TP, int HD) {
+    for (int ub = u0; ub <= t; ub += UT__AW) {
+        ut_float acc[UT__AW] = {0};
+        for (int i = 0; i < HD; i++) {
+            ut_float xi = x[i];
+            const ut_float *row = mT + (size_t)i * TP + ub;
+            #pragma omp simd
+            for (int j = 0; j < UT__AW; j++) acc[j] += xi * row[j];
+        }
+        int n = t + 1 - ub < UT__AW ? t + 1 - ub : UT__AW;
+        for (int j = 0; j < n; j++) s[ub + j] = acc[j];
+    }
+}
+/* y[i] += sum_{u in [u0, t]} w[u * ws] M[u][i] for i < HD; M rows are `stride`
+   apart, the weights ws apart (ws = T reads a column of a T x T matrix) */
+static void ut__wsum_rows(ut_float *restrict y, const ut_float *restrict w, size_t ws,
+                          const ut_float *restrict M, size_t stride, int u0, int t, int HD) {
+    int ib = 0;
+    for (; ib + UT__AW <= HD; ib += UT__AW) {
+        ut_float acc[UT__AW] = {0};
+        for (int u = u0; u <= t; u++) {
+            ut_float wu = w[u * ws];
+            const ut_float *row = M + (size_t)u * stride + ib;
+            #pragma omp simd
+            for (int j = 0; j < UT__AW; j++) acc[j] += wu * row[j];
+        }
+        for (int j = 0; j < UT__AW; j++) y[ib + j] += acc[j];
+    }
+    for (int i = ib; i < HD; i++) {     /* HD not a multiple of 16: the rest */
+        ut_float acc = 0;
+        for (int u = u0; u <= t; u++) acc += w[u * ws] * M[(size_t)u * stride + i];
+        y[i] += acc;
     }
 }
 
 void ut_attention_forward(ut_float *y, ut_float *att, const ut_float *q, const ut_float *k,
                           const ut_float *v, int B, int T, int H, int KVH, int HD, int window) {
-    int group = H / KVH;
+    int group = H / KVH, TP = T + UT__AW;
     ut_float scale = (ut_float)(1.0 / sqrt((double)HD));
     #pragma omp parallel for collapse(2) schedule(static)
     for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++) {
             int kvh = h / group;
-            ut_float *kT = (ut_float *)malloc((size_t)HD * T * sizeof(ut_float));
-            ut__transpose_head(kT, k + ((size_t)b * T * KVH + kvh) * HD, T, KVH * HD, HD);
+            ut_float *kT = (ut_float *)malloc((size_t)HD * TP * sizeof(ut_float));
+            ut__transpose_head(kT, k + ((size_t)b * T * KVH + kvh) * HD, T, TP, KVH * HD, HD);
             for (int t = 0; t < T; t++) {
                 int u0 = ut__first_visible(t, window);
                 const ut_float *qt = q + (((size_t)b * T + t) * H + h) * HD;
                 ut_float *a = att + (((size_t)b * H + h) * T + t) * T;
-                ut__dots(a, qt, kT, u0, t, T, HD);
+                ut__dots(a, qt, kT, u0, t, TP, HD);
                 ut_float mx = -INFINITY, sum = 0;
-                for (int u = u0; u <= t; u++) { a[u] *= scale; if (a[u] > mx) mx = a[u]; }
+                for (int u = u0; u <= t; u++) { a[u] *= scale; mx = a[u] > mx ? a[u] : mx; }
                 for (int u = u0; u <= t; u++) { a[u] = ut__exp(a[u] - mx); sum += a[u]; }
-                for (int u = 0; u < T; u++) a[u] = (u >= u0 && u <= t) ? a[u] / sum : 0;
+                ut_float inv = 1 / sum;
+                for (int u = 0; u < T; u++) a[u] = (u >= u0 && u <= t) ? a[u] * inv : 0;
                 ut_float *yt = y + (((size_t)b * T + t) * H + h) * HD;
                 for (int i = 0; i < HD; i++) yt[i] = 0;
-                for (int u = u0; u <= t; u++) {
-                    const ut_float *vu = v + (((size_t)b * T + u) * KVH + kvh) * HD;
-                    ut_float au = a[u];
-                    for (int i = 0; i < HD; i++) yt[i] += au * vu[i];
-                }
+                ut__wsum_rows(yt, a, 1, v + ((size_t)b * T * KVH + kvh) * HD, (size_t)KVH * HD, u0, t, HD);
             }
             free(kT);
         }
@@ -1080,37 +1211,42 @@ void ut_attention_forward(ut_float *y, ut_float *att, const ut_float *q, const u
 void ut_attention_backward(ut_float *dq, ut_float *dk, ut_float *dv, const ut_float *dy,
                            const ut_float *att, const ut_float *q, const ut_float *k,
                            const ut_float *v, int B, int T, int H, int KVH, int HD, int window) {
-    int group = H / KVH;
+    int group = H / KVH, TP = T + UT__AW;
     ut_float scale = (ut_float)(1.0 / sqrt((double)HD));
     /* One thread per (batch, kv head): dk and dv of that kv head collect from
-       all its query heads, so nobody else writes them — no atomics needed. */
+       all its query heads, so nobody else writes them — no atomics needed.
+       Per query head: pass 1 walks the rows t (datt, the softmax backward into
+       G = ds / sqrt(HD), dq_t); pass 2 walks the columns u (dv_u, dk_u). */
     #pragma omp parallel for collapse(2) schedule(static)
     for (int b = 0; b < B; b++)
         for (int kvh = 0; kvh < KVH; kvh++) {
-            ut_float *vT = (ut_float *)malloc(((size_t)HD + 1) * T * sizeof(ut_float)), *ds = vT + (size_t)HD * T;
-            ut__transpose_head(vT, v + ((size_t)b * T * KVH + kvh) * HD, T, KVH * HD, HD);
-            for (int h = kvh * group; h < (kvh + 1) * group; h++)
+            ut_float *vT = (ut_float *)malloc(((size_t)HD * TP + (size_t)T * T + TP) * sizeof(ut_float));
+            ut_float *G = vT + (size_t)HD * TP, *ds = G + (size_t)T * T;
+            ut__transpose_head(vT, v + ((size_t)b * T * KVH + kvh) * HD, T, TP, KVH * HD, HD);
+            size_t rs = (size_t)H * HD, kvs = (size_t)KVH * HD;   /* row strides of q/dy and k/v */
+            const ut_float *kb = k + ((size_t)b * T * KVH + kvh) * HD;
+            for (int h = kvh * group; h < (kvh + 1) * group; h++) {
+                const ut_float *ah = att + ((size_t)b * H + h) * T * T;
+                const ut_float *qh = q + ((size_t)b * T * H + h) * HD, *dyh = dy + ((size_t)b * T * H + h) * HD;
                 for (int t = 0; t < T; t++) {
                     int u0 = ut__first_visible(t, window);
-                    const ut_float *a = att + (((size_t)b * H + h) * T + t) * T;
-                    const ut_float *dyt = dy + (((size_t)b * T + t) * H + h) * HD;
-                    const ut_float *qt = q + (((size_t)b * T + t) * H + h) * HD;
-                    ut_float *dqt = dq + (((size_t)b * T + t) * H + h) * HD;
-                    ut__dots(ds, dyt, vT, u0, t, T, HD);          /* datt[t,u] = dy_t . v_u */
+                    const ut_float *a = ah + (size_t)t * T;
+                    ut_float *gt = G + (size_t)t * T;
+                    ut__dots(ds, dyh + t * rs, vT, u0, t, TP, HD);     /* datt[t,u] = dy_t . v_u */
                     ut_float dot = 0;
-                    for (int u = u0; u <= t; u++) {
-                        ut_float *dvu = dv + (((size_t)b * T + u) * KVH + kvh) * HD;
-                        ut_float au = a[u];
-                        for (int i = 0; i < HD; i++) dvu[i] += au * dyt[i];
-                        dot += au * ds[u];
-                    }
-                    for (int u = u0; u <= t; u++) {
-                        ut_float g = a[u] * (ds[u] - dot) * scale;
-                        const ut_float *ku = k + (((size_t)b * T + u) * KVH + kvh) * HD;
-                        ut_float *dku = dk + (((size_t)b * T + u) * KVH + kvh) * HD;
-                        for (int i = 0; i < HD; i++) { dqt[i] += g * ku[i]; dku[i] += g * qt[i]; }
-                    }
+                    for (int u = u0; u <= t; u++) dot += a[u] * ds[u];
+                    for (int u = 0; u < T; u++) gt[u] = (u >= u0 && u <= t) ? a[u] * (ds[u] - dot) * scale : 0;
+                    ut__wsum_rows(dq + ((size_t)b * T * H + h) * HD + t * rs, gt, 1, kb, kvs, u0, t, HD);
                 }
+                for (int u = 0; u < T; u++) {
+                    /* query t sees key u when u <= t and (no window or t - u < window) */
+                    int t1 = (window > 0 && u + window - 1 < T - 1) ? u + window - 1 : T - 1;
+                    ut_float *dvu = dv + ((size_t)b * T * KVH + kvh) * HD + u * kvs;
+                    ut_float *dku = dk + ((size_t)b * T * KVH + kvh) * HD + u * kvs;
+                    ut__wsum_rows(dvu, ah + u, (size_t)T, dyh, rs, u, t1, HD);   /* sum_t att[t,u] dy_t */
+                    ut__wsum_rows(dku, G + u, (size_t)T, qh, rs, u, t1, HD);    /* sum_t G[t,u] q_t */
+                }
+            }
             free(vT);
         }
 }
