@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test_kill.sh — nothing is lost: a run killed with kill -9 in the middle
 # (twice), then resumed each time, ends with exactly the losses and the
-# weights of a run that was never interrupted.
+# weights of a run that was never interrupted; Ctrl-C (SIGINT) saves and exits 130.
 # Prints PASS/FAIL/SKIP lines (test/run.sh counts them); exits non-zero on failure.
 cd "$(dirname "$0")/.." || exit 1
 BIN=${BIN:-.}
@@ -67,4 +67,19 @@ else
 fi
 cmp -s "$D/ref/ckpt.bin" "$D/k/ckpt.bin" && pass kill_resume_weights_bit_identical ||
   fail kill_resume_weights_bit_identical "final checkpoints differ"
+
+# Ctrl-C: the run finishes its step, saves it, says how to go on, exits 130
+$TRAIN "${ARGS[@]}" --out "$D/int" --save-every 0 > "$D/int.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 3000); do
+  [ "$(train_losses "$D/int/metrics.jsonl" 2>/dev/null | wc -l)" -ge 5 ] && break
+  kill -0 $pid 2>/dev/null || break
+  sleep 0.01
+done
+kill -INT $pid 2>/dev/null; wait $pid; s=$?; pid=
+rows=$(train_losses "$D/int/metrics.jsonl" | wc -l)
+if [ $s = 130 ] && [ "$(u64 "$D/int/ckpt.bin" 136)" = "$rows" ] && grep -q 'interrupted: saved step' "$D/int.log"; then
+  pass ctrl_c_saves_and_exits_130 "(step $rows)"
+elif [ $s = 0 ]; then echo "SKIP ctrl_c_saves_and_exits_130 (the run finished first)"
+else fail ctrl_c_saves_and_exits_130 "exit $s, checkpoint step $(u64 "$D/int/ckpt.bin" 136), $rows rows"; fi
 exit $failed
