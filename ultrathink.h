@@ -328,9 +328,26 @@ void  ut_crossentropy_backward(ut_float *dlogits, const ut_float *probs, const i
 #define ut__log log
 #define ut__sqrt sqrt
 #else
-#define ut__exp expf
+#define ut__exp ut__expf
 #define ut__log logf
 #define ut__sqrt sqrtf
+/* exp(x) in float, written so a loop calling it vectorises (libm's expf is
+   an opaque function call per number). Split x = k ln2 + r with k an integer
+   and |r| <= ln2/2; then e^x = 2^k e^r, with e^r from its Taylor series to
+   r^6 (error < r^7/7! ~ 1.2e-7, about one float ulp) and 2^k built directly
+   as the float's exponent bits. Inputs are clamped to [-87, 88], the range of
+   normal floats, so exp(-inf) gives ~1e-38 rather than 0 — harmless where it
+   is used (softmax of finite scores, sigmoid). ln2 is split into a high part
+   exactly representable in few bits and a small correction (Cody-Waite), so
+   x - k ln2 is computed without losing precision. */
+static inline float ut__expf(float x) {
+    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+    float k = floorf(x * 1.44269504088896341f + 0.5f);
+    float r = x - k * 0.693145751953125f - k * 1.428606765330187045e-06f;
+    float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720))))));
+    union { int32_t i; float f; } two_k = {((int32_t)k + 127) << 23};
+    return p * two_k.f;
+}
 #endif
 
 /* A dot product "s += a[i] * b[i]" cannot be vectorised as written: SIMD adds
@@ -1198,6 +1215,7 @@ void ut_attention_forward(ut_float *y, ut_float *att, const ut_float *q, const u
                 ut__dots(a, qt, kT, u0, t, TP, HD);
                 ut_float mx = -INFINITY, sum = 0;
                 for (int u = u0; u <= t; u++) { a[u] *= scale; mx = a[u] > mx ? a[u] : mx; }
+                UT_SIMD_SUM(sum)
                 for (int u = u0; u <= t; u++) { a[u] = ut__exp(a[u] - mx); sum += a[u]; }
                 ut_float inv = 1 / sum;
                 for (int u = 0; u < T; u++) a[u] = (u >= u0 && u <= t) ? a[u] * inv : 0;
@@ -1333,6 +1351,7 @@ static void ut__topk(const ut_float *p, int E, int K, int *idx, ut_float *w) {
 static ut_float ut__softmax_row(ut_float *x, int n) {
     ut_float mx = x[0], sum = 0;
     for (int i = 1; i < n; i++) if (x[i] > mx) mx = x[i];
+    UT_SIMD_SUM(sum)
     for (int i = 0; i < n; i++) { x[i] = ut__exp(x[i] - mx); sum += x[i]; }
     for (int i = 0; i < n; i++) x[i] /= sum;
     return mx + ut__log(sum);
