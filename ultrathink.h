@@ -339,14 +339,19 @@ void  ut_crossentropy_backward(ut_float *dlogits, const ut_float *probs, const i
    normal floats, so exp(-inf) gives ~1e-38 rather than 0 — harmless where it
    is used (softmax of finite scores, sigmoid). ln2 is split into a high part
    exactly representable in few bits and a small correction (Cody-Waite), so
-   x - k ln2 is computed without losing precision. */
+   x - k ln2 is computed without losing precision. k is rounded to the nearest
+   integer by adding and subtracting 1.5 * 2^23: at that magnitude a float has
+   no fraction bits left, so the addition itself rounds (floorf would do, but
+   gcc does not vectorise it). */
 static inline float ut__expf(float x) {
     x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
-    float k = floorf(x * 1.44269504088896341f + 0.5f);
+    float k = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
     float r = x - k * 0.693145751953125f - k * 1.428606765330187045e-06f;
     float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720))))));
-    union { int32_t i; float f; } two_k = {((int32_t)k + 127) << 23};
-    return p * two_k.f;
+    int32_t bits = ((int32_t)k + 127) << 23;
+    float two_k;
+    memcpy(&two_k, &bits, sizeof two_k);
+    return p * two_k;
 }
 #endif
 
