@@ -1157,7 +1157,10 @@ static inline int ut__first_visible(int t, int window) {
    - sums are built 16 lanes at a time in a small local array acc[16], which
      lives in registers for the whole loop instead of being re-read from
      memory at every step. Panels get UT__AW extra zero columns so a 16-wide
-     block may run past the last visible key without reading outside. */
+     block may run past the last visible key without reading outside.
+   - the sums alternate between two accumulators (even and odd terms, added at
+     the end): a multiply-add's result is ready only ~4 cycles later, so a
+     single chain of dependent adds would leave the FMA units mostly idle. */
 #define UT__AW 16
 static void ut__transpose_head(ut_float *restrict dst, const ut_float *restrict src, int T, int TP,
                                int stride, int HD) {
@@ -1170,13 +1173,21 @@ static void ut__transpose_head(ut_float *restrict dst, const ut_float *restrict 
 static void ut__dots(ut_float *restrict s, const ut_float *restrict x, const ut_float *restrict mT,
                      int u0, int t, int TP, int HD) {
     for (int ub = u0; ub <= t; ub += UT__AW) {
-        ut_float acc[UT__AW] = {0};
-        for (int i = 0; i < HD; i++) {
+        ut_float acc[UT__AW] = {0}, acc2[UT__AW] = {0};   /* two chains: see above */
+        int i = 0;
+        for (; i + 1 < HD; i += 2) {
+            ut_float xi = x[i], xi2 = x[i + 1];
+            const ut_float *row = mT + (size_t)i * TP + ub, *row2 = row + TP;
+            #pragma omp simd
+            for (int j = 0; j < UT__AW; j++) { acc[j] += xi * row[j]; acc2[j] += xi2 * row2[j]; }
+        }
+        for (; i < HD; i++) {
             ut_float xi = x[i];
             const ut_float *row = mT + (size_t)i * TP + ub;
             #pragma omp simd
             for (int j = 0; j < UT__AW; j++) acc[j] += xi * row[j];
         }
+        for (int j = 0; j < UT__AW; j++) acc[j] += acc2[j];
         int n = t + 1 - ub < UT__AW ? t + 1 - ub : UT__AW;
         for (int j = 0; j < n; j++) s[ub + j] = acc[j];
     }
@@ -1187,13 +1198,21 @@ static void ut__wsum_rows(ut_float *restrict y, const ut_float *restrict w, size
                           const ut_float *restrict M, size_t stride, int u0, int t, int HD) {
     int ib = 0;
     for (; ib + UT__AW <= HD; ib += UT__AW) {
-        ut_float acc[UT__AW] = {0};
-        for (int u = u0; u <= t; u++) {
+        ut_float acc[UT__AW] = {0}, acc2[UT__AW] = {0};   /* two chains: see above */
+        int u = u0;
+        for (; u + 1 <= t; u += 2) {
+            ut_float wu = w[u * ws], wu2 = w[(u + 1) * ws];
+            const ut_float *row = M + (size_t)u * stride + ib, *row2 = row + stride;
+            #pragma omp simd
+            for (int j = 0; j < UT__AW; j++) { acc[j] += wu * row[j]; acc2[j] += wu2 * row2[j]; }
+        }
+        for (; u <= t; u++) {
             ut_float wu = w[u * ws];
             const ut_float *row = M + (size_t)u * stride + ib;
             #pragma omp simd
             for (int j = 0; j < UT__AW; j++) acc[j] += wu * row[j];
         }
+        for (int j = 0; j < UT__AW; j++) acc[j] += acc2[j];
         for (int j = 0; j < UT__AW; j++) y[ib + j] += acc[j];
     }
     for (int i = ib; i < HD; i++) {     /* HD not a multiple of 16: the rest */
