@@ -1,4 +1,4 @@
-/* Development harness for the fast matmul kernels in fastmm.inc.
+/* Development harness for the fast matmul kernels in ultrathink.h (section 4).
  *
  *   gcc -O3 -march=native -fopenmp -std=c11 bench/matmul_dev.c -o /tmp/mm -lm
  *   /tmp/mm            correctness sweep + determinism check + benchmark
@@ -6,6 +6,8 @@
  *   /tmp/mm bench [reps] [naive_reps] [shape-filter: small|medium]
  *
  * Build with -DUT_DOUBLE to test the double-precision build. */
+#define ULTRATHINK_IMPLEMENTATION   /* the kernels are the ones in the header */
+#include "../ultrathink.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,14 +16,6 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
-
-#ifdef UT_DOUBLE
-typedef double ut_float;
-#else
-typedef float ut_float;
-#endif
-
-#include "fastmm.inc"
 
 /* ---- helpers ---- */
 static unsigned long long rng_state = 0x1234567887654321ULL;
