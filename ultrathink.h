@@ -588,7 +588,6 @@ ut_memory ut_memory_estimate(const ut_config *c, int B, int T) {
    the fast version (the same sums, arranged for the cache and SIMD units).
    ======================================================================== */
 
-/* UT_MATMUL_BEGIN */
 /* ==========================================================================
  * MATMUL — the one kernel that decides how fast the trainer is
  * ==========================================================================
@@ -1022,7 +1021,6 @@ void ut_matmul_backward(ut_float *dinp, ut_float *dw, const ut_float *dout,
      * are neighbours in memory), B = inp (row-major) */
     if (dw) ut__gemm(OC, C, N, dout, 1, OC, inp, C, 1, dw, C, 1);
 }
-/* UT_MATMUL_END */
 
 /* ===========================================================================
    5. LAYERS — each forward next to its backward.
