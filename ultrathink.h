@@ -227,6 +227,8 @@ typedef struct {
     uint8_t **token_bytes;    /* token_bytes[id] points at token_len[id] bytes */
     uint32_t *token_len;
     uint8_t *blob;
+    uint64_t *pair_key;       /* hash table (left, right) -> merge rank, for encoding */
+    uint32_t *pair_rank, pair_mask;
 } ut_tokenizer;
 int  ut_tokenizer_load(ut_tokenizer *tk, const char *path);
 void ut_tokenizer_free(ut_tokenizer *tk);
@@ -449,6 +451,7 @@ int ut_config_validate(const ut_config *c) {
     if (c->n_experts < 1 || c->n_experts > 1024) return ut__fail("n_experts %d is out of range [1, 1024]", c->n_experts);
     if (c->top_k < 1 || c->top_k > c->n_experts)
         return ut__fail("top_k %d must be between 1 and n_experts %d", c->top_k, c->n_experts);
+    if (c->top_k > 64) return ut__fail("top_k %d is more than 64 experts per token", c->top_k);
     if (c->tie_embeddings != 0 && c->tie_embeddings != 1) return ut__fail("tie_embeddings must be 0 or 1");
     if (c->sliding_window < 0) return ut__fail("sliding_window %d must be >= 0 (0 = full causal)", c->sliding_window);
     if (!(c->rope_theta > 1.0f) || !isfinite(c->rope_theta)) return ut__fail("rope_theta must be > 1");
@@ -2167,6 +2170,20 @@ int ut_tokenizer_load(ut_tokenizer *tk, const char *path) {
         pos += n;
     }
     if (pos != (size_t)len) { ut__fail("%s: %lld trailing bytes after the token table", path, len - (long long)pos); goto done; }
+    /* open-addressing hash table from a pair to its merge rank (load <= 1/2) */
+    uint32_t cap = 2;
+    while (cap < 2 * tk->n_merges + 2) cap *= 2;
+    tk->pair_key = (uint64_t *)malloc(cap * sizeof(uint64_t));
+    tk->pair_rank = (uint32_t *)malloc(cap * sizeof(uint32_t));
+    if (!tk->pair_key || !tk->pair_rank) { ut__fail("out of memory"); goto done; }
+    tk->pair_mask = cap - 1;
+    for (uint32_t i = 0; i < cap; i++) tk->pair_key[i] = UINT64_MAX;
+    for (uint32_t r2 = 0; r2 < tk->n_merges; r2++) {
+        uint64_t key = (uint64_t)tk->merges[2 * r2] << 32 | tk->merges[2 * r2 + 1];
+        uint32_t h = (uint32_t)((key * 0x9E3779B97F4A7C15ull) >> 32) & tk->pair_mask;
+        while (tk->pair_key[h] != UINT64_MAX && tk->pair_key[h] != key) h = (h + 1) & tk->pair_mask;
+        if (tk->pair_key[h] == UINT64_MAX) { tk->pair_key[h] = key; tk->pair_rank[h] = r2; }
+    }
     tk->blob = buf;
     buf = NULL;
     r = 0;
@@ -2176,15 +2193,28 @@ done:
     if (r) ut_tokenizer_free(tk);
     return r;
 }
+
+/* The merge rank of the pair (a, b), or UINT32_MAX if it was never merged. */
+static uint32_t ut__pair_rank(const ut_tokenizer *tk, uint32_t a, uint32_t b) {
+    uint64_t key = (uint64_t)a << 32 | b;
+    uint32_t h = (uint32_t)((key * 0x9E3779B97F4A7C15ull) >> 32) & tk->pair_mask;
+    while (tk->pair_key[h] != UINT64_MAX) {
+        if (tk->pair_key[h] == key) return tk->pair_rank[h];
+        h = (h + 1) & tk->pair_mask;
+    }
+    return UINT32_MAX;
+}
 void ut_tokenizer_free(ut_tokenizer *tk) {
     free(tk->merges); free(tk->token_bytes); free(tk->token_len); free(tk->blob);
+    free(tk->pair_key); free(tk->pair_rank);
     memset(tk, 0, sizeof *tk);
 }
 
 /* Encode by replaying the merges: start from bytes, then repeatedly merge the
    adjacent pair with the lowest merge index (the earliest learned), exactly as
-   the trainer built them. Simple O(n * merges) — it is for prompts; the
-   tokenizer program has the fast encoder for whole corpora. Unlike it, this
+   the trainer built them. Each round looks every adjacent pair up in a hash
+   table (pair -> rank): O(n) per merge, O(n^2) at worst — fine for prompts;
+   the tokenizer program has the fast encoder for whole corpora. Unlike it, this
    does not split the text into words first, so a pair across a word boundary
    may merge when a merge for it exists. */
 int ut_tokenizer_encode(const ut_tokenizer *tk, const char *text, int *out, int max_out) {
@@ -2192,9 +2222,10 @@ int ut_tokenizer_encode(const ut_tokenizer *tk, const char *text, int *out, int 
     for (const unsigned char *p = (const unsigned char *)text; *p && n < max_out; p++) out[n++] = *p;
     for (;;) {
         uint32_t best = UINT32_MAX;
-        for (int i = 0; i + 1 < n; i++)
-            for (uint32_t r = 0; r < tk->n_merges && r < best; r++)
-                if (tk->merges[2 * r] == (uint32_t)out[i] && tk->merges[2 * r + 1] == (uint32_t)out[i + 1]) { best = r; break; }
+        for (int i = 0; i + 1 < n; i++) {
+            uint32_t r = ut__pair_rank(tk, (uint32_t)out[i], (uint32_t)out[i + 1]);
+            if (r < best) best = r;
+        }
         if (best == UINT32_MAX) break;
         int j = 0;
         for (int i = 0; i < n; i++) {
@@ -2288,7 +2319,7 @@ ut_float *ut_kv_step(ut_kv_cache *kv, const ut_model *m, int token) {
         for (int i = 0; i < D; i++) kv->x[i] += kv->tmp[i];
         ut_rmsnorm_forward(kv->xn, &rstd, kv->x, m->p[UT_FFN_NORM] + (size_t)l * D, 1, D, c->norm_eps);
         size_t we = (size_t)l * E * F * D;
-        int idx[64];
+        int idx[64];          /* top_k <= 64: ut_config_validate checks it */
         ut_float w[64];
         if (E == 1) { idx[0] = 0; w[0] = 1; }
         else {
@@ -2313,37 +2344,36 @@ ut_float *ut_kv_step(ut_kv_cache *kv, const ut_model *m, int token) {
 
 /* Sampling: p = softmax(logits / temperature); keep the top_k most likely ids
    (0 = all), then the smallest set of them whose probability reaches top_p
-   (1 = all); renormalise and draw. temperature 0 means greedy (argmax). */
+   (1 = all); renormalise and draw. temperature 0 means greedy (argmax). The
+   candidates are sorted by probability (ties: lower id first) so the draw is
+   the same on every machine. */
+typedef struct { double p; int id; } ut__cand;
+static int ut__cand_cmp(const void *a, const void *b) {
+    const ut__cand *x = (const ut__cand *)a, *y = (const ut__cand *)b;
+    if (x->p != y->p) return x->p > y->p ? -1 : 1;
+    return x->id - y->id;
+}
 int ut_sample(const ut_float *logits, int V, float temperature, int top_k, float top_p, uint64_t *rng) {
     int best = 0;
     for (int i = 1; i < V; i++) if (logits[i] > logits[best]) best = i;
     if (temperature <= 0) return best;
-    double *p = (double *)malloc((size_t)V * sizeof(double));
-    int *ids = (int *)malloc((size_t)V * sizeof(int));
-    if (!p || !ids) { free(p); free(ids); return best; }
+    ut__cand *c = (ut__cand *)malloc((size_t)V * sizeof(ut__cand));
+    if (!c) return best;
     double sum = 0;
-    for (int i = 0; i < V; i++) { p[i] = exp((logits[i] - logits[best]) / temperature); sum += p[i]; ids[i] = i; }
-    for (int i = 0; i < V; i++) p[i] /= sum;
+    for (int i = 0; i < V; i++) { c[i].p = exp((logits[i] - logits[best]) / temperature); c[i].id = i; sum += c[i].p; }
+    for (int i = 0; i < V; i++) c[i].p /= sum;
     int keep = (top_k > 0 && top_k < V) ? top_k : V;
-    /* partial selection sort: the `keep` most likely first (keep is small or all) */
     if (keep < V || top_p < 1.0f) {
-        int limit = keep;
-        for (int i = 0; i < limit; i++) {
-            int b = i;
-            for (int j = i + 1; j < V; j++) if (p[ids[j]] > p[ids[b]]) b = j;
-            int t = ids[i]; ids[i] = ids[b]; ids[b] = t;
-        }
-        if (top_p < 1.0f) {
-            double cum = 0;
-            for (int i = 0; i < keep; i++) { cum += p[ids[i]]; if (cum >= top_p) { keep = i + 1; break; } }
-        }
+        qsort(c, (size_t)V, sizeof *c, ut__cand_cmp);
+        double cum = 0;
+        for (int i = 0; i < keep && top_p < 1.0f; i++) { cum += c[i].p; if (cum >= top_p) { keep = i + 1; break; } }
     }
     double mass = 0;
-    for (int i = 0; i < keep; i++) mass += p[ids[i]];
+    for (int i = 0; i < keep; i++) mass += c[i].p;
     double r = ut_rng_uniform(rng) * mass;
-    int pick = ids[keep - 1];
-    for (int i = 0; i < keep; i++) { r -= p[ids[i]]; if (r < 0) { pick = ids[i]; break; } }
-    free(p); free(ids);
+    int pick = c[keep - 1].id;
+    for (int i = 0; i < keep; i++) { r -= c[i].p; if (r < 0) { pick = c[i].id; break; } }
+    free(c);
     return pick;
 }
 
