@@ -929,7 +929,15 @@ static void ut__gemm(int M, int Nn, int K, const ut_float *A, long rsa, long csa
     }
     const int np = (Nn + UT__NR - 1) / UT__NR;        /* number of B panels */
     ut_float *bp = ut__mm_scratch((size_t)np * K * UT__NR);
-    if (!bp) abort(); /* out of memory: nothing sensible left to do */
+    if (!bp) { /* out of memory for the packed copy: the plain loop needs none */
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < Nn; j++) {
+                ut_float sum = 0;
+                for (int k = 0; k < K; k++) sum += A[(size_t)i * rsa + (size_t)k * csa] * B[(size_t)k * rsb + (size_t)j * csb];
+                Cm[(size_t)i * ldc + j] = accumulate ? Cm[(size_t)i * ldc + j] + sum : sum;
+            }
+        return;
+    }
     const int tm = (M + UT__MC - 1) / UT__MC;         /* output tiles, rows  */
     const int tn = (Nn + UT__NC - 1) / UT__NC;        /* output tiles, cols  */
     const int ntiles = tm * tn;
