@@ -688,7 +688,7 @@ ut_memory ut_memory_estimate(const ut_config *c, int B, int T) {
  * parallel inside).
  *
  * Needs (from the surrounding file): ut_float; <stdlib.h> (aligned_alloc,
- * free, abort), <string.h> (memset, memcpy), <math.h> (fma, FP_FAST_FMA[F]).
+ * free), <string.h> (memset, memcpy), <math.h> (fma, FP_FAST_FMA[F]).
  * No omp_* function is called; the #pragma omp lines are ignored by a
  * compiler without OpenMP (gcc -Wall warns about them), giving one thread.
  */
