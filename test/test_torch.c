@@ -88,7 +88,7 @@ int main(int argc, char **argv) {
     ut_config c = ut_config_default();
     ut_train_config tc = ut_train_config_default();
     int version = 0, B = 0, T = 0, steps = 0, warmup = 0, total = 0;
-    double theta, eps, auxc, zc, lr, min_lr, b1, b2, aeps, wd, clip;
+    double theta = 0, eps = 0, auxc = 0, zc = 0, lr = 0, min_lr = 0, b1 = 0, b2 = 0, aeps = 0, wd = 0, clip = 0;
     if (!fgets(line, sizeof line, f) || sscanf(line, "ut-torch-ref %d %63s", &version, tag) != 2 || version != 1)
         fail_file(path, "not a ut-torch-ref version 1 file");
     if (!fgets(line, sizeof line, f) ||
