@@ -27,6 +27,7 @@ fi
 
 # ---- Tiny Shakespeare --------------------------------------------------------
 ts=data/tinyshakespeare.txt
+SHA256=86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed
 if [ ! -s "$ts" ]; then
   say "downloading Tiny Shakespeare from $URL"
   rm -f "$ts.part"
@@ -35,8 +36,9 @@ if [ ! -s "$ts" ]; then
   elif command -v wget >/dev/null; then
     wget -q --timeout=15 --tries=1 -O "$ts.part" "$URL" 2>/dev/null || true
   fi
-  # a proxy or captive portal can answer with an HTML page: check the text
-  if [ -s "$ts.part" ] && [ "$(head -c 14 "$ts.part")" = "First Citizen:" ]; then
+  # a proxy or captive portal can answer with an HTML page: check that the
+  # file is exactly the published one (its SHA-256)
+  if [ -s "$ts.part" ] && [ "$(sha256sum < "$ts.part" 2>/dev/null | cut -d' ' -f1)" = "$SHA256" ]; then
     mv "$ts.part" "$ts"
   else
     rm -f "$ts.part"
