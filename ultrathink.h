@@ -1012,6 +1012,10 @@ void ut_matmul_forward(ut_float *out, const ut_float *inp, const ut_float *w,
                        int N, int C, int OC) {
     /* out(n,o) = sum_i inp(n,i) w(o,i):  M=N, Nn=OC, K=C,
      * A = inp (row-major), B(k=i, j=o) = w[o*C + i] (transposed) */
+#ifdef UT_NO_FAST_MATMUL
+    ut_matmul_forward_naive(out, inp, w, N, C, OC);   /* the teaching version everywhere */
+    return;
+#endif
     if (N <= UT__SMALL_N) {
 #pragma omp parallel for schedule(static) if ((long long)N * C * OC >= UT__PAR_MIN)
         for (int o = 0; o < OC; o++)
@@ -1026,6 +1030,10 @@ void ut_matmul_backward(ut_float *dinp, ut_float *dw, const ut_float *dout,
                         const ut_float *inp, const ut_float *w, int N, int C, int OC) {
     /* dinp(n,i) += sum_o dout(n,o) w(o,i):  M=N, Nn=C, K=OC,
      * A = dout (row-major), B = w (row-major) */
+#ifdef UT_NO_FAST_MATMUL
+    ut_matmul_backward_naive(dinp, dw, dout, inp, w, N, C, OC);
+    return;
+#endif
     if (dinp) ut__gemm(N, C, OC, dout, OC, 1, w, C, 1, dinp, C, 1);
     /* dw(o,i) += sum_n dout(n,o) inp(n,i):  M=OC, Nn=C, K=N,
      * A(o,n) = dout[n*OC + o] (transposed: the MR numbers broadcast for one k
