@@ -14,6 +14,22 @@
        UT_DOUBLE      the scalar type ut_float becomes double (gradient checks)
        UT_NO_FAST_MATMUL  use the plain triple-loop matmul everywhere
 
+   A TRAINING STEP, the whole API in use (train.c is the full program):
+       ut_config c = ut_config_default();          // then set sizes, c.vocab_size...
+       ut_train_config t = ut_train_config_default();
+       ut_model m;  ut_model_init(&m, &c, t.seed);
+       ut_tokens d; ut_tokens_load(&d, "data/x.train.bin");
+       uint64_t rng = ut_rng_seed(t.seed);
+       for (int step = 0; step < t.total_steps; step++) {
+           ut_batch_random(&d, &rng, B, T, inputs, targets);   // int[B*T] each
+           ut_model_zero_grad(&m);
+           double loss = ut_model_forward(&m, inputs, targets, B, T);
+           ut_model_backward(&m, 1.0f);
+           ut_adamw_step(&m, &t, ut_lr_at(&t, step), step + 1);
+       }
+   Same seed and data give bit-identical losses on every run and for any
+   number of threads: no reduction depends on how work is split.
+
    THE LIBRARY NEVER EXITS. Functions that can fail return 0 on success and -1 on
    error; ut_error() then holds a one-line message. The programs (train.c,
    tokenizer.c) decide what to print and when to exit.
