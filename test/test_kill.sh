@@ -20,7 +20,7 @@ make_corpus "$D/text.txt" 2000
 $TOK train --input "$D/text.txt" --vocab-size 300 --output "$D/tok" >/dev/null 2>&1 &&
 $TOK encode --model "$D/tok" --input "$D/text.txt" --output "$D/train.bin" >/dev/null 2>&1 ||
   { fail kill_setup "tokenizer failed"; exit 1; }
-STEPS=300
+STEPS=600   # long enough that the second kill lands mid-run on a fast machine
 ARGS=(--train "$D/train.bin" --layers 2 --dim 32 --heads 2 --kv-heads 1 --ffn 64 --experts 2 --top-k 1
       --seq 32 --batch 4 --steps $STEPS --lr 3e-3 --warmup 10)
 
