@@ -1,5 +1,20 @@
 # cli_lib.sh — helpers shared by the CLI tests (sourced, not run).
 
+# cli_setup NAME: the programs under test ($BIN/train, $BIN/tokenizer; BIN=.
+# normally, build-asan for `make test-asan`), pass/fail reporting (test/run.sh
+# counts the PASS/FAIL lines; $failed becomes the exit status) and a fresh temp
+# dir $D, removed on exit.
+cli_setup() {
+  BIN=${BIN:-.}
+  TRAIN=$BIN/train TOK=$BIN/tokenizer
+  failed=0
+  for p in "$TRAIN" "$TOK"; do [ -x "$p" ] || { fail binaries "$p is not built (make)"; exit 1; }; done
+  D=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX") || exit 1
+  trap 'rm -rf "$D"' EXIT
+}
+pass() { echo "PASS $*"; }
+fail() { echo "FAIL $1 ${*:2}"; failed=1; }
+
 # make_corpus FILE LINES: a deterministic made-up English text, enough for a
 # tiny model to learn word shapes and for BPE to find merges.
 make_corpus() {

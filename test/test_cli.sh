@@ -6,16 +6,8 @@
 # Prints PASS/FAIL lines (test/run.sh counts them); exits non-zero on failure.
 # Uses $BIN/train and $BIN/tokenizer (BIN=. normally, build-asan for `make test-asan`).
 cd "$(dirname "$0")/.." || exit 1
-BIN=${BIN:-.}
-TRAIN=$BIN/train TOK=$BIN/tokenizer
-failed=0
-pass() { echo "PASS $*"; }
-fail() { echo "FAIL $1 ${*:2}"; failed=1; }
-for p in "$TRAIN" "$TOK"; do [ -x "$p" ] || { fail binaries "$p is not built (make)"; exit 1; }; done
-
-D=$(mktemp -d "${TMPDIR:-/tmp}/test_cli.XXXXXX") || exit 1
-trap 'rm -rf "$D"' EXIT
 source test/cli_lib.sh
+cli_setup test_cli
 
 make_corpus "$D/text.txt" 3000
 $TOK train --input "$D/text.txt" --vocab-size 300 --output "$D/tok" >/dev/null 2>"$D/err" &&

@@ -5,15 +5,8 @@
 # saving leaves the previous checkpoint intact.
 # Prints PASS/FAIL lines (test/run.sh counts them); exits non-zero on failure.
 cd "$(dirname "$0")/.." || exit 1
-BIN=${BIN:-.}
-TRAIN=$BIN/train TOK=$BIN/tokenizer
-failed=0
-pass() { echo "PASS $*"; }
-fail() { echo "FAIL $1 ${*:2}"; failed=1; }
-for p in "$TRAIN" "$TOK"; do [ -x "$p" ] || { fail binaries "$p is not built (make)"; exit 1; }; done
-D=$(mktemp -d "${TMPDIR:-/tmp}/test_cli_errors.XXXXXX") || exit 1
-trap 'rm -rf "$D"' EXIT
 source test/cli_lib.sh
+cli_setup test_cli_errors
 export OMP_NUM_THREADS=1
 
 make_corpus "$D/text.txt" 600

@@ -4,16 +4,10 @@
 # weights of a run that was never interrupted; Ctrl-C (SIGINT) saves and exits 130.
 # Prints PASS/FAIL/SKIP lines (test/run.sh counts them); exits non-zero on failure.
 cd "$(dirname "$0")/.." || exit 1
-BIN=${BIN:-.}
-TRAIN=$BIN/train TOK=$BIN/tokenizer
-failed=0
-pass() { echo "PASS $*"; }
-fail() { echo "FAIL $1 ${*:2}"; failed=1; }
-for p in "$TRAIN" "$TOK"; do [ -x "$p" ] || { fail binaries "$p is not built (make)"; exit 1; }; done
-D=$(mktemp -d "${TMPDIR:-/tmp}/test_kill.XXXXXX") || exit 1
+source test/cli_lib.sh
+cli_setup test_kill
 pid=
 trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null; rm -rf "$D"' EXIT
-source test/cli_lib.sh
 export OMP_NUM_THREADS=1
 
 make_corpus "$D/text.txt" 2000
