@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # bench_tokenizer.sh [CORPUS] — speed and memory of ./tokenizer, with
 # sentencepiece (spm_train / spm_encode, BPE mode) beside it for scale.
-# Prints figures, not pass/fail.  CORPUS defaults to data/input.txt (Tiny
-# Shakespeare, 1.1 MB); a 20x copy of it (22 MB) is made in a temp dir.
+# Prints figures, not pass/fail.  CORPUS defaults to data/tinyshakespeare.txt
+# (where `make run` / data/get_text.sh put Tiny Shakespeare, 1.1 MB); a 20x copy of it (22 MB) is made in a temp dir.
 #   wall  = elapsed time of the whole command (start-up, reading, writing
 #           and fsync included); best of 5 runs (REPS=N to change), except
 #           spm_train and spm_encode on 22 MB (1 run each: they take seconds)
@@ -14,14 +14,13 @@
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TOK="$ROOT/tokenizer"
-CORPUS=${1:-data/input.txt}
+CORPUS=${1:-data/tinyshakespeare.txt}
 VOCAB=4096
 
 if [ ! -f "$CORPUS" ]; then
   echo "error: corpus '$CORPUS' not found. Get Tiny Shakespeare (1.1 MB) with" >&2
   echo "    bash data/get_text.sh      (downloads data/tinyshakespeare.txt)" >&2
-  echo "  or: curl -o data/input.txt https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt" >&2
-  echo "  and pass its path: bench/bench_tokenizer.sh data/tinyshakespeare.txt" >&2
+  echo "  or pass another text: bench/bench_tokenizer.sh PATH" >&2
   exit 1
 fi
 if [ ! -x "$TOK" ]; then (cd "$ROOT" && make -s tokenizer) || { echo "error: cannot build ./tokenizer" >&2; exit 1; }; fi
