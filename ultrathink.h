@@ -931,6 +931,33 @@ static void ut__mm_kernel(int kc, const ut_float *a, long rsa, long csa, int mr,
     }
 }
 
+/* ---- One block of the product, from an already packed B ------------------- */
+/* Cm rows [i0, i1) x columns [j0, j1) = or += A . B, where bp holds B packed
+ * panel by panel (panel p, columns p*NR.., at bp + p*K*NR) and j0 is a
+ * multiple of NR. Reduction blocks of KC run in order, so every element is
+ * summed the same way whichever block, thread or caller computes it. */
+static void ut__gemm_block(int i0, int i1, int j0, int j1, int K, const ut_float *A, long rsa,
+                           long csa, const ut_float *bp, ut_float *Cm, long ldc, int accumulate) {
+    for (int pc = 0; pc < K; pc += UT__KC) {          /* reduction blocks, in order */
+        const int kc = K - pc < UT__KC ? K - pc : UT__KC;
+        const int overwrite = !accumulate && pc == 0;
+        for (int jr = j0; jr < j1; jr += UT__NR) {     /* B panels (stay in L1) */
+            const ut_float *bpan = bp + (size_t)(jr / UT__NR) * K * UT__NR + (size_t)pc * UT__NR;
+            const int nr = j1 - jr < UT__NR ? j1 - jr : UT__NR;
+            for (int ir = i0; ir < i1; ir += UT__MR) { /* MR-row strips of A */
+                const int mr = i1 - ir < UT__MR ? i1 - ir : UT__MR;
+                ut__mm_kernel(kc, A + (size_t)ir * rsa + (size_t)pc * csa, rsa, csa, mr,
+                              bpan, Cm + (size_t)ir * ldc + jr, ldc, nr, overwrite);
+            }
+        }
+    }
+}
+
+/* Floats needed to pack a K x Nn matrix (whole panels of NR columns). */
+static size_t ut__packed_size(int K, int Nn) {
+    return (size_t)((Nn + UT__NR - 1) / UT__NR) * UT__NR * (size_t)(K > 0 ? K : 0);
+}
+
 /* ---- The generic blocked product ------------------------------------------- */
 /* Cm (M x Nn, row stride ldc) = or += A . B, with A(i,k) = A[i*rsa + k*csa]
  * and B(k,j) = B[k*rsb + j*csb]. */
@@ -944,7 +971,7 @@ static void ut__gemm(int M, int Nn, int K, const ut_float *A, long rsa, long csa
         return;
     }
     const int np = (Nn + UT__NR - 1) / UT__NR;        /* number of B panels */
-    ut_float *bp = ut__mm_scratch((size_t)np * K * UT__NR);
+    ut_float *bp = ut__mm_scratch(ut__packed_size(K, Nn));
     if (!bp) { /* out of memory for the packed copy: the plain loop needs none */
         for (int i = 0; i < M; i++)
             for (int j = 0; j < Nn; j++) {
@@ -975,21 +1002,30 @@ static void ut__gemm(int M, int Nn, int K, const ut_float *A, long rsa, long csa
             const int i0 = (t % tm) * UT__MC, j0 = (t / tm) * UT__NC;
             const int i1 = i0 + UT__MC < M ? i0 + UT__MC : M;
             const int j1 = j0 + UT__NC < Nn ? j0 + UT__NC : Nn;
-            for (int pc = 0; pc < K; pc += UT__KC) {          /* reduction blocks, in order */
-                const int kc = K - pc < UT__KC ? K - pc : UT__KC;
-                const int overwrite = !accumulate && pc == 0;
-                for (int jr = j0; jr < j1; jr += UT__NR) {     /* B panels (stay in L1) */
-                    const ut_float *bpan = bp + (size_t)(jr / UT__NR) * K * UT__NR + (size_t)pc * UT__NR;
-                    const int nr = j1 - jr < UT__NR ? j1 - jr : UT__NR;
-                    for (int ir = i0; ir < i1; ir += UT__MR) { /* MR-row strips of A */
-                        const int mr = i1 - ir < UT__MR ? i1 - ir : UT__MR;
-                        ut__mm_kernel(kc, A + (size_t)ir * rsa + (size_t)pc * csa, rsa, csa, mr,
-                                      bpan, Cm + (size_t)ir * ldc + jr, ldc, nr, overwrite);
-                    }
-                }
-            }
+            ut__gemm_block(i0, i1, j0, j1, K, A, rsa, csa, bp, Cm, ldc, accumulate);
         }
     }
+}
+
+/* ---- Small products on one thread, with the caller's buffer ---------------- */
+/* Attention multiplies many small matrices (T x HD by HD x T, ...), one (batch,
+ * head) per thread. These two calls let it use the same register-tiled kernel
+ * without the shared buffer or a parallel region: pack B once into the
+ * caller's bp (ut__packed_size(K, Nn) floats, 64-byte aligned), then multiply
+ * any number of A's by it. */
+static void ut__pack(ut_float *bp, const ut_float *B, long rsb, long csb, int K, int Nn) {
+    for (int j0 = 0; j0 < Nn; j0 += UT__NR)
+        ut__mm_pack_b(bp + (size_t)(j0 / UT__NR) * K * UT__NR, B, rsb, csb, K, Nn, j0);
+}
+static void ut__gemm_packed(int M, int Nn, int K, const ut_float *A, long rsa, long csa,
+                            const ut_float *bp, ut_float *Cm, long ldc, int accumulate) {
+    if (M <= 0 || Nn <= 0) return;
+    if (K <= 0) {
+        if (!accumulate)
+            for (int i = 0; i < M; i++) memset(Cm + (size_t)i * ldc, 0, (size_t)Nn * sizeof(ut_float));
+        return;
+    }
+    ut__gemm_block(0, M, 0, Nn, K, A, rsa, csa, bp, Cm, ldc, accumulate);
 }
 
 /* ---- A few rows only: dot products (token-by-token sampling, N = 1) ------- */
@@ -1181,148 +1217,116 @@ void ut_rope_backward(ut_float *dx, const ut_float *cos_t, const ut_float *sin_t
 static inline int ut__first_visible(int t, int window) {
     return (window > 0 && t - window + 1 > 0) ? t - window + 1 : 0;
 }
-/* Speed notes. The loops below compute exactly the formulas above, arranged
-   so the compiler can keep partial sums in SIMD registers:
-   - a dot product q . k over HD is a reduction, which C does not let the
-     compiler reorder (vectorise). So each (batch, head) first copies its keys
-     into a transposed (HD, T) panel kT; the scores of query t are then
-     s[u] = sum_i q_i kT[i][u], a sum of whole rows: elementwise over u.
-   - sums are built 16 lanes at a time in a small local array acc[16], which
-     lives in registers for the whole loop instead of being re-read from
-     memory at every step. Panels get UT__AW extra zero columns so a 16-wide
-     block may run past the last visible key without reading outside.
-   - the sums alternate between two accumulators (even and odd terms, added at
-     the end): a multiply-add's result is ready only ~4 cycles later, so a
-     single chain of dependent adds would leave the FMA units mostly idle. */
-#define UT__AW 16
-static void ut__transpose_head(ut_float *restrict dst, const ut_float *restrict src, int T, int TP,
-                               int stride, int HD) {
-    for (int i = 0; i < HD; i++) {
-        for (int u = 0; u < T; u++) dst[(size_t)i * TP + u] = src[(size_t)u * stride + i];
-        for (int u = T; u < TP; u++) dst[(size_t)i * TP + u] = 0;
-    }
+/* How it is computed. Written per (batch b, kv head) as matrix products, the
+   formulas above are, for each query head h of the group (Q_h, dY_h: T x HD;
+   K, V: T x HD; P, G: T x T):
+       forward:   S = Q_h K^T            P = softmax(scale * S), masked rows
+                  Y_h = P V
+       backward:  dP = dY_h V^T          G = P * (dP - rowsum(P * dP)) * scale
+                  dQ_h += G K            dK += G^T Q_h         dV += P^T dY_h
+   Each product goes through the register-tiled kernel of section 4 on one
+   thread (ut__gemm_packed), with the (batch, kv head) pairs spread over the
+   threads. K and V are packed once per pair and shared by the group's query
+   heads -- they are never copied per query head.
+   The products run over the whole T x T square. The entries a query cannot
+   see are computed too, then masked: P is exactly 0 there (and so is G), so
+   they add nothing to Y, dQ, dK or dV. That wastes up to half the
+   multiply-adds, but the kernel runs several times faster than loops that
+   skip them one by one, so it is the quicker way at these sizes. */
+
+/* Row t of the scores -> row t of P: scale, mask, softmax over the visible
+   keys u0..t (max subtracted first so exp cannot overflow); 0 elsewhere. */
+static void ut__softmax_causal_row(ut_float *a, int t, int u0, int T, ut_float scale) {
+    ut_float mx = -INFINITY, sum = 0;
+    for (int u = u0; u <= t; u++) { a[u] *= scale; mx = a[u] > mx ? a[u] : mx; }
+    UT_SIMD_SUM(sum)
+    for (int u = u0; u <= t; u++) { a[u] = ut__exp(a[u] - mx); sum += a[u]; }
+    ut_float inv = 1 / sum;
+    for (int u = 0; u < T; u++) a[u] = (u >= u0 && u <= t) ? a[u] * inv : 0;
 }
-/* s[u] = sum_i x_i mT[i][u] for u in [u0, t]; mT is (HD, TP) */
-static void ut__dots(ut_float *restrict s, const ut_float *restrict x, const ut_float *restrict mT,
-                     int u0, int t, int TP, int HD) {
-    for (int ub = u0; ub <= t; ub += UT__AW) {
-        ut_float acc[UT__AW] = {0}, acc2[UT__AW] = {0};   /* two chains: see above */
-        int i = 0;
-        for (; i + 1 < HD; i += 2) {
-            ut_float xi = x[i], xi2 = x[i + 1];
-            const ut_float *row = mT + (size_t)i * TP + ub, *row2 = row + TP;
-            #pragma omp simd
-            for (int j = 0; j < UT__AW; j++) { acc[j] += xi * row[j]; acc2[j] += xi2 * row2[j]; }
-        }
-        for (; i < HD; i++) {
-            ut_float xi = x[i];
-            const ut_float *row = mT + (size_t)i * TP + ub;
-            #pragma omp simd
-            for (int j = 0; j < UT__AW; j++) acc[j] += xi * row[j];
-        }
-        for (int j = 0; j < UT__AW; j++) acc[j] += acc2[j];
-        int n = t + 1 - ub < UT__AW ? t + 1 - ub : UT__AW;
-        for (int j = 0; j < n; j++) s[ub + j] = acc[j];
-    }
+
+/* A 64-byte aligned block of n floats (aligned_alloc wants a multiple of 64).
+   Attention asks for a few KB per (batch, kv head) inside its parallel loop,
+   where there is no way to return an error; if even that fails, the machine
+   is out of memory and we stop with a message rather than crash. */
+static void ut__oom_abort(const char *where) {
+    fprintf(stderr, "ultrathink: out of memory in %s\n", where);
+    abort();
 }
-/* y[i] += sum_{u in [u0, t]} w[u * ws] M[u][i] for i < HD; M rows are `stride`
-   apart, the weights ws apart (ws = T reads a column of a T x T matrix) */
-static void ut__wsum_rows(ut_float *restrict y, const ut_float *restrict w, size_t ws,
-                          const ut_float *restrict M, size_t stride, int u0, int t, int HD) {
-    int ib = 0;
-    for (; ib + UT__AW <= HD; ib += UT__AW) {
-        ut_float acc[UT__AW] = {0}, acc2[UT__AW] = {0};   /* two chains: see above */
-        int u = u0;
-        for (; u + 1 <= t; u += 2) {
-            ut_float wu = w[u * ws], wu2 = w[(u + 1) * ws];
-            const ut_float *row = M + (size_t)u * stride + ib, *row2 = row + stride;
-            #pragma omp simd
-            for (int j = 0; j < UT__AW; j++) { acc[j] += wu * row[j]; acc2[j] += wu2 * row2[j]; }
-        }
-        for (; u <= t; u++) {
-            ut_float wu = w[u * ws];
-            const ut_float *row = M + (size_t)u * stride + ib;
-            #pragma omp simd
-            for (int j = 0; j < UT__AW; j++) acc[j] += wu * row[j];
-        }
-        for (int j = 0; j < UT__AW; j++) acc[j] += acc2[j];
-        for (int j = 0; j < UT__AW; j++) y[ib + j] += acc[j];
-    }
-    for (int i = ib; i < HD; i++) {     /* HD not a multiple of 16: the rest */
-        ut_float acc = 0;
-        for (int u = u0; u <= t; u++) acc += w[u * ws] * M[(size_t)u * stride + i];
-        y[i] += acc;
-    }
+static ut_float *ut__alloc_aligned(size_t n) {
+    return (ut_float *)aligned_alloc(64, (n * sizeof(ut_float) + 63) / 64 * 64);
 }
 
 void ut_attention_forward(ut_float *y, ut_float *att, const ut_float *q, const ut_float *k,
                           const ut_float *v, int B, int T, int H, int KVH, int HD, int window) {
-    int group = H / KVH, TP = T + UT__AW;
+    int group = H / KVH;
     ut_float scale = (ut_float)(1.0 / sqrt((double)HD));
+    long qs = (long)H * HD, ks = (long)KVH * HD;    /* row strides of q/y and of k/v */
+    size_t nkt = ut__packed_size(HD, T), nv = ut__packed_size(T, HD);
     #pragma omp parallel for collapse(2) schedule(static)
     for (int b = 0; b < B; b++)
-        for (int h = 0; h < H; h++) {
-            int kvh = h / group;
-            ut_float *kT = (ut_float *)malloc((size_t)HD * TP * sizeof(ut_float));
-            ut__transpose_head(kT, k + ((size_t)b * T * KVH + kvh) * HD, T, TP, KVH * HD, HD);
-            for (int t = 0; t < T; t++) {
-                int u0 = ut__first_visible(t, window);
-                const ut_float *qt = q + (((size_t)b * T + t) * H + h) * HD;
-                ut_float *a = att + (((size_t)b * H + h) * T + t) * T;
-                ut__dots(a, qt, kT, u0, t, TP, HD);
-                ut_float mx = -INFINITY, sum = 0;
-                for (int u = u0; u <= t; u++) { a[u] *= scale; mx = a[u] > mx ? a[u] : mx; }
-                UT_SIMD_SUM(sum)
-                for (int u = u0; u <= t; u++) { a[u] = ut__exp(a[u] - mx); sum += a[u]; }
-                ut_float inv = 1 / sum;
-                for (int u = 0; u < T; u++) a[u] = (u >= u0 && u <= t) ? a[u] * inv : 0;
-                ut_float *yt = y + (((size_t)b * T + t) * H + h) * HD;
-                for (int i = 0; i < HD; i++) yt[i] = 0;
-                ut__wsum_rows(yt, a, 1, v + ((size_t)b * T * KVH + kvh) * HD, (size_t)KVH * HD, u0, t, HD);
+        for (int kvh = 0; kvh < KVH; kvh++) {
+            ut_float *kt = ut__alloc_aligned(nkt + nv), *vp = kt + nkt;
+            if (!kt) ut__oom_abort("attention");
+            const ut_float *kb = k + (size_t)b * T * ks + (size_t)kvh * HD;
+            const ut_float *vb = v + (size_t)b * T * ks + (size_t)kvh * HD;
+            ut__pack(kt, kb, 1, ks, HD, T);   /* K^T: element (i, u) = k[u][i] */
+            ut__pack(vp, vb, ks, 1, T, HD);   /* V:   element (u, i) = v[u][i] */
+            for (int h = kvh * group; h < (kvh + 1) * group; h++) {
+                const ut_float *qh = q + (size_t)b * T * qs + (size_t)h * HD;
+                ut_float *P = att + ((size_t)b * H + h) * T * T, *yh = y + (size_t)b * T * qs + (size_t)h * HD;
+                ut__gemm_packed(T, T, HD, qh, qs, 1, kt, P, T, 0);           /* S = Q K^T */
+                for (int t = 0; t < T; t++)
+                    ut__softmax_causal_row(P + (size_t)t * T, t, ut__first_visible(t, window), T, scale);
+                ut__gemm_packed(T, HD, T, P, T, 1, vp, yh, qs, 0);           /* Y = P V */
             }
-            free(kT);
+            free(kt);
         }
 }
 void ut_attention_backward(ut_float *dq, ut_float *dk, ut_float *dv, const ut_float *dy,
                            const ut_float *att, const ut_float *q, const ut_float *k,
                            const ut_float *v, int B, int T, int H, int KVH, int HD, int window) {
-    int group = H / KVH, TP = T + UT__AW;
+    int group = H / KVH;
     ut_float scale = (ut_float)(1.0 / sqrt((double)HD));
+    long qs = (long)H * HD, ks = (long)KVH * HD;
+    size_t nvt = ut__packed_size(HD, T), nr = ut__packed_size(T, HD);
     /* One thread per (batch, kv head): dk and dv of that kv head collect from
-       all its query heads, so nobody else writes them — no atomics needed.
-       Per query head: pass 1 walks the rows t (datt, the softmax backward into
-       G = ds / sqrt(HD), dq_t); pass 2 walks the columns u (dv_u, dk_u). */
+       all its query heads, so nobody else writes them -- no atomics needed. */
     #pragma omp parallel for collapse(2) schedule(static)
     for (int b = 0; b < B; b++)
         for (int kvh = 0; kvh < KVH; kvh++) {
-            ut_float *vT = (ut_float *)malloc(((size_t)HD * TP + (size_t)T * T + TP) * sizeof(ut_float));
-            ut_float *G = vT + (size_t)HD * TP, *ds = G + (size_t)T * T;
-            ut__transpose_head(vT, v + ((size_t)b * T * KVH + kvh) * HD, T, TP, KVH * HD, HD);
-            size_t rs = (size_t)H * HD, kvs = (size_t)KVH * HD;   /* row strides of q/dy and k/v */
-            const ut_float *kb = k + ((size_t)b * T * KVH + kvh) * HD;
+            /* packed V^T, K, Q_h, dY_h, then G (T x T) */
+            ut_float *vt = ut__alloc_aligned(nvt + 3 * nr + (size_t)T * T);
+            if (!vt) ut__oom_abort("attention");
+            ut_float *kp = vt + nvt, *qp = kp + nr, *dyp = qp + nr, *G = dyp + nr;
+            const ut_float *kb = k + (size_t)b * T * ks + (size_t)kvh * HD;
+            const ut_float *vb = v + (size_t)b * T * ks + (size_t)kvh * HD;
+            ut_float *dkb = dk + (size_t)b * T * ks + (size_t)kvh * HD;
+            ut_float *dvb = dv + (size_t)b * T * ks + (size_t)kvh * HD;
+            ut__pack(vt, vb, 1, ks, HD, T);   /* V^T: element (i, u) = v[u][i] */
+            ut__pack(kp, kb, ks, 1, T, HD);   /* K:   element (u, i) = k[u][i] */
             for (int h = kvh * group; h < (kvh + 1) * group; h++) {
-                const ut_float *ah = att + ((size_t)b * H + h) * T * T;
-                const ut_float *qh = q + ((size_t)b * T * H + h) * HD, *dyh = dy + ((size_t)b * T * H + h) * HD;
-                for (int t = 0; t < T; t++) {
+                const ut_float *P = att + ((size_t)b * H + h) * T * T;
+                const ut_float *qh = q + (size_t)b * T * qs + (size_t)h * HD;
+                const ut_float *dyh = dy + (size_t)b * T * qs + (size_t)h * HD;
+                ut_float *dqh = dq + (size_t)b * T * qs + (size_t)h * HD;
+                ut__gemm_packed(T, T, HD, dyh, qs, 1, vt, G, T, 0);          /* dP = dY V^T */
+                for (int t = 0; t < T; t++) {                                 /* softmax backward */
                     int u0 = ut__first_visible(t, window);
-                    const ut_float *a = ah + (size_t)t * T;
-                    ut_float *gt = G + (size_t)t * T;
-                    ut__dots(ds, dyh + t * rs, vT, u0, t, TP, HD);     /* datt[t,u] = dy_t . v_u */
-                    ut_float dot = 0;
-                    for (int u = u0; u <= t; u++) dot += a[u] * ds[u];
-                    for (int u = 0; u < T; u++) gt[u] = (u >= u0 && u <= t) ? a[u] * (ds[u] - dot) * scale : 0;
-                    ut__wsum_rows(dq + ((size_t)b * T * H + h) * HD + t * rs, gt, 1, kb, kvs, u0, t, HD);
+                    const ut_float *a = P + (size_t)t * T;
+                    ut_float *g = G + (size_t)t * T, dot = 0;
+                    for (int u = u0; u <= t; u++) dot += a[u] * g[u];
+                    for (int u = 0; u < T; u++) g[u] = (u >= u0 && u <= t) ? a[u] * (g[u] - dot) * scale : 0;
                 }
-                for (int u = 0; u < T; u++) {
-                    /* query t sees key u when u <= t and (no window or t - u < window) */
-                    int t1 = (window > 0 && u + window - 1 < T - 1) ? u + window - 1 : T - 1;
-                    ut_float *dvu = dv + ((size_t)b * T * KVH + kvh) * HD + u * kvs;
-                    ut_float *dku = dk + ((size_t)b * T * KVH + kvh) * HD + u * kvs;
-                    ut__wsum_rows(dvu, ah + u, (size_t)T, dyh, rs, u, t1, HD);   /* sum_t att[t,u] dy_t */
-                    ut__wsum_rows(dku, G + u, (size_t)T, qh, rs, u, t1, HD);    /* sum_t G[t,u] q_t */
-                }
+                ut__gemm_packed(T, HD, T, G, T, 1, kp, dqh, qs, 1);          /* dQ_h += G K */
+                ut__pack(qp, qh, qs, 1, T, HD);
+                ut__pack(dyp, dyh, qs, 1, T, HD);
+                /* A = G^T and P^T: element (u, t) is read at G[t*T + u], i.e. row
+                   stride 1 and column stride T -- the transpose costs nothing */
+                ut__gemm_packed(T, HD, T, G, 1, T, qp, dkb, ks, 1);          /* dK += G^T Q_h */
+                ut__gemm_packed(T, HD, T, P, 1, T, dyp, dvb, ks, 1);         /* dV += P^T dY_h */
             }
-            free(vT);
+            free(vt);
         }
 }
 
