@@ -1017,15 +1017,39 @@ static void ut__pack(ut_float *bp, const ut_float *B, long rsb, long csb, int K,
     for (int j0 = 0; j0 < Nn; j0 += UT__NR)
         ut__mm_pack_b(bp + (size_t)(j0 / UT__NR) * K * UT__NR, B, rsb, csb, K, Nn, j0);
 }
+/* Attention's products are causal: half of each T x T square is known in
+ * advance to be masked or zero. `skip` says which half, so whole MR-row
+ * strips can skip it (the few entries a strip still computes on the wrong
+ * side of the diagonal are exact zeros of A, or masked afterwards):
+ *   UT__ALL        compute everything
+ *   UT__OUT_LOWER  only Cm(i, j) with j <= i is wanted    (S = Q K^T)
+ *   UT__A_LOWER    A(i, k) = 0 for k > i: sum k <= i only   (P V, G K)
+ *   UT__A_UPPER    A(i, k) = 0 for k < i: sum k >= i only   (P^T dY, G^T Q) */
+enum { UT__ALL, UT__OUT_LOWER, UT__A_LOWER, UT__A_UPPER };
 static void ut__gemm_packed(int M, int Nn, int K, const ut_float *A, long rsa, long csa,
-                            const ut_float *bp, ut_float *Cm, long ldc, int accumulate) {
-    if (M <= 0 || Nn <= 0) return;
-    if (K <= 0) {
-        if (!accumulate)
-            for (int i = 0; i < M; i++) memset(Cm + (size_t)i * ldc, 0, (size_t)Nn * sizeof(ut_float));
-        return;
+                            const ut_float *bp, ut_float *Cm, long ldc, int accumulate, int skip) {
+    for (int ir = 0; ir < M; ir += UT__MR) {          /* MR-row strips of A */
+        const int mr = M - ir < UT__MR ? M - ir : UT__MR;
+        int j1 = Nn, k0 = 0, k1 = K;                   /* this strip's columns and sum range */
+        if (skip == UT__OUT_LOWER && ir + mr < Nn) j1 = ir + mr;
+        if (skip == UT__A_LOWER && ir + mr < K) k1 = ir + mr;
+        if (skip == UT__A_UPPER) k0 = ir < K ? ir : K;
+        for (int jr = 0; jr < j1; jr += UT__NR) {
+            const int nr = j1 - jr < UT__NR ? j1 - jr : UT__NR;
+            ut_float *c = Cm + (size_t)ir * ldc + jr;
+            if (k0 >= k1) {                            /* empty sum */
+                if (!accumulate)
+                    for (int r = 0; r < mr; r++) memset(c + (size_t)r * ldc, 0, (size_t)nr * sizeof(ut_float));
+                continue;
+            }
+            for (int pc = k0; pc < k1; pc += UT__KC) { /* reduction blocks, in order */
+                const int kc = k1 - pc < UT__KC ? k1 - pc : UT__KC;
+                ut__mm_kernel(kc, A + (size_t)ir * rsa + (size_t)pc * csa, rsa, csa, mr,
+                              bp + (size_t)(jr / UT__NR) * K * UT__NR + (size_t)pc * UT__NR,
+                              c, ldc, nr, !accumulate && pc == k0);
+            }
+        }
     }
-    ut__gemm_block(0, M, 0, Nn, K, A, rsa, csa, bp, Cm, ldc, accumulate);
 }
 
 /* ---- A few rows only: dot products (token-by-token sampling, N = 1) ------- */
@@ -1228,11 +1252,11 @@ static inline int ut__first_visible(int t, int window) {
    thread (ut__gemm_packed), with the (batch, kv head) pairs spread over the
    threads. K and V are packed once per pair and shared by the group's query
    heads -- they are never copied per query head.
-   The products run over the whole T x T square. The entries a query cannot
-   see are computed too, then masked: P is exactly 0 there (and so is G), so
-   they add nothing to Y, dQ, dK or dV. That wastes up to half the
-   multiply-adds, but the kernel runs several times faster than loops that
-   skip them one by one, so it is the quicker way at these sizes. */
+   Causality halves the work: a query sees no later key, so the scores above
+   the diagonal are never needed and P and G are exactly 0 there. The
+   `skip` argument of ut__gemm_packed leaves out that half, strip by strip
+   (MR rows at a time). A sliding window is only masked: its entries are
+   computed, then set to 0 by the softmax, which costs time but not accuracy. */
 
 /* Row t of the scores -> row t of P: scale, mask, softmax over the visible
    keys u0..t (max subtracted first so exp cannot overflow); 0 elsewhere. */
@@ -1275,10 +1299,10 @@ void ut_attention_forward(ut_float *y, ut_float *att, const ut_float *q, const u
             for (int h = kvh * group; h < (kvh + 1) * group; h++) {
                 const ut_float *qh = q + (size_t)b * T * qs + (size_t)h * HD;
                 ut_float *P = att + ((size_t)b * H + h) * T * T, *yh = y + (size_t)b * T * qs + (size_t)h * HD;
-                ut__gemm_packed(T, T, HD, qh, qs, 1, kt, P, T, 0);           /* S = Q K^T */
+                ut__gemm_packed(T, T, HD, qh, qs, 1, kt, P, T, 0, UT__OUT_LOWER);  /* S = Q K^T */
                 for (int t = 0; t < T; t++)
                     ut__softmax_causal_row(P + (size_t)t * T, t, ut__first_visible(t, window), T, scale);
-                ut__gemm_packed(T, HD, T, P, T, 1, vp, yh, qs, 0);           /* Y = P V */
+                ut__gemm_packed(T, HD, T, P, T, 1, vp, yh, qs, 0, UT__A_LOWER);  /* Y = P V */
             }
             free(kt);
         }
@@ -1310,7 +1334,7 @@ void ut_attention_backward(ut_float *dq, ut_float *dk, ut_float *dv, const ut_fl
                 const ut_float *qh = q + (size_t)b * T * qs + (size_t)h * HD;
                 const ut_float *dyh = dy + (size_t)b * T * qs + (size_t)h * HD;
                 ut_float *dqh = dq + (size_t)b * T * qs + (size_t)h * HD;
-                ut__gemm_packed(T, T, HD, dyh, qs, 1, vt, G, T, 0);          /* dP = dY V^T */
+                ut__gemm_packed(T, T, HD, dyh, qs, 1, vt, G, T, 0, UT__OUT_LOWER);  /* dP = dY V^T */
                 for (int t = 0; t < T; t++) {                                 /* softmax backward */
                     int u0 = ut__first_visible(t, window);
                     const ut_float *a = P + (size_t)t * T;
@@ -1318,13 +1342,13 @@ void ut_attention_backward(ut_float *dq, ut_float *dk, ut_float *dv, const ut_fl
                     for (int u = u0; u <= t; u++) dot += a[u] * g[u];
                     for (int u = 0; u < T; u++) g[u] = (u >= u0 && u <= t) ? a[u] * (g[u] - dot) * scale : 0;
                 }
-                ut__gemm_packed(T, HD, T, G, T, 1, kp, dqh, qs, 1);          /* dQ_h += G K */
+                ut__gemm_packed(T, HD, T, G, T, 1, kp, dqh, qs, 1, UT__A_LOWER);  /* dQ_h += G K */
                 ut__pack(qp, qh, qs, 1, T, HD);
                 ut__pack(dyp, dyh, qs, 1, T, HD);
                 /* A = G^T and P^T: element (u, t) is read at G[t*T + u], i.e. row
                    stride 1 and column stride T -- the transpose costs nothing */
-                ut__gemm_packed(T, HD, T, G, 1, T, qp, dkb, ks, 1);          /* dK += G^T Q_h */
-                ut__gemm_packed(T, HD, T, P, 1, T, dyp, dvb, ks, 1);         /* dV += P^T dY_h */
+                ut__gemm_packed(T, HD, T, G, 1, T, qp, dkb, ks, 1, UT__A_UPPER);  /* dK += G^T Q_h */
+                ut__gemm_packed(T, HD, T, P, 1, T, dyp, dvb, ks, 1, UT__A_UPPER);  /* dV += P^T dY_h */
             }
             free(vt);
         }

@@ -332,6 +332,10 @@ int main(void) {
     test_attention("(MQA H3 KVH1)", 1, 5, 3, 1, 4, 0);
     test_attention("(MHA)", 1, 5, 2, 2, 6, 0);
     test_attention("(window 3)", 2, 7, 4, 2, 4, 3);
+    /* longer sequences: several MR-row strips (the causal skipping in the
+       products works strip by strip), head_dim over one NR-wide panel */
+    test_attention("(T 20)", 1, 20, 2, 1, 4, 0);
+    test_attention("(T 19 HD 20 window 6)", 1, 19, 2, 2, 20, 6);
     test_swiglu();
     test_moe();
     test_crossentropy();
