@@ -12,7 +12,8 @@
 
    COMPILE-TIME OPTIONS (#define before the include)
        UT_DOUBLE      the scalar type ut_float becomes double (gradient checks)
-       UT_NO_FAST_MATMUL  use the plain triple-loop matmul everywhere
+       UT_NO_FAST_MATMUL  the linear layers and experts use the plain
+                          triple-loop matmul (attention keeps its kernel)
 
    A TRAINING STEP, the whole API in use (train.c is the full program):
        ut_config c = ut_config_default();          // then set sizes, c.vocab_size...
@@ -642,7 +643,7 @@ ut_memory ut_memory_estimate(const ut_config *c, int B, int T) {
  *         Cm (M x Nn) (+)=  A (M x K) . B (K x Nn)
  *
  * where A and B are read through strides, so a transposed operand is just a
- * different pair of strides (see ut__gemm's callers at the bottom).
+ * different pair of strides (see ut__job_fwd, ut__job_dinp and ut__job_dw).
  *
  * 1. REGISTER TILE (the micro-kernel). We compute a small MR x NR block of Cm
  *    at a time, keeping its MR*NR partial sums in registers for the whole
@@ -958,53 +959,125 @@ static size_t ut__packed_size(int K, int Nn) {
     return (size_t)((Nn + UT__NR - 1) / UT__NR) * UT__NR * (size_t)(K > 0 ? K : 0);
 }
 
-/* ---- The generic blocked product ------------------------------------------- */
-/* Cm (M x Nn, row stride ldc) = or += A . B, with A(i,k) = A[i*rsa + k*csa]
- * and B(k,j) = B[k*rsb + j*csb]. */
-static void ut__gemm(int M, int Nn, int K, const ut_float *A, long rsa, long csa,
-                     const ut_float *B, long rsb, long csb, ut_float *Cm, long ldc,
-                     int accumulate) {
-    if (M <= 0 || Nn <= 0) return;
-    if (K <= 0) { /* empty sum: out = 0, or += 0 */
-        if (!accumulate)
-            for (int i = 0; i < M; i++) memset(Cm + (size_t)i * ldc, 0, (size_t)Nn * sizeof(ut_float));
-        return;
-    }
-    const int np = (Nn + UT__NR - 1) / UT__NR;        /* number of B panels */
-    ut_float *bp = ut__mm_scratch(ut__packed_size(K, Nn));
-    if (!bp) { /* out of memory for the packed copy: the plain loop needs none */
-        for (int i = 0; i < M; i++)
-            for (int j = 0; j < Nn; j++) {
-                ut_float sum = 0;
-                for (int k = 0; k < K; k++) sum += A[(size_t)i * rsa + (size_t)k * csa] * B[(size_t)k * rsb + (size_t)j * csb];
-                Cm[(size_t)i * ldc + j] = accumulate ? Cm[(size_t)i * ldc + j] + sum : sum;
-            }
-        return;
-    }
-    const int tm = (M + UT__MC - 1) / UT__MC;         /* output tiles, rows  */
-    const int tn = (Nn + UT__NC - 1) / UT__NC;        /* output tiles, cols  */
-    const int ntiles = tm * tn;
+/* ---- The generic blocked product, for several products at once ----------- */
+/* One job: Cm (M x Nn, row stride ldc) = or += A . B, with A(i,k) =
+ * A[i*rsa + k*csa] and B(k,j) = B[k*rsb + j*csb]. ut__gemm_many runs a list
+ * of jobs whose outputs do not overlap inside ONE parallel region: the
+ * backward of a linear layer (dinp and dw), the gate and up projections of
+ * SwiGLU, or every expert of a MoE layer at once (a "grouped GEMM"). Fewer
+ * parallel regions means less time waiting at barriers, and many small
+ * products share out between the threads better than each one alone. */
+typedef struct {
+    int M, Nn, K;
+    const ut_float *A; long rsa, csa;
+    const ut_float *B; long rsb, csb;
+    ut_float *Cm; long ldc;
+    int accumulate;
+    /* set by ut__gemm_many: where the job's packed B, panels and tiles start */
+    size_t bp_off; int panel0, tile0, tm;
+} ut__mm_job;
 
-#pragma omp parallel if ((long long)M * Nn * K >= UT__PAR_MIN)
+static void ut__gemm_many(ut__mm_job *jobs, int njobs) {
+    /* number the B panels and the output tiles of all jobs one after another */
+    int npanels = 0, ntiles = 0;
+    size_t nbp = 0;
+    long long work = 0;
+    for (int j = 0; j < njobs; j++) {
+        ut__mm_job *jb = &jobs[j];
+        jb->bp_off = nbp; jb->panel0 = npanels; jb->tile0 = ntiles; jb->tm = 0;
+        if (jb->M <= 0 || jb->Nn <= 0) continue;
+        if (jb->K <= 0) { /* empty sum: out = 0, or += 0 */
+            if (!jb->accumulate)
+                for (int i = 0; i < jb->M; i++) memset(jb->Cm + (size_t)i * jb->ldc, 0, (size_t)jb->Nn * sizeof(ut_float));
+            continue;
+        }
+        jb->tm = (jb->M + UT__MC - 1) / UT__MC;
+        npanels += (jb->Nn + UT__NR - 1) / UT__NR;
+        ntiles += jb->tm * ((jb->Nn + UT__NC - 1) / UT__NC);
+        nbp += ut__packed_size(jb->K, jb->Nn);
+        work += (long long)jb->M * jb->Nn * jb->K;
+    }
+    if (ntiles == 0) return;
+    ut_float *bp = ut__mm_scratch(nbp);
+#ifdef UT_NO_FAST_MATMUL
+    bp = NULL;                       /* the plain loop below, everywhere */
+#endif
+    if (!bp) { /* out of memory for the packed copy: the plain loop needs none */
+        for (int j = 0; j < njobs; j++) {
+            const ut__mm_job *jb = &jobs[j];
+            if (jb->tm == 0) continue;
+            for (int i = 0; i < jb->M; i++)
+                for (int c = 0; c < jb->Nn; c++) {
+                    ut_float sum = 0;
+                    for (int k = 0; k < jb->K; k++)
+                        sum += jb->A[(size_t)i * jb->rsa + (size_t)k * jb->csa] * jb->B[(size_t)k * jb->rsb + (size_t)c * jb->csb];
+                    ut_float *o = jb->Cm + (size_t)i * jb->ldc + c;
+                    *o = jb->accumulate ? *o + sum : sum;
+                }
+        }
+        return;
+    }
+
+#pragma omp parallel if (work >= UT__PAR_MIN)
     {
         /* step 1: pack B, one panel per iteration (the implicit barrier at the
          * end of the loop makes every panel visible before step 2 starts) */
 #pragma omp for schedule(static)
-        for (int p = 0; p < np; p++)
-            ut__mm_pack_b(bp + (size_t)p * K * UT__NR, B, rsb, csb, K, Nn, p * UT__NR);
+        for (int p = 0; p < npanels; p++) {
+            int j = 0;
+            while (j + 1 < njobs && jobs[j + 1].panel0 <= p) j++;   /* the job of panel p */
+            const ut__mm_job *jb = &jobs[j];
+            int lp = p - jb->panel0;
+            ut__mm_pack_b(bp + jb->bp_off + (size_t)lp * jb->K * UT__NR, jb->B, jb->rsb, jb->csb,
+                          jb->K, jb->Nn, lp * UT__NR);
+        }
 
         /* step 2: the output tiles, split evenly and statically between threads.
-         * Tile t -> (row block t % tm, column block t / tm): consecutive tiles
-         * share the same B panels, which then stay in cache -- and a thread's
-         * run of tiles mostly uses the panels it packed itself in step 1. */
+         * Tile t of a job -> (row block t % tm, column block t / tm): consecutive
+         * tiles share the same B panels, which then stay in cache -- and a
+         * thread's run of tiles mostly uses the panels it packed itself. Each
+         * tile is computed by one thread from start to end, so the result does
+         * not depend on which thread that is. */
 #pragma omp for schedule(static)
         for (int t = 0; t < ntiles; t++) {
-            const int i0 = (t % tm) * UT__MC, j0 = (t / tm) * UT__NC;
-            const int i1 = i0 + UT__MC < M ? i0 + UT__MC : M;
-            const int j1 = j0 + UT__NC < Nn ? j0 + UT__NC : Nn;
-            ut__gemm_block(i0, i1, j0, j1, K, A, rsa, csa, bp, Cm, ldc, accumulate);
+            int j = 0;
+            while (j + 1 < njobs && jobs[j + 1].tile0 <= t) j++;     /* the job of tile t */
+            const ut__mm_job *jb = &jobs[j];
+            const int lt = t - jb->tile0;
+            const int i0 = (lt % jb->tm) * UT__MC, j0 = (lt / jb->tm) * UT__NC;
+            const int i1 = i0 + UT__MC < jb->M ? i0 + UT__MC : jb->M;
+            const int j1 = j0 + UT__NC < jb->Nn ? j0 + UT__NC : jb->Nn;
+            ut__gemm_block(i0, i1, j0, j1, jb->K, jb->A, jb->rsa, jb->csa, bp + jb->bp_off,
+                           jb->Cm, jb->ldc, jb->accumulate);
         }
     }
+}
+
+/* Filling in a job for the three products of a linear layer: out = inp w^T
+ * (forward), dinp += dout w and dw += dout^T inp (backward). */
+static ut__mm_job ut__job(int M, int Nn, int K, const ut_float *A, long rsa, long csa,
+                          const ut_float *B, long rsb, long csb, ut_float *Cm, long ldc, int acc) {
+    ut__mm_job j;
+    memset(&j, 0, sizeof j);
+    j.M = M; j.Nn = Nn; j.K = K; j.A = A; j.rsa = rsa; j.csa = csa;
+    j.B = B; j.rsb = rsb; j.csb = csb; j.Cm = Cm; j.ldc = ldc; j.accumulate = acc;
+    return j;
+}
+static ut__mm_job ut__job_fwd(ut_float *out, const ut_float *inp, const ut_float *w, int N, int C, int OC) {
+    /* out(n,o) = sum_i inp(n,i) w(o,i):  M=N, Nn=OC, K=C,
+     * A = inp (row-major), B(k=i, j=o) = w[o*C + i] (transposed) */
+    return ut__job(N, OC, C, inp, C, 1, w, 1, C, out, OC, 0);
+}
+static ut__mm_job ut__job_dinp(ut_float *dinp, const ut_float *dout, const ut_float *w, int N, int C, int OC) {
+    /* dinp(n,i) += sum_o dout(n,o) w(o,i):  M=N, Nn=C, K=OC,
+     * A = dout (row-major), B = w (row-major) */
+    return ut__job(N, C, OC, dout, OC, 1, w, C, 1, dinp, C, 1);
+}
+static ut__mm_job ut__job_dw(ut_float *dw, const ut_float *dout, const ut_float *inp, int N, int C, int OC) {
+    /* dw(o,i) += sum_n dout(n,o) inp(n,i):  M=OC, Nn=C, K=N,
+     * A(o,n) = dout[n*OC + o] (transposed: the MR numbers broadcast for one k
+     * are neighbours in memory), B = inp (row-major) */
+    return ut__job(OC, C, N, dout, 1, OC, inp, C, 1, dw, C, 1);
 }
 
 /* ---- Small products on one thread, with the caller's buffer ---------------- */
@@ -1082,12 +1155,10 @@ static ut_float ut__dot(const ut_float *restrict a, const ut_float *restrict b, 
     return lane[0];
 }
 
-/* ---- The three products of a linear layer, as instances of ut__gemm -------- */
+/* ---- The three products of a linear layer, as jobs of ut__gemm_many --- */
 
 void ut_matmul_forward(ut_float *out, const ut_float *inp, const ut_float *w,
                        int N, int C, int OC) {
-    /* out(n,o) = sum_i inp(n,i) w(o,i):  M=N, Nn=OC, K=C,
-     * A = inp (row-major), B(k=i, j=o) = w[o*C + i] (transposed) */
 #ifdef UT_NO_FAST_MATMUL
     ut_matmul_forward_naive(out, inp, w, N, C, OC);   /* the teaching version everywhere */
     return;
@@ -1099,22 +1170,21 @@ void ut_matmul_forward(ut_float *out, const ut_float *inp, const ut_float *w,
                 out[(size_t)n * OC + o] = ut__dot(inp + (size_t)n * C, w + (size_t)o * C, C);
         return;
     }
-    ut__gemm(N, OC, C, inp, C, 1, w, 1, C, out, OC, 0);
+    ut__mm_job j = ut__job_fwd(out, inp, w, N, C, OC);
+    ut__gemm_many(&j, 1);
 }
 
 void ut_matmul_backward(ut_float *dinp, ut_float *dw, const ut_float *dout,
                         const ut_float *inp, const ut_float *w, int N, int C, int OC) {
-    /* dinp(n,i) += sum_o dout(n,o) w(o,i):  M=N, Nn=C, K=OC,
-     * A = dout (row-major), B = w (row-major) */
 #ifdef UT_NO_FAST_MATMUL
     ut_matmul_backward_naive(dinp, dw, dout, inp, w, N, C, OC);
     return;
 #endif
-    if (dinp) ut__gemm(N, C, OC, dout, OC, 1, w, C, 1, dinp, C, 1);
-    /* dw(o,i) += sum_n dout(n,o) inp(n,i):  M=OC, Nn=C, K=N,
-     * A(o,n) = dout[n*OC + o] (transposed: the MR numbers broadcast for one k
-     * are neighbours in memory), B = inp (row-major) */
-    if (dw) ut__gemm(OC, C, N, dout, 1, OC, inp, C, 1, dw, C, 1);
+    ut__mm_job j[2];   /* both products in one parallel region */
+    int n = 0;
+    if (dinp) j[n++] = ut__job_dinp(dinp, dout, w, N, C, OC);
+    if (dw) j[n++] = ut__job_dw(dw, dout, inp, N, C, OC);
+    ut__gemm_many(j, n);
 }
 
 /* ===========================================================================
@@ -1362,34 +1432,111 @@ void ut_attention_backward(ut_float *dq, ut_float *dk, ut_float *dv, const ut_fl
    Backward: dh = dout wd; dgate = dh * up * silu'(gate); dup = dh * silu(gate),
    with silu'(g) = sigmoid(g) * (1 + g * (1 - sigmoid(g))).
    scratch holds 2*N*F floats (dh, reused for dgate, and dup). dx is added to. */
-void ut_swiglu_forward(ut_float *out, ut_float *gate, ut_float *up, ut_float *h, const ut_float *x,
-                       const ut_float *wg, const ut_float *wu, const ut_float *wd, int N, int D, int F) {
-    ut_matmul_forward(gate, x, wg, N, D, F);
-    ut_matmul_forward(up, x, wu, N, D, F);
-    size_t NF = (size_t)N * F;
+/* The experts of a layer, each a SwiGLU on its own rows: expert e owns rows
+   [off[e], off[e+1]) of x, gate, up, h and out (and of dout, dx), and its
+   weights start at wg + e*F*D, wu + e*F*D, wd + e*D*F. A dense layer is the
+   case E = 1, off = {0, N}. Instead of one product after another, the
+   products that do not depend on each other -- gate and up, and those of all
+   experts -- go to the threads together (ut__gemm_many), UT__GROUP experts
+   at a time, so a MoE layer costs a handful of parallel regions, not a few
+   per expert. */
+#define UT__GROUP 32
+/* forward jobs: tiny ones (a token at a time, when sampling) take the
+   dot-product path of ut_matmul_forward; the rest run together */
+static void ut__forward_jobs(ut__mm_job *j, int n) {
+    int big = 0;
+    for (int i = 0; i < n; i++) {
+        if (j[i].M <= UT__SMALL_N) ut_matmul_forward(j[i].Cm, j[i].A, j[i].B, j[i].M, j[i].K, j[i].Nn);
+        else j[big++] = j[i];
+    }
+    ut__gemm_many(j, big);
+}
+static void ut__experts_forward(ut_float *out, ut_float *gate, ut_float *up, ut_float *h,
+                                const ut_float *x, const ut_float *wg, const ut_float *wu,
+                                const ut_float *wd, const int *off, int E, int D, int F) {
+    ut__mm_job j[2 * UT__GROUP];
+    for (int e0 = 0; e0 < E; e0 += UT__GROUP) {         /* gate = x wg^T, up = x wu^T */
+        int n = 0;
+        for (int e = e0; e < E && e < e0 + UT__GROUP; e++) {
+            int o = off[e], M = off[e + 1] - o;
+            if (M == 0) continue;
+            j[n++] = ut__job_fwd(gate + (size_t)o * F, x + (size_t)o * D, wg + (size_t)e * F * D, M, D, F);
+            j[n++] = ut__job_fwd(up + (size_t)o * F, x + (size_t)o * D, wu + (size_t)e * F * D, M, D, F);
+        }
+        ut__forward_jobs(j, n);
+    }
+    size_t NF = (size_t)off[E] * F;                      /* h = silu(gate) * up */
     #pragma omp parallel for
     for (size_t i = 0; i < NF; i++) {
         ut_float g = gate[i];
         h[i] = g / (1 + ut__exp(-g)) * up[i];
     }
-    ut_matmul_forward(out, h, wd, N, F, D);
+    for (int e0 = 0; e0 < E; e0 += UT__GROUP) {         /* out = h wd^T */
+        int n = 0;
+        for (int e = e0; e < E && e < e0 + UT__GROUP; e++) {
+            int o = off[e], M = off[e + 1] - o;
+            if (M == 0) continue;
+            j[n++] = ut__job_fwd(out + (size_t)o * D, h + (size_t)o * F, wd + (size_t)e * D * F, M, F, D);
+        }
+        ut__forward_jobs(j, n);
+    }
 }
-void ut_swiglu_backward(ut_float *dx, ut_float *dwg, ut_float *dwu, ut_float *dwd,
-                        const ut_float *dout, const ut_float *gate, const ut_float *up,
-                        const ut_float *h, const ut_float *x, const ut_float *wg,
-                        const ut_float *wu, const ut_float *wd, ut_float *scratch, int N, int D, int F) {
-    size_t NF = (size_t)N * F;
+/* scratch: 2 * off[E] * F floats (dh, reused for dgate, and dup). dx is added to. */
+static void ut__experts_backward(ut_float *dx, ut_float *dwg, ut_float *dwu, ut_float *dwd,
+                                 const ut_float *dout, const ut_float *gate, const ut_float *up,
+                                 const ut_float *h, const ut_float *x, const ut_float *wg,
+                                 const ut_float *wu, const ut_float *wd, ut_float *scratch,
+                                 const int *off, int E, int D, int F) {
+    size_t NF = (size_t)off[E] * F;
     ut_float *dh = scratch, *dup = scratch + NF;
-    memset(dh, 0, NF * sizeof(ut_float));
-    ut_matmul_backward(dh, dwd, dout, h, wd, N, F, D);
+    ut__mm_job j[2 * UT__GROUP];
+    for (int e0 = 0; e0 < E; e0 += UT__GROUP) {         /* dh = dout wd, dwd += dout^T h */
+        int n = 0;
+        for (int e = e0; e < E && e < e0 + UT__GROUP; e++) {
+            int o = off[e], M = off[e + 1] - o;
+            if (M == 0) continue;
+            j[n] = ut__job_dinp(dh + (size_t)o * F, dout + (size_t)o * D, wd + (size_t)e * D * F, M, F, D);
+            j[n++].accumulate = 0;                      /* dh has no other term: write, no memset */
+            j[n++] = ut__job_dw(dwd + (size_t)e * D * F, dout + (size_t)o * D, h + (size_t)o * F, M, F, D);
+        }
+        ut__gemm_many(j, n);
+    }
     #pragma omp parallel for
     for (size_t i = 0; i < NF; i++) {
         ut_float g = gate[i], sg = 1 / (1 + ut__exp(-g));
         dup[i] = dh[i] * g * sg;
         dh[i] = dh[i] * up[i] * sg * (1 + g * (1 - sg));   /* now dgate */
     }
-    ut_matmul_backward(dx, dwg, dh, x, wg, N, D, F);
-    ut_matmul_backward(dx, dwu, dup, x, wu, N, D, F);
+    /* dx += dgate wg + dup wu. Both products write dx, so they run one after
+       the other, each together with one weight gradient: dwg += dgate^T x,
+       then dwu += dup^T x. */
+    for (int part = 0; part < 2; part++) {
+        const ut_float *dpart = part == 0 ? dh : dup, *w = part == 0 ? wg : wu;
+        ut_float *dw = part == 0 ? dwg : dwu;
+        for (int e0 = 0; e0 < E; e0 += UT__GROUP) {
+            int n = 0;
+            for (int e = e0; e < E && e < e0 + UT__GROUP; e++) {
+                int o = off[e], M = off[e + 1] - o;
+                if (M == 0) continue;
+                j[n++] = ut__job_dinp(dx + (size_t)o * D, dpart + (size_t)o * F, w + (size_t)e * F * D, M, D, F);
+                j[n++] = ut__job_dw(dw + (size_t)e * F * D, dpart + (size_t)o * F, x + (size_t)o * D, M, D, F);
+            }
+            ut__gemm_many(j, n);
+        }
+    }
+}
+
+void ut_swiglu_forward(ut_float *out, ut_float *gate, ut_float *up, ut_float *h, const ut_float *x,
+                       const ut_float *wg, const ut_float *wu, const ut_float *wd, int N, int D, int F) {
+    int off[2] = {0, N};
+    ut__experts_forward(out, gate, up, h, x, wg, wu, wd, off, 1, D, F);
+}
+void ut_swiglu_backward(ut_float *dx, ut_float *dwg, ut_float *dwu, ut_float *dwd,
+                        const ut_float *dout, const ut_float *gate, const ut_float *up,
+                        const ut_float *h, const ut_float *x, const ut_float *wg,
+                        const ut_float *wu, const ut_float *wd, ut_float *scratch, int N, int D, int F) {
+    int off[2] = {0, N};
+    ut__experts_backward(dx, dwg, dwu, dwd, dout, gate, up, h, x, wg, wu, wd, scratch, off, 1, D, F);
 }
 
 /* --- Mixture of Experts ------------------------------------------------------
@@ -1473,13 +1620,7 @@ void ut_moe_forward(ut_float *out, ut_float *aux, ut_float *z, ut_moe_state *s, 
     #pragma omp parallel for
     for (int i = 0; i < N * K; i++)
         memcpy(s->x + (size_t)i * D, x + (size_t)s->slot_token[i] * D, D * sizeof(ut_float));
-    for (int e = 0; e < E; e++) {
-        int o = s->off[e], M = s->off[e + 1] - o;
-        if (M == 0) continue;
-        ut_swiglu_forward(s->out + (size_t)o * D, s->gate + (size_t)o * F, s->up + (size_t)o * F,
-                          s->h + (size_t)o * F, s->x + (size_t)o * D, wg + (size_t)e * F * D,
-                          wu + (size_t)e * F * D, wd + (size_t)e * D * F, M, D, F);
-    }
+    ut__experts_forward(s->out, s->gate, s->up, s->h, s->x, wg, wu, wd, s->off, E, D, F);
     /* 4. combine: out_n = sum_k w_k y_slot(n,k), added in k order */
     #pragma omp parallel for
     for (int n = 0; n < N; n++) {
@@ -1531,15 +1672,8 @@ void ut_moe_backward(ut_float *dx, ut_float *drouter, ut_float *dwg, ut_float *d
             dw[(size_t)n * K + k] = d;
         }
     memset(dxs, 0, NK * D * sizeof(ut_float));
-    for (int e = 0; e < E; e++) {
-        int o = s->off[e], M = s->off[e + 1] - o;
-        if (M == 0) continue;
-        ut_swiglu_backward(dxs + (size_t)o * D, dwg + (size_t)e * F * D, dwu + (size_t)e * F * D,
-                           dwd + (size_t)e * D * F, dy + (size_t)o * D, s->gate + (size_t)o * F,
-                           s->up + (size_t)o * F, s->h + (size_t)o * F, s->x + (size_t)o * D,
-                           wg + (size_t)e * F * D, wu + (size_t)e * F * D, wd + (size_t)e * D * F,
-                           sw, M, D, F);
-    }
+    ut__experts_backward(dxs, dwg, dwu, dwd, dy, s->gate, s->up, s->h, s->x, wg, wu, wd, sw,
+                         s->off, E, D, F);
     #pragma omp parallel for
     for (int n = 0; n < N; n++) {
         ut_float *d = dx + (size_t)n * D;
