@@ -1187,6 +1187,23 @@ void ut_matmul_backward(ut_float *dinp, ut_float *dw, const ut_float *dout,
     ut__gemm_many(j, n);
 }
 
+/* ---- Two memory-bound helpers, split between the threads ------------------ */
+/* Zeroing or adding big arrays is limited by how fast one core can write
+   memory; two cores write faster. Small arrays stay on one thread. */
+#define UT__CHUNK ((size_t)1 << 14)
+static void ut__zero(ut_float *p, size_t n) {             /* p[0..n) = 0 */
+    const size_t nc = (n + UT__CHUNK - 1) / UT__CHUNK;
+    #pragma omp parallel for schedule(static) if (nc >= 4)
+    for (size_t c = 0; c < nc; c++) {
+        size_t a = c * UT__CHUNK, len = n - a < UT__CHUNK ? n - a : UT__CHUNK;
+        memset(p + a, 0, len * sizeof(ut_float));
+    }
+}
+static void ut__add(ut_float *restrict y, const ut_float *restrict x, size_t n) { /* y += x */
+    #pragma omp parallel for schedule(static) if (n >= 4 * UT__CHUNK)
+    for (size_t i = 0; i < n; i++) y[i] += x[i];
+}
+
 /* ===========================================================================
    5. LAYERS — each forward next to its backward.
    Convention: a backward ADDS (+=) into parameter gradients and into the
@@ -1671,7 +1688,7 @@ void ut_moe_backward(ut_float *dx, ut_float *drouter, ut_float *dwg, ut_float *d
             for (int i = 0; i < D; i++) { dy[slot * D + i] = w * g[i]; d += g[i] * y[i]; }
             dw[(size_t)n * K + k] = d;
         }
-    memset(dxs, 0, NK * D * sizeof(ut_float));
+    ut__zero(dxs, NK * D);
     ut__experts_backward(dxs, dwg, dwu, dwd, dy, s->gate, s->up, s->h, s->x, wg, wu, wd, sw,
                          s->off, E, D, F);
     #pragma omp parallel for
@@ -1871,7 +1888,7 @@ double ut_model_forward(ut_model *m, const int *inputs, const int *targets, int 
         ut_rope_forward(k, m->rope_cos, m->rope_sin, B, T, KVH, HD, 0);
         ut_attention_forward(y, a->att + (size_t)l * B * H * T * T, q, k, v, B, T, H, KVH, HD, c->sliding_window);
         ut_matmul_forward(mid, y, m->p[UT_WO] + (size_t)l * D * QD, (int)N, QD, D);
-        for (size_t i = 0; i < N * D; i++) mid[i] += x[i];
+        ut__add(mid, x, N * D);
         /* feed-forward block: xout = mid + ffn(rmsnorm(mid)) */
         ut_rmsnorm_forward(xn2, a->ffn_rstd + l * N, mid, m->p[UT_FFN_NORM] + (size_t)l * D, (int)N, D, c->norm_eps);
         size_t we = (size_t)l * E * F * D;   /* offset of layer l's experts */
@@ -1886,7 +1903,7 @@ double ut_model_forward(ut_model *m, const int *inputs, const int *targets, int 
                            m->p[UT_W_GATE] + we, m->p[UT_W_UP] + we, m->p[UT_W_DOWN] + we, (int)N, D, F, E, K);
             aux += la; z += lz;
         }
-        for (size_t i = 0; i < N * D; i++) xout[i] += mid[i];
+        ut__add(xout, mid, N * D);
     }
     ut_rmsnorm_forward(a->final_xn, a->final_rstd, a->resid + (size_t)L * N * D, m->p[UT_FINAL_NORM],
                        (int)N, D, c->norm_eps);
@@ -1898,7 +1915,7 @@ double ut_model_forward(ut_model *m, const int *inputs, const int *targets, int 
     return m->loss;
 }
 
-void ut_model_zero_grad(ut_model *m) { memset(m->grads, 0, m->n_params * sizeof(ut_float)); }
+void ut_model_zero_grad(ut_model *m) { ut__zero(m->grads, m->n_params); }
 
 /* The forward pass read backwards. dresid carries dL/dx of the residual
    stream: each block ADDS its input gradient to it, which is exactly the
@@ -1917,10 +1934,10 @@ void ut_model_backward(ut_model *m, float scale) {
     /* loss -> logits -> final norm */
     ut_crossentropy_backward(dlogits, a->probs, m->targets, (int)N, V, scale);
     int tied = c->tie_embeddings;
-    memset(dxn, 0, N * D * sizeof(ut_float));
+    ut__zero(dxn, N * D);
     ut_matmul_backward(dxn, tied ? m->g[UT_TOK_EMB] : m->g[UT_LM_HEAD], dlogits, a->final_xn,
                        tied ? m->p[UT_TOK_EMB] : m->p[UT_LM_HEAD], (int)N, D, V);
-    memset(dresid, 0, N * D * sizeof(ut_float));
+    ut__zero(dresid, N * D);
     ut_rmsnorm_backward(dresid, m->g[UT_FINAL_NORM], dxn, a->resid + (size_t)L * N * D,
                         m->p[UT_FINAL_NORM], a->final_rstd, (int)N, D);
     float daux = scale * c->aux_loss_coef / L, dz = scale * c->z_loss_coef / L;
@@ -1930,7 +1947,7 @@ void ut_model_backward(ut_model *m, float scale) {
         size_t we = (size_t)l * E * F * D;
         /* feed-forward block: dresid (= dL/dxout) flows into dmid both directly
            and through ffn and its norm */
-        memset(dxn, 0, N * D * sizeof(ut_float));
+        ut__zero(dxn, N * D);
         if (E == 1) {
             ut_swiglu_backward(dxn, m->g[UT_W_GATE] + we, m->g[UT_W_UP] + we, m->g[UT_W_DOWN] + we,
                                dresid, a->ffn_gate + l * N * F, a->ffn_up + l * N * F, a->ffn_h + l * N * F,
@@ -1946,17 +1963,15 @@ void ut_model_backward(ut_model *m, float scale) {
         ut_rmsnorm_backward(dresid, m->g[UT_FFN_NORM] + (size_t)l * D, dxn, mid,
                             m->p[UT_FFN_NORM] + (size_t)l * D, a->ffn_rstd + l * N, (int)N, D);
         /* attention block: dresid now holds dL/dmid */
-        memset(dy, 0, N * QD * sizeof(ut_float));
+        /* dq, dy, dk, dv lie one after another in the scratch: zero them at once */
+        ut__zero(dq, N * (2 * QD + 2 * KD));
         ut_matmul_backward(dy, m->g[UT_WO] + (size_t)l * D * QD, dresid, a->attn_y + l * N * QD,
                            m->p[UT_WO] + (size_t)l * D * QD, (int)N, QD, D);
-        memset(dq, 0, N * QD * sizeof(ut_float));
-        memset(dk, 0, N * KD * sizeof(ut_float));
-        memset(dv, 0, N * KD * sizeof(ut_float));
         ut_attention_backward(dq, dk, dv, dy, a->att + (size_t)l * B * H * T * T, a->q + l * N * QD,
                               a->k + l * N * KD, a->v + l * N * KD, B, T, H, KVH, HD, c->sliding_window);
         ut_rope_backward(dq, m->rope_cos, m->rope_sin, B, T, H, HD, 0);
         ut_rope_backward(dk, m->rope_cos, m->rope_sin, B, T, KVH, HD, 0);
-        memset(dxn, 0, N * D * sizeof(ut_float));
+        ut__zero(dxn, N * D);
         ut_matmul_backward(dxn, m->g[UT_WQ] + (size_t)l * QD * D, dq, xn, m->p[UT_WQ] + (size_t)l * QD * D, (int)N, D, QD);
         ut_matmul_backward(dxn, m->g[UT_WK] + (size_t)l * KD * D, dk, xn, m->p[UT_WK] + (size_t)l * KD * D, (int)N, D, KD);
         ut_matmul_backward(dxn, m->g[UT_WV] + (size_t)l * KD * D, dv, xn, m->p[UT_WV] + (size_t)l * KD * D, (int)N, D, KD);
