@@ -1187,6 +1187,18 @@ void ut_matmul_backward(ut_float *dinp, ut_float *dw, const ut_float *dout,
     ut__gemm_many(j, n);
 }
 
+/* Forward products (jobs from ut__job_fwd) that may run together. Tiny ones
+   (a token at a time, when sampling) take the dot-product path of
+   ut_matmul_forward; the rest share one parallel region. */
+static void ut__forward_jobs(ut__mm_job *j, int n) {
+    int big = 0;
+    for (int i = 0; i < n; i++) {
+        if (j[i].M <= UT__SMALL_N) ut_matmul_forward(j[i].Cm, j[i].A, j[i].B, j[i].M, j[i].K, j[i].Nn);
+        else j[big++] = j[i];
+    }
+    ut__gemm_many(j, big);
+}
+
 /* ---- Two memory-bound helpers, split between the threads ------------------ */
 /* Zeroing or adding big arrays is limited by how fast one core can write
    memory; two cores write faster. Small arrays stay on one thread. */
@@ -1458,16 +1470,6 @@ void ut_attention_backward(ut_float *dq, ut_float *dk, ut_float *dv, const ut_fl
    at a time, so a MoE layer costs a handful of parallel regions, not a few
    per expert. */
 #define UT__GROUP 32
-/* forward jobs: tiny ones (a token at a time, when sampling) take the
-   dot-product path of ut_matmul_forward; the rest run together */
-static void ut__forward_jobs(ut__mm_job *j, int n) {
-    int big = 0;
-    for (int i = 0; i < n; i++) {
-        if (j[i].M <= UT__SMALL_N) ut_matmul_forward(j[i].Cm, j[i].A, j[i].B, j[i].M, j[i].K, j[i].Nn);
-        else j[big++] = j[i];
-    }
-    ut__gemm_many(j, big);
-}
 static void ut__experts_forward(ut_float *out, ut_float *gate, ut_float *up, ut_float *h,
                                 const ut_float *x, const ut_float *wg, const ut_float *wu,
                                 const ut_float *wd, const int *off, int E, int D, int F) {
@@ -1881,9 +1883,11 @@ double ut_model_forward(ut_model *m, const int *inputs, const int *targets, int 
         ut_float *xn2 = a->ffn_xn + l * N * D;
         /* attention block: mid = x + W_o attn(rope(W_q xn), rope(W_k xn), W_v xn) */
         ut_rmsnorm_forward(xn, a->attn_rstd + l * N, x, m->p[UT_ATTN_NORM] + (size_t)l * D, (int)N, D, c->norm_eps);
-        ut_matmul_forward(q, xn, m->p[UT_WQ] + (size_t)l * QD * D, (int)N, D, QD);
-        ut_matmul_forward(k, xn, m->p[UT_WK] + (size_t)l * KD * D, (int)N, D, KD);
-        ut_matmul_forward(v, xn, m->p[UT_WV] + (size_t)l * KD * D, (int)N, D, KD);
+        ut__mm_job qkv[3] = {   /* q, k, v = xn Wq^T, xn Wk^T, xn Wv^T, in one parallel region */
+            ut__job_fwd(q, xn, m->p[UT_WQ] + (size_t)l * QD * D, (int)N, D, QD),
+            ut__job_fwd(k, xn, m->p[UT_WK] + (size_t)l * KD * D, (int)N, D, KD),
+            ut__job_fwd(v, xn, m->p[UT_WV] + (size_t)l * KD * D, (int)N, D, KD)};
+        ut__forward_jobs(qkv, 3);
         ut_rope_forward(q, m->rope_cos, m->rope_sin, B, T, H, HD, 0);
         ut_rope_forward(k, m->rope_cos, m->rope_sin, B, T, KVH, HD, 0);
         ut_attention_forward(y, a->att + (size_t)l * B * H * T * T, q, k, v, B, T, H, KVH, HD, c->sliding_window);
