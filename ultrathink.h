@@ -978,12 +978,24 @@ typedef struct {
 } ut__mm_job;
 
 static void ut__gemm_many(ut__mm_job *jobs, int njobs) {
-    /* number the B panels and the output tiles of all jobs one after another */
-    int npanels = 0, ntiles = 0;
+    /* Number the B panels and the output tiles of all jobs one after another,
+     * the jobs with the longest sums (the costliest tiles) first: threads
+     * take tiles in that order, so the big ones are not left for last. */
+    int ord[64], npanels = 0, ntiles = 0;
     size_t nbp = 0;
     long long work = 0;
-    for (int j = 0; j < njobs; j++) {
-        ut__mm_job *jb = &jobs[j];
+    if (njobs > 64) {   /* more than fits in ord: run them in two halves */
+        ut__gemm_many(jobs, njobs / 2);
+        ut__gemm_many(jobs + njobs / 2, njobs - njobs / 2);
+        return;
+    }
+    for (int j = 0; j < njobs; j++) {   /* insertion sort by K, longest first */
+        int i = j;
+        while (i > 0 && jobs[ord[i - 1]].K < jobs[j].K) { ord[i] = ord[i - 1]; i--; }
+        ord[i] = j;
+    }
+    for (int o = 0; o < njobs; o++) {
+        ut__mm_job *jb = &jobs[ord[o]];
         jb->bp_off = nbp; jb->panel0 = npanels; jb->tile0 = ntiles; jb->tm = 0;
         if (jb->M <= 0 || jb->Nn <= 0) continue;
         if (jb->K <= 0) { /* empty sum: out = 0, or += 0 */
@@ -1022,27 +1034,29 @@ static void ut__gemm_many(ut__mm_job *jobs, int njobs) {
     {
         /* step 1: pack B, one panel per iteration (the implicit barrier at the
          * end of the loop makes every panel visible before step 2 starts) */
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
         for (int p = 0; p < npanels; p++) {
-            int j = 0;
-            while (j + 1 < njobs && jobs[j + 1].panel0 <= p) j++;   /* the job of panel p */
-            const ut__mm_job *jb = &jobs[j];
+            int o = 0;
+            while (o + 1 < njobs && jobs[ord[o + 1]].panel0 <= p) o++;   /* the job of panel p */
+            const ut__mm_job *jb = &jobs[ord[o]];
             int lp = p - jb->panel0;
             ut__mm_pack_b(bp + jb->bp_off + (size_t)lp * jb->K * UT__NR, jb->B, jb->rsb, jb->csb,
                           jb->K, jb->Nn, lp * UT__NR);
         }
 
-        /* step 2: the output tiles, split evenly and statically between threads.
-         * Tile t of a job -> (row block t % tm, column block t / tm): consecutive
-         * tiles share the same B panels, which then stay in cache -- and a
-         * thread's run of tiles mostly uses the panels it packed itself. Each
-         * tile is computed by one thread from start to end, so the result does
-         * not depend on which thread that is. */
-#pragma omp for schedule(static)
+        /* step 2: the output tiles. Each thread takes the next tile as soon as
+         * it is free ("dynamic" schedule): tiles of different jobs cost
+         * different amounts, and on a shared machine one thread may be paused
+         * for a while, so a fixed split would leave the other waiting. Tile t
+         * of a job -> (row block t % tm, column block t / tm): consecutive
+         * tiles share the same B panels, which then stay in cache. Each tile
+         * is computed by one thread from start to end, in a fixed order, so
+         * the result does not depend on which thread that is. */
+#pragma omp for schedule(dynamic, 1)
         for (int t = 0; t < ntiles; t++) {
-            int j = 0;
-            while (j + 1 < njobs && jobs[j + 1].tile0 <= t) j++;     /* the job of tile t */
-            const ut__mm_job *jb = &jobs[j];
+            int o = 0;
+            while (o + 1 < njobs && jobs[ord[o + 1]].tile0 <= t) o++;     /* the job of tile t */
+            const ut__mm_job *jb = &jobs[ord[o]];
             const int lt = t - jb->tile0;
             const int i0 = (lt % jb->tm) * UT__MC, j0 = (lt / jb->tm) * UT__NC;
             const int i1 = i0 + UT__MC < jb->M ? i0 + UT__MC : jb->M;
