@@ -160,6 +160,9 @@ static double now_s(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
+/* when this process started: eval rows of metrics.jsonl carry the wall time
+   since then ("elapsed_s"), so time-to-quality can be read off the file */
+static double t_process;
 
 /* On a terminal the progress line is redrawn in place with \r; anything else
    printed first clears it (so lines never mix). Not a terminal (a log file,
@@ -637,7 +640,8 @@ static int train_main(int argc, char **argv) {
         val_loss = evaluate(&m, &val, B, T, eval_batches, full_batches, in, tgt);
         printf("step 0: val_loss %.4f (ln V = %.4f), val_bpb %.4f\n", val_loss, log((double)mc->vocab_size),
                bits_per_byte(&val, val_loss));
-        metrics_write("{\"step\":0,\"val_loss\":%.9g,\"val_bpb\":%.6g}", val_loss, bits_per_byte(&val, val_loss));
+        metrics_write("{\"step\":0,\"val_loss\":%.9g,\"val_bpb\":%.6g,\"elapsed_s\":%.2f}", val_loss,
+                      bits_per_byte(&val, val_loss), now_s() - t_process);
     }
 
     double t_start = now_s(), last_draw = 0;
@@ -683,8 +687,8 @@ static int train_main(int argc, char **argv) {
         int do_eval = have_val && ((s.eval_every && s1 % s.eval_every == 0) || last);
         if (do_eval) {   /* the last evaluation reads the whole validation file */
             val_loss = evaluate(&m, &val, B, T, last ? full_batches : eval_batches, full_batches, in, tgt);
-            metrics_write("{\"step\":%d,\"val_loss\":%.9g,\"val_bpb\":%.6g%s}", s1, val_loss,
-                          bits_per_byte(&val, val_loss), last ? ",\"full\":true" : "");
+            metrics_write("{\"step\":%d,\"val_loss\":%.9g,\"val_bpb\":%.6g,\"elapsed_s\":%.2f%s}", s1, val_loss,
+                          bits_per_byte(&val, val_loss), now_s() - t_process, last ? ",\"full\":true" : "");
         }
         if (moe && (do_eval || last || (!have_val && s.eval_every && s1 % s.eval_every == 0))) {
             metrics_expert_load((uint64_t)s1, mc, load, aux_sum / moe_n, z_sum / moe_n);
@@ -811,6 +815,7 @@ static int sample_main(int argc, char **argv) {
    ======================================================================== */
 
 int main(int argc, char **argv) {
+    t_process = now_s();
     if (argc > 1 && !strcmp(argv[1], "sample")) return sample_main(argc - 2, argv + 2);
     return train_main(argc - 1, argv + 1);
 }

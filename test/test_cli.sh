@@ -35,7 +35,7 @@ first=$(train_losses "$D/a/metrics.jsonl" | head -1)
 last5=$(train_losses "$D/a/metrics.jsonl" | tail -5 | awk '{s += $1} END {print s / NR}')
 if awk -v a="$first" -v b="$last5" 'BEGIN {exit !(a > 5.0 && b < a - 1.0)}'; then pass loss_falls "($first -> $last5)"
 else fail loss_falls "first $first, mean of the last 5 $last5"; fi
-if grep -q '"val_bpb"' "$D/a/metrics.jsonl" && grep -q '"expert_load":\[\[' "$D/a/metrics.jsonl" &&
+if grep -q '"val_bpb"' "$D/a/metrics.jsonl" && grep -q '"elapsed_s"' "$D/a/metrics.jsonl" && grep -q '"expert_load":\[\[' "$D/a/metrics.jsonl" &&
    grep -q '"grad_norm"' "$D/a/metrics.jsonl" && grep -q '"aux_loss"' "$D/a/metrics.jsonl"; then pass metrics_fields
 else fail metrics_fields "$(head -3 "$D/a/metrics.jsonl")"; fi
 grep -q '^final: val_loss' "$D/a.log" && grep -q 'layer 1:' "$D/a.log" && pass prints_val_and_expert_load ||
