@@ -673,16 +673,17 @@ ut_memory ut_memory_estimate(const ut_config *c, int B, int T) {
  * ---- Threads and determinism -----------------------------------------------
  * The output Cm is cut into fixed-size MC x NC tiles (64 x 64). Tiles are
  * independent (they write disjoint parts of Cm), so OpenMP hands them out to
- * threads with a static schedule: thread t gets the t-th contiguous run of
- * tiles, no locks, no work queue. The packing of B is split the same way
- * just before, so a thread mostly computes with panels it packed itself (they
- * are still in its own cache). Every output element is computed by exactly ONE thread,
- * with one fixed order of additions: k = 0,1,...,K-1 within each KC block
- * (into a register accumulator that starts at 0), and the blocks added into
- * Cm in order of increasing k. KC, MR and NR are compile-time constants and
- * the edges use the very same kernel (with clamped rows and zero-padded
- * columns) so that order never depends on the number of threads, on where
- * the tile boundaries fall, or on anything but the shape. No atomics, no
+ * the threads: each thread takes the next tile as soon as it is free (a
+ * "dynamic" schedule), so a thread that the OS pauses for a moment, or a
+ * run of costlier tiles, does not leave the others waiting. Several products
+ * can share one parallel region (ut__gemm_many): a layer's dinp and dw, the
+ * experts of a MoE layer. Every output element is computed by exactly ONE
+ * thread, with one fixed order of additions: k = 0,1,...,K-1 within each KC
+ * block (into a register accumulator that starts at 0), and the blocks added
+ * into Cm in order of increasing k. KC, MR and NR are compile-time constants
+ * and the edges use the very same kernel (with clamped rows and zero-padded
+ * columns) so that order never depends on the number of threads, on which
+ * thread takes which tile, or on anything but the shape. No atomics, no
  * per-thread partial sums: the result is bit-identical for 1, 2 or 64
  * threads. (It is NOT bit-identical to the naive version, which adds in a
  * different order and without FMA; the two agree to rounding error. Nor are
