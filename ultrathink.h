@@ -1005,10 +1005,18 @@ static void ut__gemm_many(ut__mm_job *jobs, int njobs) {
             continue;
         }
         jb->tm = (jb->M + UT__MC - 1) / UT__MC;
-        npanels += (jb->Nn + UT__NR - 1) / UT__NR;
         ntiles += jb->tm * ((jb->Nn + UT__NC - 1) / UT__NC);
-        nbp += ut__packed_size(jb->K, jb->Nn);
         work += (long long)jb->M * jb->Nn * jb->K;
+        int same = -1;   /* an earlier job with the same B (e.g. the weight
+                            gradients of q, k and v all read xn): share its copy */
+        for (int o2 = 0; o2 < o && same < 0; o2++) {
+            const ut__mm_job *j2 = &jobs[ord[o2]];
+            if (j2->tm && j2->B == jb->B && j2->rsb == jb->rsb && j2->csb == jb->csb &&
+                j2->K == jb->K && j2->Nn == jb->Nn) same = ord[o2];
+        }
+        if (same >= 0) { jb->bp_off = jobs[same].bp_off; continue; }   /* packs no panels */
+        npanels += (jb->Nn + UT__NR - 1) / UT__NR;
+        nbp += ut__packed_size(jb->K, jb->Nn);
     }
     if (ntiles == 0) return;
     ut_float *bp = ut__mm_scratch(nbp);
@@ -1484,11 +1492,11 @@ void ut_attention_backward(ut_float *dq, ut_float *dk, ut_float *dv, const ut_fl
    experts -- go to the threads together (ut__gemm_many), UT__GROUP experts
    at a time, so a MoE layer costs a handful of parallel regions, not a few
    per expert. */
-#define UT__GROUP 32
+#define UT__GROUP 16   /* up to 3 jobs per expert: 48 jobs per call */
 static void ut__experts_forward(ut_float *out, ut_float *gate, ut_float *up, ut_float *h,
                                 const ut_float *x, const ut_float *wg, const ut_float *wu,
                                 const ut_float *wd, const int *off, int E, int D, int F) {
-    ut__mm_job j[2 * UT__GROUP];
+    ut__mm_job j[3 * UT__GROUP];
     for (int e0 = 0; e0 < E; e0 += UT__GROUP) {         /* gate = x wg^T, up = x wu^T */
         int n = 0;
         for (int e = e0; e < E && e < e0 + UT__GROUP; e++) {
@@ -1523,7 +1531,7 @@ static void ut__experts_backward(ut_float *dx, ut_float *dwg, ut_float *dwu, ut_
                                  const int *off, int E, int D, int F) {
     size_t NF = (size_t)off[E] * F;
     ut_float *dh = scratch, *dup = scratch + NF;
-    ut__mm_job j[2 * UT__GROUP];
+    ut__mm_job j[3 * UT__GROUP];
     for (int e0 = 0; e0 < E; e0 += UT__GROUP) {         /* dh = dout wd, dwd += dout^T h */
         int n = 0;
         for (int e = e0; e < E && e < e0 + UT__GROUP; e++) {
@@ -1541,22 +1549,28 @@ static void ut__experts_backward(ut_float *dx, ut_float *dwg, ut_float *dwu, ut_
         dup[i] = dh[i] * g * sg;
         dh[i] = dh[i] * up[i] * sg * (1 + g * (1 - sg));   /* now dgate */
     }
-    /* dx += dgate wg + dup wu. Both products write dx, so they run one after
-       the other, each together with one weight gradient: dwg += dgate^T x,
-       then dwu += dup^T x. */
-    for (int part = 0; part < 2; part++) {
-        const ut_float *dpart = part == 0 ? dh : dup, *w = part == 0 ? wg : wu;
-        ut_float *dw = part == 0 ? dwg : dwu;
-        for (int e0 = 0; e0 < E; e0 += UT__GROUP) {
-            int n = 0;
-            for (int e = e0; e < E && e < e0 + UT__GROUP; e++) {
-                int o = off[e], M = off[e + 1] - o;
-                if (M == 0) continue;
-                j[n++] = ut__job_dinp(dx + (size_t)o * D, dpart + (size_t)o * F, w + (size_t)e * F * D, M, D, F);
-                j[n++] = ut__job_dw(dw + (size_t)e * F * D, dpart + (size_t)o * F, x + (size_t)o * D, M, D, F);
-            }
-            ut__gemm_many(j, n);
+    /* dwg += dgate^T x and dwu += dup^T x (both read x, packed once), and
+       dx += dgate wg + dup wu: the two dx terms write the same rows, so the
+       second waits for a parallel region of its own. */
+    for (int e0 = 0; e0 < E; e0 += UT__GROUP) {
+        int n = 0;
+        for (int e = e0; e < E && e < e0 + UT__GROUP; e++) {
+            int o = off[e], M = off[e + 1] - o;
+            if (M == 0) continue;
+            j[n++] = ut__job_dw(dwg + (size_t)e * F * D, dh + (size_t)o * F, x + (size_t)o * D, M, D, F);
+            j[n++] = ut__job_dw(dwu + (size_t)e * F * D, dup + (size_t)o * F, x + (size_t)o * D, M, D, F);
+            j[n++] = ut__job_dinp(dx + (size_t)o * D, dh + (size_t)o * F, wg + (size_t)e * F * D, M, D, F);
         }
+        ut__gemm_many(j, n);
+    }
+    for (int e0 = 0; e0 < E; e0 += UT__GROUP) {
+        int n = 0;
+        for (int e = e0; e < E && e < e0 + UT__GROUP; e++) {
+            int o = off[e], M = off[e + 1] - o;
+            if (M == 0) continue;
+            j[n++] = ut__job_dinp(dx + (size_t)o * D, dup + (size_t)o * F, wu + (size_t)e * F * D, M, D, F);
+        }
+        ut__gemm_many(j, n);
     }
 }
 
@@ -1991,9 +2005,21 @@ void ut_model_backward(ut_model *m, float scale) {
         ut_rope_backward(dq, m->rope_cos, m->rope_sin, B, T, H, HD, 0);
         ut_rope_backward(dk, m->rope_cos, m->rope_sin, B, T, KVH, HD, 0);
         ut__zero(dxn, N * D);
-        ut_matmul_backward(dxn, m->g[UT_WQ] + (size_t)l * QD * D, dq, xn, m->p[UT_WQ] + (size_t)l * QD * D, (int)N, D, QD);
-        ut_matmul_backward(dxn, m->g[UT_WK] + (size_t)l * KD * D, dk, xn, m->p[UT_WK] + (size_t)l * KD * D, (int)N, D, KD);
-        ut_matmul_backward(dxn, m->g[UT_WV] + (size_t)l * KD * D, dv, xn, m->p[UT_WV] + (size_t)l * KD * D, (int)N, D, KD);
+        /* dxn += dq Wq + dk Wk + dv Wv, and the three weight gradients (which
+           all read xn, packed once). The three dxn terms write the same
+           array, so they go in three steps; the weight gradients join the first. */
+        const ut_float *wq = m->p[UT_WQ] + (size_t)l * QD * D, *wk = m->p[UT_WK] + (size_t)l * KD * D;
+        const ut_float *wv = m->p[UT_WV] + (size_t)l * KD * D;
+        ut__mm_job qkv[4] = {
+            ut__job_dw(m->g[UT_WQ] + (size_t)l * QD * D, dq, xn, (int)N, D, QD),
+            ut__job_dw(m->g[UT_WK] + (size_t)l * KD * D, dk, xn, (int)N, D, KD),
+            ut__job_dw(m->g[UT_WV] + (size_t)l * KD * D, dv, xn, (int)N, D, KD),
+            ut__job_dinp(dxn, dq, wq, (int)N, D, QD)};
+        ut__gemm_many(qkv, 4);
+        qkv[0] = ut__job_dinp(dxn, dk, wk, (int)N, D, KD);
+        ut__gemm_many(qkv, 1);
+        qkv[0] = ut__job_dinp(dxn, dv, wv, (int)N, D, KD);
+        ut__gemm_many(qkv, 1);
         ut_rmsnorm_backward(dresid, m->g[UT_ATTN_NORM] + (size_t)l * D, dxn, x,
                             m->p[UT_ATTN_NORM] + (size_t)l * D, a->attn_rstd + l * N, (int)N, D);
     }
