@@ -191,9 +191,10 @@ static void test_swiglu(void) {
 }
 
 /* ---- Mixture of Experts: router, top-k, renormalisation, aux and z-loss ---- */
-enum { MN = 9, MD = 6, MF = 5, ME = 4, MK = 2 };
+static int MN, MD, MF, ME, MK;   /* set by test_moe */
+static const char *m_label;
 static const double M_AUX = 0.7, M_Z = 0.3;   /* large coefficients: their gradients must show */
-static double *m_x, *m_r, *m_wg, *m_wu, *m_wd, *m_R, m_out[MN * MD];
+static double *m_x, *m_r, *m_wg, *m_wu, *m_wd, *m_R, *m_out;
 static ut_moe_state m_s;
 static double loss_moe(void) {
     double aux, z;
@@ -226,7 +227,9 @@ static void moe_free_state(ut_moe_state *s) {
     free(s->h); free(s->out); free(s->topk_e); free(s->slot_of); free(s->slot_token); free(s->off);
     free(s->count);
 }
-static void test_moe(void) {
+static void test_moe(const char *label, int N, int D, int F, int E, int K) {
+    MN = N; MD = D; MF = F; ME = E; MK = K; m_label = label;
+    m_out = zeros((size_t)N * D);
     moe_alloc_state(&m_s, MN, MD, MF, ME, MK);
     for (int attempt = 0;; attempt++) {
         double aux, z;
@@ -235,7 +238,7 @@ static void test_moe(void) {
         m_R = randn(MN * MD, 1);
         ut_moe_forward(m_out, &aux, &z, &m_s, m_x, m_r, m_wg, m_wu, m_wd, MN, MD, MF, ME, MK);
         double margin = topk_margin(m_s.probs, MN, ME, MK);
-        if (margin > 1e-3) { printf("     moe: top-k margin %.3g after %d reseed(s)\n", margin, attempt); break; }
+        if (margin > 1e-3) { printf("     moe%s: top-k margin %.3g after %d reseed(s)\n", label, margin, attempt); break; }
         free(m_x); free(m_r); free(m_wg); free(m_wu); free(m_wd); free(m_R);
         if (attempt > 100) { printf("FAIL moe could not find inputs without near-ties\n"); n_fail++; return; }
     }
@@ -246,21 +249,22 @@ static void test_moe(void) {
     double *scratch = zeros(ut_moe_scratch_floats(MN, MD, MF, ME, MK));
     ut_moe_backward(gx, gr, gg, gu, gd, m_R, (float)M_AUX, (float)M_Z, &m_s, m_x, m_r, m_wg, m_wu, m_wd,
                     scratch, MN, MD, MF, ME, MK);
-    printf("     moe: %d of %d experts received tokens\n", used, ME);
-    check("moe/x", m_x, gx, MN * MD, loss_moe, 1000);
-    check("moe/router (incl. aux + z-loss)", m_r, gr, ME * MD, loss_moe, 1000);
-    check("moe/w_gate", m_wg, gg, ME * MF * MD, loss_moe, 1000);
-    check("moe/w_up", m_wu, gu, ME * MF * MD, loss_moe, 1000);
-    check("moe/w_down", m_wd, gd, ME * MD * MF, loss_moe, 1000);
+    printf("     moe%s: %d of %d experts received tokens\n", label, used, ME);
+    char name[96];
+    snprintf(name, sizeof name, "moe%s/x", label); check(name, m_x, gx, MN * MD, loss_moe, 1000);
+    snprintf(name, sizeof name, "moe%s/router (incl. aux + z-loss)", label); check(name, m_r, gr, ME * MD, loss_moe, 1000);
+    snprintf(name, sizeof name, "moe%s/w_gate", label); check(name, m_wg, gg, ME * MF * MD, loss_moe, 1000);
+    snprintf(name, sizeof name, "moe%s/w_up", label); check(name, m_wu, gu, ME * MF * MD, loss_moe, 1000);
+    snprintf(name, sizeof name, "moe%s/w_down", label); check(name, m_wd, gd, ME * MD * MF, loss_moe, 1000);
     /* the two auxiliary losses alone, so their gradients are checked in
        isolation (the expert outputs then have zero weight) */
     memset(m_R, 0, MN * MD * sizeof(double));
     memset(gx, 0, MN * MD * sizeof(double)); memset(gr, 0, ME * MD * sizeof(double));
     ut_moe_backward(gx, gr, gg, gu, gd, m_R, (float)M_AUX, (float)M_Z, &m_s, m_x, m_r, m_wg, m_wu, m_wd,
                     scratch, MN, MD, MF, ME, MK);
-    check("moe/router (aux + z-loss only)", m_r, gr, ME * MD, loss_moe, 1000);
+    snprintf(name, sizeof name, "moe%s/router (aux + z-loss only)", label); check(name, m_r, gr, ME * MD, loss_moe, 1000);
     free(m_x); free(m_r); free(m_wg); free(m_wu); free(m_wd); free(m_R);
-    free(gx); free(gr); free(gg); free(gu); free(gd); free(scratch);
+    free(gx); free(gr); free(gg); free(gu); free(gd); free(scratch); free(m_out);
     moe_free_state(&m_s);
 }
 
@@ -337,7 +341,9 @@ int main(void) {
     test_attention("(T 20)", 1, 20, 2, 1, 4, 0);
     test_attention("(T 19 HD 20 window 6)", 1, 19, 2, 2, 20, 6);
     test_swiglu();
-    test_moe();
+    test_moe("", 9, 6, 5, 4, 2);
+    /* more experts than one group of the grouped products (UT__GROUP = 16) */
+    test_moe(" (E 20 top-3)", 40, 6, 5, 20, 3);
     test_crossentropy();
 
     ut_config c = ut_config_default();

@@ -539,6 +539,7 @@ int main(void) {
     test_sampler();
     test_kv_cache(1, 1, 0);
     test_kv_cache(4, 2, 6);
+    test_kv_cache(20, 3, 0);   /* more experts than one group of grouped products */
     test_config_validation();
     test_matmul_fast_vs_naive();
     char cmd[300];
