@@ -444,7 +444,10 @@ static void test_sampler(void) {
 }
 
 /* 10. Generating with the KV cache gives the same next-token distribution as
-   the full forward pass at every position (tolerance 1e-5, float). */
+   the full forward pass at every position (tolerance 3e-5, float: the weights
+   are scaled up 5x for sharp distributions, and the two paths add in
+   different orders; seen up to 8e-6. A wrong expert or a missing term moves
+   probabilities by 1e-3 or more). */
 static void test_kv_cache(int E, int K, int window) {
     ut_config c = tiny_config(E, K);
     c.sliding_window = window;
@@ -470,7 +473,7 @@ static void test_kv_cache(int E, int K, int window) {
     }
     char name[64];
     snprintf(name, sizeof name, "kv_cache_matches_forward(E=%d,window=%d)", E, window);
-    report(maxd < 1e-5, name, "max prob diff %.2e over %d positions (tolerance 1e-5)", maxd, T);
+    report(maxd < 3e-5, name, "max prob diff %.2e over %d positions (tolerance 3e-5)", maxd, T);
     ut_kv_free(&kv);
     ut_model_free(&m);
 }
