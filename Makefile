@@ -40,9 +40,11 @@ $(STB_DS):
 	fi
 
 $(BIN)/train: train.c ultrathink.h
+	@mkdir -p $(BIN)
 	$(CC) $(CFLAGS) -o $@ train.c $(LDLIBS)
 
 $(BIN)/tokenizer: tokenizer.c $(STB_DS)
+	@mkdir -p $(BIN)
 	$(CC) $(CFLAGS) -I$(STB_DIR) -o $@ tokenizer.c $(LDLIBS)
 
 # ---- make run ----------------------------------------------------------------
