@@ -7,6 +7,7 @@
      B1  nanoGPT laptop shape: V 256, L 4, D 128, H 4 (no GQA), SwiGLU F 344, T 64, B 12
      B2  B1 with MoE: 4 experts, top-2, F 344 each
      B3  ~10M params: L 6, D 384, H 6, KVH 2, F 1024, T 256, B 8, dense
+   After B1 and B2, one line compares them: time ratio, FLOP ratio, cost per FLOP.
    Usage: bench [--steps N] [--threads N] [--only B1|B2|B3|matmul] */
 #define ULTRATHINK_IMPLEMENTATION
 #include "../ultrathink.h"
@@ -30,7 +31,8 @@ static int cmp_double(const void *a, const void *b) {
 
 typedef struct { const char *name; int L, D, H, KVH, F, E, K, T, B; } bench_cfg;
 
-static void bench_model(const bench_cfg *b, int steps) {
+/* returns the median ms per step; *flops_out = FLOPs per step */
+static double bench_model(const bench_cfg *b, int steps, double *flops_out) {
     ut_config c = ut_config_default();
     c.vocab_size = 256; c.n_layers = b->L; c.d_model = b->D; c.n_heads = b->H; c.n_kv_heads = b->KVH;
     c.head_dim = b->D / b->H; c.ffn_hidden = b->F; c.n_experts = b->E; c.top_k = b->K; c.max_seq_len = b->T;
@@ -61,6 +63,8 @@ static void bench_model(const bench_cfg *b, int steps) {
     fflush(stdout);
     free(in); free(tg); free(ms);
     ut_model_free(&m);
+    *flops_out = flops;
+    return med;
 }
 
 static void bench_matmul(int N, int C, int O) {
@@ -109,8 +113,12 @@ int main(int argc, char **argv) {
     const bench_cfg cfgs[3] = {{"B1", 4, 128, 4, 4, 344, 1, 1, 64, 12},
                                {"B2", 4, 128, 4, 4, 344, 4, 2, 64, 12},
                                {"B3", 6, 384, 6, 2, 1024, 1, 1, 256, 8}};
+    double ms[3] = {0}, fl[3] = {0};
     for (int i = 0; i < 3; i++)
-        if (!only || !strcmp(only, cfgs[i].name)) bench_model(&cfgs[i], steps);
+        if (!only || !strcmp(only, cfgs[i].name)) ms[i] = bench_model(&cfgs[i], steps, &fl[i]);
+    if (ms[0] > 0 && ms[1] > 0)   /* what the experts cost beyond their FLOPs */
+        printf("B2 / B1: %.2fx the time for %.2fx the FLOPs (per FLOP, B2 costs %.2fx B1)\n",
+               ms[1] / ms[0], fl[1] / fl[0], (ms[1] / fl[1]) / (ms[0] / fl[0]));
     if (!only || !strcmp(only, "matmul")) {
         printf("matmul (forward, backward dinp, backward dW):\n");
         const int shapes[][3] = {{768, 128, 384}, {768, 128, 128}, {768, 128, 344}, {768, 344, 128},
