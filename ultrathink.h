@@ -934,22 +934,42 @@ static void ut__mm_kernel(int kc, const ut_float *a, long rsa, long csa, int mr,
 }
 
 /* ---- One block of the product, from an already packed B ------------------- */
-/* Cm rows [i0, i1) x columns [j0, j1) = or += A . B, where bp holds B packed
- * panel by panel (panel p, columns p*NR.., at bp + p*K*NR) and j0 is a
- * multiple of NR. Reduction blocks of KC run in order, so every element is
- * summed the same way whichever block, thread or caller computes it. */
-static void ut__gemm_block(int i0, int i1, int j0, int j1, int K, const ut_float *A, long rsa,
-                           long csa, const ut_float *bp, ut_float *Cm, long ldc, int accumulate) {
-    for (int pc = 0; pc < K; pc += UT__KC) {          /* reduction blocks, in order */
-        const int kc = K - pc < UT__KC ? K - pc : UT__KC;
-        const int overwrite = !accumulate && pc == 0;
-        for (int jr = j0; jr < j1; jr += UT__NR) {     /* B panels (stay in L1) */
-            const ut_float *bpan = bp + (size_t)(jr / UT__NR) * K * UT__NR + (size_t)pc * UT__NR;
-            const int nr = j1 - jr < UT__NR ? j1 - jr : UT__NR;
-            for (int ir = i0; ir < i1; ir += UT__MR) { /* MR-row strips of A */
-                const int mr = i1 - ir < UT__MR ? i1 - ir : UT__MR;
-                ut__mm_kernel(kc, A + (size_t)ir * rsa + (size_t)pc * csa, rsa, csa, mr,
-                              bpan, Cm + (size_t)ir * ldc + jr, ldc, nr, overwrite);
+/* Cm (M x Nn, row stride ldc) = or += A . B, where bp holds B packed panel by
+ * panel (panel p, columns p*NR.., at bp + p*K*NR). The parallel product hands
+ * each thread 64 x 64 blocks of its output; attention calls it whole.
+ *
+ * Attention's products are causal: half of each T x T square is known in
+ * advance to be masked or zero. `skip` says which half, so whole MR-row
+ * strips can leave it out (the few entries a strip still computes on the
+ * wrong side of the diagonal are exact zeros of A, or masked afterwards):
+ *   UT__ALL        compute everything                     (linear layers)
+ *   UT__OUT_LOWER  only Cm(i, j) with j <= i is wanted    (S = Q K^T)
+ *   UT__A_LOWER    A(i, k) = 0 for k > i: sum k <= i only   (P V, G K)
+ *   UT__A_UPPER    A(i, k) = 0 for k < i: sum k >= i only   (P^T dY, G^T Q)
+ * Reduction blocks of KC run in order of k, so every element is summed the
+ * same way whichever block, thread or caller computes it. */
+enum { UT__ALL, UT__OUT_LOWER, UT__A_LOWER, UT__A_UPPER };
+static void ut__gemm_block(int M, int Nn, int K, const ut_float *A, long rsa, long csa,
+                           const ut_float *bp, ut_float *Cm, long ldc, int accumulate, int skip) {
+    for (int pc = 0; pc < K; pc += UT__KC) {            /* reduction blocks, in order */
+        const int pend = K - pc < UT__KC ? K : pc + UT__KC;
+        for (int jr = 0; jr < Nn; jr += UT__NR) {        /* B panels (stay in L1) */
+            const ut_float *bpan = bp + (size_t)(jr / UT__NR) * K * UT__NR;
+            for (int ir = 0; ir < M; ir += UT__MR) {     /* MR-row strips of A */
+                const int mr = M - ir < UT__MR ? M - ir : UT__MR;
+                int j1 = Nn, k0 = 0, k1 = K;             /* this strip's columns and sum range */
+                if (skip == UT__OUT_LOWER && ir + mr < Nn) j1 = ir + mr;
+                if (skip == UT__A_LOWER && ir + mr < K) k1 = ir + mr;
+                if (skip == UT__A_UPPER) k0 = ir < K ? ir : K;
+                if (jr >= j1) continue;
+                const int nr = j1 - jr < UT__NR ? j1 - jr : UT__NR;
+                ut_float *c = Cm + (size_t)ir * ldc + jr;
+                const int a = pc > k0 ? pc : k0, b = pend < k1 ? pend : k1;   /* [a, b): this block's share */
+                if (a < b)
+                    ut__mm_kernel(b - a, A + (size_t)ir * rsa + (size_t)a * csa, rsa, csa, mr,
+                                  bpan + (size_t)a * UT__NR, c, ldc, nr, !accumulate && a == k0);
+                else if (k0 >= k1 && pc == 0 && !accumulate)  /* empty sum: write zeros once */
+                    for (int r = 0; r < mr; r++) memset(c + (size_t)r * ldc, 0, (size_t)nr * sizeof(ut_float));
             }
         }
     }
@@ -1070,8 +1090,9 @@ static void ut__gemm_many(ut__mm_job *jobs, int njobs) {
             const int i0 = (lt % jb->tm) * UT__MC, j0 = (lt / jb->tm) * UT__NC;
             const int i1 = i0 + UT__MC < jb->M ? i0 + UT__MC : jb->M;
             const int j1 = j0 + UT__NC < jb->Nn ? j0 + UT__NC : jb->Nn;
-            ut__gemm_block(i0, i1, j0, j1, jb->K, jb->A, jb->rsa, jb->csa, bp + jb->bp_off,
-                           jb->Cm, jb->ldc, jb->accumulate);
+            ut__gemm_block(i1 - i0, j1 - j0, jb->K, jb->A + (size_t)i0 * jb->rsa, jb->rsa, jb->csa,
+                           bp + jb->bp_off + (size_t)(j0 / UT__NR) * jb->K * UT__NR,
+                           jb->Cm + (size_t)i0 * jb->ldc + j0, jb->ldc, jb->accumulate, UT__ALL);
         }
     }
 }
@@ -1105,47 +1126,13 @@ static ut__mm_job ut__job_dw(ut_float *dw, const ut_float *dout, const ut_float 
 
 /* ---- Small products on one thread, with the caller's buffer ---------------- */
 /* Attention multiplies many small matrices (T x HD by HD x T, ...), one (batch,
- * head) per thread. These two calls let it use the same register-tiled kernel
- * without the shared buffer or a parallel region: pack B once into the
- * caller's bp (ut__packed_size(K, Nn) floats, 64-byte aligned), then multiply
- * any number of A's by it. */
+ * head) per thread. To use the same register-tiled kernel without the shared
+ * buffer or a parallel region, it packs B once into a buffer of its own
+ * (ut__packed_size(K, Nn) floats, 64-byte aligned) with ut__pack, then
+ * multiplies any number of A's by it with ut__gemm_block. */
 static void ut__pack(ut_float *bp, const ut_float *B, long rsb, long csb, int K, int Nn) {
     for (int j0 = 0; j0 < Nn; j0 += UT__NR)
         ut__mm_pack_b(bp + (size_t)(j0 / UT__NR) * K * UT__NR, B, rsb, csb, K, Nn, j0);
-}
-/* Attention's products are causal: half of each T x T square is known in
- * advance to be masked or zero. `skip` says which half, so whole MR-row
- * strips can skip it (the few entries a strip still computes on the wrong
- * side of the diagonal are exact zeros of A, or masked afterwards):
- *   UT__ALL        compute everything
- *   UT__OUT_LOWER  only Cm(i, j) with j <= i is wanted    (S = Q K^T)
- *   UT__A_LOWER    A(i, k) = 0 for k > i: sum k <= i only   (P V, G K)
- *   UT__A_UPPER    A(i, k) = 0 for k < i: sum k >= i only   (P^T dY, G^T Q) */
-enum { UT__ALL, UT__OUT_LOWER, UT__A_LOWER, UT__A_UPPER };
-static void ut__gemm_packed(int M, int Nn, int K, const ut_float *A, long rsa, long csa,
-                            const ut_float *bp, ut_float *Cm, long ldc, int accumulate, int skip) {
-    for (int ir = 0; ir < M; ir += UT__MR) {          /* MR-row strips of A */
-        const int mr = M - ir < UT__MR ? M - ir : UT__MR;
-        int j1 = Nn, k0 = 0, k1 = K;                   /* this strip's columns and sum range */
-        if (skip == UT__OUT_LOWER && ir + mr < Nn) j1 = ir + mr;
-        if (skip == UT__A_LOWER && ir + mr < K) k1 = ir + mr;
-        if (skip == UT__A_UPPER) k0 = ir < K ? ir : K;
-        for (int jr = 0; jr < j1; jr += UT__NR) {
-            const int nr = j1 - jr < UT__NR ? j1 - jr : UT__NR;
-            ut_float *c = Cm + (size_t)ir * ldc + jr;
-            if (k0 >= k1) {                            /* empty sum */
-                if (!accumulate)
-                    for (int r = 0; r < mr; r++) memset(c + (size_t)r * ldc, 0, (size_t)nr * sizeof(ut_float));
-                continue;
-            }
-            for (int pc = k0; pc < k1; pc += UT__KC) { /* reduction blocks, in order */
-                const int kc = k1 - pc < UT__KC ? k1 - pc : UT__KC;
-                ut__mm_kernel(kc, A + (size_t)ir * rsa + (size_t)pc * csa, rsa, csa, mr,
-                              bp + (size_t)(jr / UT__NR) * K * UT__NR + (size_t)pc * UT__NR,
-                              c, ldc, nr, !accumulate && pc == k0);
-            }
-        }
-    }
 }
 
 /* ---- A few rows only: dot products (token-by-token sampling, N = 1) ------- */
@@ -1371,12 +1358,12 @@ static inline int ut__first_visible(int t, int window) {
        backward:  dP = dY_h V^T          G = P * (dP - rowsum(P * dP)) * scale
                   dQ_h += G K            dK += G^T Q_h         dV += P^T dY_h
    Each product goes through the register-tiled kernel of section 4 on one
-   thread (ut__gemm_packed), with the (batch, kv head) pairs spread over the
+   thread (ut__gemm_block), with the (batch, kv head) pairs spread over the
    threads. K and V are packed once per pair and shared by the group's query
    heads -- they are never copied per query head.
    Causality halves the work: a query sees no later key, so the scores above
    the diagonal are never needed and P and G are exactly 0 there. The
-   `skip` argument of ut__gemm_packed leaves out that half, strip by strip
+   `skip` argument of ut__gemm_block leaves out that half, strip by strip
    (MR rows at a time). A sliding window is only masked: its entries are
    computed, then set to 0 by the softmax, which costs time but not accuracy. */
 
@@ -1421,10 +1408,10 @@ void ut_attention_forward(ut_float *y, ut_float *att, const ut_float *q, const u
             for (int h = kvh * group; h < (kvh + 1) * group; h++) {
                 const ut_float *qh = q + (size_t)b * T * qs + (size_t)h * HD;
                 ut_float *P = att + ((size_t)b * H + h) * T * T, *yh = y + (size_t)b * T * qs + (size_t)h * HD;
-                ut__gemm_packed(T, T, HD, qh, qs, 1, kt, P, T, 0, UT__OUT_LOWER);  /* S = Q K^T */
+                ut__gemm_block(T, T, HD, qh, qs, 1, kt, P, T, 0, UT__OUT_LOWER);  /* S = Q K^T */
                 for (int t = 0; t < T; t++)
                     ut__softmax_causal_row(P + (size_t)t * T, t, ut__first_visible(t, window), T, scale);
-                ut__gemm_packed(T, HD, T, P, T, 1, vp, yh, qs, 0, UT__A_LOWER);  /* Y = P V */
+                ut__gemm_block(T, HD, T, P, T, 1, vp, yh, qs, 0, UT__A_LOWER);  /* Y = P V */
             }
             free(kt);
         }
@@ -1456,7 +1443,7 @@ void ut_attention_backward(ut_float *dq, ut_float *dk, ut_float *dv, const ut_fl
                 const ut_float *qh = q + (size_t)b * T * qs + (size_t)h * HD;
                 const ut_float *dyh = dy + (size_t)b * T * qs + (size_t)h * HD;
                 ut_float *dqh = dq + (size_t)b * T * qs + (size_t)h * HD;
-                ut__gemm_packed(T, T, HD, dyh, qs, 1, vt, G, T, 0, UT__OUT_LOWER);  /* dP = dY V^T */
+                ut__gemm_block(T, T, HD, dyh, qs, 1, vt, G, T, 0, UT__OUT_LOWER);  /* dP = dY V^T */
                 for (int t = 0; t < T; t++) {                                 /* softmax backward */
                     int u0 = ut__first_visible(t, window);
                     const ut_float *a = P + (size_t)t * T;
@@ -1464,13 +1451,13 @@ void ut_attention_backward(ut_float *dq, ut_float *dk, ut_float *dv, const ut_fl
                     for (int u = u0; u <= t; u++) dot += a[u] * g[u];
                     for (int u = 0; u < T; u++) g[u] = (u >= u0 && u <= t) ? a[u] * (g[u] - dot) * scale : 0;
                 }
-                ut__gemm_packed(T, HD, T, G, T, 1, kp, dqh, qs, 1, UT__A_LOWER);  /* dQ_h += G K */
+                ut__gemm_block(T, HD, T, G, T, 1, kp, dqh, qs, 1, UT__A_LOWER);  /* dQ_h += G K */
                 ut__pack(qp, qh, qs, 1, T, HD);
                 ut__pack(dyp, dyh, qs, 1, T, HD);
                 /* A = G^T and P^T: element (u, t) is read at G[t*T + u], i.e. row
                    stride 1 and column stride T -- the transpose costs nothing */
-                ut__gemm_packed(T, HD, T, G, 1, T, qp, dkb, ks, 1, UT__A_UPPER);  /* dK += G^T Q_h */
-                ut__gemm_packed(T, HD, T, P, 1, T, dyp, dvb, ks, 1, UT__A_UPPER);  /* dV += P^T dY_h */
+                ut__gemm_block(T, HD, T, G, 1, T, qp, dkb, ks, 1, UT__A_UPPER);  /* dK += G^T Q_h */
+                ut__gemm_block(T, HD, T, P, 1, T, dyp, dvb, ks, 1, UT__A_UPPER);  /* dV += P^T dY_h */
             }
             free(vt);
         }
