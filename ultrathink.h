@@ -258,6 +258,14 @@ uint64_t ut_rng_u64(uint64_t *s);
 double   ut_rng_uniform(uint64_t *s);                  /* [0, 1) */
 double   ut_rng_normal(uint64_t *s);
 
+/* Little-endian integers, byte by byte: every file format (checkpoint, token
+   file, tokenizer file) is written and read through these, so a file is the
+   same on any machine. */
+void     ut_put_u32(uint8_t *b, uint32_t v);
+void     ut_put_u64(uint8_t *b, uint64_t v);
+uint32_t ut_get_u32(const uint8_t *b);
+uint64_t ut_get_u64(const uint8_t *b);
+
 /* Inference with a KV cache: each new token costs one position. */
 typedef struct {
     int pos;                 /* tokens already in the cache */
@@ -424,6 +432,12 @@ double ut_rng_normal(uint64_t *s) {
     if (u1 < 1e-300) u1 = 1e-300;
     return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
+
+/* Little-endian byte helpers (declared at the top). */
+void ut_put_u32(uint8_t *b, uint32_t v) { for (int i = 0; i < 4; i++) b[i] = (uint8_t)(v >> (8 * i)); }
+void ut_put_u64(uint8_t *b, uint64_t v) { for (int i = 0; i < 8; i++) b[i] = (uint8_t)(v >> (8 * i)); }
+uint32_t ut_get_u32(const uint8_t *b) { uint32_t v = 0; for (int i = 0; i < 4; i++) v |= (uint32_t)b[i] << (8 * i); return v; }
+uint64_t ut_get_u64(const uint8_t *b) { uint64_t v = 0; for (int i = 0; i < 8; i++) v |= (uint64_t)b[i] << (8 * i); return v; }
 
 /* ===========================================================================
    2. CONFIG
@@ -2109,10 +2123,6 @@ double ut_adamw_step(ut_model *m, const ut_train_config *t, float lr, int step_t
 #define UT_CKPT_VERSION 1
 #define UT_CKPT_HEADER 256
 
-static void ut__put32(uint8_t *b, uint32_t v) { for (int i = 0; i < 4; i++) b[i] = (uint8_t)(v >> (8 * i)); }
-static void ut__put64(uint8_t *b, uint64_t v) { for (int i = 0; i < 8; i++) b[i] = (uint8_t)(v >> (8 * i)); }
-static uint32_t ut__get32(const uint8_t *b) { uint32_t v = 0; for (int i = 0; i < 4; i++) v |= (uint32_t)b[i] << (8 * i); return v; }
-static uint64_t ut__get64(const uint8_t *b) { uint64_t v = 0; for (int i = 0; i < 8; i++) v |= (uint64_t)b[i] << (8 * i); return v; }
 static uint32_t ut__fbits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
 static float ut__bitsf(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
 static uint64_t ut__fnv(uint64_t h, const uint8_t *p, size_t n) {
@@ -2125,39 +2135,39 @@ static void ut__pack_header(uint8_t *h, const ut_config *c, const ut_train_confi
                             const ut_progress *pr, uint64_t n_params, uint64_t checksum) {
     memset(h, 0, UT_CKPT_HEADER);
     memcpy(h, "UTCK", 4);
-    ut__put32(h + 4, UT_CKPT_VERSION); ut__put32(h + 8, UT_CKPT_HEADER); ut__put32(h + 12, 4);
+    ut_put_u32(h + 4, UT_CKPT_VERSION); ut_put_u32(h + 8, UT_CKPT_HEADER); ut_put_u32(h + 12, 4);
     const int ci[12] = {c->vocab_size, c->max_seq_len, c->n_layers, c->d_model, c->n_heads,
                         c->n_kv_heads, c->head_dim, c->ffn_hidden, c->n_experts, c->top_k,
                         c->tie_embeddings, c->sliding_window};
     const float cf[4] = {c->rope_theta, c->norm_eps, c->aux_loss_coef, c->z_loss_coef};
-    for (int i = 0; i < 12; i++) ut__put32(h + 16 + 4 * i, (uint32_t)ci[i]);
-    for (int i = 0; i < 4; i++) ut__put32(h + 64 + 4 * i, ut__fbits(cf[i]));
+    for (int i = 0; i < 12; i++) ut_put_u32(h + 16 + 4 * i, (uint32_t)ci[i]);
+    for (int i = 0; i < 4; i++) ut_put_u32(h + 64 + 4 * i, ut__fbits(cf[i]));
     const int ti[5] = {t->batch_size, t->seq_len, t->grad_accum, t->total_steps, t->warmup_steps};
     const float tf[7] = {t->lr, t->min_lr, t->beta1, t->beta2, t->eps, t->weight_decay, t->grad_clip};
-    for (int i = 0; i < 5; i++) ut__put32(h + 80 + 4 * i, (uint32_t)ti[i]);
-    for (int i = 0; i < 7; i++) ut__put32(h + 100 + 4 * i, ut__fbits(tf[i]));
-    ut__put64(h + 128, t->seed);
-    ut__put64(h + 136, pr->step); ut__put64(h + 144, pr->data_rng); ut__put64(h + 152, pr->tokens_seen);
-    ut__put64(h + 160, n_params); ut__put64(h + 168, checksum);
+    for (int i = 0; i < 5; i++) ut_put_u32(h + 80 + 4 * i, (uint32_t)ti[i]);
+    for (int i = 0; i < 7; i++) ut_put_u32(h + 100 + 4 * i, ut__fbits(tf[i]));
+    ut_put_u64(h + 128, t->seed);
+    ut_put_u64(h + 136, pr->step); ut_put_u64(h + 144, pr->data_rng); ut_put_u64(h + 152, pr->tokens_seen);
+    ut_put_u64(h + 160, n_params); ut_put_u64(h + 168, checksum);
 }
 
 static void ut__unpack_header(const uint8_t *h, ut_config *c, ut_train_config *t, ut_progress *pr) {
     int ci[12]; float cf[4];
-    for (int i = 0; i < 12; i++) ci[i] = (int)ut__get32(h + 16 + 4 * i);
-    for (int i = 0; i < 4; i++) cf[i] = ut__bitsf(ut__get32(h + 64 + 4 * i));
+    for (int i = 0; i < 12; i++) ci[i] = (int)ut_get_u32(h + 16 + 4 * i);
+    for (int i = 0; i < 4; i++) cf[i] = ut__bitsf(ut_get_u32(h + 64 + 4 * i));
     c->vocab_size = ci[0]; c->max_seq_len = ci[1]; c->n_layers = ci[2]; c->d_model = ci[3];
     c->n_heads = ci[4]; c->n_kv_heads = ci[5]; c->head_dim = ci[6]; c->ffn_hidden = ci[7];
     c->n_experts = ci[8]; c->top_k = ci[9]; c->tie_embeddings = ci[10]; c->sliding_window = ci[11];
     c->rope_theta = cf[0]; c->norm_eps = cf[1]; c->aux_loss_coef = cf[2]; c->z_loss_coef = cf[3];
-    t->batch_size = (int)ut__get32(h + 80); t->seq_len = (int)ut__get32(h + 84);
-    t->grad_accum = (int)ut__get32(h + 88); t->total_steps = (int)ut__get32(h + 92);
-    t->warmup_steps = (int)ut__get32(h + 96);
+    t->batch_size = (int)ut_get_u32(h + 80); t->seq_len = (int)ut_get_u32(h + 84);
+    t->grad_accum = (int)ut_get_u32(h + 88); t->total_steps = (int)ut_get_u32(h + 92);
+    t->warmup_steps = (int)ut_get_u32(h + 96);
     float tf[7];
-    for (int i = 0; i < 7; i++) tf[i] = ut__bitsf(ut__get32(h + 100 + 4 * i));
+    for (int i = 0; i < 7; i++) tf[i] = ut__bitsf(ut_get_u32(h + 100 + 4 * i));
     t->lr = tf[0]; t->min_lr = tf[1]; t->beta1 = tf[2]; t->beta2 = tf[3]; t->eps = tf[4];
     t->weight_decay = tf[5]; t->grad_clip = tf[6];
-    t->seed = ut__get64(h + 128);
-    pr->step = ut__get64(h + 136); pr->data_rng = ut__get64(h + 144); pr->tokens_seen = ut__get64(h + 152);
+    t->seed = ut_get_u64(h + 128);
+    pr->step = ut_get_u64(h + 136); pr->data_rng = ut_get_u64(h + 144); pr->tokens_seen = ut_get_u64(h + 152);
 }
 
 /* Streams one buffer of n numbers as float32 little-endian, updating the checksum. */
@@ -2165,7 +2175,7 @@ static int ut__write_floats(FILE *f, const ut_float *x, size_t n, uint64_t *hash
     uint8_t buf[1 << 14];
     for (size_t i = 0; i < n;) {
         size_t k = 0;
-        for (; k < sizeof buf / 4 && i < n; k++, i++) ut__put32(buf + 4 * k, ut__fbits((float)x[i]));
+        for (; k < sizeof buf / 4 && i < n; k++, i++) ut_put_u32(buf + 4 * k, ut__fbits((float)x[i]));
         if (hash) *hash = ut__fnv(*hash, buf, 4 * k);
         else if (fwrite(buf, 4, k, f) != k) return -1;
     }
@@ -2177,7 +2187,7 @@ static int ut__read_floats(FILE *f, ut_float *x, size_t n, uint64_t *hash) {
         size_t k = (n - i) < sizeof buf / 4 ? (n - i) : sizeof buf / 4;
         if (fread(buf, 4, k, f) != k) return -1;
         *hash = ut__fnv(*hash, buf, 4 * k);
-        for (size_t j = 0; j < k; j++, i++) x[i] = (ut_float)ut__bitsf(ut__get32(buf + 4 * j));
+        for (size_t j = 0; j < k; j++, i++) x[i] = (ut_float)ut__bitsf(ut_get_u32(buf + 4 * j));
     }
     return 0;
 }
@@ -2233,11 +2243,11 @@ int ut_checkpoint_load(const char *path, ut_model *m, ut_train_config *t, ut_pro
     int r = -1;
     if (fread(h, 1, UT_CKPT_HEADER, f) != UT_CKPT_HEADER) { ut__fail("%s: truncated checkpoint header", path); goto done; }
     if (memcmp(h, "UTCK", 4) != 0) { ut__fail("%s is not an ultrathink checkpoint (bad magic)", path); goto done; }
-    if (ut__get32(h + 4) != UT_CKPT_VERSION) {
-        ut__fail("%s: checkpoint version %u, this build reads version %d", path, ut__get32(h + 4), UT_CKPT_VERSION);
+    if (ut_get_u32(h + 4) != UT_CKPT_VERSION) {
+        ut__fail("%s: checkpoint version %u, this build reads version %d", path, ut_get_u32(h + 4), UT_CKPT_VERSION);
         goto done;
     }
-    if (ut__get32(h + 8) != UT_CKPT_HEADER || ut__get32(h + 12) != 4) { ut__fail("%s: bad header size or number width", path); goto done; }
+    if (ut_get_u32(h + 8) != UT_CKPT_HEADER || ut_get_u32(h + 12) != 4) { ut__fail("%s: bad header size or number width", path); goto done; }
     memset(&c, 0, sizeof c);
     ut__unpack_header(h, &c, t, pr);
     if (ut_config_validate(&c)) {
@@ -2251,7 +2261,7 @@ int ut_checkpoint_load(const char *path, ut_model *m, ut_train_config *t, ut_pro
         ut__fail("%s: invalid training settings in checkpoint", path);
         goto done;
     }
-    uint64_t n = ut__get64(h + 160);
+    uint64_t n = ut_get_u64(h + 160);
     if (n != ut_num_params(&c)) {
         ut__fail("%s: holds %llu parameters but its config implies %zu", path, (unsigned long long)n, ut_num_params(&c));
         goto done;
@@ -2270,7 +2280,7 @@ int ut_checkpoint_load(const char *path, ut_model *m, ut_train_config *t, ut_pro
         ut__fail("%s: read error", path);
         goto done;
     }
-    if (hash != ut__get64(h + 168)) { ut__fail("%s: checksum mismatch (the file is corrupted)", path); goto done; }
+    if (hash != ut_get_u64(h + 168)) { ut__fail("%s: checksum mismatch (the file is corrupted)", path); goto done; }
     r = 0;
 done:
     fclose(f);
@@ -2301,9 +2311,9 @@ int ut_tokens_load(ut_tokens *d, const char *path) {
     uint8_t *raw = NULL;
     if (fread(h, 1, 32, f) != 32) { ut__fail("%s: too short to be a token file", path); goto done; }
     if (memcmp(h, "UTTK", 4) != 0) { ut__fail("%s is not a token file (bad magic; make one with `tokenizer encode`)", path); goto done; }
-    if (ut__get32(h + 4) != 1) { ut__fail("%s: token file version %u, expected 1", path, ut__get32(h + 4)); goto done; }
-    d->vocab_size = ut__get32(h + 8); d->token_bytes = ut__get32(h + 12);
-    d->n_tokens = ut__get64(h + 16); d->n_bytes = ut__get64(h + 24);
+    if (ut_get_u32(h + 4) != 1) { ut__fail("%s: token file version %u, expected 1", path, ut_get_u32(h + 4)); goto done; }
+    d->vocab_size = ut_get_u32(h + 8); d->token_bytes = ut_get_u32(h + 12);
+    d->n_tokens = ut_get_u64(h + 16); d->n_bytes = ut_get_u64(h + 24);
     if (d->token_bytes != 2 && d->token_bytes != 4) { ut__fail("%s: token width %u, expected 2 or 4", path, d->token_bytes); goto done; }
     if (d->vocab_size < 2 || (d->token_bytes == 2 && d->vocab_size > 65536)) { ut__fail("%s: bad vocab size %u", path, d->vocab_size); goto done; }
     if (d->n_tokens == 0) { ut__fail("%s holds no tokens", path); goto done; }
@@ -2320,7 +2330,7 @@ int ut_tokens_load(ut_tokens *d, const char *path) {
     if (!raw || !d->tokens) { ut__fail("out of memory reading %s", path); goto done; }
     if (fread(raw, d->token_bytes, d->n_tokens, f) != d->n_tokens) { ut__fail("%s: read error", path); goto done; }
     for (uint64_t i = 0; i < d->n_tokens; i++) {
-        uint32_t id = d->token_bytes == 2 ? (uint32_t)raw[2 * i] | (uint32_t)raw[2 * i + 1] << 8 : ut__get32(raw + 4 * i);
+        uint32_t id = d->token_bytes == 2 ? (uint32_t)raw[2 * i] | (uint32_t)raw[2 * i + 1] << 8 : ut_get_u32(raw + 4 * i);
         if (id >= d->vocab_size) {
             ut__fail("%s: token %u at index %llu is >= vocab size %u", path, id, (unsigned long long)i, d->vocab_size);
             goto done;
@@ -2385,8 +2395,8 @@ int ut_tokenizer_load(ut_tokenizer *tk, const char *path) {
     uint8_t *buf = len > 0 && len < (1ll << 31) ? (uint8_t *)malloc((size_t)len) : NULL;
     if (!buf || fread(buf, 1, (size_t)len, f) != (size_t)len) { ut__fail("cannot read tokenizer %s", path); goto done; }
     if (len < 20 || memcmp(buf, "UTBP", 4) != 0) { ut__fail("%s is not a tokenizer file (bad magic)", path); goto done; }
-    if (ut__get32(buf + 4) != 1) { ut__fail("%s: tokenizer version %u, expected 1", path, ut__get32(buf + 4)); goto done; }
-    tk->vocab_size = ut__get32(buf + 8); tk->n_merges = ut__get32(buf + 12); tk->n_special = ut__get32(buf + 16);
+    if (ut_get_u32(buf + 4) != 1) { ut__fail("%s: tokenizer version %u, expected 1", path, ut_get_u32(buf + 4)); goto done; }
+    tk->vocab_size = ut_get_u32(buf + 8); tk->n_merges = ut_get_u32(buf + 12); tk->n_special = ut_get_u32(buf + 16);
     if (tk->vocab_size > (1u << 24) || (uint64_t)256 + tk->n_merges + tk->n_special != tk->vocab_size) {
         ut__fail("%s: inconsistent vocabulary counts", path);
         goto done;
@@ -2398,12 +2408,12 @@ int ut_tokenizer_load(ut_tokenizer *tk, const char *path) {
     tk->token_len = (uint32_t *)calloc(tk->vocab_size, sizeof(uint32_t));
     if (!tk->merges || !tk->token_bytes || !tk->token_len) { ut__fail("out of memory"); goto done; }
     for (uint32_t i = 0; i < tk->n_merges * 2; i++) {
-        tk->merges[i] = ut__get32(buf + 20 + 4 * (size_t)i);
+        tk->merges[i] = ut_get_u32(buf + 20 + 4 * (size_t)i);
         if (tk->merges[i] >= 256 + i / 2) { ut__fail("%s: merge %u refers to a later token", path, i / 2); goto done; }
     }
     for (uint32_t id = 0; id < tk->vocab_size; id++) {
         if (pos + 4 > (size_t)len) { ut__fail("%s: truncated token table", path); goto done; }
-        uint32_t n = ut__get32(buf + pos);
+        uint32_t n = ut_get_u32(buf + pos);
         pos += 4;
         if (n > (size_t)len - pos) { ut__fail("%s: truncated token table", path); goto done; }
         tk->token_bytes[id] = buf + pos;
