@@ -148,25 +148,36 @@ static void test_rope(void) {
 }
 
 /* ---- attention ------------------------------------------------------------ */
-static int a_B, a_T, a_H, a_KVH, a_HD, a_W;
-static double *a_q, *a_k, *a_v, *a_R, *a_y, *a_att;
+/* Both versions: the plain loops of section 5 (a_naive = 1) and the fast
+   one of appendix A (small products through the register-tiled kernel). */
+static int a_B, a_T, a_H, a_KVH, a_HD, a_W, a_naive;
+static double *a_q, *a_k, *a_v, *a_R, *a_y, *a_att, *a_scratch;
 static double loss_attention(void) {
-    ut_attention_forward(a_y, a_att, a_q, a_k, a_v, a_B, a_T, a_H, a_KVH, a_HD, a_W);
+    if (a_naive) ut_attention_forward_naive(a_y, a_att, a_q, a_k, a_v, a_B, a_T, a_H, a_KVH, a_HD, a_W);
+    else ut_attention_forward(a_y, a_att, a_q, a_k, a_v, a_B, a_T, a_H, a_KVH, a_HD, a_W, a_scratch);
     return dot(a_y, a_R, (size_t)a_B * a_T * a_H * a_HD);
 }
-static void test_attention(const char *label, int B, int T, int H, int KVH, int HD, int W) {
+static void test_attention_version(const char *version, const char *label, int B, int T, int H,
+                                   int KVH, int HD, int W) {
     a_B = B; a_T = T; a_H = H; a_KVH = KVH; a_HD = HD; a_W = W;
     size_t nq = (size_t)B * T * H * HD, nk = (size_t)B * T * KVH * HD;
     a_q = randn(nq, 1); a_k = randn(nk, 1); a_v = randn(nk, 1); a_R = randn(nq, 1);
     a_y = zeros(nq); a_att = zeros((size_t)B * H * T * T);
+    a_scratch = zeros(ut_attention_scratch_floats(B, T, KVH, HD));
     double *gq = zeros(nq), *gk = zeros(nk), *gv = zeros(nk);
     loss_attention();
-    ut_attention_backward(gq, gk, gv, a_R, a_att, a_q, a_k, a_v, B, T, H, KVH, HD, W);
-    char name[64];
-    snprintf(name, sizeof name, "attention%s/q", label); check(name, a_q, gq, nq, loss_attention, 1000);
-    snprintf(name, sizeof name, "attention%s/k", label); check(name, a_k, gk, nk, loss_attention, 1000);
-    snprintf(name, sizeof name, "attention%s/v", label); check(name, a_v, gv, nk, loss_attention, 1000);
-    free(a_q); free(a_k); free(a_v); free(a_R); free(a_y); free(a_att); free(gq); free(gk); free(gv);
+    if (a_naive) ut_attention_backward_naive(gq, gk, gv, a_R, a_att, a_q, a_k, a_v, B, T, H, KVH, HD, W);
+    else ut_attention_backward(gq, gk, gv, a_R, a_att, a_q, a_k, a_v, B, T, H, KVH, HD, W, a_scratch);
+    char name[96];
+    snprintf(name, sizeof name, "attention%s%s/q", version, label); check(name, a_q, gq, nq, loss_attention, 1000);
+    snprintf(name, sizeof name, "attention%s%s/k", version, label); check(name, a_k, gk, nk, loss_attention, 1000);
+    snprintf(name, sizeof name, "attention%s%s/v", version, label); check(name, a_v, gv, nk, loss_attention, 1000);
+    free(a_q); free(a_k); free(a_v); free(a_R); free(a_y); free(a_att); free(a_scratch);
+    free(gq); free(gk); free(gv);
+}
+static void test_attention(const char *label, int B, int T, int H, int KVH, int HD, int W) {
+    a_naive = 0; test_attention_version("", label, B, T, H, KVH, HD, W);
+    a_naive = 1; test_attention_version("_naive", label, B, T, H, KVH, HD, W);
 }
 
 /* ---- SwiGLU --------------------------------------------------------------- */

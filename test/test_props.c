@@ -82,8 +82,10 @@ static void test_gqa_equivalence(void) {
                     k2[(((size_t)b * T + t) * H + h) * HD + i] = k[(((size_t)b * T + t) * KVH + h / G) * HD + i];
                     v2[(((size_t)b * T + t) * H + h) * HD + i] = v[(((size_t)b * T + t) * KVH + h / G) * HD + i];
                 }
-    ut_attention_forward(y1, att, q, k, v, B, T, H, KVH, HD, 0);
-    ut_attention_forward(y2, att, q, k2, v2, B, T, H, H, HD, 0);
+    ut_float *scratch = malloc(ut_attention_scratch_floats(B, T, H, HD) * sizeof(ut_float));
+    ut_attention_forward(y1, att, q, k, v, B, T, H, KVH, HD, 0, scratch);
+    ut_attention_forward(y2, att, q, k2, v2, B, T, H, H, HD, 0, scratch);
+    free(scratch);
     report(memcmp(y1, y2, nq * sizeof(ut_float)) == 0, "gqa_equals_mha_with_repeated_kv", "bit-exact, H=%d KVH=%d", H, KVH);
     /* independent multi-head attention in double */
     double maxd = 0;
@@ -523,6 +525,81 @@ static void test_matmul_fast_vs_naive(void) {
     report(worst < 1e-5, "matmul_fast_matches_naive", "max |diff|/sqrt(K) %.2e over 6 shapes, forward and both backward (tolerance 1e-5)", worst);
 }
 
+/* 15. The fast attention (appendix A: small products through the register-
+   tiled kernel, causal half skipped) against the plain loops of section 5,
+   forward (y, att) and backward (dq, dk, dv), on shapes that hit the edges:
+   T not a multiple of the register tile, HD wider than one panel, GQA, a
+   sliding window. Both are float; they add in different orders, so they
+   agree to rounding: |fast - plain| <= 1e-5 * (1 + |plain|). */
+static double max_rel_diff(const ut_float *a, const ut_float *b, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]) / (1 + fabs((double)b[i]));
+        if (!(d <= m)) m = d;   /* NaN-safe: a NaN makes m NaN, and the check fails */
+    }
+    return m;
+}
+static void test_attention_fast_vs_plain(void) {
+    const int shapes[][6] = {{2, 9, 6, 2, 8, 0}, {1, 37, 4, 1, 40, 0}, {2, 20, 4, 4, 16, 5}, {1, 70, 2, 1, 64, 17}};
+    for (int c = 0; c < 4; c++) {
+        int B = shapes[c][0], T = shapes[c][1], H = shapes[c][2], KVH = shapes[c][3], HD = shapes[c][4], W = shapes[c][5];
+        size_t nq = (size_t)B * T * H * HD, nk = (size_t)B * T * KVH * HD, na = (size_t)B * H * T * T;
+        ut_float *buf = calloc(4 * nq + 8 * nk + 2 * na, sizeof(ut_float));
+        ut_float *q = buf, *dy = q + nq, *y1 = dy + nq, *y2 = y1 + nq, *k = y2 + nq, *v = k + nk;
+        ut_float *dk1 = v + nk, *dv1 = dk1 + nk, *dk2 = dv1 + nk, *dv2 = dk2 + nk, *a1 = dv2 + nk, *a2 = a1 + na;
+        ut_float *dq1 = calloc(2 * nq, sizeof(ut_float)), *dq2 = dq1 + nq;
+        ut_float *scratch = malloc(ut_attention_scratch_floats(B, T, KVH, HD) * sizeof(ut_float));
+        uint64_t r = ut_rng_seed(40 + c);
+        for (size_t i = 0; i < nq; i++) { q[i] = (ut_float)ut_rng_normal(&r); dy[i] = (ut_float)ut_rng_normal(&r); }
+        for (size_t i = 0; i < nk; i++) { k[i] = (ut_float)ut_rng_normal(&r); v[i] = (ut_float)ut_rng_normal(&r); }
+        ut_attention_forward(y1, a1, q, k, v, B, T, H, KVH, HD, W, scratch);
+        ut_attention_forward_naive(y2, a2, q, k, v, B, T, H, KVH, HD, W);
+        ut_attention_backward(dq1, dk1, dv1, dy, a1, q, k, v, B, T, H, KVH, HD, W, scratch);
+        ut_attention_backward_naive(dq2, dk2, dv2, dy, a2, q, k, v, B, T, H, KVH, HD, W);
+        double e[5] = {max_rel_diff(y1, y2, nq), max_rel_diff(a1, a2, na), max_rel_diff(dq1, dq2, nq),
+                       max_rel_diff(dk1, dk2, nk), max_rel_diff(dv1, dv2, nk)}, worst = 0;
+        for (int i = 0; i < 5; i++) if (!(e[i] <= worst)) worst = e[i];
+        char name[96];
+        snprintf(name, sizeof name, "attention_fast_equals_plain(B%d T%d H%d KVH%d HD%d W%d)", B, T, H, KVH, HD, W);
+        report(worst <= 1e-5, name, "max rel diff y %.1e att %.1e dq %.1e dk %.1e dv %.1e (tolerance 1e-5)",
+               e[0], e[1], e[2], e[3], e[4]);
+        free(buf); free(dq1); free(scratch);
+    }
+}
+
+/* 16. Products run together (ut_linear_forward_n / _backward_n: q, k, v or
+   gate, up) give exactly what separate ut_matmul_* calls give, bit for bit:
+   every output element is computed the same way whichever group it is in.
+   dx gets its terms in order 0, 1, 2, as the separate calls add them. */
+static void test_linear_n_equals_separate(void) {
+    int N = 70, C = 48, OC[3] = {64, 16, 16};
+    size_t nx = (size_t)N * C, tot = 0;
+    for (int i = 0; i < 3; i++) tot += (size_t)OC[i] * C;
+    ut_float *x = malloc(nx * sizeof(ut_float)), *w = malloc(tot * sizeof(ut_float));
+    ut_float *o1 = malloc((size_t)N * 96 * sizeof(ut_float)), *o2 = malloc((size_t)N * 96 * sizeof(ut_float));
+    ut_float *dw1 = calloc(tot, sizeof(ut_float)), *dw2 = calloc(tot, sizeof(ut_float));
+    ut_float *dx1 = calloc(nx, sizeof(ut_float)), *dx2 = calloc(nx, sizeof(ut_float));
+    uint64_t r = ut_rng_seed(77);
+    for (size_t i = 0; i < nx; i++) x[i] = (ut_float)ut_rng_normal(&r);
+    for (size_t i = 0; i < tot; i++) w[i] = (ut_float)ut_rng_normal(&r);
+    ut_float *out1[3], *out2[3], *dws1[3], *dws2[3];
+    const ut_float *ws[3], *douts[3];
+    size_t wo = 0, oo = 0;
+    for (int i = 0; i < 3; i++) {
+        ws[i] = w + wo; dws1[i] = dw1 + wo; dws2[i] = dw2 + wo; wo += (size_t)OC[i] * C;
+        out1[i] = o1 + oo; out2[i] = o2 + oo; douts[i] = o1 + oo; oo += (size_t)N * OC[i];
+    }
+    ut_linear_forward_n(3, out1, x, ws, OC, N, C);
+    for (int i = 0; i < 3; i++) ut_matmul_forward(out2[i], x, ws[i], N, C, OC[i]);
+    int same_fwd = memcmp(o1, o2, oo * sizeof(ut_float)) == 0;
+    ut_linear_backward_n(3, dx1, dws1, douts, x, ws, OC, N, C);   /* the forward's outputs as gradients */
+    for (int i = 0; i < 3; i++) ut_matmul_backward(dx2, dws2[i], douts[i], x, ws[i], N, C, OC[i]);
+    int same_bwd = memcmp(dx1, dx2, nx * sizeof(ut_float)) == 0 && memcmp(dw1, dw2, tot * sizeof(ut_float)) == 0;
+    report(same_fwd && same_bwd, "linear_n_equals_separate_products", "forward %s, backward (dx, dw) %s (bit-exact)",
+           same_fwd ? "same" : "DIFFERENT", same_bwd ? "same" : "DIFFERENT");
+    free(x); free(w); free(o1); free(o2); free(dw1); free(dw2); free(dx1); free(dx2);
+}
+
 int main(void) {
     const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
     snprintf(tmpdir, sizeof tmpdir, "%s/ut_props_XXXXXX", base);
@@ -545,6 +622,8 @@ int main(void) {
     test_kv_cache(20, 3, 0);   /* more experts than one group of grouped products */
     test_config_validation();
     test_matmul_fast_vs_naive();
+    test_attention_fast_vs_plain();
+    test_linear_n_equals_separate();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0) printf("     (could not remove %s)\n", tmpdir);
