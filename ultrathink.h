@@ -664,6 +664,7 @@ double ut_flops_per_token(const ut_config *c, int T) {
 
 /* Layer l's parameters by name (the section 6 diagram's W_q, W_k, ...). With
    m->g instead of m->p, the same names point at their gradients. */
+/* cppcheck-suppress constParameter ; the pointers it hands out must stay writable (gradients) */
 ut_layer ut_layer_weights(ut_float *const t[UT_NUM_TENSORS], const ut_config *c, int l) {
     size_t D = c->d_model, QD = (size_t)c->n_heads * c->head_dim, KD = (size_t)c->n_kv_heads * c->head_dim;
     size_t E = c->n_experts, F = c->ffn_hidden, L = (size_t)l;
@@ -862,6 +863,7 @@ static ut_float ut__softmax_row(ut_float *x, int n) {
     UT_SIMD_SUM(sum)
     for (int i = 0; i < n; i++) { x[i] = ut__exp(x[i] - mx); sum += x[i]; }
     for (int i = 0; i < n; i++) x[i] /= sum;
+    /* cppcheck-suppress invalidFunctionArg ; n >= 1, so sum >= 1: the max's own term is exp(0) */
     return mx + ut__log(sum);
 }
 
@@ -910,11 +912,11 @@ void ut_rmsnorm_backward(ut_float *dx, ut_float *dw, const ut_float *dout, const
     for (int n = 0; n < N; n++) {
         const ut_float *xr = x + (size_t)n * D, *dy = dout + (size_t)n * D;
         ut_float *dxr = dx + (size_t)n * D, r = rstd[n];
-        ut_float dot = 0;   /* sum_j g_j * xhat_j */
-        UT_SIMD_SUM(dot)
-        for (int i = 0; i < D; i++) dot += dy[i] * w[i] * xr[i] * r;
-        dot /= D;
-        for (int i = 0; i < D; i++) dxr[i] += r * (dy[i] * w[i] - xr[i] * r * dot);
+        ut_float gx = 0;   /* sum_j g_j * xhat_j */
+        UT_SIMD_SUM(gx)
+        for (int i = 0; i < D; i++) gx += dy[i] * w[i] * xr[i] * r;
+        gx /= D;
+        for (int i = 0; i < D; i++) dxr[i] += r * (dy[i] * w[i] - xr[i] * r * gx);
     }
     /* dw: rows added one after another (a fixed order), each row a vector op */
     for (int n = 0; n < N; n++) {
@@ -1001,9 +1003,9 @@ void ut_attention_forward_naive(ut_float *y, ut_float *att, const ut_float *q, c
                 for (int u = 0; u < T; u++) a[u] = 0;
                 for (int u = u0; u <= t; u++) {            /* s[t, u] for the visible keys */
                     const ut_float *ku = k + ((size_t)(b * T + u) * KVH + kvh) * HD;
-                    ut_float dot = 0;
-                    for (int i = 0; i < HD; i++) dot += qt[i] * ku[i];
-                    a[u] = dot * scale;
+                    ut_float qk = 0;
+                    for (int i = 0; i < HD; i++) qk += qt[i] * ku[i];
+                    a[u] = qk * scale;
                     if (a[u] > mx) mx = a[u];
                 }
                 for (int u = u0; u <= t; u++) { a[u] = ut__exp(a[u] - mx); sum += a[u]; }
@@ -1067,9 +1069,9 @@ void ut_attention_step(ut_float *y, ut_float *scores, const ut_float *q, const u
         int kvh = h / group;
         for (int u = u0; u <= pos; u++) {
             const ut_float *ku = k_cache + (size_t)u * KD + (size_t)kvh * HD;
-            ut_float dot = 0;
-            for (int i = 0; i < HD; i++) dot += qh[i] * ku[i];
-            a[u - u0] = dot * scale;
+            ut_float qk = 0;
+            for (int i = 0; i < HD; i++) qk += qh[i] * ku[i];
+            a[u - u0] = qk * scale;
         }
         ut__softmax_row(a, pos - u0 + 1);
         for (int i = 0; i < HD; i++) yh[i] = 0;
@@ -1370,13 +1372,13 @@ int ut_model_init(ut_model *m, const ut_config *c, uint64_t seed) {
     ut__point_tensors(m->params, m->sizes, m->p);
     ut__point_tensors(m->grads, m->sizes, m->g);
     ut_rope_tables(m->rope_cos, m->rope_sin, c->max_seq_len, c->head_dim, c->rope_theta);
-    uint64_t rng = ut_rng_seed(seed);
+    uint64_t init_rng = ut_rng_seed(seed);
     double resid_std = 0.02 / sqrt(2.0 * c->n_layers);
     for (int t = 0; t < UT_NUM_TENSORS; t++) {
         int is_norm = t == UT_ATTN_NORM || t == UT_FFN_NORM || t == UT_FINAL_NORM;
         double std = (t == UT_WO || t == UT_W_DOWN) ? resid_std : 0.02;
         for (size_t i = 0; i < m->sizes[t]; i++)
-            m->p[t][i] = is_norm ? (ut_float)1 : (ut_float)(std * ut_rng_normal(&rng));
+            m->p[t][i] = is_norm ? (ut_float)1 : (ut_float)(std * ut_rng_normal(&init_rng));
     }
     return 0;
 }
@@ -1758,6 +1760,7 @@ static int ut__read_floats(FILE *f, ut_float *x, size_t n, uint64_t *hash) {
         size_t k = (n - i) < sizeof buf / 4 ? (n - i) : sizeof buf / 4;
         if (fread(buf, 4, k, f) != k) return -1;
         *hash = ut__fnv(*hash, buf, 4 * k);
+        /* cppcheck-suppress knownConditionTrueFalse ; k >= 1 here (i < n), a false positive */
         for (size_t j = 0; j < k; j++, i++) x[i] = (ut_float)ut__bitsf(ut_get_u32(buf + 4 * j));
     }
     return 0;
@@ -2547,7 +2550,7 @@ static void ut__gemm_many(ut__mm_job *jobs, int njobs) {
     /* Number the B panels and the output tiles of all jobs one after another,
      * the jobs with the longest sums (the costliest tiles) first: threads
      * take tiles in that order, so the big ones are not left for last. */
-    int ord[64], npanels = 0, ntiles = 0;
+    int ord[64] = {0}, npanels = 0, ntiles = 0;
     size_t nbp = 0;
     long long work = 0;
     if (njobs > 64) {   /* more than fits in ord: run them in two halves */
@@ -2583,12 +2586,14 @@ static void ut__gemm_many(ut__mm_job *jobs, int njobs) {
         npanels += (jb->Nn + UT__NR - 1) / UT__NR;
         nbp += ut__packed_size(jb->K, jb->Nn);
     }
+    (void)work;                      /* read only by the OpenMP pragma below */
     if (ntiles == 0) return;
 #ifdef UT_NO_FAST_MATMUL
     ut_float *bp = NULL;             /* the plain loop, everywhere (the experts) */
 #else
     ut_float *bp = ut__mm_scratch(nbp);
 #endif
+    /* cppcheck-suppress knownConditionTrueFalse ; always true only in the UT_NO_FAST_MATMUL build */
     if (!bp) { /* (or out of memory for the packed copy: the plain loop needs none) */
         for (int j = 0; j < njobs; j++)
             if (jobs[j].tm) ut__gemm_plain(&jobs[j]);
@@ -2930,9 +2935,9 @@ void ut_attention_backward(ut_float *dq, ut_float *dk, ut_float *dv, const ut_fl
                 for (int t = 0; t < T; t++) {                                 /* softmax backward */
                     int u0 = ut__first_visible(t, window);
                     const ut_float *a = P + (size_t)t * T;
-                    ut_float *g = G + (size_t)t * T, dot = 0;
-                    for (int u = u0; u <= t; u++) dot += a[u] * g[u];
-                    for (int u = 0; u < T; u++) g[u] = (u >= u0 && u <= t) ? a[u] * (g[u] - dot) * scale : 0;
+                    ut_float *g = G + (size_t)t * T, pdp = 0;
+                    for (int u = u0; u <= t; u++) pdp += a[u] * g[u];
+                    for (int u = 0; u < T; u++) g[u] = (u >= u0 && u <= t) ? a[u] * (g[u] - pdp) * scale : 0;
                 }
                 ut__gemm_block(T, HD, T, G, T, 1, kp, dqh, qs, 1, UT__A_LOWER);  /* dQ_h += G K */
                 ut__pack(qp, qh, qs, 1, T, HD);
