@@ -610,7 +610,11 @@ int ut_config_validate(const ut_config *c) {
    All parameters live in ONE buffer; the gradients and both AdamW moments are
    buffers of the same size and layout. So zeroing gradients, the optimizer, the
    gradient norm and saving a checkpoint are each one loop over one array, and
-   m->p[i] / m->g[i] point at tensor i inside params / grads.
+   m->p[i] / m->g[i] point at tensor i inside params / grads. A layer's
+   tensors also go by name: ut_layer_weights(m->p, c, l).wq is layer l's W_q,
+   and ut_layer_weights(m->g, c, l).wq its gradient. The activations (for one
+   micro-batch) and their gradients are one more allocation, carved the same
+   way from the list in ut__act_bufs.
    ======================================================================== */
 
 const char *const ut_tensor_names[UT_NUM_TENSORS] = {
@@ -719,17 +723,17 @@ static int ut__act_bufs(const ut_config *c, ut_acts *a, ut_grad_acts *d, int B, 
     UT__B(final_rstd, N, fl);
     UT__B(final_xn, N * D, fl);
     UT__B(probs, N * V, fl);
-    /* gradients of activations: dq, dy, dk and dv lie one after another in
-       one buffer, so that one call zeroes them (ut__ensure_acts points dy, dk
-       and dv into it) */
-    out[n].ptr = (void **)&d->dresid, out[n].count = N * D, out[n].elem = fl, n++;
-    out[n].ptr = (void **)&d->dxn, out[n].count = N * D, out[n].elem = fl, n++;
-    out[n].ptr = (void **)&d->dq, out[n].count = N * (2 * H * HD + 2 * KVH * HD), out[n].elem = fl, n++;
-    out[n].ptr = (void **)&d->dlogits, out[n].count = N * V, out[n].elem = fl, n++;
-    out[n].ptr = (void **)&d->ffn, out[n].elem = fl, n++;
-    out[n - 1].count = E > 1 ? ut_moe_scratch_floats((int)N, (int)D, (int)F, (int)E, (int)K) : 2 * N * F;
-    out[n].ptr = (void **)&d->attn, out[n].elem = fl, n++;
-    out[n - 1].count = ut_attention_scratch_floats(B, T, (int)KVH, (int)HD);
+    /* the gradients of activations; dq, dy, dk and dv lie one after another
+       in one buffer, so that one call zeroes them (ut__ensure_acts points dy,
+       dk and dv into it) */
+#define UT__G(p, cnt) out[n].ptr = (void **)&d->p, out[n].count = (cnt), out[n].elem = fl, n++
+    UT__G(dresid, N * D);
+    UT__G(dxn, N * D);
+    UT__G(dq, N * (2 * H * HD + 2 * KVH * HD));
+    UT__G(dlogits, N * V);
+    UT__G(ffn, E > 1 ? ut_moe_scratch_floats((int)N, (int)D, (int)F, (int)E, (int)K) : 2 * N * F);
+    UT__G(attn, ut_attention_scratch_floats(B, T, (int)KVH, (int)HD));
+#undef UT__G
 #undef UT__B
     return n;
 }
