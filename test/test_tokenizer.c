@@ -447,6 +447,360 @@ static void test_determinism(void) {
     arrfree(corpus);
 }
 
+/* ---------------------------------------------------------------------- */
+/* The prompt path (ut_tokenizer_encode_bytes in ultrathink.h: chunk, then
+ * replay merges) against `tokenizer encode` (encode_text: chunk, cache, heap
+ * encoder; and encode_to_file, which writes the real token file).  The ids
+ * must be identical (tolerance: none). */
+
+enum { TEXT_ASCII, TEXT_UTF8, TEXT_ANY_BYTES, TEXT_RUNS, TEXT_EOT, TEXT_KINDS };
+static const char *g_text_kind[TEXT_KINDS] = {"ascii", "utf8", "any_bytes", "runs", "eot"};
+
+/* A random text of one kind, 0..max_len bytes (about), appended to *t. */
+static void random_text(uint8_t **t, int kind, size_t max_len) {
+    static const char *utf8[] = {"é", "日本", "😀", "naïve", "Ωμέγα", "ß", "\xcc\x81", "中文"};
+    size_t target = rnd_below((uint32_t)max_len + 1);
+    while (arrlenu(*t) < target) {
+        uint32_t r = rnd_below(100);
+        if (kind == TEXT_ANY_BYTES) arrput(*t, (uint8_t)rnd());
+        else if (kind == TEXT_RUNS) { /* long runs of one space/digit/newline byte, a little text between */
+            uint8_t c = (uint8_t)" \n\t0123456789 \n"[rnd_below(15)];
+            for (uint32_t i = rnd_below(200) + 1; i > 0; i--) arrput(*t, r < 50 ? c : (uint8_t)"0123456789"[rnd_below(10)]);
+            if (r % 3 == 0) append(t, "word");
+        } else if (r < 60) arrput(*t, (uint8_t)"etaoin shrdlu ETAOIN\n.,;'!?-"[rnd_below(28)]);
+        else if (r < 75 && kind == TEXT_UTF8) append(t, utf8[rnd_below(8)]);
+        else if (r < 80 && kind == TEXT_EOT) append(t, rnd_below(3) ? "<|endoftext|>" : "<|endoft");
+        else arrput(*t, (uint8_t)"abc 12 \n"[rnd_below(8)]);
+    }
+}
+
+/* ids of the prompt path; NULL (and *n = 0) if it failed */
+static int *prompt_encode(const ut_tokenizer *tk, const uint8_t *t, size_t n, int eot, size_t *n_ids) {
+    int *ids = xmalloc(sizeof(int) * (n + 1));
+    int m = ut_tokenizer_encode_bytes(tk, t, n, eot, ids, (int)n);
+    *n_ids = m < 0 ? 0 : (size_t)m;
+    if (m < 0) { free(ids); return NULL; }
+    return ids;
+}
+
+static int same_ids(const uint32_t *a, size_t na, const int *b, size_t nb) {
+    if (na != nb) return 0;
+    for (size_t i = 0; i < na; i++)
+        if (a[i] != (uint32_t)b[i]) return 0;
+    return 1;
+}
+
+static void test_prompt_path_matches_encode(void) {
+    /* a tokenizer that knows merges for words, UTF-8, space and digit runs */
+    uint8_t *corpus = gen_text(11, 20000);
+    g_rng = 2024;
+    for (int k = 0; k < 40; k++) random_text(&corpus, k % TEXT_KINDS, 500);
+    ut_tokenizer tk;
+    bpe_train(corpus, arrlenu(corpus), 700, &tk);
+    encoder e;
+    encoder_init(&e, &tk);
+    char dir[] = "/tmp/test_tokenizer_XXXXXX", path[64];
+    int have_dir = mkdtemp(dir) != NULL;
+    snprintf(path, sizeof path, "%s/t.bin", dir);
+    size_t saved = g_block_bytes;
+    g_block_bytes = 200; /* many blocks per file */
+
+    for (int kind = 0; kind < TEXT_KINDS; kind++) {
+        g_rng = 1000 + (uint64_t)kind;
+        int n_texts = 300, bad = 0, bad_cstr = 0, n_cstr = 0;
+        char first_bad[160] = "";
+        uint8_t *all = NULL; /* every text of this kind, one after the other */
+        for (int c = 0; c < n_texts; c++) {
+            uint8_t *t = NULL;
+            random_text(&t, kind, c < 10 ? 3 : 700); /* the first few: empty or a byte or two */
+            size_t n = arrlenu(t);
+            int eot = kind == TEXT_EOT ? c % 3 != 0 : c & 1;
+            uint32_t *fast = NULL;
+            encode_text(&e, t, n, eot, &fast);
+            size_t np;
+            int *slow = prompt_encode(&tk, t, n, eot, &np);
+            if (!slow || !same_ids(fast, arrlenu(fast), slow, np)) {
+                if (!bad++) snprintf(first_bad, sizeof first_bad, "text %d (%zu bytes): %zu ids vs %zu", c, n, arrlenu(fast), np);
+            }
+            /* the C-string entry point (what ./train sample --prompt calls), no --eot */
+            if (!eot && (n == 0 || !memchr(t, 0, n))) {
+                char *z = xmalloc(n + 1);
+                if (n) memcpy(z, t, n);
+                z[n] = 0;
+                int *ids = xmalloc(sizeof(int) * (n + 1));
+                int m = ut_tokenizer_encode(&tk, z, ids, (int)n);
+                n_cstr++;
+                bad_cstr += m < 0 || !same_ids(fast, arrlenu(fast), ids, (size_t)m);
+                free(ids);
+                free(z);
+            }
+            if (n) memcpy(arraddnptr(all, n), t, n);
+            free(slow);
+            arrfree(fast);
+            arrfree(t);
+        }
+        char name[96];
+        snprintf(name, sizeof name, "prompt_path_matches_encode_%s", g_text_kind[kind]);
+        check(bad == 0, name, "%d of %d texts differ; first: %s", bad, n_texts, first_bad);
+        snprintf(name, sizeof name, "prompt_cstring_matches_encode_%s", g_text_kind[kind]);
+        check(bad_cstr == 0 && n_cstr > 0, name, "%d of %d C strings differ", bad_cstr, n_cstr);
+
+        /* all texts of the kind as one file through encode_to_file, read back
+         * with the header's reader (ut_tokens_read + ut_tokens_check_tokenizer) */
+        int eot = kind == TEXT_EOT;
+        int file_ok = have_dir;
+        size_t n_read = 0, np = 0;
+        if (file_ok) {
+            out_file o;
+            out_open(&o, path);
+            encode_to_file(&e, all, arrlenu(all), eot, &o);
+            out_finish(&o);
+            out_commit(&o);
+            uint64_t n_bytes;
+            uint32_t *got = read_token_file(path, &tk, &n_read, &n_bytes);
+            int *slow = prompt_encode(&tk, all, arrlenu(all), eot, &np);
+            file_ok = got && slow && n_bytes == arrlenu(all) && same_ids(got, n_read, slow, np);
+            free(got);
+            free(slow);
+            unlink(path);
+        }
+        snprintf(name, sizeof name, "token_file_matches_prompt_path_%s", g_text_kind[kind]);
+        check(file_ok && np > 0, name, "%zu bytes: file holds %zu ids, prompt path gives %zu", arrlenu(all), n_read, np);
+        arrfree(all);
+    }
+    /* every single byte alone */
+    int bad = 0;
+    for (int b = 0; b < 256; b++) {
+        uint8_t t = (uint8_t)b;
+        uint32_t *fast = NULL;
+        encode_text(&e, &t, 1, 0, &fast);
+        size_t np;
+        int *slow = prompt_encode(&tk, &t, 1, 0, &np);
+        bad += !slow || !same_ids(fast, arrlenu(fast), slow, np) || np != 1 || slow[0] != b;
+        free(slow);
+        arrfree(fast);
+    }
+    check(bad == 0, "prompt_path_single_bytes", "%d of 256 single bytes differ", bad);
+    int out[4];
+    check(ut_tokenizer_encode_bytes(&tk, (const uint8_t *)"", 0, 1, out, 0) == 0, "prompt_path_empty_text", "not 0 ids");
+    check(ut_tokenizer_encode_bytes(&tk, (const uint8_t *)"hello there", 11, 0, out, 4) == -1 &&
+              strstr(ut_error(), "room"),
+          "prompt_path_refuses_small_buffer", "error: \"%s\"", ut_error());
+    g_block_bytes = saved;
+    if (have_dir) rmdir(dir);
+    encoder_free(&e);
+    ut_tokenizer_free(&tk);
+    arrfree(corpus);
+}
+
+/* The heap encoder (bpe_chunk) against the merge replay (the header's
+ * ut__encode_chunk) on one chunk, skipping the chunker and the cache: random
+ * strings that cross every chunk rule, for a tokenizer with deep merge chains
+ * ("ab") and one for text.  Identical ids required. */
+static void test_heap_matches_replay(void) {
+    g_rng = 4242;
+    uint8_t *ab = NULL;
+    for (int i = 0; i < 4000; i++) {
+        arrput(ab, "ab"[rnd_below(2)]);
+        if (rnd_below(15) == 0) arrput(ab, ' ');
+    }
+    uint8_t *text = gen_text(5, 20000);
+    const uint8_t *corpora[2] = {ab, text};
+    const size_t sizes[2] = {arrlenu(ab), arrlenu(text)};
+    for (int k = 0; k < 2; k++) {
+        ut_tokenizer tk;
+        bpe_train(corpora[k], sizes[k], 500, &tk);
+        encoder e;
+        encoder_init(&e, &tk);
+        int bad = 0, n_cases = 2000;
+        size_t longest = 0;
+        for (int c = 0; c < n_cases; c++) {
+            size_t n = 1 + rnd_below(c < 1900 ? 60 : 600);
+            uint8_t *s = xmalloc(n);
+            uint32_t mode = rnd_below(3);
+            for (size_t i = 0; i < n; i++)
+                s[i] = mode == 0 ? "ab"[rnd_below(2)] : mode == 1 ? corpora[k][rnd_below((uint32_t)sizes[k])] : (uint8_t)rnd();
+            int *ids = xmalloc(sizeof(int) * n);
+            size_t m = ut__encode_chunk(&tk, s, n, ids);
+            bpe_chunk(&e, s, n);
+            bad += !same_ids(e.ids, arrlenu(e.ids), ids, m);
+            if (m && arrlenu(e.ids) && n > longest && m < n) longest = n;
+            free(ids);
+            free(s);
+        }
+        char name[64];
+        snprintf(name, sizeof name, "heap_encoder_matches_merge_replay_%s", k ? "text" : "ab");
+        check(bad == 0 && longest > 0, name, "%d of %d strings differ", bad, n_cases);
+        encoder_free(&e);
+        ut_tokenizer_free(&tk);
+    }
+    arrfree(ab);
+    arrfree(text);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Strict readers: one corruption at a time, each refused with a message
+ * naming the problem (the check compares the message with a substring). */
+
+static char g_dir[64];
+
+static void write_bytes(const char *path, const uint8_t *b, size_t n) {
+    FILE *f = fopen(path, "wb");
+    if (f) { if (n) fwrite(b, 1, n, f); fclose(f); }
+}
+
+/* Loads bytes b[0..n) as a tokenizer file: must fail with `want` in the message. */
+static void expect_bad_tok(const char *name, const uint8_t *b, size_t n, const char *want) {
+    char path[96];
+    snprintf(path, sizeof path, "%s/bad.tok", g_dir);
+    write_bytes(path, b, n);
+    ut_tokenizer tk;
+    int r = ut_tokenizer_load(&tk, path);
+    check(r == -1 && strstr(ut_error(), want) != NULL, name, "load gave %d, error \"%s\", want \"%s\"", r,
+          r ? ut_error() : "", want);
+    if (r == 0) ut_tokenizer_free(&tk);
+}
+
+static void test_strict_tokenizer_reader(void) {
+    ut_tokenizer tk;
+    train_str("hug hug hug pug bug", 1000, &tk); /* 7 merges, vocab 264 */
+    size_t n;
+    uint8_t *good = ut_tokenizer_serialize(&tk, &n), *b = xmalloc(n + 1);
+    ut_tokenizer_free(&tk);
+    char path[96];
+    snprintf(path, sizeof path, "%s/good.tok", g_dir);
+    write_bytes(path, good, n);
+    int r = ut_tokenizer_load(&tk, path);
+    check(r == 0 && tk.vocab_size == 264 && tk.eot_id == 263, "tok_reader_accepts_good_file", "%s", r ? ut_error() : "");
+    if (r == 0) ut_tokenizer_free(&tk);
+
+#define CORRUPT(name, edit, len, want) do { memcpy(b, good, n); edit; expect_bad_tok(name, b, len, want); } while (0)
+    CORRUPT("tok_reader_bad_magic", b[0] = 'X', n, "bad magic");
+    CORRUPT("tok_reader_bad_version", ut_put_u32(b + 4, 2), n, "version 2");
+    CORRUPT("tok_reader_two_specials", (ut_put_u32(b + 16, 2), ut_put_u32(b + 8, 265)), n, "n_special is 2");
+    CORRUPT("tok_reader_inconsistent_counts", ut_put_u32(b + 8, 300), n, "vocab_size 300");
+    CORRUPT("tok_reader_huge_merge_count", (ut_put_u32(b + 12, 100000), ut_put_u32(b + 8, 100257)), n, "do not fit");
+    CORRUPT("tok_reader_merge_refers_forward", ut_put_u32(b + 20, 300), n, "not defined before it");
+    CORRUPT("tok_reader_repeated_pair", memcpy(b + 28, b + 20, 8), n, "join the same pair");
+    CORRUPT("tok_reader_token_length", ut_put_u32(b + 20 + 8 * 7, 2), n, "token 0 has length 2");
+    CORRUPT("tok_reader_token_bytes", b[n - 1] = 'X', n, "do not match its definition");
+    CORRUPT("tok_reader_truncated", (void)0, n - 1, "truncated in the token table");
+    CORRUPT("tok_reader_trailing_byte", b[n] = 'x', n + 1, "1 trailing bytes");
+    CORRUPT("tok_reader_short_header", (void)0, 10, "too short");
+    CORRUPT("tok_reader_empty_file", (void)0, 0, "too short");
+#undef CORRUPT
+    snprintf(path, sizeof path, "%s/nope.tok", g_dir);
+    r = ut_tokenizer_load(&tk, path);
+    check(r == -1 && strstr(ut_error(), "cannot open"), "tok_reader_missing_file", "error \"%s\"", ut_error());
+
+    /* A file packed here byte by byte, independent of the writer (as old
+     * files were written): it loads, and the writer gives the same bytes.
+     * Merges: (a,b) -> 256 "ab", (256,256) -> 257 "abab", (' ',b) -> 258 " b". */
+    uint8_t *hand = NULL;
+    uint8_t w[4];
+    append(&hand, "UTBP");
+    const uint32_t head[] = {1, 260, 3, 1, 'a', 'b', 256, 256, ' ', 'b'};
+    for (int i = 0; i < 10; i++) { ut_put_u32(w, head[i]); memcpy(arraddnptr(hand, 4), w, 4); }
+    for (int id = 0; id < 256; id++) { ut_put_u32(w, 1); memcpy(arraddnptr(hand, 4), w, 4); arrput(hand, (uint8_t)id); }
+    const char *extra[4] = {"ab", "abab", " b", "<|endoftext|>"};
+    for (int i = 0; i < 4; i++) {
+        ut_put_u32(w, (uint32_t)strlen(extra[i]));
+        memcpy(arraddnptr(hand, 4), w, 4);
+        append(&hand, extra[i]);
+    }
+    snprintf(path, sizeof path, "%s/hand.tok", g_dir);
+    write_bytes(path, hand, arrlenu(hand));
+    size_t n2 = 0;
+    uint8_t *again = NULL;
+    r = ut_tokenizer_load(&tk, path);
+    if (r == 0) again = ut_tokenizer_serialize(&tk, &n2);
+    check(r == 0 && again && n2 == arrlenu(hand) && memcmp(again, hand, n2) == 0, "tok_hand_packed_file_loads_and_rewrites",
+          "load %d (%s), rewritten %zu bytes of %zu", r, r ? ut_error() : "ok", n2, arrlenu(hand));
+    if (r == 0) ut_tokenizer_free(&tk);
+    free(again);
+    arrfree(hand);
+    free(good);
+    free(b);
+}
+
+/* Reads bytes b[0..n) as a token file (checked against tk when given): must
+ * fail with `want` in the message. */
+static void expect_bad_tokens(const char *name, const uint8_t *b, size_t n, const ut_tokenizer *tk, const char *want) {
+    char path[96];
+    snprintf(path, sizeof path, "%s/bad.bin", g_dir);
+    write_bytes(path, b, n);
+    ut_tokens d;
+    int r = ut_tokens_read(&d, path);
+    if (r == 0 && tk) r = ut_tokens_check_tokenizer(&d, tk);
+    check(r == -1 && strstr(ut_error(), want) != NULL, name, "gave %d, error \"%s\", want \"%s\"", r, r ? ut_error() : "",
+          want);
+    ut_tokens_free(&d);
+}
+
+static void test_strict_token_reader(void) {
+    ut_tokenizer tk;
+    train_str("hug hug hug pug bug", 1000, &tk); /* vocab 264 */
+    const char *text = "hug pug bug hugs";
+    encoder e;
+    encoder_init(&e, &tk);
+    uint32_t *ids = NULL;
+    encode_text(&e, (const uint8_t *)text, strlen(text), 0, &ids);
+    size_t nt = arrlenu(ids), n = UT_TOKENS_HEADER + 2 * nt;
+    uint8_t *good = xmalloc(n + 1), *b = xmalloc(n + 1);
+    ut_tokens_pack_header(good, tk.vocab_size, nt, strlen(text));
+    size_t body = ut_tokens_pack_ids(good + UT_TOKENS_HEADER, ids, nt, tk.vocab_size);
+
+    char path[96];
+    snprintf(path, sizeof path, "%s/good.bin", g_dir);
+    write_bytes(path, good, n);
+    ut_tokens d;
+    int r = ut_tokens_read(&d, path);
+    int same = r == 0 && d.n_tokens == nt && d.n_bytes == strlen(text) && ut_tokens_check_tokenizer(&d, &tk) == 0;
+    for (size_t i = 0; same && i < nt; i++) same = (uint32_t)d.tokens[i] == ids[i];
+    check(same && body == 2 * nt && nt > 3, "tokens_writer_reader_roundtrip", "%s", r ? ut_error() : "ids differ");
+    ut_tokens_free(&d);
+
+#define CORRUPT(name, edit, len, tok, want) do { memcpy(b, good, n); edit; expect_bad_tokens(name, b, len, tok, want); } while (0)
+    CORRUPT("tokens_reader_bad_magic", b[0] = 'X', n, NULL, "not a token file (bad magic");
+    CORRUPT("tokens_reader_bad_version", ut_put_u32(b + 4, 2), n, NULL, "version 2");
+    CORRUPT("tokens_reader_bad_vocab", ut_put_u32(b + 8, 1), n, NULL, "bad vocab size 1");
+    CORRUPT("tokens_reader_wrong_token_width", ut_put_u32(b + 12, 4), n, NULL, "token width 4");
+    CORRUPT("tokens_reader_count_mismatch", ut_put_u64(b + 16, nt + 1), n, NULL, "promises");
+    CORRUPT("tokens_reader_truncated", (void)0, n - 1, NULL, "truncated");
+    CORRUPT("tokens_reader_trailing_byte", b[n] = 0, n + 1, NULL, "truncated or corrupted");
+    CORRUPT("tokens_reader_short_header", (void)0, 20, NULL, "too short");
+    CORRUPT("tokens_reader_id_out_of_range", ut_put_u32(b + 8, 200), n, NULL, ">= vocab size 200");
+    CORRUPT("tokens_reader_other_tokenizer", (ut_put_u32(b + 8, 300)), n, &tk, "vocab size 300");
+    CORRUPT("tokens_reader_n_bytes_mismatch", ut_put_u64(b + 24, 99), n, &tk, "decode to 16");
+#undef CORRUPT
+    /* 0 tokens: a valid file (an empty text) for the reader, not for training */
+    ut_tokens_pack_header(b, tk.vocab_size, 0, 0);
+    snprintf(path, sizeof path, "%s/empty.bin", g_dir);
+    write_bytes(path, b, UT_TOKENS_HEADER);
+    int r_read = ut_tokens_read(&d, path);
+    ut_tokens_free(&d);
+    int r_load = ut_tokens_load(&d, path);
+    check(r_read == 0 && r_load == -1 && strstr(ut_error(), "holds no tokens"), "tokens_empty_file_read_not_loaded",
+          "read %d load %d (%s)", r_read, r_load, ut_error());
+    free(good);
+    free(b);
+    arrfree(ids);
+    encoder_free(&e);
+    ut_tokenizer_free(&tk);
+}
+
+/* The byte-class table agrees with the rule as written in ultrathink.h. */
+static void test_byte_classes(void) {
+    int bad = 0;
+    for (int b = 0; b < 256; b++) {
+        int want = (b == ' ' || b == '\t' || b == '\n' || b == '\r' || b == '\v' || b == '\f') ? UT_SPACE
+                 : ((b >= 'A' && b <= 'Z') || (b >= 'a' && b <= 'z') || b >= 0x80) ? UT_LETTER
+                 : (b >= '0' && b <= '9') ? UT_DIGIT : UT_PUNCT;
+        bad += ut_byte_class((uint8_t)b) != want;
+    }
+    check(bad == 0, "byte_class_table_matches_rule", "%d of 256 bytes in the wrong class", bad);
+}
+
 int main(void) {
     test_chunker();
     test_hand_worked();
@@ -455,5 +809,19 @@ int main(void) {
     test_bytes_only();
     test_u32_token_file();
     test_determinism();
+    test_byte_classes();
+    test_prompt_path_matches_encode();
+    test_heap_matches_replay();
+    snprintf(g_dir, sizeof g_dir, "/tmp/test_tokenizer_XXXXXX");
+    if (!mkdtemp(g_dir)) { check(0, "strict_readers", "mkdtemp failed"); return 1; }
+    test_strict_tokenizer_reader();
+    test_strict_token_reader();
+    static const char *files[] = {"bad.tok", "good.tok", "hand.tok", "bad.bin", "good.bin", "empty.bin"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char path[96];
+        snprintf(path, sizeof path, "%s/%s", g_dir, files[i]);
+        unlink(path);
+    }
+    rmdir(g_dir);
     return g_failed;
 }
