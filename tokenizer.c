@@ -353,9 +353,10 @@ static void bpe_train_naive(const uint8_t *text, size_t n, uint32_t n_merges, ut
         for (size_t i = 0; i < len; i++) arrput(w, text[s + i]);
         arrput(words, w);
     }
-    uint32_t *merges = NULL; /* stb_ds array: (left, right) per merge */
-    map_u64 *counts = NULL;  /* pair_key -> count, rebuilt for every merge */
-    for (uint32_t m = 0; m < n_merges; m++) {
+    uint32_t *merges = xmalloc(sizeof(uint32_t) * (2 * (size_t)n_merges + 1)); /* (n_merges, 2) */
+    map_u64 *counts = NULL; /* stb_ds map: pair_key -> count, rebuilt for every merge */
+    uint32_t m = 0;         /* merges made */
+    for (; m < n_merges; m++) {
         /* 1. count every adjacent pair */
         hmfree(counts);
         for (ptrdiff_t k = 0; k < arrlen(words); k++)
@@ -373,8 +374,8 @@ static void bpe_train_naive(const uint8_t *text, size_t n, uint32_t n_merges, ut
                 best = i;
         if (best < 0) break; /* no pairs left: the corpus allows no more merges */
         uint32_t a = (uint32_t)(counts[best].key >> 32), b = (uint32_t)counts[best].key, x = 256 + m;
-        arrput(merges, a);
-        arrput(merges, b);
+        merges[2 * m] = a;
+        merges[2 * m + 1] = b;
         /* 3. replace a b by x in every word, left to right, without overlap */
         for (ptrdiff_t k = 0; k < arrlen(words); k++) {
             uint32_t *w = words[k];
@@ -387,8 +388,8 @@ static void bpe_train_naive(const uint8_t *text, size_t n, uint32_t n_merges, ut
         }
     }
     hmfree(counts);
-    tok_from_merges(tk, merges, (uint32_t)(arrlenu(merges) / 2));
-    arrfree(merges);
+    tok_from_merges(tk, merges, m);
+    free(merges);
     for (ptrdiff_t k = 0; k < arrlen(words); k++) arrfree(words[k]);
     arrfree(words);
 }
