@@ -2752,8 +2752,10 @@ void ut_chunker_init(ut_chunker *c, const uint8_t *text, size_t n, int eot) {
     c->seg_end = eot ? ut__find_eot(text, n, 0) : n;
 }
 
-/* The next chunk: sets *start and *len and says what it is. */
-int ut_chunker_next(ut_chunker *c, size_t *start, size_t *len) {
+/* The next chunk: sets *start and *len and says what it is. (`inline` is only
+   a hint, kept because every encoder calls this once per chunk: a normal,
+   external definition all the same, as the declaration above lacks it.) */
+inline int ut_chunker_next(ut_chunker *c, size_t *start, size_t *len) {
     const uint8_t *t = c->text, *cls = ut__byte_classes;
     size_t i = c->pos, end = c->seg_end;
     if (i >= c->n) return UT_CHUNK_END;
