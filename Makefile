@@ -43,7 +43,7 @@ $(BIN)/train: train.c ultrathink.h
 	@mkdir -p $(BIN)
 	$(CC) $(CFLAGS) -o $@ train.c $(LDLIBS)
 
-$(BIN)/tokenizer: tokenizer.c $(STB_DS)
+$(BIN)/tokenizer: tokenizer.c ultrathink.h $(STB_DS)
 	@mkdir -p $(BIN)
 	$(CC) $(CFLAGS) -I$(STB_DIR) -o $@ tokenizer.c $(LDLIBS)
 

@@ -293,32 +293,80 @@ int ut_checkpoint_save(const char *path, const ut_model *m, const ut_train_confi
 /* Loads into a fresh model (ut_model_init is called inside). */
 int ut_checkpoint_load(const char *path, ut_model *m, ut_train_config *t, ut_progress *pr);
 
-/* Token files written by `tokenizer encode` (section 9). */
+/* Token files written by `tokenizer encode` (section 9; the format is described
+   there, next to its reader). */
 typedef struct {
     uint32_t vocab_size, token_bytes;
     uint64_t n_tokens, n_bytes;
     int32_t *tokens;
 } ut_tokens;
+/* The reader: every field and every id checked; a file of 0 tokens is valid. */
+int  ut_tokens_read(ut_tokens *d, const char *path);
+/* ut_tokens_read for training data: also refuses a file that holds no tokens. */
 int  ut_tokens_load(ut_tokens *d, const char *path);
 void ut_tokens_free(ut_tokens *d);
+/* The writer, in two pieces so a program can stream: the 32-byte header, then
+   the ids block by block (each id takes ut_token_bytes_for(vocab_size) bytes). */
+#define UT_TOKENS_HEADER 32
+uint32_t ut_token_bytes_for(uint32_t vocab_size);            /* 2 if <= 65536, else 4 */
+void     ut_tokens_pack_header(uint8_t out[UT_TOKENS_HEADER], uint32_t vocab_size, uint64_t n_tokens,
+                               uint64_t n_bytes);
+size_t   ut_tokens_pack_ids(uint8_t *out, const uint32_t *ids, size_t n, uint32_t vocab_size); /* bytes written */
 /* B random windows of T+1 tokens: inputs (B,T), targets (B,T) = inputs shifted by one. */
 void ut_batch_random(const ut_tokens *d, uint64_t *rng, int B, int T, int *inputs, int *targets);
 /* The i-th batch of consecutive non-overlapping windows (wraps around), for evaluation. */
 void ut_batch_sequential(const ut_tokens *d, uint64_t i, int B, int T, int *inputs, int *targets);
 
-/* Tokenizer files written by `tokenizer train` (section 10). */
+/* Tokenizer files written by `tokenizer train` (section 10; format there). */
 typedef struct {
-    uint32_t vocab_size, n_merges, n_special;
-    uint32_t *merges;         /* (n_merges, 2) */
-    uint8_t **token_bytes;    /* token_bytes[id] points at token_len[id] bytes */
+    uint32_t vocab_size, n_merges, n_special; /* vocab_size = 256 + n_merges + n_special (1) */
+    uint32_t eot_id;          /* the special token <|endoftext|> = 256 + n_merges */
+    uint32_t *merges;         /* (n_merges, 2): merge i joins (left, right) into id 256 + i */
+    uint8_t **token_bytes;    /* token_bytes[id] points at token_len[id] bytes inside blob */
     uint32_t *token_len;
-    uint8_t *blob;
+    uint8_t *blob;            /* every token's bytes, back to back */
     uint64_t *pair_key;       /* hash table (left, right) -> merge rank, for encoding */
     uint32_t *pair_rank, pair_mask;
 } ut_tokenizer;
+/* The reader: checks everything, down to every token's bytes. */
 int  ut_tokenizer_load(ut_tokenizer *tk, const char *path);
+/* A tokenizer from its merge list, merges (n_merges, 2) (what training makes). */
+int  ut_tokenizer_build(ut_tokenizer *tk, const uint32_t *merges, uint32_t n_merges);
+/* The writer: the whole file as malloc'd bytes (*len of them), or NULL. */
+uint8_t *ut_tokenizer_serialize(const ut_tokenizer *tk, size_t *len);
 void ut_tokenizer_free(ut_tokenizer *tk);
-/* Encodes text by applying the merges in order of rank; returns the count. */
+/* The rank (index) of the merge joining (left, right), or UINT32_MAX. */
+uint32_t ut_tokenizer_merge_rank(const ut_tokenizer *tk, uint32_t left, uint32_t right);
+/* A token file and the tokenizer it is decoded with agree: same vocab size,
+   and the ids decode to exactly n_bytes bytes. */
+int  ut_tokens_check_tokenizer(const ut_tokens *d, const ut_tokenizer *tk);
+
+/* Pre-tokenization: cutting text into chunks that merges never cross (the rule
+   is in section 10). Walk a text with
+       ut_chunker c;  ut_chunker_init(&c, text, n, eot);
+       while ((kind = ut_chunker_next(&c, &start, &len)) != UT_CHUNK_END) ...
+   With eot, each literal <|endoftext|> comes back as a UT_CHUNK_EOT of its own. */
+enum { UT_SPACE, UT_LETTER, UT_DIGIT, UT_PUNCT };            /* byte classes */
+enum { UT_CHUNK_END, UT_CHUNK_TEXT, UT_CHUNK_EOT };
+#define UT_EOT_TEXT "<|endoftext|>"
+#define UT_EOT_LEN 13
+typedef struct {
+    const uint8_t *text;
+    size_t n, pos;   /* length of the text; where the next chunk starts */
+    size_t seg_end;  /* end of the plain text before the next <|endoftext|> (or n) */
+    int eot;
+} ut_chunker;
+int  ut_byte_class(uint8_t b);
+void ut_chunker_init(ut_chunker *c, const uint8_t *text, size_t n, int eot);
+int  ut_chunker_next(ut_chunker *c, size_t *start, size_t *len);
+
+/* Encoding, the teaching version: chunk the text, then replay the merges on
+   each chunk. Gives exactly the ids of `tokenizer encode` (with --eot when eot
+   is 1). Writes at most max_out ids (a text never needs more ids than bytes);
+   returns their number, or -1 if they do not fit. */
+int  ut_tokenizer_encode_bytes(const ut_tokenizer *tk, const uint8_t *text, size_t n, int eot, int *out,
+                               int max_out);
+/* A prompt (C string) as `tokenizer encode` without --eot would encode it. */
 int  ut_tokenizer_encode(const ut_tokenizer *tk, const char *text, int *out, int max_out);
 
 /* Random numbers: xorshift64*, seeded through splitmix64. */
@@ -1874,59 +1922,120 @@ done:
 
 /* ===========================================================================
    9. DATA: token files
-   Written by `tokenizer encode` (tokenizer.c documents the same layout):
+   Written by `tokenizer encode`; read here, for training and by `tokenizer
+   decode`. All integers little-endian:
      offset size  field
        0     4    magic "UTTK"
        4     4    u32 version = 1
        8     4    u32 vocab_size of the tokenizer that made it
-      12     4    u32 token_bytes, 2 or 4
+      12     4    u32 token_bytes: 2 if vocab_size <= 65536, else 4
       16     8    u64 n_tokens
       24     8    u64 n_bytes, length of the text they encode (for bits per byte)
-      32   ...    n_tokens ids, little-endian, token_bytes each
-   The whole file is read and every id is checked against vocab_size.
+      32   ...    n_tokens ids, token_bytes each
+   The file ends exactly there. The reader checks every field against the
+   file's length and every id against vocab_size. The writer comes in two
+   pieces so that `tokenizer encode` can stream a text of any size: it writes
+   the header with n_tokens = 0, then the ids block by block, then the header
+   again with the real count.
    ======================================================================== */
 
-int ut_tokens_load(ut_tokens *d, const char *path) {
-    memset(d, 0, sizeof *d);
-    FILE *f = fopen(path, "rb");
-    if (!f) return ut__fail("cannot open token file %s: %s", path, strerror(errno));
-    uint8_t h[32];
-    int r = -1;
-    uint8_t *raw = NULL;
-    if (fread(h, 1, 32, f) != 32) { ut__fail("%s: too short to be a token file", path); goto done; }
-    if (memcmp(h, "UTTK", 4) != 0) { ut__fail("%s is not a token file (bad magic; make one with `tokenizer encode`)", path); goto done; }
-    if (ut_get_u32(h + 4) != 1) { ut__fail("%s: token file version %u, expected 1", path, ut_get_u32(h + 4)); goto done; }
-    d->vocab_size = ut_get_u32(h + 8); d->token_bytes = ut_get_u32(h + 12);
-    d->n_tokens = ut_get_u64(h + 16); d->n_bytes = ut_get_u64(h + 24);
-    if (d->token_bytes != 2 && d->token_bytes != 4) { ut__fail("%s: token width %u, expected 2 or 4", path, d->token_bytes); goto done; }
-    if (d->vocab_size < 2 || (d->token_bytes == 2 && d->vocab_size > 65536)) { ut__fail("%s: bad vocab size %u", path, d->vocab_size); goto done; }
-    if (d->n_tokens == 0) { ut__fail("%s holds no tokens", path); goto done; }
-    fseek(f, 0, SEEK_END);
-    long long len = (long long)ftell(f);
-    if (d->n_tokens > (1ull << 40) || len != 32 + (long long)(d->n_tokens * d->token_bytes)) {
-        ut__fail("%s: file is %lld bytes but its header promises %llu tokens (truncated or corrupted)",
-                 path, len, (unsigned long long)d->n_tokens);
-        goto done;
+uint32_t ut_token_bytes_for(uint32_t vocab_size) { return vocab_size <= 65536 ? 2 : 4; }
+
+void ut_tokens_pack_header(uint8_t out[UT_TOKENS_HEADER], uint32_t vocab_size, uint64_t n_tokens,
+                           uint64_t n_bytes) {
+    memcpy(out, "UTTK", 4);
+    ut_put_u32(out + 4, 1);
+    ut_put_u32(out + 8, vocab_size);
+    ut_put_u32(out + 12, ut_token_bytes_for(vocab_size));
+    ut_put_u64(out + 16, n_tokens);
+    ut_put_u64(out + 24, n_bytes);
+}
+
+/* out must hold n * ut_token_bytes_for(vocab_size) bytes. */
+size_t ut_tokens_pack_ids(uint8_t *out, const uint32_t *ids, size_t n, uint32_t vocab_size) {
+    uint32_t tb = ut_token_bytes_for(vocab_size);
+    if (tb == 4) {
+        for (size_t i = 0; i < n; i++) ut_put_u32(out + 4 * i, ids[i]);
+    } else {
+        for (size_t i = 0; i < n; i++) { out[2 * i] = (uint8_t)ids[i]; out[2 * i + 1] = (uint8_t)(ids[i] >> 8); }
     }
-    fseek(f, 32, SEEK_SET);
-    raw = (uint8_t *)malloc(d->n_tokens * d->token_bytes);
-    d->tokens = (int32_t *)malloc(d->n_tokens * sizeof(int32_t));
-    if (!raw || !d->tokens) { ut__fail("out of memory reading %s", path); goto done; }
-    if (fread(raw, d->token_bytes, d->n_tokens, f) != d->n_tokens) { ut__fail("%s: read error", path); goto done; }
-    for (uint64_t i = 0; i < d->n_tokens; i++) {
-        uint32_t id = d->token_bytes == 2 ? (uint32_t)raw[2 * i] | (uint32_t)raw[2 * i + 1] << 8 : ut_get_u32(raw + 4 * i);
-        if (id >= d->vocab_size) {
-            ut__fail("%s: token %u at index %llu is >= vocab size %u", path, id, (unsigned long long)i, d->vocab_size);
-            goto done;
+    return n * tb;
+}
+
+/* A whole file in memory, also from a pipe (whose size is not known in
+   advance). Returns malloc'd bytes, or NULL with the error set; `what` names
+   the kind of file in messages. */
+static uint8_t *ut__read_file(const char *path, const char *what, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) { ut__fail("cannot open %s %s: %s", what, path, strerror(errno)); return NULL; }
+    size_t cap = 1 << 16, n = 0;
+    if (fseek(f, 0, SEEK_END) == 0) {            /* a regular file: its size, +1 to see EOF in one read */
+        long end = ftell(f);
+        if (end >= 0) cap = (size_t)end + 1;
+        fseek(f, 0, SEEK_SET);
+    }
+    uint8_t *buf = (uint8_t *)malloc(cap);
+    while (buf) {
+        if (n == cap) {
+            uint8_t *bigger = (uint8_t *)realloc(buf, cap *= 2);
+            if (!bigger) { free(buf); buf = NULL; break; }
+            buf = bigger;
         }
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0) break;
+    }
+    if (!buf) ut__fail("out of memory reading %s %s", what, path);
+    else if (ferror(f)) { ut__fail("cannot read %s %s: %s", what, path, strerror(errno)); free(buf); buf = NULL; }
+    fclose(f);
+    *len = n;
+    return buf;
+}
+
+/* The checks of the reader, on the file's bytes f[0..len). */
+static int ut__tokens_parse(ut_tokens *d, const uint8_t *f, size_t len, const char *path) {
+    if (len < UT_TOKENS_HEADER) return ut__fail("%s: %zu bytes, too short to be a token file", path, len);
+    if (memcmp(f, "UTTK", 4) != 0)
+        return ut__fail("%s is not a token file (bad magic; make one with `tokenizer encode`)", path);
+    if (ut_get_u32(f + 4) != 1) return ut__fail("%s: token file version %u, expected 1", path, ut_get_u32(f + 4));
+    d->vocab_size = ut_get_u32(f + 8); d->token_bytes = ut_get_u32(f + 12);
+    d->n_tokens = ut_get_u64(f + 16); d->n_bytes = ut_get_u64(f + 24);
+    uint32_t tb = d->token_bytes;
+    if (d->vocab_size < 2) return ut__fail("%s: bad vocab size %u", path, d->vocab_size);
+    if (tb != ut_token_bytes_for(d->vocab_size))
+        return ut__fail("%s: token width %u bytes, expected %u for vocab size %u", path, tb,
+                        ut_token_bytes_for(d->vocab_size), d->vocab_size);
+    size_t body = len - UT_TOKENS_HEADER;
+    if (body % tb != 0 || d->n_tokens != body / tb)
+        return ut__fail("%s: file is %zu bytes but its header promises %llu tokens (truncated or corrupted)",
+                        path, len, (unsigned long long)d->n_tokens);
+    d->tokens = (int32_t *)malloc((body / tb + 1) * sizeof(int32_t));
+    if (!d->tokens) return ut__fail("out of memory reading %s", path);
+    const uint8_t *p = f + UT_TOKENS_HEADER;
+    for (uint64_t i = 0; i < d->n_tokens; i++) {
+        uint32_t id = tb == 2 ? (uint32_t)p[2 * i] | (uint32_t)p[2 * i + 1] << 8 : ut_get_u32(p + 4 * i);
+        if (id >= d->vocab_size)
+            return ut__fail("%s: token %u at index %llu is >= vocab size %u", path, id, (unsigned long long)i,
+                            d->vocab_size);
         d->tokens[i] = (int32_t)id;
     }
-    r = 0;
-done:
-    free(raw);
-    fclose(f);
+    return 0;
+}
+
+int ut_tokens_read(ut_tokens *d, const char *path) {
+    memset(d, 0, sizeof *d);
+    size_t len;
+    uint8_t *f = ut__read_file(path, "token file", &len);
+    if (!f) return -1;
+    int r = ut__tokens_parse(d, f, len, path);
+    free(f);
     if (r) ut_tokens_free(d);
     return r;
+}
+int ut_tokens_load(ut_tokens *d, const char *path) {
+    if (ut_tokens_read(d, path)) return -1;
+    if (d->n_tokens == 0) { ut_tokens_free(d); return ut__fail("%s holds no tokens (was its text empty?)", path); }
+    return 0;
 }
 void ut_tokens_free(ut_tokens *d) { free(d->tokens); memset(d, 0, sizeof *d); }
 
@@ -1955,83 +2064,183 @@ void ut_batch_sequential(const ut_tokens *d, uint64_t i, int B, int T, int *inpu
 }
 
 /* ===========================================================================
-   10. TOKENIZER FILES
-   Written by `tokenizer train` (tokenizer.c teaches how they are made):
+   10. TOKENIZER: the file, pre-tokenization, prompt encoding
+   A byte-level BPE tokenizer: ids 0..255 are the bytes, id 256 + i is merge i
+   (the i-th pair `tokenizer train` joined), and one special token,
+   <|endoftext|>, comes last. tokenizer.c teaches how the merges are learned
+   and has the fast encoder for whole corpora; this section holds what every
+   program shares: the file, the rule that cuts text into chunks, and the
+   plain encoder that `train sample --prompt` uses.
+
+   THE FILE, written by `tokenizer train` (all integers little-endian):
      offset size  field
        0     4    magic "UTBP"
        4     4    u32 version = 1
        8     4    u32 vocab_size = 256 + n_merges + n_special
       12     4    u32 n_merges
-      16     4    u32 n_special
+      16     4    u32 n_special = 1 (<|endoftext|>, id 256 + n_merges)
       20   8 m    merges: (u32 left, u32 right) each; merge i makes id 256 + i
-      ...  ...    for every id: u32 length, then its bytes (specials: their text)
-   Enough to turn ids back into text (sampling) and to encode a prompt.
+                  and uses only ids defined before it (< 256 + i)
+      ...  ...    for every id 0..vocab_size-1: u32 length, then its bytes
+                  (a byte: itself; a merge: its left's bytes then its right's;
+                  the special token: the text <|endoftext|>)
+   The file ends exactly there. The token table repeats what the merges
+   define (so a reader in any language can decode without replaying merges);
+   the reader insists that the two agree, byte for byte, that no two merges
+   join the same pair, and that nothing trails.
    ======================================================================== */
+
+/* The whole tokenizer from its merge list; every token's bytes may add up to
+   at most max_bytes (a reader passes its file's size, as the file holds every
+   token: a forged count cannot make us allocate terabytes). */
+static int ut__tokenizer_build(ut_tokenizer *tk, const uint32_t *merges, uint32_t n_merges, uint64_t max_bytes) {
+    memset(tk, 0, sizeof *tk);
+    if (n_merges > (1u << 24)) return ut__fail("%u merges is more than the limit of %u", n_merges, 1u << 24);
+    for (uint32_t i = 0; i < n_merges; i++) {
+        uint32_t left = merges[2 * i], right = merges[2 * i + 1];
+        if (left >= 256 + i || right >= 256 + i)
+            return ut__fail("merge %u (id %u) uses id %u, which is not defined before it", i, 256 + i,
+                            left >= 256 + i ? left : right);
+    }
+    uint32_t V = 256 + n_merges + 1, cap = 2;
+    while (cap < 2 * n_merges + 2) cap *= 2;     /* hash table at most half full */
+    tk->vocab_size = V; tk->n_merges = n_merges; tk->n_special = 1; tk->eot_id = 256 + n_merges;
+    tk->merges = (uint32_t *)malloc((2 * (size_t)n_merges + 1) * sizeof(uint32_t));
+    tk->token_bytes = (uint8_t **)malloc(V * sizeof(uint8_t *));
+    tk->token_len = (uint32_t *)malloc(V * sizeof(uint32_t));
+    tk->pair_key = (uint64_t *)malloc(cap * sizeof(uint64_t));
+    tk->pair_rank = (uint32_t *)malloc(cap * sizeof(uint32_t));
+    if (!tk->merges || !tk->token_bytes || !tk->token_len || !tk->pair_key || !tk->pair_rank) {
+        ut_tokenizer_free(tk);
+        return ut__fail("out of memory for a tokenizer of %u merges", n_merges);
+    }
+    memcpy(tk->merges, merges, 2 * (size_t)n_merges * sizeof(uint32_t));
+    /* every token's length: 1 for a byte, left + right for a merge */
+    uint64_t total = 0;
+    for (uint32_t id = 0; id < V; id++) {
+        uint64_t len = id < 256 ? 1 : id == tk->eot_id ? UT_EOT_LEN
+                     : (uint64_t)tk->token_len[merges[2 * (id - 256)]] + tk->token_len[merges[2 * (id - 256) + 1]];
+        if (len > UINT32_MAX || len > max_bytes - total) {
+            ut_tokenizer_free(tk);
+            return ut__fail("token %u needs more bytes than the file holds (truncated or corrupt)", id);
+        }
+        tk->token_len[id] = (uint32_t)len;
+        total += len;
+    }
+    tk->blob = (uint8_t *)malloc((size_t)total);
+    if (!tk->blob) { ut_tokenizer_free(tk); return ut__fail("out of memory for %llu bytes of tokens", (unsigned long long)total); }
+    /* every token's bytes, back to back: a merge's are its left's then its right's */
+    uint8_t *at = tk->blob;
+    for (uint32_t id = 0; id < V; id++) {
+        tk->token_bytes[id] = at;
+        if (id < 256) at[0] = (uint8_t)id;
+        else if (id == tk->eot_id) memcpy(at, UT_EOT_TEXT, UT_EOT_LEN);
+        else {
+            uint32_t left = merges[2 * (id - 256)], right = merges[2 * (id - 256) + 1];
+            memcpy(at, tk->token_bytes[left], tk->token_len[left]);
+            memcpy(at + tk->token_len[left], tk->token_bytes[right], tk->token_len[right]);
+        }
+        at += tk->token_len[id];
+    }
+    /* open-addressing hash table from a pair to its merge rank */
+    tk->pair_mask = cap - 1;
+    for (uint32_t i = 0; i < cap; i++) tk->pair_key[i] = UINT64_MAX;
+    for (uint32_t r = 0; r < n_merges; r++) {
+        uint64_t key = (uint64_t)merges[2 * r] << 32 | merges[2 * r + 1];
+        uint32_t h = (uint32_t)((key * 0x9E3779B97F4A7C15ull) >> 32) & tk->pair_mask;
+        while (tk->pair_key[h] != UINT64_MAX && tk->pair_key[h] != key) h = (h + 1) & tk->pair_mask;
+        if (tk->pair_key[h] == key) {
+            uint32_t first = tk->pair_rank[h];
+            ut_tokenizer_free(tk);
+            return ut__fail("merges %u and %u join the same pair (%u, %u)", first, r, merges[2 * r], merges[2 * r + 1]);
+        }
+        tk->pair_key[h] = key;
+        tk->pair_rank[h] = r;
+    }
+    return 0;
+}
+int ut_tokenizer_build(ut_tokenizer *tk, const uint32_t *merges, uint32_t n_merges) {
+    return ut__tokenizer_build(tk, merges, n_merges, UINT64_MAX);
+}
+
+/* The checks of the reader, on the file's bytes f[0..len). */
+static int ut__tokenizer_parse(ut_tokenizer *tk, const uint8_t *f, size_t len, const char *path) {
+    if (len < 20) return ut__fail("%s: %zu bytes, too short to be a tokenizer file", path, len);
+    if (memcmp(f, "UTBP", 4) != 0)
+        return ut__fail("%s is not a tokenizer file (bad magic; make one with `tokenizer train`)", path);
+    uint32_t version = ut_get_u32(f + 4), V = ut_get_u32(f + 8), n_merges = ut_get_u32(f + 12);
+    uint32_t n_special = ut_get_u32(f + 16);
+    if (version != 1) return ut__fail("%s: tokenizer version %u, expected 1", path, version);
+    if (n_special != 1) return ut__fail("%s: n_special is %u (version 1 has exactly 1: <|endoftext|>)", path, n_special);
+    if ((uint64_t)V != 256ull + n_merges + n_special)
+        return ut__fail("%s: vocab_size %u != 256 + n_merges %u + n_special %u", path, V, n_merges, n_special);
+    if (n_merges > (len - 20) / 8) return ut__fail("%s: truncated: %u merges do not fit in %zu bytes", path, n_merges, len);
+    uint32_t *merges = (uint32_t *)malloc((2 * (size_t)n_merges + 1) * sizeof(uint32_t));
+    if (!merges) return ut__fail("out of memory reading %s", path);
+    for (size_t i = 0; i < 2 * (size_t)n_merges; i++) merges[i] = ut_get_u32(f + 20 + 4 * i);
+    int r = ut__tokenizer_build(tk, merges, n_merges, len);
+    free(merges);
+    if (r) {
+        char why[sizeof ut__errbuf];
+        snprintf(why, sizeof why, "%s", ut_error());
+        return ut__fail("%s: %s", path, why);
+    }
+    /* the token table must be exactly what the merges define */
+    size_t pos = 20 + 8 * (size_t)n_merges;
+    for (uint32_t id = 0; id < V; id++) {
+        if (len - pos < 4) return ut__fail("%s: truncated in the token table (token %u)", path, id);
+        uint32_t n = ut_get_u32(f + pos);
+        pos += 4;
+        if (n != tk->token_len[id]) return ut__fail("%s: token %u has length %u, expected %u", path, id, n, tk->token_len[id]);
+        if (len - pos < n) return ut__fail("%s: truncated in the token table (token %u)", path, id);
+        if (memcmp(f + pos, tk->token_bytes[id], n) != 0)
+            return ut__fail("%s: token %u's bytes do not match its definition", path, id);
+        pos += n;
+    }
+    if (pos != len) return ut__fail("%s: %zu trailing bytes after the token table", path, len - pos);
+    return 0;
+}
 
 int ut_tokenizer_load(ut_tokenizer *tk, const char *path) {
     memset(tk, 0, sizeof *tk);
-    FILE *f = fopen(path, "rb");
-    if (!f) return ut__fail("cannot open tokenizer %s: %s", path, strerror(errno));
-    fseek(f, 0, SEEK_END);
-    long long len = (long long)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    int r = -1;
-    uint8_t *buf = len > 0 && len < (1ll << 31) ? (uint8_t *)malloc((size_t)len) : NULL;
-    if (!buf || fread(buf, 1, (size_t)len, f) != (size_t)len) { ut__fail("cannot read tokenizer %s", path); goto done; }
-    if (len < 20 || memcmp(buf, "UTBP", 4) != 0) { ut__fail("%s is not a tokenizer file (bad magic)", path); goto done; }
-    if (ut_get_u32(buf + 4) != 1) { ut__fail("%s: tokenizer version %u, expected 1", path, ut_get_u32(buf + 4)); goto done; }
-    tk->vocab_size = ut_get_u32(buf + 8); tk->n_merges = ut_get_u32(buf + 12); tk->n_special = ut_get_u32(buf + 16);
-    if (tk->vocab_size > (1u << 24) || (uint64_t)256 + tk->n_merges + tk->n_special != tk->vocab_size) {
-        ut__fail("%s: inconsistent vocabulary counts", path);
-        goto done;
-    }
-    size_t pos = 20 + 8 * (size_t)tk->n_merges;
-    if ((long long)pos > len) { ut__fail("%s: truncated merge list", path); goto done; }
-    tk->merges = (uint32_t *)malloc(((size_t)tk->n_merges * 2 + 1) * sizeof(uint32_t));
-    tk->token_bytes = (uint8_t **)calloc(tk->vocab_size, sizeof(uint8_t *));
-    tk->token_len = (uint32_t *)calloc(tk->vocab_size, sizeof(uint32_t));
-    if (!tk->merges || !tk->token_bytes || !tk->token_len) { ut__fail("out of memory"); goto done; }
-    for (uint32_t i = 0; i < tk->n_merges * 2; i++) {
-        tk->merges[i] = ut_get_u32(buf + 20 + 4 * (size_t)i);
-        if (tk->merges[i] >= 256 + i / 2) { ut__fail("%s: merge %u refers to a later token", path, i / 2); goto done; }
-    }
-    for (uint32_t id = 0; id < tk->vocab_size; id++) {
-        if (pos + 4 > (size_t)len) { ut__fail("%s: truncated token table", path); goto done; }
-        uint32_t n = ut_get_u32(buf + pos);
-        pos += 4;
-        if (n > (size_t)len - pos) { ut__fail("%s: truncated token table", path); goto done; }
-        tk->token_bytes[id] = buf + pos;
-        tk->token_len[id] = n;
-        pos += n;
-    }
-    if (pos != (size_t)len) { ut__fail("%s: %lld trailing bytes after the token table", path, len - (long long)pos); goto done; }
-    /* open-addressing hash table from a pair to its merge rank (load <= 1/2) */
-    uint32_t cap = 2;
-    while (cap < 2 * tk->n_merges + 2) cap *= 2;
-    tk->pair_key = (uint64_t *)malloc(cap * sizeof(uint64_t));
-    tk->pair_rank = (uint32_t *)malloc(cap * sizeof(uint32_t));
-    if (!tk->pair_key || !tk->pair_rank) { ut__fail("out of memory"); goto done; }
-    tk->pair_mask = cap - 1;
-    for (uint32_t i = 0; i < cap; i++) tk->pair_key[i] = UINT64_MAX;
-    for (uint32_t r2 = 0; r2 < tk->n_merges; r2++) {
-        uint64_t key = (uint64_t)tk->merges[2 * r2] << 32 | tk->merges[2 * r2 + 1];
-        uint32_t h = (uint32_t)((key * 0x9E3779B97F4A7C15ull) >> 32) & tk->pair_mask;
-        while (tk->pair_key[h] != UINT64_MAX && tk->pair_key[h] != key) h = (h + 1) & tk->pair_mask;
-        if (tk->pair_key[h] == UINT64_MAX) { tk->pair_key[h] = key; tk->pair_rank[h] = r2; }
-    }
-    tk->blob = buf;
-    buf = NULL;
-    r = 0;
-done:
-    free(buf);
-    fclose(f);
+    size_t len;
+    uint8_t *f = ut__read_file(path, "tokenizer", &len);
+    if (!f) return -1;
+    int r = ut__tokenizer_parse(tk, f, len, path);
+    free(f);
     if (r) ut_tokenizer_free(tk);
     return r;
 }
 
-/* The merge rank of the pair (a, b), or UINT32_MAX if it was never merged. */
-static uint32_t ut__pair_rank(const ut_tokenizer *tk, uint32_t a, uint32_t b) {
-    uint64_t key = (uint64_t)a << 32 | b;
+uint8_t *ut_tokenizer_serialize(const ut_tokenizer *tk, size_t *len) {
+    size_t n = 20 + 8 * (size_t)tk->n_merges;
+    for (uint32_t id = 0; id < tk->vocab_size; id++) n += 4 + (size_t)tk->token_len[id];
+    uint8_t *buf = (uint8_t *)malloc(n), *p = buf;
+    if (!buf) { ut__fail("out of memory (%zu bytes for a tokenizer file)", n); return NULL; }
+    memcpy(p, "UTBP", 4);
+    ut_put_u32(p + 4, 1);
+    ut_put_u32(p + 8, tk->vocab_size);
+    ut_put_u32(p + 12, tk->n_merges);
+    ut_put_u32(p + 16, tk->n_special);
+    p += 20;
+    for (size_t i = 0; i < 2 * (size_t)tk->n_merges; i++, p += 4) ut_put_u32(p, tk->merges[i]);
+    for (uint32_t id = 0; id < tk->vocab_size; id++) {
+        ut_put_u32(p, tk->token_len[id]);
+        memcpy(p + 4, tk->token_bytes[id], tk->token_len[id]);
+        p += 4 + tk->token_len[id];
+    }
+    *len = n;
+    return buf;
+}
+
+void ut_tokenizer_free(ut_tokenizer *tk) {
+    free(tk->merges); free(tk->token_bytes); free(tk->token_len); free(tk->blob);
+    free(tk->pair_key); free(tk->pair_rank);
+    memset(tk, 0, sizeof *tk);
+}
+
+uint32_t ut_tokenizer_merge_rank(const ut_tokenizer *tk, uint32_t left, uint32_t right) {
+    uint64_t key = (uint64_t)left << 32 | right;
     uint32_t h = (uint32_t)((key * 0x9E3779B97F4A7C15ull) >> 32) & tk->pair_mask;
     while (tk->pair_key[h] != UINT64_MAX) {
         if (tk->pair_key[h] == key) return tk->pair_rank[h];
@@ -2039,39 +2248,163 @@ static uint32_t ut__pair_rank(const ut_tokenizer *tk, uint32_t a, uint32_t b) {
     }
     return UINT32_MAX;
 }
-void ut_tokenizer_free(ut_tokenizer *tk) {
-    free(tk->merges); free(tk->token_bytes); free(tk->token_len); free(tk->blob);
-    free(tk->pair_key); free(tk->pair_rank);
-    memset(tk, 0, sizeof *tk);
+
+int ut_tokens_check_tokenizer(const ut_tokens *d, const ut_tokenizer *tk) {
+    if (d->vocab_size != tk->vocab_size)
+        return ut__fail("the token file was made by a tokenizer with vocab size %u, but this one has %u",
+                        d->vocab_size, tk->vocab_size);
+    uint64_t text_len = 0;
+    for (uint64_t i = 0; i < d->n_tokens; i++) text_len += tk->token_len[d->tokens[i]];
+    if (text_len != d->n_bytes)
+        return ut__fail("the token file's header says its text is %llu bytes, but its tokens decode to %llu",
+                        (unsigned long long)d->n_bytes, (unsigned long long)text_len);
+    return 0;
 }
 
-/* Encode by replaying the merges: start from bytes, then repeatedly merge the
-   adjacent pair with the lowest merge index (the earliest learned), exactly as
-   the trainer built them. Each round looks every adjacent pair up in a hash
-   table (pair -> rank): O(n) per merge, O(n^2) at worst — fine for prompts;
-   the tokenizer program has the fast encoder for whole corpora. Unlike it, this
-   does not split the text into words first, so a pair across a word boundary
-   may merge when a merge for it exists. */
-int ut_tokenizer_encode(const ut_tokenizer *tk, const char *text, int *out, int max_out) {
-    int n = 0;
-    for (const unsigned char *p = (const unsigned char *)text; *p && n < max_out; p++) out[n++] = *p;
+/* PRE-TOKENIZATION: cutting text into chunks before BPE sees it.
+   Merges never cross a chunk boundary, so " the" can become one token but
+   "e." or "d\n\nT" never can: the vocabulary goes to words, not to accidental
+   byte combinations. Every byte falls in a class:
+     UT_SPACE  ' ' '\t' '\n' '\v' '\f' '\r'
+     UT_LETTER 'A'-'Z' 'a'-'z' and every byte >= 0x80 (so the bytes of a UTF-8
+               character, and whole non-ASCII words, stay together)
+     UT_DIGIT  '0'-'9'
+     UT_PUNCT  everything else (punctuation, symbols, control bytes, NUL)
+   A chunk starting at byte i is:
+     1. if text[i] is ' ' and text[i+1] exists and is not SPACE: the space plus
+        the maximal run of text[i+1]'s class ("  word" -> " ", " word");
+     2. else if text[i] is not SPACE: the maximal run of its class;
+     3. else (whitespace): the maximal run of SPACE bytes, except that when the
+        run is longer than one byte, ends in ' ', and is followed by a non-space
+        byte, that last ' ' is left to rule 1 ("\n\n   Hi" -> "\n\n  ", " Hi").
+   This is GPT-2's rule without a regex and without the contraction special
+   cases ("don't" -> "don", "'", "t"). The chunker only looks forward, so
+   cutting a text at a chunk boundary chunks both halves exactly as before.
+   With eot set (`tokenizer encode --eot`), each literal <|endoftext|> is cut
+   out first and becomes a chunk of its own (the special id); the pieces
+   between are chunked as above. Training never treats it specially. */
+#define S_ UT_SPACE
+#define L_ UT_LETTER
+#define D_ UT_DIGIT
+#define P_ UT_PUNCT
+static const uint8_t ut__byte_classes[256] = {
+    /*         0   1   2   3   4   5   6   7   8   9   a   b   c   d   e   f */
+    /* 0x00 */ P_, P_, P_, P_, P_, P_, P_, P_, P_, S_, S_, S_, S_, S_, P_, P_, /* \t \n \v \f \r */
+    /* 0x10 */ P_, P_, P_, P_, P_, P_, P_, P_, P_, P_, P_, P_, P_, P_, P_, P_,
+    /* 0x20 */ S_, P_, P_, P_, P_, P_, P_, P_, P_, P_, P_, P_, P_, P_, P_, P_, /* ' ' !"#$%&'()*+,-./ */
+    /* 0x30 */ D_, D_, D_, D_, D_, D_, D_, D_, D_, D_, P_, P_, P_, P_, P_, P_, /* 0-9 :;<=>? */
+    /* 0x40 */ P_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, /* @ A-O */
+    /* 0x50 */ L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, P_, P_, P_, P_, P_, /* P-Z [\]^_ */
+    /* 0x60 */ P_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, /* ` a-o */
+    /* 0x70 */ L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, P_, P_, P_, P_, P_, /* p-z {|}~ DEL */
+    /* 0x80 */ L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, /* 0x80-0xff: UTF-8 */
+    /* 0x90 */ L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_,
+    /* 0xa0 */ L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_,
+    /* 0xb0 */ L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_,
+    /* 0xc0 */ L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_,
+    /* 0xd0 */ L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_,
+    /* 0xe0 */ L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_,
+    /* 0xf0 */ L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_,
+};
+#undef S_
+#undef L_
+#undef D_
+#undef P_
+int ut_byte_class(uint8_t b) { return ut__byte_classes[b]; }
+
+/* Position of the next literal <|endoftext|> at or after `from`, or n. */
+static size_t ut__find_eot(const uint8_t *t, size_t n, size_t from) {
+    while (from + UT_EOT_LEN <= n) {
+        const uint8_t *p = (const uint8_t *)memchr(t + from, '<', n - from - UT_EOT_LEN + 1);
+        if (!p) break;
+        if (memcmp(p, UT_EOT_TEXT, UT_EOT_LEN) == 0) return (size_t)(p - t);
+        from = (size_t)(p - t) + 1;
+    }
+    return n;
+}
+
+void ut_chunker_init(ut_chunker *c, const uint8_t *text, size_t n, int eot) {
+    c->text = text;
+    c->n = n;
+    c->pos = 0;
+    c->eot = eot;
+    c->seg_end = eot ? ut__find_eot(text, n, 0) : n;
+}
+
+/* The next chunk: sets *start and *len and says what it is. (`inline` is only
+   a hint, kept because every encoder calls this once per chunk: a normal,
+   external definition all the same, as the declaration above lacks it.) */
+inline int ut_chunker_next(ut_chunker *c, size_t *start, size_t *len) {
+    const uint8_t *t = c->text, *cls = ut__byte_classes;
+    size_t i = c->pos, end = c->seg_end;
+    if (i >= c->n) return UT_CHUNK_END;
+    if (c->eot && i == end) {                    /* at a literal <|endoftext|> */
+        *start = i;
+        *len = UT_EOT_LEN;
+        c->pos = i + UT_EOT_LEN;
+        c->seg_end = ut__find_eot(t, c->n, c->pos);
+        return UT_CHUNK_EOT;
+    }
+    size_t j = i + 1;
+    int k = cls[t[i]];
+    if (k != UT_SPACE) {                                           /* rule 2: a run of one class */
+        while (j < end && cls[t[j]] == k) j++;
+    } else if (t[i] == ' ' && j < end && cls[t[j]] != UT_SPACE) {  /* rule 1: " word" */
+        k = cls[t[j]];
+        while (j < end && cls[t[j]] == k) j++;
+    } else {                                     /* rule 3: whitespace, a final ' ' left to the next word */
+        while (j < end && cls[t[j]] == UT_SPACE) j++;
+        if (j < end && t[j - 1] == ' ' && j - 1 > i) j--;
+    }
+    *start = i;
+    *len = j - i;
+    c->pos = j;
+    return UT_CHUNK_TEXT;
+}
+
+/* ENCODING, the teaching version: BPE on one chunk by replaying the merges.
+   Start from its bytes; repeatedly find the adjacent pair with the lowest
+   merge rank (the earliest learned) and join every occurrence of it, left to
+   right without overlap ("aaa" -> "x a"), exactly as training did to this
+   chunk. Each round looks every adjacent pair up: O(n) per round, O(n^2) at
+   worst, fine for prompts. tokenizer.c's encoder gives the same ids faster
+   (a heap of candidate merges, a cache of chunks seen before).
+   s[0..n) -> ids[0..returned), ids has room for n. */
+static size_t ut__encode_chunk(const ut_tokenizer *tk, const uint8_t *s, size_t n, int *ids) {
+    for (size_t i = 0; i < n; i++) ids[i] = s[i];
     for (;;) {
         uint32_t best = UINT32_MAX;
-        for (int i = 0; i + 1 < n; i++) {
-            uint32_t r = ut__pair_rank(tk, (uint32_t)out[i], (uint32_t)out[i + 1]);
+        for (size_t i = 0; i + 1 < n; i++) {
+            uint32_t r = ut_tokenizer_merge_rank(tk, (uint32_t)ids[i], (uint32_t)ids[i + 1]);
             if (r < best) best = r;
         }
-        if (best == UINT32_MAX) break;
-        int j = 0;
-        for (int i = 0; i < n; i++) {
-            if (i + 1 < n && (uint32_t)out[i] == tk->merges[2 * best] && (uint32_t)out[i + 1] == tk->merges[2 * best + 1]) {
-                out[j++] = (int)(256 + best);
-                i++;
-            } else out[j++] = out[i];
+        if (best == UINT32_MAX) return n;
+        int left = (int)tk->merges[2 * best], right = (int)tk->merges[2 * best + 1];
+        size_t j = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (i + 1 < n && ids[i] == left && ids[i + 1] == right) { ids[j++] = (int)(256 + best); i++; }
+            else ids[j++] = ids[i];
         }
         n = j;
     }
-    return n;
+}
+
+int ut_tokenizer_encode_bytes(const ut_tokenizer *tk, const uint8_t *text, size_t n, int eot, int *out,
+                              int max_out) {
+    ut_chunker c;
+    ut_chunker_init(&c, text, n, eot);
+    size_t start, len, count = 0, room = max_out > 0 ? (size_t)max_out : 0;
+    int kind;
+    while ((kind = ut_chunker_next(&c, &start, &len)) != UT_CHUNK_END) {
+        if (count + (kind == UT_CHUNK_EOT ? 1 : len) > room)
+            return ut__fail("encoding a text of %zu bytes needs room for more than %d ids", n, max_out);
+        if (kind == UT_CHUNK_EOT) out[count++] = (int)tk->eot_id;
+        else count += ut__encode_chunk(tk, text + start, len, out + count);
+    }
+    return (int)count;
+}
+int ut_tokenizer_encode(const ut_tokenizer *tk, const char *text, int *out, int max_out) {
+    return ut_tokenizer_encode_bytes(tk, (const uint8_t *)text, strlen(text), 0, out, max_out);
 }
 
 /* ===========================================================================

@@ -47,6 +47,12 @@ fi
 head -c 5000 "$D/corpus.txt" > "$D/part1"; tail -c +5001 "$D/corpus.txt" > "$D/part2"
 $TOK train --input "$D/part1" "$D/part2" --vocab-size 400 --output "$D/c.tok" >/dev/null 2>&1
 if cmp -s "$D/a.tok" "$D/c.tok"; then pass train_multiple_inputs_concatenate; else fail train_multiple_inputs_concatenate "differs"; fi
+# the naive trainer (train --naive, the teaching version) writes the same file
+head -c 6000 "$D/corpus.txt" > "$D/small.txt"
+$TOK train --input "$D/small.txt" --vocab-size 350 --output "$D/fast.tok" >/dev/null 2>&1
+$TOK train --input "$D/small.txt" --vocab-size 350 --output "$D/naive.tok" --naive >/dev/null 2>&1
+if [ -s "$D/fast.tok" ] && [ "$(u32 "$D/fast.tok" 12)" = 94 ] && cmp -s "$D/fast.tok" "$D/naive.tok"; then pass train_naive_same_file
+else fail train_naive_same_file "merges $(u32 "$D/fast.tok" 12) (want 94), or the files differ"; fi
 if $TOK info --model "$D/a.tok" --input "$D/corpus.txt" > "$D/info" 2>&1 &&
    grep -q 'vocab size: 401' "$D/info" && grep -q 'bytes/token' "$D/info" && [ "$(grep -c '  len ' "$D/info")" = 10 ]; then
   pass info_output

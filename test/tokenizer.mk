@@ -4,5 +4,5 @@
 TESTS += "$(BUILD)/test_tokenizer" "bash test/test_tokenizer.sh"
 TEST_BINS += $(BUILD)/test_tokenizer
 
-$(BUILD)/test_tokenizer: test/test_tokenizer.c tokenizer.c $(STB_DS) | $(BUILD)
+$(BUILD)/test_tokenizer: test/test_tokenizer.c tokenizer.c ultrathink.h $(STB_DS) | $(BUILD)
 	$(CC) $(CFLAGS) -I$(STB_DIR) -o $@ test/test_tokenizer.c $(LDLIBS)
