@@ -1975,17 +1975,19 @@ static uint8_t *ut__read_file(const char *path, const char *what, size_t *len) {
         fseek(f, 0, SEEK_SET);
     }
     uint8_t *buf = (uint8_t *)malloc(cap);
-    while (buf) {
+    int oom = !buf;
+    while (!oom) {
         if (n == cap) {
-            uint8_t *bigger = (uint8_t *)realloc(buf, cap *= 2);
-            if (!bigger) { free(buf); buf = NULL; break; }
+            uint8_t *bigger = (uint8_t *)realloc(buf, cap * 2);
+            if (!bigger) { oom = 1; break; }
             buf = bigger;
+            cap *= 2;
         }
         size_t got = fread(buf + n, 1, cap - n, f);
         n += got;
         if (got == 0) break;
     }
-    if (!buf) ut__fail("out of memory reading %s %s", what, path);
+    if (oom) { free(buf); buf = NULL; ut__fail("out of memory reading %s %s", what, path); }
     else if (ferror(f)) { ut__fail("cannot read %s %s: %s", what, path, strerror(errno)); free(buf); buf = NULL; }
     fclose(f);
     *len = n;
@@ -2287,7 +2289,7 @@ int ut_tokens_check_tokenizer(const ut_tokens *d, const ut_tokenizer *tk) {
 #define L_ UT_LETTER
 #define D_ UT_DIGIT
 #define P_ UT_PUNCT
-static const uint8_t ut__byte_classes[256] = {
+const uint8_t ut__byte_classes[256] = {
     /*         0   1   2   3   4   5   6   7   8   9   a   b   c   d   e   f */
     /* 0x00 */ P_, P_, P_, P_, P_, P_, P_, P_, P_, S_, S_, S_, S_, S_, P_, P_, /* \t \n \v \f \r */
     /* 0x10 */ P_, P_, P_, P_, P_, P_, P_, P_, P_, P_, P_, P_, P_, P_, P_, P_,
@@ -2313,7 +2315,7 @@ static const uint8_t ut__byte_classes[256] = {
 int ut_byte_class(uint8_t b) { return ut__byte_classes[b]; }
 
 /* Position of the next literal <|endoftext|> at or after `from`, or n. */
-static size_t ut__find_eot(const uint8_t *t, size_t n, size_t from) {
+size_t ut__find_eot(const uint8_t *t, size_t n, size_t from) {
     while (from + UT_EOT_LEN <= n) {
         const uint8_t *p = (const uint8_t *)memchr(t + from, '<', n - from - UT_EOT_LEN + 1);
         if (!p) break;
@@ -2333,7 +2335,9 @@ void ut_chunker_init(ut_chunker *c, const uint8_t *text, size_t n, int eot) {
 
 /* The next chunk: sets *start and *len and says what it is. (`inline` is only
    a hint, kept because every encoder calls this once per chunk: a normal,
-   external definition all the same, as the declaration above lacks it.) */
+   external definition all the same, as the declaration above lacks it. C
+   lets such a function use only names with external linkage, which is why
+   ut__byte_classes and ut__find_eot are not `static`.) */
 inline int ut_chunker_next(ut_chunker *c, size_t *start, size_t *len) {
     const uint8_t *t = c->text, *cls = ut__byte_classes;
     size_t i = c->pos, end = c->seg_end;
