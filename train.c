@@ -9,9 +9,10 @@
      1. options     one table per command; strict parsing (form, then range)
      2. output      the live progress line, metrics.jsonl, clear error lines
      3. sampling    the KV cache generating text, one position per token
-     4. train       check every input, then the loop:
-                      zero grads; grad_accum x (batch, forward, backward);
-                      AdamW step; log; evaluate; sample; save
+     4. train       train_setup checks every input; then train_loop repeats
+                      train_step (zero grads; grad_accum x (batch, forward,
+                      backward); AdamW step), log_step (metrics, evaluate,
+                      progress line), sample, save. --dry-run times train_step.
      5. sample      the `sample` subcommand
      6. main
 
@@ -793,29 +794,52 @@ static int open_output(run *r) {
     return 0;
 }
 
-/* Trains from the current step to --steps. Returns the exit status: 0, or
-   130 after Ctrl-C (which saves first). */
-static int train_loop(run *r) {
+/* Before the first step: how often to print, how many validation batches
+   an evaluation reads, and for a new run the loss of the untrained model. */
+static void start_monitoring(run *r) {
     const settings *s = &r->s;
-    const ut_config *mc = &s->mc;
     int total = s->tc.total_steps;
-    if (open_output(r)) return 0;
-    if (ut_kv_init(&r->kv, &r->m)) die("%s", ut_error());
-    signal(SIGINT, on_sigint);
-
     tty = isatty(fileno(stdout));
     r->log_every = s->log_every ? s->log_every : (total >= 50 ? total / 50 : 1);
     int windows = r->have_val ? (int)((r->val.n_tokens - 1) / (uint64_t)r->T) : 0;
     r->full_batches = windows / r->B > 0 ? windows / r->B : 1;
     r->eval_batches = s->eval_batches < r->full_batches ? s->eval_batches : r->full_batches;
     r->val_loss = NAN;
-    uint64_t sample_rng = ut_rng_seed(s->tc.seed + 7);
     if (r->have_val && r->pr.step == 0) {   /* step 0: the loss of the untrained model, near ln V */
         log_eval(r, 0, r->eval_batches, 0);
-        printf("step 0: val_loss %.4f (ln V = %.4f), val_bpb %.4f\n", r->val_loss, log((double)mc->vocab_size),
+        printf("step 0: val_loss %.4f (ln V = %.4f), val_bpb %.4f\n", r->val_loss, log((double)s->mc.vocab_size),
                bits_per_byte(&r->val, r->val_loss));
     }
+}
 
+/* --sample-every: a sample from the model as it is now, from a newline. */
+static void print_sample(run *r, int step, uint64_t *rng) {
+    clear_progress();
+    printf("--- sample at step %d ---\n", step);
+    int first = '\n';
+    if (generate(&r->m, &r->kv, &r->tk, &first, 1, r->s.sample_tokens, 0.8f, 0, 0.95f, rng)) die("%s", ut_error());
+    printf("\n---\n");
+}
+
+static void print_summary(const run *r) {
+    clear_progress();
+    if (r->have_val)
+        printf("final: val_loss %.4f nats/token, val_bpb %.4f bits/byte (%d x %d tokens of %s)\n", r->val_loss,
+               bits_per_byte(&r->val, r->val_loss), r->full_batches, r->B * r->T, r->s.val_path);
+    printf("saved %s (step %llu, %llu tokens seen) in %.1f s\n", r->ckpt_out, (unsigned long long)r->pr.step,
+           (unsigned long long)r->pr.tokens_seen, now_s() - r->t_start);
+}
+
+/* Trains from the current step to --steps. Returns the exit status: 0, or
+   130 after Ctrl-C (which saves first). */
+static int train_loop(run *r) {
+    const settings *s = &r->s;
+    int total = s->tc.total_steps;
+    if (open_output(r)) return 0;
+    if (ut_kv_init(&r->kv, &r->m)) die("%s", ut_error());
+    signal(SIGINT, on_sigint);
+    start_monitoring(r);
+    uint64_t sample_rng = ut_rng_seed(s->tc.seed + 7);
     r->t_start = now_s();
     r->start = (int)r->pr.step;
     for (int step = r->start; step < total; step++) {
@@ -825,14 +849,7 @@ static int train_loop(run *r) {
         r->pr.tokens_seen += (uint64_t)r->tok_per_step;
         int s1 = step + 1, last = s1 == total;
         log_step(r, &st, s1, last, now_s() - t0);
-        if (s->sample_every && (s1 % s->sample_every == 0 || last)) {
-            clear_progress();
-            printf("--- sample at step %d ---\n", s1);
-            int first = '\n';
-            if (generate(&r->m, &r->kv, &r->tk, &first, 1, s->sample_tokens, 0.8f, 0, 0.95f, &sample_rng))
-                die("%s", ut_error());
-            printf("\n---\n");
-        }
+        if (s->sample_every && (s1 % s->sample_every == 0 || last)) print_sample(r, s1, &sample_rng);
         int stop = !last && (interrupted || s1 == s->stop_at);
         if ((s->save_every && s1 % s->save_every == 0) || last || stop) save_or_die(r->ckpt_out, &r->m, &s->tc, &r->pr);
         fflush(stdout);
@@ -843,12 +860,7 @@ static int train_loop(run *r) {
             return interrupted ? 130 : 0;
         }
     }
-    clear_progress();
-    if (r->have_val)
-        printf("final: val_loss %.4f nats/token, val_bpb %.4f bits/byte (%d x %d tokens of %s)\n", r->val_loss,
-               bits_per_byte(&r->val, r->val_loss), r->full_batches, r->B * r->T, s->val_path);
-    printf("saved %s (step %llu, %llu tokens seen) in %.1f s\n", r->ckpt_out, (unsigned long long)r->pr.step,
-           (unsigned long long)r->pr.tokens_seen, now_s() - r->t_start);
+    print_summary(r);
     return 0;
 }
 
