@@ -440,11 +440,11 @@ typedef struct {
     ut_kv_cache kv;                /* for the samples printed during training */
     int have_val, B, T;
     long long tok_per_step;        /* B * T * grad_accum */
+    double fpt;                    /* training FLOPs per token */
     int *in, *tgt;                 /* (B, T) one micro-batch */
     double *load;                  /* (L, E) tokens routed to each expert since the last report */
     char ckpt_in[4096], ckpt_out[4096], mpath[4096];
-    /* monitoring, set by train_loop */
-    double fpt;                    /* training FLOPs per token */
+    /* monitoring, set by start_monitoring and train_loop */
     int log_every, eval_batches, full_batches;
     double val_loss, aux_sum, z_sum, t_start, last_draw;
     int moe_n, start;
