@@ -3,7 +3,7 @@
 #   make run        get data, train a tokenizer, train a model for a few minutes, sample
 #   make test       build and run every test; ends with "N passed, N failed"
 #   make bench      speed figures (ms/step, tokens/s, GFLOP/s) for the benchmark configs
-#   make train_gpu  the CUDA backend (needs nvcc; runs only on an NVIDIA GPU)
+#   make lint       cppcheck + gcc/clang -Wall -Wextra -Wshadow of every program; fails on any finding
 
 # BIN is where the programs go: the repo root normally, build-asan/ for the
 # sanitizer build. Tests find them through the exported BIN variable.
@@ -27,7 +27,7 @@ CFLAGS  += $(if $(OPENMP),$(OPENMP),-Wno-unknown-pragmas)
 STB_DIR ?= /usr/include/stb
 STB_DS  := $(STB_DIR)/stb_ds.h
 
-.PHONY: all run test test-asan bench clean
+.PHONY: all run test test-asan bench lint clean
 all: $(BIN)/train $(BIN)/tokenizer
 
 $(STB_DS):
@@ -96,6 +96,15 @@ SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recove
 test-asan:
 	mkdir -p build-asan
 	$(MAKE) BUILD=build-asan BIN=build-asan OPT="-O1 -g $(SAN)" LDLIBS="-lm $(SAN)" test
+
+# make lint: cppcheck and warning builds (gcc and clang, with and without
+# OpenMP) of every program and test program, to /dev/null; the header and
+# tokenizer.c are checked through the files that include them. Prints each
+# finding once and fails if there is any; a missing tool prints "skipped: ...".
+# Suppressions, each with its reason: test/cppcheck.supp. See test/lint.sh.
+LINT_SRC := train.c tokenizer.c $(wildcard bench/*.c) $(wildcard test/*.c)
+lint: $(STB_DS)
+	@STB_DIR=$(STB_DIR) bash test/lint.sh $(LINT_SRC)
 
 # make bench: speed figures (bench/bench.mk)
 -include bench/bench.mk

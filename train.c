@@ -9,9 +9,10 @@
      1. options     one table per command; strict parsing (form, then range)
      2. output      the live progress line, metrics.jsonl, clear error lines
      3. sampling    the KV cache generating text, one position per token
-     4. train       check every input, then the loop:
-                      zero grads; grad_accum x (batch, forward, backward);
-                      AdamW step; log; evaluate; sample; save
+     4. train       train_setup checks every input; then train_loop repeats
+                      train_step (zero grads; grad_accum x (batch, forward,
+                      backward); AdamW step), log_step (metrics, evaluate,
+                      progress line), sample, save. --dry-run times train_step.
      5. sample      the `sample` subcommand
      6. main
 
@@ -276,7 +277,7 @@ static int generate(const ut_model *m, ut_kv_cache *kv, const ut_tokenizer *tk, 
                     int n, float temperature, int top_k, float top_p, uint64_t *rng) {
     int S = m->cfg.max_seq_len, keep = S / 2 > 0 ? S / 2 : 1, len = 0;
     int *hist = (int *)malloc(((size_t)np + n) * sizeof(int));
-    if (!hist) return ut__fail("out of memory");
+    if (!hist) die("out of memory");
     ut_float *logits = NULL;
     kv->pos = 0;
     for (int i = 0; i < np + n; i++) {
@@ -328,6 +329,12 @@ static void checkpoint_path(const char *resume, char *buf, size_t n) {
 
 /* ===========================================================================
    4. TRAIN
+   A run in five parts, each a function below:
+     train_setup   options, then every input checked (nothing written yet)
+     train_step    one optimizer step: the heart of training
+     dry_run       time a few steps and print sizes, then exit (--dry-run)
+     log_step      metrics.jsonl rows, evaluations, the progress line
+     train_loop    steps until done, sampling and saving as asked
    ======================================================================== */
 
 typedef struct {
@@ -337,18 +344,17 @@ typedef struct {
     const char *train_path, *val_path, *tok_path, *out_dir, *resume;
 } settings;
 
-/* The default model: the whole architecture (GQA 4 query heads sharing 2 KV
-   heads, RoPE, SwiGLU, 4 experts with top-2 routing), sized so that `make run`
-   trains it on Tiny Shakespeare in under 5 minutes on a 2-core laptop. */
+/* The model and the optimiser start from the library's defaults,
+   ut_config_default() and ut_train_config_default(): they ARE the `make run`
+   model and settings (the whole architecture: GQA with 4 query heads sharing 2
+   KV heads, RoPE, SwiGLU, 4 experts with top-2 routing; sized so that `make
+   run` trains it on Tiny Shakespeare in under 5 minutes on a 2-core laptop).
+   Only the settings that exist in this program alone are set here. */
 static settings default_settings(void) {
     settings s;
     memset(&s, 0, sizeof s);
     s.mc = ut_config_default();
-    s.mc.n_layers = 4; s.mc.d_model = 128; s.mc.n_heads = 4; s.mc.n_kv_heads = 2;
-    s.mc.ffn_hidden = 256; s.mc.n_experts = 4; s.mc.top_k = 2;
     s.tc = ut_train_config_default();
-    s.tc.batch_size = 16; s.tc.seq_len = 128; s.tc.total_steps = 800; s.tc.warmup_steps = 50;
-    s.tc.lr = 2e-3f; s.tc.min_lr = 2e-4f;
     s.eval_every = 100; s.eval_batches = 10; s.sample_every = 0; s.sample_tokens = 200;
     s.save_every = 100; s.log_every = 0;
     s.out_dir = "out";
@@ -403,12 +409,10 @@ static option *train_options(settings *s) {
     memcpy(o, t, sizeof t);
     return o;
 }
-
 static const option *find_opt(const option *o, const char *name) {
     for (; o->name; o++) if (!strcmp(o->name, name)) return o;
     return NULL;
 }
-
 /* --resume: every stored option given on the command line must agree with
    the checkpoint. The option table points into `s`; the same offset inside
    `ck` (a copy holding the checkpoint's values) is the stored value. */
@@ -425,6 +429,128 @@ static void check_resume_conflicts(const option *opts, const settings *s, const 
         }
     }
 }
+/* Everything one run holds. train_setup fills it, train_free frees it
+   whichever way the run ends (every pointer starts NULL). */
+typedef struct {
+    settings s;
+    ut_model m;
+    ut_progress pr;                /* step, tokens seen, the data loader's rng */
+    ut_tokens train, val;
+    ut_tokenizer tk;
+    ut_kv_cache kv;                /* for the samples printed during training */
+    int have_val, B, T;
+    long long tok_per_step;        /* B * T * grad_accum */
+    double fpt;                    /* training FLOPs per token */
+    int *in, *tgt;                 /* (B, T) one micro-batch */
+    double *load;                  /* (L, E) tokens routed to each expert since the last report */
+    char ckpt_in[4096], ckpt_out[4096], mpath[4096];
+    /* monitoring, set by start_monitoring and train_loop */
+    int log_every, eval_batches, full_batches;
+    double val_loss, aux_sum, z_sum, t_start, last_draw;
+    int moe_n, start;
+} run;
+
+/* ---- setup: every input is checked before anything is written ---------- */
+
+/* --resume: the checkpoint's model and training settings replace the
+   defaults (a flag that disagrees with them is an error). */
+static void resume_settings(run *r, const option *opts) {
+    settings *s = &r->s;
+    checkpoint_path(s->resume, r->ckpt_in, sizeof r->ckpt_in);
+    if (!file_exists(r->ckpt_in)) die("--resume: no checkpoint at %s", r->ckpt_in);
+    settings ck = *s;
+    if (ut_checkpoint_load(r->ckpt_in, &r->m, &ck.tc, &r->pr)) die("%s", ut_error());
+    ck.mc = r->m.cfg;
+    check_resume_conflicts(opts, s, &ck, r->ckpt_in);
+    s->mc = ck.mc;
+    s->tc = ck.tc;
+    if (!find_opt(opts, "out")->arg) {   /* write back where the run lives */
+        static char dir[4096];
+        snprintf(dir, sizeof dir, "%s", s->resume);
+        if (!is_dir(dir)) { char *sl = strrchr(dir, '/'); if (sl) *sl = 0; else strcpy(dir, "."); }
+        s->out_dir = dir;
+    }
+}
+
+/* Parses the command line into r->s. Returns 1 if it printed --help. */
+static int parse_train_args(run *r, int argc, char **argv) {
+    settings *s = &r->s;
+    *s = default_settings();
+    option *opts = train_options(s);
+    if (parse_options(opts, argc, argv, "train")) {
+        print_help("usage: train [OPTIONS]          (train sample --help: generate text)\n"
+                   "Trains a model on a token file; writes OUT/ckpt.bin and OUT/metrics.jsonl.\n"
+                   "The defaults shown are the `make run` defaults (ut_config_default and ut_train_config_default\n"
+                   "in ultrathink.h): the whole architecture, sized to train Tiny Shakespeare in under 5 minutes\n"
+                   "on a 2-core laptop.", opts);
+        return 1;
+    }
+    set_threads(s->threads);
+    if (strlen(s->out_dir) > 3000) die("--out is too long");
+    /* --experts 1 without --top-k: a dense model routes every token to its one expert */
+    if (!find_opt(opts, "top-k")->arg && s->mc.top_k > s->mc.n_experts) s->mc.top_k = s->mc.n_experts;
+    if (!find_opt(opts, "min-lr")->arg) s->tc.min_lr = s->tc.lr / 10;   /* the usual: decay to lr/10 */
+    if (!find_opt(opts, "warmup")->arg && s->tc.warmup_steps > s->tc.total_steps / 10)
+        s->tc.warmup_steps = s->tc.total_steps / 10;                     /* short runs: 10% warmup */
+    if (!s->train_path) die("no training data: give --train FILE (a token file from `tokenizer encode`; `make run` makes one)");
+    if (s->resume) resume_settings(r, opts);
+    r->B = s->tc.batch_size;
+    r->T = s->tc.seq_len;
+    return 0;
+}
+
+/* The token files: they must agree with each other (and with the checkpoint)
+   and hold at least one sequence of T+1 tokens. */
+static void load_data(run *r) {
+    const settings *s = &r->s;
+    int T = r->T;
+    if (ut_tokens_load(&r->train, s->train_path)) die("%s", ut_error());
+    r->have_val = s->val_path != NULL;
+    if (r->have_val && ut_tokens_load(&r->val, s->val_path)) die("%s", ut_error());
+    if (r->have_val && r->val.vocab_size != r->train.vocab_size)
+        die("%s has vocabulary %u but %s has %u (made with different tokenizers?)", s->val_path, r->val.vocab_size,
+            s->train_path, r->train.vocab_size);
+    if (r->have_val && r->val.n_bytes == 0) die("%s: its header says it encodes 0 bytes of text", s->val_path);
+    if (s->resume && (int)r->train.vocab_size != r->m.cfg.vocab_size)
+        die("%s has vocabulary %u but the checkpoint %s was trained with %d (a different tokenizer?)",
+            s->train_path, r->train.vocab_size, r->ckpt_in, r->m.cfg.vocab_size);
+    if (r->train.n_tokens < (uint64_t)T + 1)
+        die("%s holds %llu tokens, fewer than one sequence (--seq %d needs %d); use more text or a smaller --seq",
+            s->train_path, (unsigned long long)r->train.n_tokens, T, T + 1);
+    if (r->have_val && r->val.n_tokens < (uint64_t)T + 1)
+        die("%s holds %llu tokens, fewer than one sequence (--seq %d needs %d)", s->val_path,
+            (unsigned long long)r->val.n_tokens, T, T + 1);
+}
+
+/* A new run: the vocabulary comes from the token file, the context from
+   --seq; then the config is checked and the weights drawn from the seed. */
+static void init_model(run *r) {
+    ut_config *mc = &r->s.mc;
+    const ut_train_config *tc = &r->s.tc;
+    mc->vocab_size = (int)r->train.vocab_size;
+    mc->max_seq_len = r->T;
+    if (mc->d_model % mc->n_heads) die("--dim %d is not divisible by --heads %d (head_dim = dim / heads)", mc->d_model, mc->n_heads);
+    mc->head_dim = mc->d_model / mc->n_heads;
+    if (ut_config_validate(mc)) die("%s", ut_error());
+    if (tc->min_lr > tc->lr) die("--min-lr %g is larger than --lr %g", tc->min_lr, tc->lr);
+    if (tc->warmup_steps > tc->total_steps) die("--warmup %d is longer than --steps %d", tc->warmup_steps, tc->total_steps);
+    if (ut_model_init(&r->m, mc, tc->seed)) die("%s", ut_error());
+    r->pr.data_rng = ut_rng_seed(tc->seed ^ 0xDA7A0DA7A0ull);   /* its own stream, apart from the weights' */
+}
+
+/* Never replace another run's checkpoint: a new run needs a fresh --out, and
+   --resume A --out B may only write to B if B's checkpoint is A itself. */
+static void check_output_paths(run *r) {
+    const settings *s = &r->s;
+    snprintf(r->ckpt_out, sizeof r->ckpt_out, "%s/ckpt.bin", s->out_dir);
+    snprintf(r->mpath, sizeof r->mpath, "%s/metrics.jsonl", s->out_dir);
+    if (s->dry_run || !file_exists(r->ckpt_out)) return;
+    if (!s->resume)
+        die("%s already exists: continue it with --resume %s, or choose another --out", r->ckpt_out, s->out_dir);
+    struct stat a, b;
+    if (stat(r->ckpt_in, &a) || stat(r->ckpt_out, &b) || a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+        die("%s already exists and is not the checkpoint being resumed (%s): choose another --out", r->ckpt_out, r->ckpt_in);
+}
 
 static void print_config_line(const char *what, const ut_config *c, const ut_train_config *t, int threads) {
     double p = ut_num_params(c) / 1e6, a = ut_num_active_params(c) / 1e6;
@@ -437,6 +563,105 @@ static void print_config_line(const char *what, const ut_config *c, const ut_tra
            extra, p, a, t->batch_size, t->seq_len, t->grad_accum, t->total_steps,
            t->lr, t->min_lr, t->warmup_steps, t->weight_decay, t->grad_clip, (unsigned long long)t->seed, threads);
 }
+/* Everything before the first step. Returns 1 if it printed --help. */
+static int train_setup(run *r, int argc, char **argv) {
+    if (parse_train_args(r, argc, argv)) return 1;
+    load_data(r);
+    if (!r->s.resume) init_model(r);
+    load_tokenizer(&r->tk, r->s.tok_path, r->s.mc.vocab_size);
+    check_output_paths(r);
+    const ut_config *mc = &r->s.mc;
+    r->in = (int *)malloc((size_t)r->B * r->T * sizeof(int));
+    r->tgt = (int *)malloc((size_t)r->B * r->T * sizeof(int));
+    r->load = (double *)calloc((size_t)mc->n_layers * mc->n_experts, sizeof(double));
+    if (!r->in || !r->tgt || !r->load) die("out of memory");
+    r->fpt = ut_flops_per_token(mc, r->T);
+    r->tok_per_step = (long long)r->B * r->T * r->s.tc.grad_accum;
+    print_config_line(r->s.resume ? "resume" : "train", mc, &r->s.tc, num_threads());
+    return 0;
+}
+
+static void train_free(run *r) {
+    if (metrics) fclose(metrics);
+    metrics = NULL;
+    ut_kv_free(&r->kv);
+    ut_tokenizer_free(&r->tk);
+    ut_tokens_free(&r->train);
+    ut_tokens_free(&r->val);
+    ut_model_free(&r->m);
+    free(r->in); free(r->tgt); free(r->load);
+}
+
+/* ---- one step ----------------------------------------------------------- */
+
+typedef struct {
+    double loss, aux, z;   /* mean over the micro-batches (aux, z: MoE only) */
+    float lr;              /* the scheduled learning rate */
+    double grad_norm;      /* before clipping */
+} step_result;
+
+/* A NaN/inf stops the run before anything bad is saved: the last checkpoint
+   written stays the good one to resume from. */
+static void stop_not_finite(const run *r, const char *what, double v, int step) __attribute__((noreturn));
+static void stop_not_finite(const run *r, const char *what, double v, int step) {
+    clear_progress();
+    die("the %s is %g at step %d: stopping; the last good checkpoint is kept (%s)", what, v, step,
+        file_exists(r->ckpt_out) ? r->ckpt_out : "none saved yet");
+}
+
+/* One optimizer step (`step` counts from 0):
+     zero the gradients (backward always adds into them);
+     grad_accum times: draw a micro-batch, forward, backward scaled by
+       1/grad_accum, so the gradients sum to the mean over all micro-batches;
+     one AdamW step at the scheduled learning rate.
+   The expert counts are added to r->load. The loss is kept in double, as
+   ut_model_forward returns it. */
+static step_result train_step(run *r, int step) {
+    ut_model *m = &r->m;
+    const ut_train_config *tc = &r->s.tc;
+    int accum = tc->grad_accum, LE = m->cfg.n_layers * m->cfg.n_experts;
+    step_result st = {0, 0, 0, ut_lr_at(tc, step), 0};
+    ut_model_zero_grad(m);
+    for (int a = 0; a < accum; a++) {
+        ut_batch_random(&r->train, &r->pr.data_rng, r->B, r->T, r->in, r->tgt);
+        double loss = ut_model_forward(m, r->in, r->tgt, r->B, r->T);
+        if (loss < 0) die("%s", ut_error());
+        if (!isfinite(loss)) stop_not_finite(r, "loss", loss, step + 1);
+        st.loss += loss; st.aux += m->aux_loss; st.z += m->z_loss;
+        for (int i = 0; m->cfg.n_experts > 1 && i < LE; i++) r->load[i] += m->expert_count[i];
+        ut_model_backward(m, 1.0f / accum);
+    }
+    st.loss /= accum; st.aux /= accum; st.z /= accum;
+    st.grad_norm = ut_adamw_step(m, tc, st.lr, step + 1);
+    if (!isfinite(st.grad_norm)) stop_not_finite(r, "gradient norm", st.grad_norm, step + 1);   /* the weights are now bad */
+    return st;
+}
+
+/* ---- --dry-run: sizes, FLOPs, memory and the time of a real step --------- */
+
+static void dry_run(run *r) {
+    const ut_config *mc = &r->s.mc;
+    const ut_train_config *tc = &r->s.tc;
+    ut_memory mem = ut_memory_estimate(mc, r->B, r->T);
+    printf("parameters:      %zu total, %zu active per token%s\n", ut_num_params(mc), ut_num_active_params(mc),
+           mc->n_experts > 1 ? " (MoE: K of E experts)" : "");
+    printf("FLOPs per token: %.3g (training: forward + backward)\n", r->fpt);
+    printf("memory:          %.1f MB = params %.1f + grads %.1f + AdamW %.1f + activations %.1f\n",
+           mem.total / 1e6, mem.params / 1e6, mem.grads / 1e6, mem.optimizer / 1e6, mem.activations / 1e6);
+    double t_step = 0;
+    for (int i = 0; i < 3; i++) {   /* the first step also allocates: time steps 2 and 3 */
+        double t0 = now_s();
+        train_step(r, i);
+        if (i > 0) t_step += (now_s() - t0) / 2;
+    }
+    int left = tc->total_steps - (int)r->pr.step;
+    char eta[32];
+    fmt_duration(eta, sizeof eta, t_step * left);
+    printf("time per step:   %.1f ms (%.0f tokens/s, %.2f GFLOP/s); %d steps -> about %s\n", 1e3 * t_step,
+           r->tok_per_step / t_step, r->fpt * r->tok_per_step / t_step / 1e9, left, eta);
+}
+
+/* ---- logging: metrics.jsonl, evaluations, the progress line ------------- */
 
 /* Mean cross-entropy over `batches` of the `all` batches of consecutive
    windows that tile the validation tokens, spread evenly over the file (its
@@ -446,9 +671,9 @@ static double evaluate(ut_model *m, const ut_tokens *val, int B, int T, int batc
     double sum = 0;
     for (int i = 0; i < batches; i++) {
         ut_batch_sequential(val, (uint64_t)i * all / batches, B, T, in, tgt);
-        float l = ut_model_forward(m, in, tgt, B, T);
-        if (l < 0) die("%s", ut_error());
-        sum += l;
+        double loss = ut_model_forward(m, in, tgt, B, T);
+        if (loss < 0) die("%s", ut_error());
+        sum += loss;
     }
     return sum / batches;
 }
@@ -458,7 +683,6 @@ static double evaluate(ut_model *m, const ut_tokens *val, int B, int T, int batc
 static double bits_per_byte(const ut_tokens *val, double loss) {
     return loss * ((double)val->n_tokens / (double)val->n_bytes) / log(2.0);
 }
-
 /* Expert load: the fraction of (token, choice) slots each expert received,
    per layer, summed over the steps since the last report. 1/E each is balanced. */
 static void print_expert_load(const ut_config *c, const double *load, const char *indent) {
@@ -485,272 +709,168 @@ static void metrics_expert_load(uint64_t step, const ut_config *c, const double 
     }
     metrics_write("%s]}", buf);
 }
+/* Evaluates on `batches` validation batches and writes the val row. */
+static void log_eval(run *r, int step, int batches, int full) {
+    r->val_loss = evaluate(&r->m, &r->val, r->B, r->T, batches, r->full_batches, r->in, r->tgt);
+    metrics_write("{\"step\":%d,\"val_loss\":%.9g,\"val_bpb\":%.6g,\"elapsed_s\":%.2f%s}", step, r->val_loss,
+                  bits_per_byte(&r->val, r->val_loss), now_s() - t_process, full ? ",\"full\":true" : "");
+}
+
+/* The progress line: redrawn in place on a terminal (at most 10 times a
+   second), a plain line every log_every steps and at each evaluation
+   otherwise. After an evaluation, the expert load is printed under it. */
+static void print_progress(run *r, const step_result *st, int s1, int last, int evaluated, double tps) {
+    const ut_config *mc = &r->s.mc;
+    int total = r->s.tc.total_steps;
+    double el = now_s() - r->t_start, eta = el / (s1 - r->start) * (total - s1);
+    char line[512], etas[32], vs[64] = "";
+    fmt_duration(etas, sizeof etas, last ? el : eta);
+    if (!isnan(r->val_loss))
+        snprintf(vs, sizeof vs, "  val %.4f (%.3f bpb)", r->val_loss, bits_per_byte(&r->val, r->val_loss));
+    snprintf(line, sizeof line, "step %*d/%d  loss %.4f%s  lr %.2e  |g| %.2f  %.0f tok/s  %.2f GFLOP/s  %s %s",
+             (int)(log10(total) + 1), s1, total, st->loss, vs, st->lr, st->grad_norm, tps, r->fpt * tps / 1e9,
+             last ? "took" : "ETA", etas);
+    if (tty && (now_s() - r->last_draw > 0.1 || last || evaluated)) {
+        printf("\r%s\033[K", line);
+        progress_shown = 1;
+        r->last_draw = now_s();
+    }
+    if (evaluated) {
+        if (tty) { printf("\n"); progress_shown = 0; }
+        else printf("%s\n", line);
+        if (mc->n_experts > 1) {
+            printf("  expert load (fraction of routed tokens; %.3f each = balanced), aux %.3f:\n",
+                   1.0 / mc->n_experts, r->aux_sum / r->moe_n);
+            print_expert_load(mc, r->load, "    ");
+        }
+    } else if (!tty && (s1 % r->log_every == 0 || last)) printf("%s\n", line);
+}
+
+/* Everything reported after step s1 (counted from 1): the train row of
+   metrics.jsonl; every --eval-every steps and at the end an evaluation (the
+   last one reads the whole validation file) and the expert load since the last
+   report; then the progress line. */
+static void log_step(run *r, const step_result *st, int s1, int last, double dt) {
+    const settings *s = &r->s;
+    int moe = s->mc.n_experts > 1;
+    double tps = r->tok_per_step / dt;
+    r->aux_sum += st->aux; r->z_sum += st->z; r->moe_n++;
+    if (moe) metrics_write("{\"step\":%d,\"train_loss\":%.9g,\"lr\":%.6g,\"grad_norm\":%.6g,\"tokens_per_s\":%.1f,"
+                           "\"ms\":%.2f,\"aux_loss\":%.6g,\"z_loss\":%.6g}", s1, st->loss, st->lr, st->grad_norm,
+                           tps, 1e3 * dt, st->aux, st->z);
+    else metrics_write("{\"step\":%d,\"train_loss\":%.9g,\"lr\":%.6g,\"grad_norm\":%.6g,\"tokens_per_s\":%.1f,"
+                       "\"ms\":%.2f}", s1, st->loss, st->lr, st->grad_norm, tps, 1e3 * dt);
+    int periodic = s->eval_every && s1 % s->eval_every == 0;
+    int evaluated = r->have_val && (periodic || last);
+    int report = evaluated || last || (!r->have_val && periodic);
+    if (evaluated) log_eval(r, s1, last ? r->full_batches : r->eval_batches, last);
+    if (moe && report) metrics_expert_load((uint64_t)s1, &s->mc, r->load, r->aux_sum / r->moe_n, r->z_sum / r->moe_n);
+    print_progress(r, st, s1, last, evaluated, tps);
+    if (report) {   /* the next report covers the steps from here */
+        memset(r->load, 0, sizeof(double) * s->mc.n_layers * s->mc.n_experts);
+        r->aux_sum = r->z_sum = 0; r->moe_n = 0;
+    }
+}
+
+/* ---- the loop ----------------------------------------------------------- */
 
 static volatile sig_atomic_t interrupted;
 static void on_sigint(int sig) { (void)sig; interrupted = 1; }
-
 static void save_or_die(const char *path, const ut_model *m, const ut_train_config *tc, const ut_progress *pr) {
     if (ut_checkpoint_save(path, m, tc, pr)) die("%s", ut_error());
 }
-
-static int train_main(int argc, char **argv) {
-    settings s = default_settings();
-    option *opts = train_options(&s);
-    if (parse_options(opts, argc, argv, "train")) {
-        print_help("usage: train [OPTIONS]          (train sample --help: generate text)\n"
-                   "Trains a model on a token file; writes OUT/ckpt.bin and OUT/metrics.jsonl.", opts);
-        return 0;
+/* The output folder: created, its metrics.jsonl opened (on --resume cut back
+   to the checkpoint's step). Returns 1 if the checkpoint has no steps left. */
+static int open_output(run *r) {
+    const settings *s = &r->s;
+    if (make_dirs(s->out_dir)) die("cannot create output folder %s: %s", s->out_dir, strerror(errno));
+    if (s->resume) metrics_truncate_to(r->mpath, r->pr.step);
+    metrics_path = r->mpath;
+    if (!(metrics = fopen(r->mpath, s->resume ? "ab" : "wb"))) die("cannot write %s: %s", r->mpath, strerror(errno));
+    if (s->resume && r->pr.step >= (uint64_t)s->tc.total_steps) {
+        printf("the checkpoint %s has finished all %d steps: nothing to do\n", r->ckpt_in, s->tc.total_steps);
+        return 1;
     }
-    set_threads(s.threads);
-    if (strlen(s.out_dir) > 3000) die("--out is too long");
-    /* --experts 1 without --top-k: a dense model routes every token to its one expert */
-    if (!find_opt(opts, "top-k")->arg && s.mc.top_k > s.mc.n_experts) s.mc.top_k = s.mc.n_experts;
-    if (!find_opt(opts, "min-lr")->arg) s.tc.min_lr = s.tc.lr / 10;   /* the usual: decay to lr/10 */
-    if (!find_opt(opts, "warmup")->arg && s.tc.warmup_steps > s.tc.total_steps / 10)
-        s.tc.warmup_steps = s.tc.total_steps / 10;                       /* short runs: 10% warmup */
-    if (!s.train_path) die("no training data: give --train FILE (a token file from `tokenizer encode`; `make run` makes one)");
+    return 0;
+}
 
-    /* ---- every input is checked before anything is written ---- */
-    char ckpt_in[4096] = "", ckpt_out[4096], mpath[4096];
-    ut_progress pr = {0, 0, 0};
-    /* everything the run allocates, freed at `done` whichever way it ends */
-    ut_model m;
-    ut_tokens train, val;
-    ut_tokenizer tk;
-    ut_kv_cache kv;
-    int *in = NULL, *tgt = NULL, rc = 0;
-    double *load = NULL;
-    memset(&m, 0, sizeof m); memset(&train, 0, sizeof train); memset(&val, 0, sizeof val);
-    memset(&tk, 0, sizeof tk); memset(&kv, 0, sizeof kv);
-    if (s.resume) {
-        checkpoint_path(s.resume, ckpt_in, sizeof ckpt_in);
-        if (!file_exists(ckpt_in)) die("--resume: no checkpoint at %s", ckpt_in);
-        settings ck = s;
-        if (ut_checkpoint_load(ckpt_in, &m, &ck.tc, &pr)) die("%s", ut_error());
-        ck.mc = m.cfg;
-        check_resume_conflicts(opts, &s, &ck, ckpt_in);
-        s.mc = ck.mc;
-        s.tc = ck.tc;
-        if (!find_opt(opts, "out")->arg) {   /* write back where the run lives */
-            static char dir[4096];
-            snprintf(dir, sizeof dir, "%s", s.resume);
-            if (!is_dir(dir)) { char *sl = strrchr(dir, '/'); if (sl) *sl = 0; else strcpy(dir, "."); }
-            s.out_dir = dir;
-        }
-    }
-    ut_config *mc = &s.mc;
-    ut_train_config *tc = &s.tc;
-    int B = tc->batch_size, T = tc->seq_len;
-
-    if (ut_tokens_load(&train, s.train_path)) die("%s", ut_error());
-    int have_val = s.val_path != NULL;
-    if (have_val && ut_tokens_load(&val, s.val_path)) die("%s", ut_error());
-    if (have_val && val.vocab_size != train.vocab_size)
-        die("%s has vocabulary %u but %s has %u (made with different tokenizers?)", s.val_path, val.vocab_size,
-            s.train_path, train.vocab_size);
-    if (have_val && val.n_bytes == 0) die("%s: its header says it encodes 0 bytes of text", s.val_path);
-    if (s.resume && (int)train.vocab_size != m.cfg.vocab_size)
-        die("%s has vocabulary %u but the checkpoint %s was trained with %d (a different tokenizer?)",
-            s.train_path, train.vocab_size, ckpt_in, m.cfg.vocab_size);
-    if (train.n_tokens < (uint64_t)T + 1)
-        die("%s holds %llu tokens, fewer than one sequence (--seq %d needs %d); use more text or a smaller --seq",
-            s.train_path, (unsigned long long)train.n_tokens, T, T + 1);
-    if (have_val && val.n_tokens < (uint64_t)T + 1)
-        die("%s holds %llu tokens, fewer than one sequence (--seq %d needs %d)", s.val_path,
-            (unsigned long long)val.n_tokens, T, T + 1);
-
-    if (!s.resume) {
-        mc->vocab_size = (int)train.vocab_size;
-        mc->max_seq_len = T;
-        if (mc->d_model % mc->n_heads) die("--dim %d is not divisible by --heads %d (head_dim = dim / heads)", mc->d_model, mc->n_heads);
-        mc->head_dim = mc->d_model / mc->n_heads;
-        if (ut_config_validate(mc)) die("%s", ut_error());
-        if (tc->min_lr > tc->lr) die("--min-lr %g is larger than --lr %g", tc->min_lr, tc->lr);
-        if (tc->warmup_steps > tc->total_steps) die("--warmup %d is longer than --steps %d", tc->warmup_steps, tc->total_steps);
-        if (ut_model_init(&m, mc, tc->seed)) die("%s", ut_error());
-        pr.data_rng = ut_rng_seed(tc->seed ^ 0xDA7A0DA7A0ull);   /* its own stream, apart from the weights' */
-    }
-    load_tokenizer(&tk, s.tok_path, mc->vocab_size);
-
-    snprintf(ckpt_out, sizeof ckpt_out, "%s/ckpt.bin", s.out_dir);
-    snprintf(mpath, sizeof mpath, "%s/metrics.jsonl", s.out_dir);
-    if (!s.resume && !s.dry_run && file_exists(ckpt_out))
-        die("%s already exists: continue it with --resume %s, or choose another --out", ckpt_out, s.out_dir);
-    if (s.resume && !s.dry_run && file_exists(ckpt_out)) {   /* --resume A --out B: never replace B's run */
-        struct stat a, b;
-        if (stat(ckpt_in, &a) || stat(ckpt_out, &b) || a.st_dev != b.st_dev || a.st_ino != b.st_ino)
-            die("%s already exists and is not the checkpoint being resumed (%s): choose another --out", ckpt_out, ckpt_in);
-    }
-
-    in = (int *)malloc((size_t)B * T * sizeof(int));
-    tgt = (int *)malloc((size_t)B * T * sizeof(int));
-    load = (double *)calloc((size_t)mc->n_layers * mc->n_experts, sizeof(double));
-    if (!in || !tgt || !load) die("out of memory");
-    ut_memory mem = ut_memory_estimate(mc, B, T);
-    double fpt = ut_flops_per_token(mc, T);
-    long long tok_per_step = (long long)B * T * tc->grad_accum;
-    print_config_line(s.resume ? "resume" : "train", mc, tc, num_threads());
-
-    if (s.dry_run) {
-        printf("parameters:      %zu total, %zu active per token%s\n", ut_num_params(mc), ut_num_active_params(mc),
-               mc->n_experts > 1 ? " (MoE: K of E experts)" : "");
-        printf("FLOPs per token: %.3g (training: forward + backward)\n", fpt);
-        printf("memory:          %.1f MB = params %.1f + grads %.1f + AdamW %.1f + activations %.1f\n",
-               mem.total / 1e6, mem.params / 1e6, mem.grads / 1e6, mem.optimizer / 1e6, mem.activations / 1e6);
-        double t_best = 0;
-        for (int i = 0; i < 3; i++) {   /* the first step also allocates: time steps 2 and 3 */
-            double t0 = now_s();
-            ut_model_zero_grad(&m);
-            for (int a = 0; a < tc->grad_accum; a++) {
-                ut_batch_random(&train, &pr.data_rng, B, T, in, tgt);
-                if (ut_model_forward(&m, in, tgt, B, T) < 0) die("%s", ut_error());
-                ut_model_backward(&m, 1.0f / tc->grad_accum);
-            }
-            ut_adamw_step(&m, tc, ut_lr_at(tc, i), i + 1);
-            if (i > 0) t_best += (now_s() - t0) / 2;
-        }
-        char eta[32];
-        fmt_duration(eta, sizeof eta, t_best * (tc->total_steps - (double)pr.step));
-        printf("time per step:   %.1f ms (%.0f tokens/s, %.2f GFLOP/s); %d steps -> about %s\n", 1e3 * t_best,
-               tok_per_step / t_best, fpt * tok_per_step / t_best / 1e9, tc->total_steps - (int)pr.step, eta);
-        goto done;
-    }
-
-    /* ---- the output folder: created, probed, then written ---- */
-    if (make_dirs(s.out_dir)) die("cannot create output folder %s: %s", s.out_dir, strerror(errno));
-    if (s.resume) metrics_truncate_to(mpath, pr.step);
-    metrics_path = mpath;
-    if (!(metrics = fopen(mpath, s.resume ? "ab" : "wb"))) die("cannot write %s: %s", mpath, strerror(errno));
-    if (s.resume && pr.step >= (uint64_t)tc->total_steps) {
-        printf("the checkpoint %s has finished all %d steps: nothing to do\n", ckpt_in, tc->total_steps);
-        goto done;
-    }
-    if (ut_kv_init(&kv, &m)) die("%s", ut_error());
-    signal(SIGINT, on_sigint);
-
+/* Before the first step: how often to print, how many validation batches
+   an evaluation reads, and for a new run the loss of the untrained model. */
+static void start_monitoring(run *r) {
+    const settings *s = &r->s;
+    int total = s->tc.total_steps;
     tty = isatty(fileno(stdout));
-    int log_every = s.log_every ? s.log_every : (tc->total_steps >= 50 ? tc->total_steps / 50 : 1);
-    int windows = have_val ? (int)((val.n_tokens - 1) / (uint64_t)T) : 0;
-    int full_batches = windows / B > 0 ? windows / B : 1;
-    int eval_batches = s.eval_batches < full_batches ? s.eval_batches : full_batches;
-    uint64_t sample_rng = ut_rng_seed(tc->seed + 7);
-    double val_loss = NAN, aux_sum = 0, z_sum = 0;
-    int moe = mc->n_experts > 1, moe_n = 0;
-    if (have_val && pr.step == 0) {   /* step 0: the loss of the untrained model, near ln V */
-        val_loss = evaluate(&m, &val, B, T, eval_batches, full_batches, in, tgt);
-        printf("step 0: val_loss %.4f (ln V = %.4f), val_bpb %.4f\n", val_loss, log((double)mc->vocab_size),
-               bits_per_byte(&val, val_loss));
-        metrics_write("{\"step\":0,\"val_loss\":%.9g,\"val_bpb\":%.6g,\"elapsed_s\":%.2f}", val_loss,
-                      bits_per_byte(&val, val_loss), now_s() - t_process);
+    r->log_every = s->log_every ? s->log_every : (total >= 50 ? total / 50 : 1);
+    int windows = r->have_val ? (int)((r->val.n_tokens - 1) / (uint64_t)r->T) : 0;
+    r->full_batches = windows / r->B > 0 ? windows / r->B : 1;
+    r->eval_batches = s->eval_batches < r->full_batches ? s->eval_batches : r->full_batches;
+    r->val_loss = NAN;
+    if (r->have_val && r->pr.step == 0) {   /* step 0: the loss of the untrained model, near ln V */
+        log_eval(r, 0, r->eval_batches, 0);
+        printf("step 0: val_loss %.4f (ln V = %.4f), val_bpb %.4f\n", r->val_loss, log((double)s->mc.vocab_size),
+               bits_per_byte(&r->val, r->val_loss));
     }
+}
 
-    double t_start = now_s(), last_draw = 0;
-    int start = (int)pr.step;
-    for (int step = start; step < tc->total_steps; step++) {
+/* --sample-every: a sample from the model as it is now, from a newline. */
+static void print_sample(run *r, int step, uint64_t *rng) {
+    clear_progress();
+    printf("--- sample at step %d ---\n", step);
+    int first = '\n';
+    if (generate(&r->m, &r->kv, &r->tk, &first, 1, r->s.sample_tokens, 0.8f, 0, 0.95f, rng)) die("%s", ut_error());
+    printf("\n---\n");
+}
+
+static void print_summary(const run *r) {
+    clear_progress();
+    if (r->have_val)
+        printf("final: val_loss %.4f nats/token, val_bpb %.4f bits/byte (%d x %d tokens of %s)\n", r->val_loss,
+               bits_per_byte(&r->val, r->val_loss), r->full_batches, r->B * r->T, r->s.val_path);
+    printf("saved %s (step %llu, %llu tokens seen) in %.1f s\n", r->ckpt_out, (unsigned long long)r->pr.step,
+           (unsigned long long)r->pr.tokens_seen, now_s() - r->t_start);
+}
+
+/* Trains from the current step to --steps. Returns the exit status: 0, or
+   130 after Ctrl-C (which saves first). */
+static int train_loop(run *r) {
+    const settings *s = &r->s;
+    int total = s->tc.total_steps;
+    if (open_output(r)) return 0;
+    if (ut_kv_init(&r->kv, &r->m)) die("%s", ut_error());
+    signal(SIGINT, on_sigint);
+    start_monitoring(r);
+    uint64_t sample_rng = ut_rng_seed(s->tc.seed + 7);
+    r->t_start = now_s();
+    r->start = (int)r->pr.step;
+    for (int step = r->start; step < total; step++) {
         double t0 = now_s();
-        /* 1. gradients of grad_accum micro-batches, each scaled 1/grad_accum */
-        ut_model_zero_grad(&m);
-        double loss = 0, aux = 0, z = 0;
-        for (int a = 0; a < tc->grad_accum; a++) {
-            ut_batch_random(&train, &pr.data_rng, B, T, in, tgt);
-            float l = ut_model_forward(&m, in, tgt, B, T);
-            if (l < 0) die("%s", ut_error());
-            if (!isfinite(l)) {
-                clear_progress();
-                die("the loss is %g at step %d: stopping; the last good checkpoint is kept (%s)", l, step + 1,
-                    file_exists(ckpt_out) ? ckpt_out : "none saved yet");
-            }
-            loss += l; aux += m.aux_loss; z += m.z_loss;
-            for (int i = 0; moe && i < mc->n_layers * mc->n_experts; i++) load[i] += m.expert_count[i];
-            ut_model_backward(&m, 1.0f / tc->grad_accum);
-        }
-        loss /= tc->grad_accum; aux /= tc->grad_accum; z /= tc->grad_accum;
-        aux_sum += aux; z_sum += z; moe_n++;
-        /* 2. one AdamW step at the scheduled learning rate */
-        float lr = ut_lr_at(tc, step);
-        double gn = ut_adamw_step(&m, tc, lr, step + 1);
-        if (!isfinite(gn)) {   /* the weights are now bad: stop without saving them */
-            clear_progress();
-            die("the gradient norm is %g at step %d: stopping; the last good checkpoint is kept (%s)", gn, step + 1,
-                file_exists(ckpt_out) ? ckpt_out : "none saved yet");
-        }
-        pr.step = (uint64_t)step + 1;
-        pr.tokens_seen += (uint64_t)tok_per_step;
-        double dt = now_s() - t0, tps = tok_per_step / dt;
-        int s1 = step + 1, last = s1 == tc->total_steps;
-
-        /* 3. log, evaluate, sample, save */
-        if (moe) metrics_write("{\"step\":%d,\"train_loss\":%.9g,\"lr\":%.6g,\"grad_norm\":%.6g,\"tokens_per_s\":%.1f,"
-                               "\"ms\":%.2f,\"aux_loss\":%.6g,\"z_loss\":%.6g}", s1, loss, lr, gn, tps, 1e3 * dt, aux, z);
-        else metrics_write("{\"step\":%d,\"train_loss\":%.9g,\"lr\":%.6g,\"grad_norm\":%.6g,\"tokens_per_s\":%.1f,"
-                           "\"ms\":%.2f}", s1, loss, lr, gn, tps, 1e3 * dt);
-        int do_eval = have_val && ((s.eval_every && s1 % s.eval_every == 0) || last);
-        if (do_eval) {   /* the last evaluation reads the whole validation file */
-            val_loss = evaluate(&m, &val, B, T, last ? full_batches : eval_batches, full_batches, in, tgt);
-            metrics_write("{\"step\":%d,\"val_loss\":%.9g,\"val_bpb\":%.6g,\"elapsed_s\":%.2f%s}", s1, val_loss,
-                          bits_per_byte(&val, val_loss), now_s() - t_process, last ? ",\"full\":true" : "");
-        }
-        if (moe && (do_eval || last || (!have_val && s.eval_every && s1 % s.eval_every == 0))) {
-            metrics_expert_load((uint64_t)s1, mc, load, aux_sum / moe_n, z_sum / moe_n);
-        }
-        double el = now_s() - t_start, eta = el / (s1 - start) * (tc->total_steps - s1);
-        char line[512], etas[32], vs[64] = "";
-        fmt_duration(etas, sizeof etas, last ? el : eta);
-        if (!isnan(val_loss)) snprintf(vs, sizeof vs, "  val %.4f (%.3f bpb)", val_loss, bits_per_byte(&val, val_loss));
-        snprintf(line, sizeof line, "step %*d/%d  loss %.4f%s  lr %.2e  |g| %.2f  %.0f tok/s  %.2f GFLOP/s  %s %s",
-                 (int)(log10(tc->total_steps) + 1), s1, tc->total_steps, loss, vs, lr, gn, tps, fpt * tps / 1e9,
-                 last ? "took" : "ETA", etas);
-        if (tty && (now_s() - last_draw > 0.1 || last || do_eval)) {
-            printf("\r%s\033[K", line);
-            progress_shown = 1;
-            last_draw = now_s();
-        }
-        if (do_eval) {
-            if (tty) { printf("\n"); progress_shown = 0; }
-            else printf("%s\n", line);
-            if (moe) {
-                printf("  expert load (fraction of routed tokens; %.3f each = balanced), aux %.3f:\n",
-                       1.0 / mc->n_experts, aux_sum / moe_n);
-                print_expert_load(mc, load, "    ");
-            }
-        } else if (!tty && (s1 % log_every == 0 || last)) printf("%s\n", line);
-        if (do_eval || (!have_val && s.eval_every && s1 % s.eval_every == 0)) {
-            memset(load, 0, sizeof(double) * mc->n_layers * mc->n_experts);
-            aux_sum = z_sum = 0; moe_n = 0;
-        }
-        if (s.sample_every && (s1 % s.sample_every == 0 || last)) {
-            clear_progress();
-            printf("--- sample at step %d ---\n", s1);
-            int first = '\n';
-            if (generate(&m, &kv, &tk, &first, 1, s.sample_tokens, 0.8f, 0, 0.95f, &sample_rng)) die("%s", ut_error());
-            printf("\n---\n");
-        }
-        int stop = !last && (interrupted || s1 == s.stop_at);
-        if ((s.save_every && s1 % s.save_every == 0) || last || stop) save_or_die(ckpt_out, &m, tc, &pr);
+        step_result st = train_step(r, step);
+        r->pr.step = (uint64_t)step + 1;
+        r->pr.tokens_seen += (uint64_t)r->tok_per_step;
+        int s1 = step + 1, last = s1 == total;
+        log_step(r, &st, s1, last, now_s() - t0);
+        if (s->sample_every && (s1 % s->sample_every == 0 || last)) print_sample(r, s1, &sample_rng);
+        int stop = !last && (interrupted || s1 == s->stop_at);
+        if ((s->save_every && s1 % s->save_every == 0) || last || stop) save_or_die(r->ckpt_out, &r->m, &s->tc, &r->pr);
         fflush(stdout);
         if (stop) {
             clear_progress();
             printf("%s: saved step %d to %s; continue with: ./train --resume %s\n",
-                   interrupted ? "\ninterrupted" : "stopped (--stop-at)", s1, ckpt_out, s.out_dir);
-            rc = interrupted ? 130 : 0;
-            goto done;
+                   interrupted ? "\ninterrupted" : "stopped (--stop-at)", s1, r->ckpt_out, s->out_dir);
+            return interrupted ? 130 : 0;
         }
     }
-    clear_progress();
-    if (have_val)
-        printf("final: val_loss %.4f nats/token, val_bpb %.4f bits/byte (%d x %d tokens of %s)\n", val_loss,
-               bits_per_byte(&val, val_loss), full_batches, B * T, s.val_path);
-    printf("saved %s (step %llu, %llu tokens seen) in %.1f s\n", ckpt_out, (unsigned long long)pr.step,
-           (unsigned long long)pr.tokens_seen, now_s() - t_start);
-done:
-    if (metrics) fclose(metrics);
-    metrics = NULL;
-    ut_kv_free(&kv);
-    ut_tokenizer_free(&tk);
-    ut_tokens_free(&train);
-    ut_tokens_free(&val);
-    ut_model_free(&m);
-    free(in); free(tgt); free(load);
+    print_summary(r);
+    return 0;
+}
+
+static int train_main(int argc, char **argv) {
+    static run r;   /* static: zeroed, and its settings outlive the option table pointing into them */
+    if (train_setup(&r, argc, argv)) return 0;
+    int rc = 0;
+    if (r.s.dry_run) dry_run(&r);
+    else rc = train_loop(&r);
+    train_free(&r);
     return rc;
 }
 

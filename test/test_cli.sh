@@ -89,5 +89,11 @@ if $TRAIN "${ARGS[@]}" --out "$D/dry" --dry-run > "$D/dry.log" 2>&1 && grep -q '
    [ ! -e "$D/dry" ]; then pass dry_run
 else fail dry_run "$(cat "$D/dry.log")"; fi
 $TRAIN --help | grep -q -- '--kv-heads' && pass help || fail help "no --kv-heads in --help"
+# the defaults --help shows are the header's (ut_config_default, ut_train_config_default): the make run model
+$TRAIN --help > "$D/help.txt"
+if grep -q 'defaults shown are the `make run` defaults' "$D/help.txt" && grep -q -- '--layers N .*\[4\]' "$D/help.txt" &&
+   grep -q -- '--experts N .*\[4\]' "$D/help.txt" && grep -q -- '--steps N .*\[800\]' "$D/help.txt" &&
+   grep -q -- '--lr X .*\[0.002\]' "$D/help.txt"; then pass help_defaults_are_make_run
+else fail help_defaults_are_make_run "$(cat "$D/help.txt")"; fi
 
 exit $failed
