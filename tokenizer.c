@@ -175,43 +175,6 @@ static uint8_t *read_file(const char *path, size_t *len) {
     return buf;
 }
 
-/* A whole input file in memory, read-only.  A regular file is mmap'ed: the
- * kernel then lends us its own cached pages, several per page fault, instead
- * of copying the file into fresh memory we must fault in page by page (that
- * makes `encode` of 1 MB about 15% faster).  Anything else (a pipe, an empty
- * file) goes through read_file. */
-typedef struct {
-    const uint8_t *data;
-    size_t len;
-    int mapped;
-} in_file;
-
-static void in_open(in_file *f, const char *path) {
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) die("cannot open '%s': %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
-        void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (p != MAP_FAILED) {
-            close(fd);
-            f->data = p;
-            f->len = (size_t)st.st_size;
-            f->mapped = 1;
-            return;
-        }
-    }
-    close(fd);
-    size_t len;
-    f->data = read_file(path, &len);
-    f->len = len;
-    f->mapped = 0;
-}
-
-static void in_close(in_file *f) {
-    if (f->mapped) munmap((void *)f->data, f->len);
-    else free((void *)f->data);
-}
-
 /* An output file written atomically: out_open() creates PATH.tmp.<pid>,
  * out_write() appends, out_finish() flushes it to disk, out_commit() renames
  * it to PATH.  Until the rename, PATH is untouched. */
@@ -872,8 +835,47 @@ static size_t encode_to_file(encoder *e, const uint8_t *text, size_t n, int eot,
 }
 
 /* ------------------------------------------------------------------------ */
-/* Command line                                                              */
+/* Command line (left out when test/test_tokenizer.c includes this file)     */
 /* ------------------------------------------------------------------------ */
+#ifndef TOKENIZER_TESTING
+
+/* A whole input file in memory, read-only.  A regular file is mmap'ed: the
+ * kernel then lends us its own cached pages, several per page fault, instead
+ * of copying the file into fresh memory we must fault in page by page (that
+ * makes `encode` of 1 MB about 15% faster).  Anything else (a pipe, an empty
+ * file) goes through read_file. */
+typedef struct {
+    const uint8_t *data;
+    size_t len;
+    int mapped;
+} in_file;
+
+static void in_open(in_file *f, const char *path) {
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) die("cannot open '%s': %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+        void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (p != MAP_FAILED) {
+            close(fd);
+            f->data = p;
+            f->len = (size_t)st.st_size;
+            f->mapped = 1;
+            return;
+        }
+    }
+    close(fd);
+    size_t len;
+    f->data = read_file(path, &len);
+    f->len = len;
+    f->mapped = 0;
+}
+
+static void in_close(in_file *f) {
+    if (f->mapped) munmap((void *)f->data, f->len);
+    else free((void *)f->data);
+}
+
 
 typedef struct {
     const char *cmd, *usage;
@@ -1128,7 +1130,6 @@ static int cmd_info(args *a) {
     return 0;
 }
 
-#ifndef TOKENIZER_TESTING
 int main(int argc, char **argv) {
     static const char *USAGE_TRAIN =
         "usage: tokenizer train --input FILE [FILE...] --vocab-size N --output TOK [--naive]\n"

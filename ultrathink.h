@@ -2470,7 +2470,8 @@ ut_float *ut_kv_step(ut_kv_cache *kv, const ut_model *m, int token) {
     if (token < 0 || token >= c->vocab_size) { ut__fail("token %d outside the vocabulary", token); return NULL; }
     double aux = 0, z = 0;   /* the MoE losses: not needed here */
     ut_float rstd;
-    ut_embedding_forward(kv->row.x, &token, m->p[UT_TOK_EMB], 1, D);
+    const int tokens[1] = {token};
+    ut_embedding_forward(kv->row.x, tokens, m->p[UT_TOK_EMB], 1, D);
     for (int l = 0; l < c->n_layers; l++) ut__block_forward(m, l, &kv->row, 1, 1, kv, &aux, &z);
     ut_rmsnorm_forward(kv->row.ffn_xn, &rstd, kv->row.x, m->p[UT_FINAL_NORM], 1, D, c->norm_eps);
     const ut_float *head = c->tie_embeddings ? m->p[UT_TOK_EMB] : m->p[UT_LM_HEAD];
