@@ -88,6 +88,7 @@ $(BUILD):
 TESTS :=
 TEST_BINS :=
 include $(wildcard test/*.mk)
+include lessons/lessons.mk
 
 test: all $(TEST_BINS)
 	@bash test/run.sh $(TESTS)

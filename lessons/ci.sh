@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# lessons/ci.sh — proves that every lesson's check can fail: with solution.c it
+# must PASS (exit 0, no FAIL line, at least one PASS), with the untouched
+# exercise.c stub it must FAIL (at least one FAIL line, non-zero exit). Prints
+# one PASS/FAIL line per lesson and version (counted by test/run.sh); the
+# checks' own lines are indented, so the runner does not count them.
+set -u
+cd "$(dirname "$0")/.."
+rc=0
+for dir in lessons/[0-9][0-9]-*/; do
+  dir=${dir%/}; n=$(basename "$dir" | cut -c1-2)
+  for impl in solution exercise; do
+    log=$(mktemp)
+    bash lessons/run.sh "$n" "$impl" > "$log" 2>&1
+    code=$?
+    p=$(grep -c '^PASS ' "$log"); f=$(grep -c '^FAIL ' "$log")
+    if [ $impl = solution ]; then
+      if [ $code -eq 0 ] && [ "$f" -eq 0 ] && [ "$p" -gt 0 ]; then
+        echo "PASS lesson_${n}_solution_passes $p check(s) pass with solution.c"
+      else
+        echo "FAIL lesson_${n}_solution_passes exit $code, $p passed, $f failed with solution.c:"; sed 's/^/    /' "$log"; rc=1
+      fi
+    else
+      if [ $code -ne 0 ] && [ "$f" -gt 0 ]; then
+        echo "PASS lesson_${n}_stub_fails $f of $((p + f)) check(s) fail with the untouched exercise.c (as they must)"
+      else
+        echo "FAIL lesson_${n}_stub_fails the untouched exercise.c should fail its check, but: exit $code, $p passed, $f failed:"
+        sed 's/^/    /' "$log"; rc=1
+      fi
+    fi
+    rm -f "$log"
+  done
+done
+exit $rc
