@@ -26,7 +26,7 @@ rc=$?
 # The default lr is 2e-3; then x10, x100, x1000, x5000 (the flag's maximum),
 # and one run whose decay factor 1 - lr*wd is negative.
 echo
-echo "experiment (LONG=1): the learning rate (ln 512 = 6.238 is the loss of a uniform guess)"
+echo "experiment (LONG=1): the learning rate (a uniform guess over the 513 tokens scores ln 513 = 6.240)"
 text=$(bash data/get_text.sh "${TEXT:-}") || exit 1
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
