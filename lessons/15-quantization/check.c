@@ -239,16 +239,17 @@ int main(void) {
                 for (size_t i = 0; i < m.sizes[t]; i++) m.p[t][i] *= 3;
         ut_float *keep = malloc(m.n_params * sizeof *keep), *p0 = malloc((size_t)MB * MT * MV * sizeof *p0);
         memcpy(keep, m.params, m.n_params * sizeof *keep);
-        int in[MB * MT], tgt[MB * MT];
-        for (int i = 0; i < MB * MT; i++) { in[i] = (int)(ut_rng_u64(&rng) % MV); tgt[i] = (int)(ut_rng_u64(&rng) % MV); }
-        double l0 = ut_model_forward(&m, in, tgt, MB, MT);
+        int32_t toks[MB * MT + 1];    /* one batch of MB windows of MT + 1 tokens */
+        for (int i = 0; i <= MB * MT; i++) toks[i] = (int32_t)(ut_rng_u64(&rng) % MV);
+        ut_tokens d = {MV, 2, MB * MT + 1, MB * MT + 1, toks};
+        double l0 = qm_eval(&m, &d, MB, MT, 1);
         memcpy(p0, m.a.probs, (size_t)MB * MT * MV * sizeof *p0);
         double dl[2], kl[2];
         size_t bytes[2];
         for (int k = 0; k < 2; k++) {
             memcpy(m.params, keep, m.n_params * sizeof *keep);
             bytes[k] = qm_quantize_model(&m, k == 0 ? 8 : 4, k == 0 ? QM_PER_ROW : QM_PER_GROUP, 32, NULL);
-            dl[k] = ut_model_forward(&m, in, tgt, MB, MT) - l0;
+            dl[k] = qm_eval(&m, &d, MB, MT, 1) - l0;
             kl[k] = 0;
             for (size_t i = 0; i < (size_t)MB * MT * MV; i++) kl[k] += p0[i] * log(p0[i] / m.a.probs[i]);
             kl[k] /= MB * MT;
