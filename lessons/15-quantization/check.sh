@@ -5,8 +5,8 @@
 #   1. the text: $TEXT if set, else data/tinyshakespeare.txt (what `make run`
 #      downloads) if present, else a text generated here (~1 MB of sentences)
 #   2. tokenizer train --vocab-size 1024; encode with the last 10% held out
-#   3. train the default model for 120 steps of batch 8 (about a minute on
-#      two cores), seed 1337
+#   3. train the default model for STEPS (default 120) steps of batch 8
+#      (120 take about a minute on two cores), seed 1337
 #   4. quantize_model (this folder) on the checkpoint and the held-out tokens
 # The experiment prints its numbers but adds no PASS/FAIL line.
 set -u
@@ -52,6 +52,6 @@ x "$BIN/tokenizer" encode --model "$tmp/q.tok" --input "$text" --output "$tmp/q.
   --val-fraction 0.1 --val-output "$tmp/q.val.bin"
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 x "$BIN/train" --train "$tmp/q.train.bin" --val "$tmp/q.val.bin" --out "$tmp/run" \
-  --steps 120 --batch 8 --eval-every 0 --save-every 0 --seed 1337
+  --steps "${STEPS:-120}" --batch 8 --eval-every 0 --save-every 0 --seed 1337
 x "$out/15-quantize_model-$impl" "$tmp/run/ckpt.bin" "$tmp/q.val.bin"
 exit $rc
