@@ -3,7 +3,7 @@
 # (exercise or solution) and runs it: the checks, in well under a second.
 # With LONG=1 it then measures the table of the README on a trained model:
 #   1. the text: $TEXT if set, else data/tinyshakespeare.txt (what `make run`
-#      downloads) if present, else a text generated here (~1 MB of sentences)
+#      downloads) if present, else a text generated here (1.5 MB of sentences)
 #   2. tokenizer train --vocab-size 1024; encode with the last 10% held out
 #   3. train the default model for STEPS (default 120) steps of batch 8
 #      (120 take about a minute on two cores), seed 1337
