@@ -36,13 +36,21 @@
 #else
 #  define VLEN 4   /* SSE2, NEON, or a plain scalar target */
 #endif
-#define NR (2 * VLEN)
-#if VLEN == 16 || defined(__aarch64__)
-#  define MR 8
-#else
-#  define MR 6
+/* (Each can be set from outside for the experiments in the README, e.g.
+   -DMR=16; the defaults are the header's UT__MR, UT__NR, UT__KC.) */
+#ifndef NR
+#  define NR (2 * VLEN)
 #endif
-#define KC 256     /* a KC x NR panel of B: 256 * 32 * 4 bytes = 32 KB, fits in L1 */
+#ifndef MR
+#  if VLEN == 16 || defined(__aarch64__)
+#    define MR 8
+#  else
+#    define MR 6
+#  endif
+#endif
+#ifndef KC
+#  define KC 256   /* a KC x NR panel of B: 256 * 32 * 4 bytes = 32 KB, fits in L1 */
+#endif
 
 /* One fused multiply-add when the CPU has one (see ultrathink.h A.1: in
    -std=c11 mode gcc does not fuse a*b + c by itself). */
