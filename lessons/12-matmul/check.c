@@ -12,7 +12,7 @@
    like eps * sqrt(K) * |C| when the errors are random. Every version sums in
    a different order (and with or without FMA), so each is compared with v0 as
        err = max_ij |Cv - C0| / (eps * sqrt(K) * rms(C0))   <=  8
-   worst over all shapes. A wrong index or a missed k gives err ~ 1e5 or more.
+   worst over all shapes. A wrong index or a missed k gives err ~ 1e4 or more.
    The output is filled with NaN before every call, so an element a version
    forgets to write fails (the comparisons are written so that NaN fails).
 

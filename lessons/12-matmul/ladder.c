@@ -110,11 +110,11 @@ static void matmul_v1(float *C, const float *A, const float *B, int M, int K, in
    Here the kernel reads B in place: the NR numbers for one k are contiguous
    (a piece of row k), the next k is ldb = N floats further on. Two problems
    remain, and packing (v3) solves both: the rows of B are N floats apart, so
-   the K pieces one tile reads are scattered over K cache lines pairs and
-   pages (and, when N*4 bytes is a multiple of 4 KB, they all compete for the
-   same few sets of the L1 cache); and the last NR-wide slice is ragged when N
-   is not a multiple of NR: the kernel always reads NR numbers per k, so that
-   slice is first copied, zero-padded, into a small buffer of its own. */
+   the K pieces a tile reads lie on K different pairs of cache lines, spread
+   over many pages (and when N*4 bytes is a multiple of 4 KB they all compete
+   for the same few sets of the L1 cache); and the last NR-wide slice is
+   ragged when N is not a multiple of NR: the kernel always reads NR numbers
+   per k, so that slice is first copied, zero-padded, into a buffer of its own. */
 static void matmul_v2(float *C, const float *A, const float *B, int M, int K, int N) {
     float *edge = malloc((size_t)(K > 0 ? K : 1) * NR * sizeof *edge);
     for (int j0 = 0; j0 < N; j0 += NR) {
