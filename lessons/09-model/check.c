@@ -64,9 +64,8 @@ int main(int argc, char **argv) {
 
     /* 1. by hand: the `make run` model (ut_config_default) with V = 256, T = 128.
           D=128 L=4 H=4 KVH=2 HD=32 F=256 E=4 K=2, untied.
-          attention  L*(2*H*HD*D + 2*KVH*HD*D) = 4*(32768 + 16384)*... = 196608
-                     (W_q, W_o: 128x128 = 16384 each; W_k, W_v: 64x128 = 8192 each;
-                      49152 per layer, x 4 layers)
+          attention  L*(2*H*HD*D + 2*KVH*HD*D) = 4 * 49152 = 196608
+                     (W_q, W_o: 128x128 = 16384 each; W_k, W_v: 64x128 = 8192 each)
           norms      2*L*D + D = 1152          router  L*E*D = 2048
           experts    3*L*E*F*D = 3*4*4*256*128 = 1572864
           embedding, LM head  V*D = 32768 each
@@ -146,7 +145,7 @@ int main(int argc, char **argv) {
         for (int i = 0; i < 64; i++) in[i] = (int)(ut_rng_u64(&r) % 64), tg[i] = (int)(ut_rng_u64(&r) % 64);
         double loss = ut_model_forward(&m, in, tg, 4, 16), e = fabs(loss - log(64.0));
         printf("      initial loss %.6f, ln 64 = %.6f\n", loss, log(64.0));
-        report(e <= 0.02, "initial_loss_is_ln_V", "V=64: |loss - ln V| %.2e (tolerance %.0e)", e, 0.02);
+        report(e <= 0.05, "initial_loss_is_ln_V", "V=64: |loss - ln V| %.2e (tolerance %.0e)", e, 0.05);
         ut_model_free(&m);
     }
 
