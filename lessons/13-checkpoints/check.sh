@@ -48,7 +48,7 @@ seen=$("$prog" inspect "$D/k/ckpt.bin")
 s=${seen#step }; s=${s% ok}
 if [ $killed != 0 ]; then
   fail killed_mid_run "the run ended before the kill (step $s of $STEPS): raise STEPS"
-elif [ "$seen" = "step $s ok" ] && [ "$s" -lt $STEPS ] && [ $((s % 20)) = 0 ]; then
+elif [ "$seen" = "step $s ok" ] && [ "$s" -ge 20 ] && [ "$s" -lt $STEPS ] && [ $((s % 20)) = 0 ]; then
   pass killed_checkpoint_intact "kill -9 at step >= 20: your inspector reads step $s, checksum good (a multiple of 20)"
 else
   fail killed_checkpoint_intact "your inspector says '$seen' of the checkpoint left by kill -9"
