@@ -29,7 +29,7 @@ step_of() { od -An -t u8 -j 136 -N 8 "$1" 2>/dev/null | tr -d ' '; }   # u64 at 
 "$prog" tokens "$D/train.bin" || { fail token_file "could not write $D/train.bin"; exit 1; }
 STEPS=300
 ARGS=(--train "$D/train.bin" --layers 1 --dim 32 --heads 2 --kv-heads 1 --ffn 64 --experts 2 --top-k 1
-      --seq 32 --batch 4 --steps $STEPS --lr 3e-3 --warmup 10 --threads 1 --log-every 1000)
+      --seq 32 --batch 4 --steps "$STEPS" --lr 3e-3 --warmup 10 --threads 1 --log-every 1000)
 
 # the reference: never interrupted
 "$TRAIN" "${ARGS[@]}" --out "$D/ref" --save-every 0 > "$D/ref.log" 2>&1 || { fail reference_run "$(tail -2 "$D/ref.log")"; exit 1; }
@@ -61,8 +61,8 @@ if "$TRAIN" --resume "$D/k" --train "$D/train.bin" > "$D/k2.log" 2>&1; then
   else
     fail resume_losses_bit_identical "$(diff <(losses "$D/ref/metrics.jsonl") <(losses "$D/k/metrics.jsonl") | head -4 | tr '\n' ' ')"
   fi
-  cmp -s "$D/ref/ckpt.bin" "$D/k/ckpt.bin" && pass resume_weights_bit_identical "final ckpt.bin files are byte-for-byte equal" ||
-    fail resume_weights_bit_identical "the final checkpoints differ"
+  if cmp -s "$D/ref/ckpt.bin" "$D/k/ckpt.bin"; then pass resume_weights_bit_identical "final ckpt.bin files are byte-for-byte equal"
+  else fail resume_weights_bit_identical "the final checkpoints differ"; fi
 else
   fail resume_finishes "$(tail -2 "$D/k2.log")"
 fi
@@ -72,8 +72,10 @@ fi
 export OMP_WAIT_POLICY=passive
 ARGS2=(--train "$D/train.bin" --layers 2 --dim 32 --heads 4 --kv-heads 2 --ffn 64 --experts 4 --top-k 2
        --seq 32 --batch 8 --steps 20 --lr 3e-3 --warmup 2 --log-every 1000 --save-every 0)
-"$TRAIN" "${ARGS2[@]}" --threads 1 --out "$D/t1" > "$D/t1.log" 2>&1 &&
-"$TRAIN" "${ARGS2[@]}" --threads 2 --out "$D/t2" > "$D/t2.log" 2>&1 || { fail threads_run "$(tail -2 "$D/t2.log")"; }
+if ! "$TRAIN" "${ARGS2[@]}" --threads 1 --out "$D/t1" > "$D/t1.log" 2>&1 ||
+   ! "$TRAIN" "${ARGS2[@]}" --threads 2 --out "$D/t2" > "$D/t2.log" 2>&1; then
+  fail threads_run "$(tail -2 "$D/t1.log" "$D/t2.log")"
+fi
 if cmp -s "$D/t1/ckpt.bin" "$D/t2/ckpt.bin" && [ "$(losses "$D/t1/metrics.jsonl")" = "$(losses "$D/t2/metrics.jsonl")" ]; then
   pass threads_1_and_2_bit_identical "20 steps, losses and ckpt.bin equal$(grep -q 'threads' "$D/t2.log" && grep -o '[0-9]* threads\?' "$D/t2.log" | head -1 | sed 's/^/ (run 2: /;s/$/)/')"
 else
