@@ -10,6 +10,9 @@ lessons-ci: all
 # Experiments that change the model (an ablation such as "no RoPE") edit a
 # copy of the header, never the real one: lessons/sandbox/ultrathink.h.
 lesson-sandbox:
-	@mkdir -p lessons/sandbox && cp -n ultrathink.h lessons/sandbox/ultrathink.h 2>/dev/null || true
-	@echo "lessons/sandbox/ultrathink.h: edit this copy; build against it with -Ilessons/sandbox (see lessons/README.md)"
+	@mkdir -p lessons/sandbox
+	@for f in ultrathink.h train.c; do [ -e lessons/sandbox/$$f ] || cp $$f lessons/sandbox/$$f; done
+	@echo "lessons/sandbox/: a copy of ultrathink.h and train.c to change. Build the changed trainer with"
+	@echo "  $(CC) $(CFLAGS) -o lessons/sandbox/train lessons/sandbox/train.c $(LDLIBS)"
+	@echo "(a quoted #include finds the header in the program's own folder first, so it uses the copy)"
 TESTS += "CC='$(CC)' CFLAGS='$(CFLAGS)' BUILD='$(BUILD)' bash lessons/ci.sh"
