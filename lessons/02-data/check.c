@@ -75,23 +75,40 @@ int main(void) {
     uint64_t rng = ut_rng_seed(2);
     fill(in, B * T); fill(tg, B * T);
     batch_random(&d, &rng, B, T, in, tg);
-    int bad = bad_rows(in, tg, B, T);
-    snprintf(msg, sizeof msg, "%d of %d rows are not inputs s..s+%d with targets s+1..s+%d; row 0: in[0]=%d tg[0]=%d",
-             bad, B, T - 1, T, in[0], tg[0]);
+    int bad = bad_rows(in, tg, B, T), row = 0;
+    while (row < B - 1 && !bad_rows(in + row * T, tg + row * T, 1, T)) row++;   /* the first bad row */
+    if (bad) {
+        int s0 = in[row * T], at = snprintf(msg, sizeof msg, "%d of %d rows are not inputs s..s+%d with targets "
+                                            "s+1..s+%d; first bad row %d: inputs", bad, B, T - 1, T, row);
+        for (int t = 0; t < T; t++) at += snprintf(msg + at, sizeof msg - (size_t)at, " %d", in[row * T + t]);
+        at += snprintf(msg + at, sizeof msg - (size_t)at, ", targets");
+        for (int t = 0; t < T; t++) at += snprintf(msg + at, sizeof msg - (size_t)at, " %d", tg[row * T + t]);
+        if (s0 >= 0 && s0 < S)
+            snprintf(msg + at, sizeof msg - (size_t)at, " (want inputs %d..%d, targets %d..%d)", s0, s0 + T - 1, s0 + 1, s0 + T);
+        else
+            snprintf(msg + at, sizeof msg - (size_t)at, " (want a start s in 0..%d: inputs s..s+%d, targets s+1..s+%d)", S - 1,
+                     T - 1, T);
+    } else
+        snprintf(msg, sizeof msg, "%d of %d rows are not inputs s..s+%d with targets s+1..s+%d", bad, B, T - 1, T);
     report(bad == 0, "random_targets_are_inputs_shifted_by_one", msg);
 
     /* 2. The header's draws, one ut_rng_u64 per row: same batches, same state
           after them (a checkpoint stores that state; resuming replays it). */
     uint64_t r1 = ut_rng_seed(7), r2 = ut_rng_seed(7);
     int diff = 0;
+    char first[160] = "";
     for (int k = 0; k < 5; k++) {
         fill(in, B * T); fill(tg, B * T);
         batch_random(&d, &r1, B, T, in, tg);
         ut_batch_random(&d, &r2, B, T, in2, tg2);
-        for (int i = 0; i < B * T; i++) diff += in[i] != in2[i] || tg[i] != tg2[i];
+        for (int i = 0; i < B * T; i++)
+            if (in[i] != in2[i] || tg[i] != tg2[i])
+                if (diff++ == 0)
+                    snprintf(first, sizeof first, "; first: batch %d row %d t %d is (%d, %d), want (%d, %d)", k, i / T,
+                             i % T, in[i], tg[i], in2[i], tg2[i]);
     }
-    snprintf(msg, sizeof msg, "5 batches from seed 7: %d of %d (input, target) pairs differ from ut_batch_random, rng state %s",
-             diff, 5 * B * T, r1 == r2 ? "equal" : "differs");
+    snprintf(msg, sizeof msg, "5 batches from seed 7: %d of %d (input, target) pairs differ from ut_batch_random, rng state %s%s%s",
+             diff, 5 * B * T, r1 == r2 ? "equal" : "differs", r1 == r2 ? "" : " (want equal: one ut_rng_u64 per row)", first);
     report(diff == 0 && r1 == r2, "random_matches_header", msg);
 
     /* 3. and 4. Where rows start: 200 batches of 42 rows = 8400 starts, 200
@@ -132,14 +149,19 @@ int main(void) {
           windows; B = 4 so batches wrap in the middle. */
     ut_tokens d49 = positions(49, 49);
     diff = 0;
+    first[0] = 0;
     for (uint64_t i = 0; i < 6; i++) {
         fill(in, 4 * T); fill(tg, 4 * T);
         batch_sequential(&d49, i, 4, T, in, tg);
         ut_batch_sequential(&d49, i, 4, T, in2, tg2);
-        for (int k = 0; k < 4 * T; k++) diff += in[k] != in2[k] || tg[k] != tg2[k];
+        for (int k = 0; k < 4 * T; k++)
+            if (in[k] != in2[k] || tg[k] != tg2[k])
+                if (diff++ == 0)
+                    snprintf(first, sizeof first, "; first: batch %d row %d t %d is (%d, %d), want (%d, %d)", (int)i,
+                             k / T, k % T, in[k], tg[k], in2[k], tg2[k]);
     }
-    snprintf(msg, sizeof msg, "n=49 T=8 B=4, batches 0..5: %d of %d (input, target) pairs differ from ut_batch_sequential",
-             diff, 6 * 4 * T);
+    snprintf(msg, sizeof msg, "n=49 T=8 B=4, batches 0..5: %d of %d (input, target) pairs differ from ut_batch_sequential%s",
+             diff, 6 * 4 * T, first);
     report(diff == 0, "sequential_matches_header", msg);
 
     /* 6. By hand, n = 48, T = 8: windows start at 0, 8, 16, 24, 32 — five, not

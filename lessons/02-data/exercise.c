@@ -1,7 +1,9 @@
 /* lessons/02-data/exercise.c — YOUR batch samplers and bits per byte. Fill in
    the TODOs, then run `make lesson N=2`. The signatures are those of
-   ut_batch_random and ut_batch_sequential (ultrathink.h section 9) and of
-   bits_per_byte in train.c.
+   ut_batch_random and ut_batch_sequential (declared near the top of
+   ultrathink.h, defined in section 9) and of train.c's bits_per_byte (a
+   static function there, private to ./train). Read the declarations and
+   section 9's comment first; the bodies are the answer (read them after).
 
    d->tokens[0 .. d->n_tokens) are the ids of the text, n = d->n_tokens.
    A window of T + 1 consecutive tokens starting at s gives one row:

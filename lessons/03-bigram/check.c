@@ -17,11 +17,27 @@
 #include LESSON_IMPL   /* exercise.c or solution.c: crossentropy_forward, crossentropy_backward */
 
 static int failed = 0;
-static void report(int ok, const char *name, const char *fmt, double got, double tol) {
+/* On a failure, report also prints `bad` (the first wrong value next to the
+   one wanted, filled by first_bad) and `hint` (the usual cause). */
+static char bad[256];
+static void report(int ok, const char *name, const char *fmt, double got, double tol, const char *hint) {
     printf("%s %s ", ok ? "PASS" : "FAIL", name);
     printf(fmt, got, tol);
+    if (!ok && bad[0]) printf("; %s", bad);
+    if (!ok && hint) printf(" %s", hint);
     printf("\n");
     failed |= !ok;
+    bad[0] = 0;
+}
+/* The first value off by more than tol: the loss, else probs[i] (row i / V). */
+static void first_bad(double loss, double want_loss, const ut_float *p, const double *want, int n, int V, double tol) {
+    bad[0] = 0;
+    if (!(fabs(loss - want_loss) <= tol)) { snprintf(bad, sizeof bad, "loss %.10g, want %.10g", loss, want_loss); return; }
+    for (int i = 0; i < n; i++)
+        if (!(fabs(p[i] - want[i]) <= tol)) {
+            snprintf(bad, sizeof bad, "first bad: probs[%d][%d] = %.10g, want %.10g", i / V, i % V, (double)p[i], want[i]);
+            return;
+        }
 }
 static double maxdiff(const ut_float *a, const double *b, int n) {
     double e = 0;
@@ -79,7 +95,9 @@ int main(void) {
         double loss = crossentropy_forward(p, l, &t, 1, 3);
         double e = fmax(maxdiff(p, want, 3), fabs(loss - 0.40760596444438013));
         if (isnan(loss)) e = NAN;
-        report(e <= 1e-12, "forward_by_hand", "logits (1,2,3), target 2: max |error| %.2e (tolerance %.0e)", e, 1e-12);
+        first_bad(loss, 0.40760596444438013, p, want, 3, 3, 1e-12);
+        report(e <= 1e-12, "forward_by_hand", "logits (1,2,3), target 2: max |error| %.2e (tolerance %.0e)", e, 1e-12,
+               "(p_i = exp(l_i - max) / sum_j exp(l_j - max); loss = -log p[target], a positive number)");
     }
 
     /* 2. zero logits: every p = 1/V and the loss is ln V, whatever the targets.
@@ -94,7 +112,9 @@ int main(void) {
         double e = fmax(fabs(loss - log((double)V)), maxdiff(p, want, N * V));
         if (isnan(loss)) e = NAN;
         printf("  zero logits, V = %d: loss %.15f, ln V = %.15f\n", V, loss, log((double)V));
-        report(e <= 1e-12, "zero_logits_give_ln_V", "V=256: max |error| %.2e (tolerance %.0e)", e, 1e-12);
+        first_bad(loss, log((double)V), p, want, N * V, V, 1e-12);
+        report(e <= 1e-12, "zero_logits_give_ln_V", "V=256: max |error| %.2e (tolerance %.0e)", e, 1e-12,
+               "(the loss is the MEAN over the rows with a target, not the sum)");
     }
 
     /* 3. random logits (one row without a target) against the header */
@@ -111,7 +131,9 @@ int main(void) {
         for (int i = 0; i < N * V; i++) dref[i] = ref[i];
         double e = fmax(fabs(loss - lref), maxdiff(probs, dref, N * V));
         if (isnan(loss)) e = NAN;
-        report(e <= 1e-12, "forward_matches_header", "max |yours - ut_crossentropy_forward| %.2e (tolerance %.0e)", e, 1e-12);
+        first_bad(loss, lref, probs, dref, N * V, V, 1e-12);
+        report(e <= 1e-12, "forward_matches_header", "max |yours - ut_crossentropy_forward| %.2e (tolerance %.0e)", e, 1e-12,
+               "(row 2 has target -1: it gets probs, but no loss and no place in the mean's count)");
 
         /* 4. in place: probs and logits the same buffer (as the model calls it) */
         ut_float inplace[N * V];
@@ -119,7 +141,9 @@ int main(void) {
         double l2 = crossentropy_forward(inplace, inplace, targets, N, V);
         double e4 = fmax(fabs(l2 - lref), maxdiff(inplace, dref, N * V));
         if (isnan(l2)) e4 = NAN;
-        report(e4 <= 1e-12, "forward_in_place", "probs == logits: max |error| %.2e (tolerance %.0e)", e4, 1e-12);
+        first_bad(l2, lref, inplace, dref, N * V, V, 1e-12);
+        report(e4 <= 1e-12, "forward_in_place", "probs == logits: max |error| %.2e (tolerance %.0e)", e4, 1e-12,
+               "(read logits[n][target] before overwriting the row?)");
     }
 
     /* 5. large logits: exp(1000) overflows a double (and exp(89) a float).
@@ -134,7 +158,9 @@ int main(void) {
         double loss = crossentropy_forward(p, l, t, 2, 3);
         double e = fmax(fabs(loss - (1.3132616875182066 + log(3.0)) / 2), maxdiff(p, want, 6));
         if (isnan(loss)) e = NAN;
-        report(e <= 1e-12, "large_logits_stay_finite", "logits +-1000: max |error| %.2e (tolerance %.0e)", e, 1e-12);
+        first_bad(loss, (1.3132616875182066 + log(3.0)) / 2, p, want, 6, 3, 1e-12);
+        report(e <= 1e-12, "large_logits_stay_finite", "logits +-1000: max |error| %.2e (tolerance %.0e)", e, 1e-12,
+               "(subtract the row's max before exp)");
     }
 
     /* 6. the backward against central differences of your forward, loss =
@@ -146,27 +172,41 @@ int main(void) {
         for (int i = 0; i < N * V; i++) d[i] = 7;
         crossentropy_forward(p, logits, targets, N, V);
         crossentropy_backward(d, p, targets, N, V, 1.0f);
-        double worst = 0, h = 1e-5;
+        double worst = 0, h = 1e-5, tol6 = 1e-8;
         for (int i = 0; i < N * V; i++) {
             ut_float keep = logits[i];
             logits[i] = keep + h; double lp = crossentropy_forward(work, logits, targets, N, V);
             logits[i] = keep - h; double lm = crossentropy_forward(work, logits, targets, N, V);
             logits[i] = keep;
             double num = (lp - lm) / (2 * h), e = fabs(d[i] - num) / fmax(1, fabs(num));
+            if (!(e <= tol6) && !bad[0])
+                snprintf(bad, sizeof bad, "first bad: dlogits[%d][%d] = %.10g, want %.10g (finite differences)", i / V, i % V,
+                         (double)d[i], num);
             if (!(e <= worst)) worst = e;
         }
         int nonzero = 0;
         for (int i = 0; i < N * V; i++) nonzero |= d[i] != 0 && d[i] != 7;
-        report(nonzero && worst <= 1e-8, "backward_finite_differences", "dlogits = (p - onehot)/count: max rel error %.2e (tolerance %.0e)",
-               nonzero ? worst : NAN, 1e-8);
+        if (!nonzero) snprintf(bad, sizeof bad, "dlogits still all 7s or 0s (want p - onehot over the count)");
+        report(nonzero && worst <= tol6, "backward_finite_differences", "dlogits = (p - onehot)/count: max rel error %.2e (tolerance %.0e)",
+               nonzero ? worst : NAN, tol6,
+               "(the backward WRITES dlogits, it does not add: did you use += ? Divide by the number of rows with a target)");
 
         /* 7. scale multiplies the gradient (the model passes 1/grad_accum) */
         ut_float d2[N * V];
+        for (int i = 0; i < N * V; i++) d2[i] = 7;
         crossentropy_backward(d2, p, targets, N, V, 0.25f);
         double e7 = 0;
-        for (int i = 0; i < N * V; i++) { double x = fabs(d2[i] - 0.25 * d[i]); if (!(x <= e7)) e7 = x; }
+        for (int i = 0; i < N * V; i++) {
+            double x = fabs(d2[i] - 0.25 * d[i]);
+            if (!(x <= 1e-15) && !bad[0])
+                snprintf(bad, sizeof bad, "first bad: dlogits[%d][%d] = %.10g with scale 0.25, want %.10g", i / V, i % V,
+                         (double)d2[i], 0.25 * d[i]);
+            if (!(x <= e7)) e7 = x;
+        }
+        if (!nonzero) snprintf(bad, sizeof bad, "dlogits with scale 1 still all 7s or 0s");
         report(nonzero && e7 <= 1e-15, "backward_scale", "scale 0.25: max |d(0.25) - 0.25 d(1)| %.2e (tolerance %.0e)",
-               nonzero ? e7 : NAN, 1e-15);
+               nonzero ? e7 : NAN, 1e-15, "(every entry is multiplied by s = scale / count; or a += kept the "
+               "buffer's old values: see backward_finite_differences)");
     }
 
     /* 8. a bigram model trained with your functions lands on the count table.
@@ -191,8 +231,11 @@ int main(void) {
         }
         printf("  count table loss %.4f (the best bigram on this text), ln %d = %.4f\n", best, BV, log((double)BV));
         double gap = loss - best;
+        snprintf(bad, sizeof bad, "trained loss %.4f, want %.4f..%.4f", loss, best, best + 0.02);
         report(gap >= -1e-9 && gap <= 0.02, "bigram_reaches_count_table",
-               "16 symbols, 4096-symbol text, 300 SGD steps: trained - count table = %.4f nats (tolerance %.2f)", gap, 0.02);
+               "16 symbols, 4096-symbol text, 300 SGD steps: trained - count table = %.4f nats (tolerance %.2f)", gap, 0.02,
+               "(the bigram computes probs IN PLACE and relies on the backward writing, not adding: see forward_in_place "
+               "and backward_finite_differences)");
     }
     return failed;
 }
