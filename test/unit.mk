@@ -7,3 +7,10 @@ $(BUILD)/test_grad: test/test_grad.c ultrathink.h | $(BUILD)
 
 $(BUILD)/test_props: test/test_props.c ultrathink.h | $(BUILD)
 	$(CC) $(CFLAGS) -o $@ test/test_props.c $(LDLIBS)
+
+# One-line bugs the PyTorch comparison used to be the only catch for (float).
+TEST_BINS += $(BUILD)/test_mutants
+TESTS += $(BUILD)/test_mutants
+
+$(BUILD)/test_mutants: test/test_mutants.c ultrathink.h | $(BUILD)
+	$(CC) $(CFLAGS) -o $@ test/test_mutants.c $(LDLIBS)
