@@ -8,7 +8,26 @@
    and ranges of the MoE top-k, the sampler and the batch sampler. Before
    these, the same bugs were caught only by the PyTorch comparison, or not at
    all. Each check prints PASS/FAIL with what it compared; tolerances are
-   stated where a check is not bit-exact. Runs in well under a second. */
+   stated where a check is not bit-exact. Runs in well under a second.
+
+   Each check was seen to FAIL with one line of ultrathink.h changed (28
+   mutations, none survived):
+     AdamW  no 1/(1-b1^t), no 1/sqrt(1-b2^t), t+1 in both, eps under the root
+            (two forms), clipping by value  -> adamw_bias_correction_first_step,
+            adamw_eps_outside_sqrt, adamw_clips_by_global_norm, adamw_three_steps_*
+            no clipping, clipping that also scales up -> adamw_clips_by_global_norm
+            decay on every tensor / on none / on the final norm / p -= lr*wd
+            -> adamw_weight_decay_matrices_not_norms, adamw_three_steps_*
+     lr     warmup from 0, warmup s <= W, cosine over decay instead of decay-1,
+            cosine starting one step late, no clamp after the end -> lr_schedule_*
+     window first visible key t-W or t-W+2, fast path only t-W, fast mask
+            leaking key t-W -> sliding_window_mask(plain/fast)
+     ties   top-k p[e] >= p[best] -> moe_topk_ties_*; greedy >= -> sampler_greedy_*;
+            sort ties by higher id -> sampler_top_k1_*, sampler_top_p_boundary;
+            top-p cum > top_p, or one id too few -> sampler_top_p_boundary
+     batch  span n-T-1 -> batch_random_range(T+2) (and (T+1): a division by
+            zero, which -O2 may fold away; test-asan reports it), span n-T+1
+            -> batch_random_range(T+2), (T+1). */
 #define ULTRATHINK_IMPLEMENTATION
 #include "../ultrathink.h"
 #include <math.h>
@@ -311,7 +330,7 @@ static void test_moe_topk_ties(void) {
             for (int j = 0; j < K; j++) ok &= s.topk_e[n * K + j] == c + j && fabs(s.topk_w[n * K + j] - 1.0 / K) <= 1e-6;
         char got[64] = "";
         for (int j = 0; j < K; j++) snprintf(got + strlen(got), sizeof got - strlen(got), " %d", s.topk_e[j]);
-        report(ok, c ? "moe_topk_ties_lowest_index(4 tied after a lower one)" : "moe_topk_ties_lowest_index(all tied)",
+        report(ok, c ? "moe_topk_ties_lowest_index(1_to_4_tied)" : "moe_topk_ties_lowest_index(all_tied)",
                "E %d K %d: chose%s for token 0, want %s, weights 1/%d each (tolerance 1e-6; all %d tokens)", E, K, got, c ? "1 2 3" : "0 1", K, N);
         free(s.probs); free(s.lse); free(s.topk_w); free(s.x); free(s.gate); free(s.up); free(s.h); free(s.out);
         free(s.topk_e); free(s.slot_of); free(s.slot_token); free(s.off); free(s.count);
@@ -398,11 +417,11 @@ static void test_batch_range(void) {
     const int T = 8;
     int crashed;
     unsigned seen = starts_seen_safely(T + 2, T, &crashed);
-    report(!crashed && seen == 3u, "batch_random_range(T+2 tokens)",
+    report(!crashed && seen == 3u, "batch_random_range(T+2)",
            "T %d, %d tokens, 200 windows: starts seen 0x%x (want 0 and 1 and nothing else: 0x3)%s", T, T + 2, seen,
            crashed ? ", the sampler crashed" : "");
     seen = starts_seen_safely(T + 1, T, &crashed);
-    report(!crashed && seen == 1u, "batch_random_range(T+1 tokens)",
+    report(!crashed && seen == 1u, "batch_random_range(T+1)",
            "T %d, %d tokens (the minimum), 200 windows: starts seen 0x%x (want start 0 only: 0x1)%s", T, T + 1, seen,
            crashed ? ", the sampler crashed (division by zero?)" : "");
 }
