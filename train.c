@@ -31,6 +31,7 @@
 #include "ultrathink.h"   /* first: it asks for POSIX (fsync, fileno, isatty) */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -198,9 +199,25 @@ static void metrics_write(const char *fmt, ...) {
 /* On --resume, the rows a killed run wrote after its last checkpoint describe
    steps that will be run again: keep only rows with step <= the checkpoint's
    (and only complete lines), so the file reads like one uninterrupted run. */
+/* metrics.jsonl must be a regular file (or not exist yet): a device such as
+   /dev/full reads as endless zeros (getline would grow without end) and a pipe
+   blocks; either gets one error line before anything is written. */
+static void metrics_check_regular(const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        if (errno == ENOENT) return;
+        die("cannot read %s: %s", path, strerror(errno));
+    }
+    if (!S_ISREG(st.st_mode)) die("%s is not a regular file: move it away to write the run's metrics", path);
+}
+
 static void metrics_truncate_to(const char *path, uint64_t step) {
+    metrics_check_regular(path);
     FILE *f = fopen(path, "rb");
-    if (!f) return;                       /* no metrics yet: nothing to keep */
+    if (!f) {
+        if (errno == ENOENT) return;      /* no metrics yet: nothing to keep */
+        die("cannot read %s: %s", path, strerror(errno));
+    }
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *o = fopen(tmp, "wb");
@@ -215,6 +232,7 @@ static void metrics_truncate_to(const char *path, uint64_t step) {
         if (fwrite(line, 1, (size_t)n, o) != (size_t)n) die("writing %s failed: %s", tmp, strerror(errno));
     }
     free(line);
+    if (ferror(f)) die("reading %s failed: %s", path, strerror(errno));
     fclose(f);
     if (fflush(o) != 0 || fsync(fileno(o)) != 0 || fclose(o) != 0) die("writing %s failed: %s", tmp, strerror(errno));
     if (rename(tmp, path) != 0) die("cannot rename %s to %s: %s", tmp, path, strerror(errno));
@@ -299,13 +317,26 @@ static int generate(const ut_model *m, ut_kv_cache *kv, const ut_tokenizer *tk, 
     return 0;
 }
 
+/* The token generation starts from when there is no prompt: a newline, as a
+   text starts after one. With a tokenizer, the id whose bytes are "\n";
+   without, byte 10 if the vocabulary has it; else (a vocabulary of 10 or
+   fewer, or a tokenizer without a newline) token 0, which always exists. */
+static int start_token(const ut_tokenizer *tk, int vocab) {
+    if (tk && tk->blob) {
+        for (int id = 0; id < vocab; id++)
+            if (tk->token_len[id] == 1 && tk->token_bytes[id][0] == '\n') return id;
+        return 0;
+    }
+    return vocab > '\n' ? '\n' : 0;
+}
+
 /* Turns a prompt into ids: with a tokenizer its merges, else raw bytes (a
-   byte-level model). An empty prompt starts from a newline. */
+   byte-level model). An empty prompt starts from start_token. */
 static int encode_prompt(const ut_tokenizer *tk, int vocab, const char *text, int **out) {
     size_t n = strlen(text);
     *out = (int *)malloc((n + 1) * sizeof(int));
     if (!*out) die("out of memory");
-    if (n == 0) { (*out)[0] = '\n'; return 1; }
+    if (n == 0) { (*out)[0] = start_token(tk, vocab); return 1; }
     if (tk && tk->blob) return ut_tokenizer_encode(tk, text, *out, (int)n);
     if (vocab < 256) die("the model's vocabulary (%d) is not byte-level: give --tokenizer to encode the prompt", vocab);
     for (size_t i = 0; i < n; i++) (*out)[i] = (unsigned char)text[i];
@@ -538,13 +569,64 @@ static void init_model(run *r) {
     r->pr.data_rng = ut_rng_seed(tc->seed ^ 0xDA7A0DA7A0ull);   /* its own stream, apart from the weights' */
 }
 
+/* THE RUN FOLDER'S LOCK. Two runs writing one folder would replace each
+   other's checkpoint (and share ckpt.bin.tmp), so a run holds a POSIX record
+   lock (fcntl F_SETLK) on OUT/lock for its whole life and writes its pid
+   there. The kernel drops the lock when the process ends, however it ends:
+   after kill -9 the file stays, with a dead pid in it, and blocks nothing.
+   The file is never removed (a run removing it while another opens it would
+   let the two lock different files of one name). Only a run that will train
+   writes it: `train sample` and --dry-run only read, and take no lock. */
+static int lock_fd = -1;
+
+/* Takes OUT/lock, held until the process ends. create = 0: a folder without
+   a lock file has no holder, return -1; create = 1: make the file. Another
+   run holding it is an error that names its pid. Returns 0 when held. */
+static int lock_run_folder(const char *dir, int create) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/lock", dir);
+    int fd = open(path, O_RDWR | (create ? O_CREAT : 0), 0666);
+    if (fd < 0) {
+        if (!create && (errno == ENOENT || errno == ENOTDIR)) return -1;   /* no folder or no lock file yet */
+        die("cannot open the run folder's lock %s: %s", path, strerror(errno));
+    }
+    struct flock fl;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = F_WRLCK; fl.l_whence = SEEK_SET;   /* l_start = l_len = 0: the whole file */
+    if (fcntl(fd, F_SETLK, &fl) != 0) {
+        if (errno != EACCES && errno != EAGAIN) die("cannot lock %s: %s", path, strerror(errno));
+        long pid = 0;                               /* the holder: from the kernel, else from the file */
+        memset(&fl, 0, sizeof fl);
+        fl.l_type = F_WRLCK; fl.l_whence = SEEK_SET;
+        if (fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK && fl.l_pid > 0) pid = (long)fl.l_pid;
+        char buf[32] = "";
+        ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+        if (pid <= 0 && n > 0) { buf[n] = 0; pid = strtol(buf, NULL, 10); }
+        die("%s is in use by another run (pid %ld holds %s): wait for it to end, or choose another --out",
+            dir, pid, path);
+    }
+    lock_fd = fd;
+    return 0;
+}
+/* The holder writes its pid into the lock file, for the error above and for
+   a person looking at the folder. */
+static void lock_write_pid(const char *dir) {
+    char buf[32];
+    int n = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
+    if (ftruncate(lock_fd, 0) != 0 || pwrite(lock_fd, buf, (size_t)n, 0) != n)
+        die("writing %s/lock failed: %s", dir, strerror(errno));
+}
+
 /* Never replace another run's checkpoint: a new run needs a fresh --out, and
-   --resume A --out B may only write to B if B's checkpoint is A itself. */
+   --resume A --out B may only write to B if B's checkpoint is A itself. A
+   folder another run is writing is an error first (see the lock above). */
 static void check_output_paths(run *r) {
     const settings *s = &r->s;
     snprintf(r->ckpt_out, sizeof r->ckpt_out, "%s/ckpt.bin", s->out_dir);
     snprintf(r->mpath, sizeof r->mpath, "%s/metrics.jsonl", s->out_dir);
-    if (s->dry_run || !file_exists(r->ckpt_out)) return;
+    if (s->dry_run) return;
+    lock_run_folder(s->out_dir, 0);      /* an existing folder: is it in use? (open_output takes it otherwise) */
+    if (!file_exists(r->ckpt_out)) return;
     if (!s->resume)
         die("%s already exists: continue it with --resume %s, or choose another --out", r->ckpt_out, s->out_dir);
     struct stat a, b;
@@ -779,11 +861,14 @@ static void on_sigint(int sig) { (void)sig; interrupted = 1; }
 static void save_or_die(const char *path, const ut_model *m, const ut_train_config *tc, const ut_progress *pr) {
     if (ut_checkpoint_save(path, m, tc, pr)) die("%s", ut_error());
 }
-/* The output folder: created, its metrics.jsonl opened (on --resume cut back
-   to the checkpoint's step). Returns 1 if the checkpoint has no steps left. */
+/* The output folder: created and locked for this run, its metrics.jsonl
+   opened (on --resume cut back to the checkpoint's step). Returns 1 if the checkpoint has no steps left. */
 static int open_output(run *r) {
     const settings *s = &r->s;
     if (make_dirs(s->out_dir)) die("cannot create output folder %s: %s", s->out_dir, strerror(errno));
+    if (lock_fd < 0) lock_run_folder(s->out_dir, 1);
+    lock_write_pid(s->out_dir);
+    metrics_check_regular(r->mpath);
     if (s->resume) metrics_truncate_to(r->mpath, r->pr.step);
     metrics_path = r->mpath;
     if (!(metrics = fopen(r->mpath, s->resume ? "ab" : "wb"))) die("cannot write %s: %s", r->mpath, strerror(errno));
@@ -812,11 +897,12 @@ static void start_monitoring(run *r) {
     }
 }
 
-/* --sample-every: a sample from the model as it is now, from a newline. */
+/* --sample-every: a sample from the model as it is now, from a newline
+   (start_token: token 0 if the vocabulary has no newline). */
 static void print_sample(run *r, int step, uint64_t *rng) {
     clear_progress();
     printf("--- sample at step %d ---\n", step);
-    int first = '\n';
+    int first = start_token(&r->tk, r->s.mc.vocab_size);
     if (generate(&r->m, &r->kv, &r->tk, &first, 1, r->s.sample_tokens, 0.8f, 0, 0.95f, rng)) die("%s", ut_error());
     printf("\n---\n");
 }

@@ -2,7 +2,8 @@
 # test_cli.sh — the ./train command line end to end (issue #4):
 #   tokenizer train -> encode -> train a tiny MoE model -> the loss falls ->
 #   checkpoint -> stop and resume gives bit-identical losses and weights ->
-#   sample (KV cache, past the context length) -> dry run.
+#   sample (KV cache, past the context length) -> a vocabulary of 8 samples
+#   (no newline token to start from) -> dry run.
 # Prints PASS/FAIL lines (test/run.sh counts them); exits non-zero on failure.
 # Uses $BIN/train and $BIN/tokenizer (BIN=. normally, build-asan for `make test-asan`).
 cd "$(dirname "$0")/.." || exit 1
@@ -82,6 +83,24 @@ $TRAIN sample --resume "$D/a" --tokenizer "$D/tok" --tokens 50 --seed 8 > "$D/s3
 cmp -s "$D/s1" "$D/s3" && fail sample_other_seed_other_text "identical" || pass sample_other_seed_other_text
 $TRAIN sample --resume "$D/a" --tokenizer "$D/tok" --tokens 20 --temperature 0 --samples 2 > "$D/s4" 2>/dev/null
 [ "$(grep -c '^--- sample' "$D/s4")" = 2 ] && pass sample_greedy_two_samples || fail sample_greedy_two_samples "$(head -3 "$D/s4")"
+
+# ---- a vocabulary of 8 (no byte 10, no newline): samples start from token 0 ---
+# A token file written by hand: the 32-byte header (UTTK, version 1, vocab 8,
+# 2 bytes per id, n_tokens, n_bytes), then 200 ids 0..7.
+fmt='UTTK\001\000\000\000\010\000\000\000\002\000\000\000\310\000\000\000\000\000\000\000\310\000\000\000\000\000\000\000'
+for i in $(seq 0 199); do fmt+="\\00$(( (i * 3 + i / 7) % 8 ))\\000"; done
+printf "$fmt" > "$D/v8.bin"
+V8=(--train "$D/v8.bin" --layers 1 --dim 16 --heads 2 --kv-heads 1 --ffn 16 --experts 1 --seq 16 --batch 2 --steps 10)
+if $TRAIN "${V8[@]}" --sample-every 5 --sample-tokens 5 --out "$D/v8s" > "$D/v8.log" 2>&1 &&
+   [ "$(grep -c '^--- sample at step' "$D/v8.log")" = 2 ] && [ "$(u64 "$D/v8s/ckpt.bin" 136)" = 10 ]; then
+  pass vocab_8_samples_during_training
+else fail vocab_8_samples_during_training "$(tail -2 "$D/v8.log")"; fi
+# `train sample` from a run trained without samples: 5 tokens of a byte-level
+# vocabulary are 5 bytes, then the newline
+$TRAIN "${V8[@]}" --out "$D/v8" > /dev/null 2>&1
+if $TRAIN sample --resume "$D/v8" --tokens 5 > "$D/v8.s" 2> "$D/v8.err" && [ "$(wc -c < "$D/v8.s")" = 6 ]; then
+  pass vocab_8_sample_command
+else fail vocab_8_sample_command "$(cat "$D/v8.err")"; fi
 
 # ---- dry run: sizes, FLOPs, memory, time per step; writes nothing -------------
 if $TRAIN "${ARGS[@]}" --out "$D/dry" --dry-run > "$D/dry.log" 2>&1 && grep -q '^parameters: .* total, .* active' "$D/dry.log" &&

@@ -2,7 +2,8 @@
 # test_cli_errors.sh — every kind of bad input to ./train gives ONE clear line
 # "train: error: ...", exit status 1, and overwrites nothing; a NaN stops the
 # run naming the step and keeps the last good checkpoint; a full disk while
-# saving leaves the previous checkpoint intact.
+# saving leaves the previous checkpoint intact; a metrics.jsonl that cannot be
+# read as a file is an error before the first step.
 # Prints PASS/FAIL lines (test/run.sh counts them); exits non-zero on failure.
 cd "$(dirname "$0")/.." || exit 1
 source test/cli_lib.sh
@@ -109,6 +110,28 @@ if [ -w /dev/full ]; then
   else fail disk_full_keeps_checkpoint "exit $s: $(cat "$D/err")"; fi
 else
   echo "SKIP disk_full_keeps_checkpoint (no /dev/full)"
+fi
+
+# ---- metrics.jsonl that is not a regular file: one error line, nothing run --
+# --resume first keeps the metrics rows up to the checkpoint's step, reading
+# the file line by line: /dev/full (like /dev/zero) reads as endless zeros
+# with no newline, and the reader grew without end (~170 MB/s) before it was
+# refused. `timeout` and, outside ASan, `ulimit -v` only bound a regression;
+# the fixed program stops before its first step.
+if [ -r /dev/full ]; then
+  $TRAIN --train "$D/train.bin" "${M[@]}" --steps 20 --stop-at 10 --out "$D/mj" > /dev/null 2>&1
+  cp "$D/mj/ckpt.bin" "$D/mj.bak"
+  memlimit=; ldd "$TRAIN" 2>/dev/null | grep -q asan || memlimit='ulimit -v 4000000;'
+  for kind in device directory; do
+    rm -rf "$D/mj/metrics.jsonl"
+    if [ $kind = device ]; then ln -s /dev/full "$D/mj/metrics.jsonl"; else mkdir "$D/mj/metrics.jsonl"; fi
+    bash -c "$memlimit timeout 60 \"\$0\" --resume \"\$1\" --train \"\$2\"" "$TRAIN" "$D/mj" "$D/train.bin" > /dev/null 2> "$D/err"; s=$?
+    if [ $s = 1 ] && [ "$(wc -l < "$D/err")" = 1 ] && grep -qF "train: error: $D/mj/metrics.jsonl is not a regular file" "$D/err" &&
+       cmp -s "$D/mj/ckpt.bin" "$D/mj.bak" && [ ! -e "$D/mj/metrics.jsonl.tmp" ]; then pass "metrics_not_a_file_${kind}_is_an_error"
+    else fail "metrics_not_a_file_${kind}_is_an_error" "exit $s: $(head -c 300 "$D/err")"; fi
+  done
+else
+  echo "SKIP metrics_not_a_file_device_is_an_error (no /dev/full)"
 fi
 
 # ---- NaN: lr * weight_decay = 100 multiplies the weights by -99 each step ----
