@@ -1863,19 +1863,20 @@ static int ut__check_train_settings(const ut_config *c, const ut_train_config *t
 /* The first index in x[0, n) that is NaN or infinite (or, with nonneg,
    below 0); n if none. x * 0 is 0 for a finite x and NaN otherwise, so one
    vectorised sum per chunk says whether to look into the chunk number by
-   number. */
+   number. Chunks run in parallel; the smallest bad index wins. */
 static size_t ut__first_bad(const ut_float *x, size_t n, int nonneg) {
     const size_t chunk = 1 << 12;
-    for (size_t c = 0; c < n; c += chunk) {
-        size_t end = c + chunk < n ? c + chunk : n;
+    size_t nc = (n + chunk - 1) / chunk, first = n;
+    #pragma omp parallel for reduction(min : first)
+    for (size_t c = 0; c < nc; c++) {
+        size_t start = c * chunk, end = start + chunk < n ? start + chunk : n;
         ut_float s = 0;
         UT_SIMD_SUM(s)
-        for (size_t i = c; i < end; i++) s += x[i] * 0 + (nonneg && x[i] < 0 ? 1 : 0);
-        if (s == 0) continue;
-        for (size_t i = c; i < end; i++)
-            if (!isfinite(x[i]) || (nonneg && x[i] < 0)) return i;
+        for (size_t i = start; i < end; i++) s += x[i] * 0 + (nonneg && x[i] < 0 ? 1 : 0);
+        for (size_t i = start; s != 0 && i < end; i++)
+            if (!isfinite(x[i]) || (nonneg && x[i] < 0)) { first = i < first ? i : first; break; }
     }
-    return n;
+    return first;
 }
 
 int ut_model_check_state(const ut_model *m) {
