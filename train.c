@@ -683,11 +683,12 @@ typedef struct {
 } step_result;
 
 /* A NaN/inf stops the run before anything bad is saved: the last checkpoint
-   written stays the good one to resume from. */
-static void stop_not_finite(const run *r, const char *what, double v, int step) __attribute__((noreturn));
-static void stop_not_finite(const run *r, const char *what, double v, int step) {
+   written stays the good one to resume from (ut_checkpoint_save refuses
+   non-finite numbers too, so nothing bad can have been saved before). */
+static void stop_not_finite(const run *r, const char *what, int step) __attribute__((noreturn));
+static void stop_not_finite(const run *r, const char *what, int step) {
     clear_progress();
-    die("the %s is %g at step %d: stopping; the last good checkpoint is kept (%s)", what, v, step,
+    die("%s at step %d: stopping; the last good checkpoint is kept (%s)", what, step,
         file_exists(r->ckpt_out) ? r->ckpt_out : "none saved yet");
 }
 
@@ -708,15 +709,24 @@ static step_result train_step(run *r, int step) {
         ut_batch_random(&r->train, &r->pr.data_rng, r->B, r->T, r->in, r->tgt);
         double loss = ut_model_forward(m, r->in, r->tgt, r->B, r->T);
         if (loss < 0) die("%s", ut_error());
-        if (!isfinite(loss)) stop_not_finite(r, "loss", loss, step + 1);
+        if (!isfinite(loss)) {
+            char what[64];
+            snprintf(what, sizeof what, "the loss is %g", loss);
+            stop_not_finite(r, what, step + 1);
+        }
         st.loss += loss; st.aux += m->aux_loss; st.z += m->z_loss;
         for (int i = 0; m->cfg.n_experts > 1 && i < LE; i++) r->load[i] += m->expert_count[i];
         ut_model_backward(m, 1.0f / accum);
     }
     st.loss /= accum; st.aux /= accum; st.z /= accum;
     st.grad_norm = ut_adamw_step(m, tc, st.lr, step + 1);
-    if (!isfinite(st.grad_norm)) stop_not_finite(r, "gradient norm", st.grad_norm, step + 1);   /* the weights are now bad */
-    return st;
+    /* A finite gradient can still give non-finite weights or moments (a huge
+       lr or weight decay, or g^2 overflowing): look at what the update made. */
+    char what[600];
+    if (!isfinite(st.grad_norm)) snprintf(what, sizeof what, "the gradient norm is %g", st.grad_norm);
+    else if (ut_model_check_state(m)) snprintf(what, sizeof what, "the update made %s", ut_error());
+    else return st;
+    stop_not_finite(r, what, step + 1);   /* the weights are now bad */
 }
 
 /* ---- --dry-run: sizes, FLOPs, memory and the time of a real step --------- */

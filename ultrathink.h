@@ -290,8 +290,13 @@ typedef struct {
 } ut_progress;
 int ut_checkpoint_save(const char *path, const ut_model *m, const ut_train_config *t,
                        const ut_progress *pr);
-/* Loads into a fresh model (ut_model_init is called inside). */
+/* Loads into a fresh model (ut_model_init is called inside). Refuses a file
+   whose settings are out of range or whose numbers are not finite; saving
+   refuses the same things, so every saved checkpoint can be loaded. */
 int ut_checkpoint_load(const char *path, ut_model *m, ut_train_config *t, ut_progress *pr);
+/* 0 when every weight and AdamW moment is finite and no second moment is
+   negative; else -1, with ut_error() naming the first bad number. */
+int ut_model_check_state(const ut_model *m);
 
 /* Token files written by `tokenizer encode` (section 9; the format is described
    there, next to its reader). */
@@ -507,16 +512,20 @@ void  ut_crossentropy_backward(ut_float *dlogits, const ut_float *probs, const i
    x - k ln2 is computed without losing precision. k is rounded to the nearest
    integer by adding and subtracting 1.5 * 2^23: at that magnitude a float has
    no fraction bits left, so the addition itself rounds (floorf would do, but
-   gcc does not vectorise it). */
+   gcc does not vectorise it). NaN fails every comparison, so the clamp
+   written as "x > -87 ? x : -87" sends it to -87 (a NaN reaching the integer
+   conversion and shift would be undefined behaviour); the NaN itself is
+   returned at the end. Both are selects, which vectorise. */
 static inline float ut__expf(float x) {
-    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
-    float k = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-    float r = x - k * 0.693145751953125f - k * 1.428606765330187045e-06f;
+    float xc = x > -87.0f ? x : -87.0f;
+    xc = xc < 88.0f ? xc : 88.0f;
+    float k = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    float r = xc - k * 0.693145751953125f - k * 1.428606765330187045e-06f;
     float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720))))));
     int32_t bits = ((int32_t)k + 127) << 23;
     float two_k;
     memcpy(&two_k, &bits, sizeof two_k);
-    return p * two_k;
+    return x == x ? p * two_k : x;   /* NaN in, NaN out */
 }
 #endif
 
@@ -1717,7 +1726,7 @@ double ut_adamw_step(ut_model *m, const ut_train_config *t, float lr, int step_t
 
      offset size  field
        0     4    magic "UTCK"
-       4     4    u32 version = 1
+       4     4    u32 version = 2
        8     4    u32 header size = 256
       12     4    u32 bytes per stored number = 4 (float32, whatever ut_float is)
       16    64    ut_config, 16 fields in declaration order: 12 x i32
@@ -1728,7 +1737,8 @@ double ut_adamw_step(ut_model *m, const ut_train_config *t, float lr, int step_t
                   eps, weight_decay, grad_clip), u64 seed
      136    24    progress: u64 step, u64 data_rng, u64 tokens_seen
      160     8    u64 n_params (must equal the count implied by the config)
-     168     8    u64 checksum: FNV-1a 64 over every byte from offset 256 on
+     168     8    u64 checksum: FNV-1a 64 over the whole file, these 8
+                  bytes counted as zero
      176    80    zero (reserved)
      256  4n      parameters, float32, in tensor order (section 3)
    256+4n 4n      AdamW first moments, same layout
@@ -1737,9 +1747,18 @@ double ut_adamw_step(ut_model *m, const ut_train_config *t, float lr, int step_t
    Saving writes PATH.tmp (the checksum is computed while the numbers are
    written, then filled in), flushes it to disk (fsync), then renames it over
    PATH: a crash at any moment leaves either the old file or the new one.
+   Version 1 (older builds) is the same file with a checksum over the bytes
+   from 256 on only (its header was not covered); it still loads, with the
+   same checks on its settings and numbers.
+   Both saving and loading refuse settings out of range (lr > 0, 0 <= min_lr
+   <= lr, betas in [0, 1), eps > 0, weight_decay >= 0, grad_clip >= 0, all
+   finite; warmup <= total steps; step <= total steps), weights or moments
+   that are NaN or infinite, and negative second moments: a run that went
+   wrong cannot overwrite a good checkpoint, and a damaged or hand-edited
+   file cannot start one.
    ======================================================================== */
 
-#define UT_CKPT_VERSION 1
+#define UT_CKPT_VERSION 2
 #define UT_CKPT_HEADER 256
 
 static uint32_t ut__fbits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
@@ -1818,8 +1837,76 @@ static int ut__read_floats(FILE *f, ut_float *x, size_t n, uint64_t *hash) {
     return 0;
 }
 
+/* The settings a checkpoint may hold (the list above); the model config is
+   checked by ut_config_validate. Written as !(x >= lo) so NaN fails too. */
+static int ut__check_train_settings(const ut_config *c, const ut_train_config *t, const ut_progress *pr) {
+    if (t->batch_size < 1 || t->seq_len < 1 || t->grad_accum < 1 || t->total_steps < 1)
+        return ut__fail("batch_size %d, seq_len %d, grad_accum %d, total_steps %d must each be >= 1",
+                        t->batch_size, t->seq_len, t->grad_accum, t->total_steps);
+    if (t->seq_len > c->max_seq_len) return ut__fail("seq_len %d is longer than max_seq_len %d", t->seq_len, c->max_seq_len);
+    if (t->warmup_steps < 0 || t->warmup_steps > t->total_steps)
+        return ut__fail("warmup_steps %d is not in [0, total_steps %d]", t->warmup_steps, t->total_steps);
+    if (pr->step > (uint64_t)t->total_steps)
+        return ut__fail("step %llu is past total_steps %d", (unsigned long long)pr->step, t->total_steps);
+    if (!(t->lr > 0) || !isfinite(t->lr)) return ut__fail("lr %g must be finite and > 0", t->lr);
+    if (!(t->min_lr >= 0) || !(t->min_lr <= t->lr)) return ut__fail("min_lr %g is not in [0, lr %g]", t->min_lr, t->lr);
+    if (!(t->beta1 >= 0) || !(t->beta1 < 1)) return ut__fail("beta1 %g is not in [0, 1)", t->beta1);
+    if (!(t->beta2 >= 0) || !(t->beta2 < 1)) return ut__fail("beta2 %g is not in [0, 1)", t->beta2);
+    if (!(t->eps > 0) || !isfinite(t->eps)) return ut__fail("eps %g must be finite and > 0", t->eps);
+    if (!(t->weight_decay >= 0) || !isfinite(t->weight_decay))
+        return ut__fail("weight_decay %g must be finite and >= 0", t->weight_decay);
+    if (!(t->grad_clip >= 0) || !isfinite(t->grad_clip))
+        return ut__fail("grad_clip %g must be finite and >= 0 (0 = off)", t->grad_clip);
+    return 0;
+}
+
+/* The first index in x[0, n) that is NaN or infinite (or, with nonneg,
+   below 0); n if none. x * 0 is 0 for a finite x and NaN otherwise, so one
+   vectorised sum per chunk says whether to look into the chunk number by
+   number. Chunks run in parallel; the smallest bad index wins. */
+static size_t ut__first_bad(const ut_float *x, size_t n, int nonneg) {
+    const size_t chunk = 1 << 12;
+    size_t nc = (n + chunk - 1) / chunk, first = n;
+    #pragma omp parallel for reduction(min : first)
+    for (size_t c = 0; c < nc; c++) {
+        size_t start = c * chunk, end = start + chunk < n ? start + chunk : n;
+        ut_float s = 0;
+        UT_SIMD_SUM(s)
+        for (size_t i = start; i < end; i++) s += x[i] * 0 + (nonneg && x[i] < 0 ? 1 : 0);
+        for (size_t i = start; s != 0 && i < end; i++)
+            if (!isfinite(x[i]) || (nonneg && x[i] < 0)) { first = i < first ? i : first; break; }
+    }
+    return first;
+}
+
+int ut_model_check_state(const ut_model *m) {
+    const ut_float *buf[3] = {m->params, m->adam_m, m->adam_v};
+    const char *what[3] = {"weight", "AdamW first moment", "AdamW second moment"};
+    for (int b = 0; b < 3; b++) {
+        size_t i = ut__first_bad(buf[b], m->n_params, b == 2);
+        if (i == m->n_params) continue;
+        int k = 0;   /* the tensor holding index i */
+        while (k + 1 < UT_NUM_TENSORS && (size_t)(m->p[k + 1] - m->params) <= i) k++;
+        return ut__fail("%s %s[%zu] is %g", what[b], ut_tensor_names[k], i - (size_t)(m->p[k] - m->params),
+                        (double)buf[b][i]);
+    }
+    return 0;
+}
+
+/* ut__fail("PATH: WHAT: <the message now in ut_error()>TAIL") */
+static int ut__fail_wrapped(const char *path, const char *what, const char *tail) {
+    char why[sizeof ut__errbuf];
+    memcpy(why, ut__errbuf, sizeof why);
+    return ut__fail("%s: %s: %s%s", path, what, why, tail);
+}
+
 int ut_checkpoint_save(const char *path, const ut_model *m, const ut_train_config *t,
                        const ut_progress *pr) {
+    /* nothing the loader would refuse is written, and the previous file stays */
+    if (ut_config_validate(&m->cfg) || ut__check_train_settings(&m->cfg, t, pr))
+        return ut__fail_wrapped(path, "not saved, invalid settings", " (the previous checkpoint is untouched)");
+    if (ut_model_check_state(m))
+        return ut__fail_wrapped(path, "not saved", " (the previous checkpoint is untouched)");
     uint8_t h[UT_CKPT_HEADER];
     memset(h, 0, sizeof h);
     memcpy(h, "UTCK", 4);
@@ -1836,7 +1923,7 @@ int ut_checkpoint_save(const char *path, const ut_model *m, const ut_train_confi
     memcpy(tmp, path, plen); memcpy(tmp + plen, ".tmp", 5);
     FILE *f = fopen(tmp, "wb");
     if (!f) { int r = ut__fail("cannot write checkpoint %s: %s", tmp, strerror(errno)); free(tmp); return r; }
-    uint64_t hash = UT_FNV_INIT;
+    uint64_t hash = ut__fnv(UT_FNV_INIT, h, UT_CKPT_HEADER);   /* the checksum field is still 0 */
     int bad = fwrite(h, 1, UT_CKPT_HEADER, f) != UT_CKPT_HEADER;
     bad = bad || ut__write_floats(f, m->params, m->n_params, &hash);
     bad = bad || ut__write_floats(f, m->adam_m, m->n_params, &hash);
@@ -1875,24 +1962,16 @@ int ut_checkpoint_load(const char *path, ut_model *m, ut_train_config *t, ut_pro
     int r = -1;
     if (fread(h, 1, UT_CKPT_HEADER, f) != UT_CKPT_HEADER) { ut__fail("%s: truncated checkpoint header", path); goto done; }
     if (memcmp(h, "UTCK", 4) != 0) { ut__fail("%s is not an ultrathink checkpoint (bad magic)", path); goto done; }
-    if (ut_get_u32(h + 4) != UT_CKPT_VERSION) {
-        ut__fail("%s: checkpoint version %u, this build reads version %d", path, ut_get_u32(h + 4), UT_CKPT_VERSION);
+    uint32_t version = ut_get_u32(h + 4);
+    if (version != 1 && version != UT_CKPT_VERSION) {
+        ut__fail("%s: checkpoint version %u, this build reads versions 1 and %d", path, version, UT_CKPT_VERSION);
         goto done;
     }
     if (ut_get_u32(h + 8) != UT_CKPT_HEADER || ut_get_u32(h + 12) != 4) { ut__fail("%s: bad header size or number width", path); goto done; }
     memset(&c, 0, sizeof c);
     ut__ckpt_settings(h, &c, t, pr, 0);
-    if (ut_config_validate(&c)) {
-        char why[sizeof ut__errbuf];
-        memcpy(why, ut__errbuf, sizeof why);
-        ut__fail("%s: invalid model config in checkpoint: %s", path, why);
-        goto done;
-    }
-    if (t->batch_size < 1 || t->seq_len < 1 || t->seq_len > c.max_seq_len || t->grad_accum < 1 ||
-        t->total_steps < 1 || t->warmup_steps < 0 || pr->step > (uint64_t)t->total_steps) {
-        ut__fail("%s: invalid training settings in checkpoint", path);
-        goto done;
-    }
+    if (ut_config_validate(&c)) { ut__fail_wrapped(path, "invalid model config in checkpoint", ""); goto done; }
+    if (ut__check_train_settings(&c, t, pr)) { ut__fail_wrapped(path, "invalid training settings in checkpoint", ""); goto done; }
     uint64_t n = ut_get_u64(h + 160);
     if (n != ut_num_params(&c)) {
         ut__fail("%s: holds %llu parameters but its config implies %zu", path, (unsigned long long)n, ut_num_params(&c));
@@ -1906,13 +1985,21 @@ int ut_checkpoint_load(const char *path, ut_model *m, ut_train_config *t, ut_pro
     }
     fseek(f, UT_CKPT_HEADER, SEEK_SET);
     if (ut_model_init(m, &c, 0)) goto done;
+    /* version 2: the header counts, its checksum field as 0; version 1: only the numbers */
     uint64_t hash = UT_FNV_INIT;
+    if (version >= 2) {
+        uint8_t hz[UT_CKPT_HEADER];
+        memcpy(hz, h, sizeof hz);
+        memset(hz + 168, 0, 8);
+        hash = ut__fnv(hash, hz, sizeof hz);
+    }
     if (ut__read_floats(f, m->params, n, &hash) || ut__read_floats(f, m->adam_m, n, &hash) ||
         ut__read_floats(f, m->adam_v, n, &hash)) {
         ut__fail("%s: read error", path);
         goto done;
     }
     if (hash != ut_get_u64(h + 168)) { ut__fail("%s: checksum mismatch (the file is corrupted)", path); goto done; }
+    if (ut_model_check_state(m)) { ut__fail_wrapped(path, "invalid checkpoint", ""); goto done; }
     r = 0;
 done:
     fclose(f);

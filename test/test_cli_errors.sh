@@ -84,9 +84,20 @@ expect_error not_a_checkpoint 'bad magic' "${T[@]}" --resume "$D/text.txt" --out
 cp "$D/run/ckpt.bin" "$D/badcfg.bin"
 printf '\000\000\000\000' | dd of="$D/badcfg.bin" bs=1 seek=24 conv=notrunc status=none   # n_layers = 0
 expect_error checkpoint_bad_config 'invalid model config' "${T[@]}" --resume "$D/badcfg.bin" --out "$D/o4"
+# settings edited in the header (f32 little-endian: lr at 100, beta2 at 112)
+cp "$D/run/ckpt.bin" "$D/lrnan.bin"
+printf '\000\000\300\177' | dd of="$D/lrnan.bin" bs=1 seek=100 conv=notrunc status=none   # lr = NaN
+expect_error checkpoint_lr_nan 'lr nan must be finite and > 0' "${T[@]}" --resume "$D/lrnan.bin" --out "$D/o5"
+cp "$D/run/ckpt.bin" "$D/beta2.bin"
+printf '\000\000\240\300' | dd of="$D/beta2.bin" bs=1 seek=112 conv=notrunc status=none   # beta2 = -5
+expect_error checkpoint_beta2_negative 'beta2 -5 is not in [0, 1)' "${T[@]}" --resume "$D/beta2.bin" --out "$D/o6"
+cp "$D/run/ckpt.bin" "$D/lr2.bin"
+printf '\012\327\243\073' | dd of="$D/lr2.bin" bs=1 seek=100 conv=notrunc status=none   # lr = 0.005: valid, but the header is checksummed
+expect_error checkpoint_header_edited 'checksum mismatch' "${T[@]}" --resume "$D/lr2.bin" --out "$D/o7"
 : > "$D/afile"
 expect_error unwritable_output_dir 'cannot create output folder' "${T[@]}" "${M[@]}" --steps 5 --out "$D/afile/sub"
-[ ! -e "$D/o1" ] && [ ! -e "$D/o2" ] && [ ! -e "$D/o3" ] && [ ! -e "$D/o4" ] && pass bad_input_creates_no_output ||
+[ ! -e "$D/o1" ] && [ ! -e "$D/o2" ] && [ ! -e "$D/o3" ] && [ ! -e "$D/o4" ] && [ ! -e "$D/o5" ] && [ ! -e "$D/o6" ] &&
+  [ ! -e "$D/o7" ] && pass bad_input_creates_no_output ||
   fail bad_input_creates_no_output "an output folder was created"
 # sample
 "$TRAIN" sample --tokens 5 > /dev/null 2> "$D/err"; s=$?
@@ -139,7 +150,7 @@ fi
          --save-every 1 --out "$D/nan" > /dev/null 2> "$D/err"; s=$?
 step=$(sed -n 's/.* at step \([0-9]*\).*/\1/p' "$D/err")
 saved=$(u64 "$D/nan/ckpt.bin" 136)
-if [ $s = 1 ] && grep -q '^train: error: the \(loss\|gradient norm\) is \(-\?nan\|-\?inf\) at step [0-9]*' "$D/err" &&
+if [ $s = 1 ] && grep -q '^train: error: the \(loss\|gradient norm\) is \(-\?nan\|-\?inf\) at step [0-9]*\|^train: error: the update made .* is \(-\?nan\|-\?inf\) at step [0-9]*' "$D/err" &&
    [ -n "$step" ] && [ -n "$saved" ] && [ "$saved" = $((step - 1)) ]; then
   pass nan_stops_keeps_last_good_checkpoint "(NaN at step $step, checkpoint at $saved)"
   # the kept checkpoint is a good one: it resumes (and fails again at the same step)
@@ -147,5 +158,35 @@ if [ $s = 1 ] && grep -q '^train: error: the \(loss\|gradient norm\) is \(-\?nan
   grep -q "at step $step" "$D/err2" && pass nan_checkpoint_resumes_to_same_step || fail nan_checkpoint_resumes_to_same_step "$(cat "$D/err2")"
 else
   fail nan_stops_keeps_last_good_checkpoint "exit $s, checkpoint step '$saved': $(cat "$D/err")"
+fi
+
+# ---- an update that makes the weights non-finite from a finite gradient ------
+# rehash FILE: store the checksum section 8 defines (version 2: FNV-1a 64 of the
+# whole file with bytes 168..175 as 0; version 1: of the bytes from 256 on), so
+# an edited checkpoint passes it. bash arithmetic is 64-bit and wraps.
+rehash() {
+  local f=$1 h=-3750763034362895579 b k out="" skip=0   # h = 0xCBF29CE484222325 as a signed 64-bit number
+  printf '\0\0\0\0\0\0\0\0' | dd of="$f" bs=1 seek=168 conv=notrunc status=none
+  [ "$(u32 "$f" 4)" = 1 ] && skip=256
+  for b in $(od -An -v -tu1 -j $skip "$f"); do h=$(( (h ^ b) * 1099511628211 )); done
+  for k in 0 1 2 3 4 5 6 7; do out+=$(printf '\\%03o' $(( (h >> (8 * k)) & 255 ))); done
+  printf "$out" | dd of="$f" bs=1 seek=168 conv=notrunc status=none
+}
+# lr = 3e38 is a valid (finite, > 0) setting, but lr / (1 - beta1^t) overflows
+# float: the gradient norm is finite, the weights after the update are not.
+# The guard must stop before saving (--save-every 1): the checkpoint stays the
+# good one it was, and it still loads.
+S=(--layers 1 --dim 8 --heads 1 --kv-heads 1 --ffn 8 --seq 16 --batch 2)
+$TRAIN "${T[@]}" "${S[@]}" --steps 20 --stop-at 2 --out "$D/upd" > /dev/null 2>&1
+printf '\346\261\141\177' | dd of="$D/upd/ckpt.bin" bs=1 seek=100 conv=notrunc status=none   # lr = 3e38
+rehash "$D/upd/ckpt.bin"
+cp "$D/upd/ckpt.bin" "$D/upd.bak"
+"$TRAIN" --resume "$D/upd" "${T[@]}" --save-every 1 > /dev/null 2> "$D/err"; s=$?
+if [ $s = 1 ] && [ "$(wc -l < "$D/err")" = 1 ] &&
+   grep -q '^train: error: the update made weight .* is \(-\?nan\|-\?inf\) at step 3: stopping; the last good checkpoint is kept' "$D/err" &&
+   cmp -s "$D/upd/ckpt.bin" "$D/upd.bak"; then
+  pass nan_update_never_saved "$(cut -c 15-90 "$D/err")..."
+else
+  fail nan_update_never_saved "exit $s, checkpoint $(cmp -s "$D/upd/ckpt.bin" "$D/upd.bak" && echo unchanged || echo REWRITTEN): $(cat "$D/err")"
 fi
 exit $failed

@@ -302,6 +302,33 @@ static void expect_reject(const char *name, const char *path, const char *needle
     report(ok, name, "error: \"%s\"", r ? ut_error() : "(none: loaded!)");
     if (r == 0) ut_model_free(&m);
 }
+/* FNV-1a 64 of a checkpoint image as section 8 defines it: version 2 over the
+   whole file with the checksum field (168..175) as zero, version 1 over the
+   numbers only; stored at 168. Lets a test edit a field and keep the file
+   "valid", so that what refuses it is the loader's range check. */
+static void put_u32le(unsigned char *b, uint32_t v) { for (int i = 0; i < 4; i++) b[i] = (unsigned char)(v >> (8 * i)); }
+static void put_f32le(unsigned char *b, float f) { uint32_t u; memcpy(&u, &f, 4); put_u32le(b, u); }
+static uint64_t fnv1a(uint64_t h, const unsigned char *p, long n) {
+    for (long i = 0; i < n; i++) { h ^= p[i]; h *= 0x100000001B3ull; }
+    return h;
+}
+static void rehash(unsigned char *b, long n) {
+    uint64_t h = 0xCBF29CE484222325ull;
+    memset(b + 168, 0, 8);
+    h = b[4] == 1 ? fnv1a(h, b + 256, n - 256) : fnv1a(h, b, n);
+    for (int i = 0; i < 8; i++) b[168 + i] = (unsigned char)(h >> (8 * i));
+}
+/* expect_reject on a copy of b (n bytes) with the f32 at offset `at` set to v,
+   the checksum made to match */
+static void reject_f32(const char *name, const char *path, const unsigned char *b, long n, unsigned char *x,
+                       int at, float v, const char *needle) {
+    memcpy(x, b, n);
+    put_f32le(x + at, v);
+    rehash(x, n);
+    write_all(path, x, n);
+    expect_reject(name, path, needle);
+}
+
 static void test_bad_checkpoints(void) {
     ut_config c = tiny_config(2, 1);
     ut_model m;
@@ -333,10 +360,63 @@ static void test_bad_checkpoints(void) {
     expect_reject("reject_invalid_config", bad, "not divisible");
     memcpy(x, b, n); x[300] ^= 0x40; write_all(bad, x, n);
     expect_reject("reject_corrupted_payload", bad, "checksum");
+    /* version 2: the checksum covers the header too */
+    memcpy(x, b, n); rehash(x, n);
+    report(b[4] == 2 && memcmp(x + 168, b + 168, 8) == 0, "checkpoint_v2_checksum_covers_header",
+           "version %d; FNV-1a of the whole file (checksum field as 0) = the stored one", b[4]);
+    memcpy(x, b, n); put_f32le(x + 100, 3e-3f); write_all(bad, x, n);   /* lr 2e-3 -> 3e-3, a valid value */
+    expect_reject("reject_edited_header", bad, "checksum");
+    /* settings out of range (checksum made to match, so the range check decides) */
+    reject_f32("reject_lr_nan", bad, b, n, x, 100, NAN, "lr nan must be finite and > 0");
+    reject_f32("reject_lr_zero", bad, b, n, x, 100, 0, "lr 0 must be");
+    reject_f32("reject_min_lr_above_lr", bad, b, n, x, 104, 1.0f, "min_lr 1 is not in [0, lr");
+    reject_f32("reject_beta1_one", bad, b, n, x, 108, 1.0f, "beta1 1 is not in [0, 1)");
+    reject_f32("reject_beta2_negative", bad, b, n, x, 112, -5.0f, "beta2 -5 is not in [0, 1)");
+    reject_f32("reject_beta2_nan", bad, b, n, x, 112, NAN, "beta2 nan");
+    reject_f32("reject_eps_zero", bad, b, n, x, 116, 0, "eps 0 must be finite and > 0");
+    reject_f32("reject_weight_decay_negative", bad, b, n, x, 120, -0.1f, "weight_decay -0.1");
+    reject_f32("reject_grad_clip_inf", bad, b, n, x, 124, INFINITY, "grad_clip inf");
+    memcpy(x, b, n); put_u32le(x + 96, (uint32_t)t.total_steps + 1); rehash(x, n); write_all(bad, x, n);
+    expect_reject("reject_warmup_past_total", bad, "warmup_steps");
+    /* numbers that are not finite, a negative second moment */
+    long np = (long)m.n_params;
+    reject_f32("reject_nan_weight", bad, b, n, x, 256 + 4 * 5, NAN, "weight tok_emb[5] is nan");
+    reject_f32("reject_inf_first_moment", bad, b, n, x, 256 + 4 * (np + np - 1), INFINITY, "AdamW first moment lm_head[");
+    reject_f32("reject_negative_second_moment", bad, b, n, x, 256 + 4 * (2 * np + 3), -1e-3f,
+               "AdamW second moment tok_emb[3] is -0.001");
+    /* version 1 (checksum over the numbers only) still loads, with the same checks */
+    memcpy(x, b, n); x[4] = 1; rehash(x, n); write_all(bad, x, n);
+    ut_model l1;
+    ut_train_config t1;
+    ut_progress p1;
+    int ok1 = ut_checkpoint_load(bad, &l1, &t1, &p1) == 0;
+    report(ok1 && memcmp(l1.params, m.params, m.n_params * sizeof(ut_float)) == 0, "load_version_1",
+           "%s", ok1 ? "weights restored exactly" : ut_error());
+    if (ok1) ut_model_free(&l1);
+    memcpy(x, b, n); x[4] = 1; put_f32le(x + 112, -5.0f); rehash(x, n); write_all(bad, x, n);
+    expect_reject("reject_version_1_beta2_negative", bad, "beta2 -5");
     expect_reject("reject_missing_file", "/nonexistent/ckpt.bin", "cannot open");
     /* a failed save leaves the old file untouched */
     int r = ut_checkpoint_save("/nonexistent/dir/ckpt.bin", &m, &t, &pr);
     report(r != 0, "save_to_unwritable_dir_fails", "error: \"%s\"", ut_error());
+    /* nothing non-finite is saved: the save fails, the old file stays, no .tmp */
+    char tmp[310];
+    snprintf(tmp, sizeof tmp, "%s.tmp", good);
+    long n2;
+    m.adam_v[7] = NAN;
+    r = ut_checkpoint_save(good, &m, &t, &pr);
+    unsigned char *b2 = read_all(good, &n2);
+    report(r != 0 && strstr(ut_error(), "second moment tok_emb[7] is nan") && n2 == n && !memcmp(b, b2, n) &&
+           file_size(tmp) < 0, "save_refuses_nan_keeps_old_file", "error: \"%s\"", r ? ut_error() : "(saved!)");
+    free(b2);
+    m.adam_v[7] = 0;
+    ut_train_config tbad = t;
+    tbad.lr = NAN;
+    r = ut_checkpoint_save(good, &m, &tbad, &pr);
+    b2 = read_all(good, &n2);
+    report(r != 0 && strstr(ut_error(), "lr nan") && n2 == n && !memcmp(b, b2, n), "save_refuses_lr_nan_keeps_old_file",
+           "error: \"%s\"", r ? ut_error() : "(saved!)");
+    free(b2);
     ut_model loaded;
     ut_train_config tl;
     ut_progress pl;
@@ -600,6 +680,27 @@ static void test_linear_n_equals_separate(void) {
     free(x); free(w); free(o1); free(o2); free(dw1); free(dw2); free(dx1); free(dx2);
 }
 
+/* ut__expf: NaN in gives NaN out, with no undefined behaviour on the way (the
+   old code shifted a negative int for NaN: UBSan, in make test-asan, stops
+   there); infinities and the clamp as documented; finite x within 3e-7
+   relative of libm's expf. volatile keeps the compiler from folding the calls. */
+static void test_expf(void) {
+#ifndef UT_DOUBLE
+    volatile float in[4] = {NAN, -NAN, INFINITY, -INFINITY};
+    float y0 = ut__expf(in[0]), y1 = ut__expf(in[1]), y2 = ut__expf(in[2]), y3 = ut__expf(in[3]);
+    report(isnan(y0) && isnan(y1), "expf_nan_in_nan_out", "exp(nan) = %g, exp(-nan) = %g", y0, y1);
+    report(isfinite(y2) && y2 > 1e38f && y3 > 0 && y3 < 1e-37f, "expf_infinities_clamped",
+           "exp(inf) = %g (exp(88)), exp(-inf) = %g (exp(-87))", y2, y3);
+    double worst = 0;
+    for (int i = 0; i <= 2000; i++) {
+        volatile float x = -87.0f + 175.0f * (float)i / 2000;
+        double rel = fabs((double)ut__expf(x) - exp((double)x)) / exp((double)x);
+        if (rel > worst) worst = rel;
+    }
+    report(worst < 3e-7, "expf_accuracy", "max relative error %.2g over [-87, 88] (tolerance 3e-7, about 2.5 float ulp)", worst);
+#endif
+}
+
 int main(void) {
     const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
     snprintf(tmpdir, sizeof tmpdir, "%s/ut_props_XXXXXX", base);
@@ -614,6 +715,7 @@ int main(void) {
     test_overfit(4, 2);
     test_resume_and_threads();
     test_bad_checkpoints();
+    test_expf();
     test_token_files();
     test_prompt_encoding();
     test_sampler();

@@ -98,7 +98,7 @@ static int checks(void) {
     }
     ckpt_info in;
     int rc = checkpoint_inspect(path, &in);
-    int wrong = (in.version != 1) + (in.header_size != 256) + (in.number_bytes != 4) + (in.vocab_size != 70) +
+    int wrong = (in.version != 2) + (in.header_size != 256) + (in.number_bytes != 4) + (in.vocab_size != 70) +
                 (in.max_seq_len != 16) + (in.n_layers != 2) + (in.d_model != 24) + (in.lr != 3e-3f) +
                 (in.seed != t.seed) + (in.step != 42) + (in.data_rng != pr.data_rng) +
                 (in.tokens_seen != pr.tokens_seen);
@@ -117,7 +117,7 @@ static int checks(void) {
     int loads = ut_checkpoint_load(path, &m2, &t2, &p2) == 0;
     if (loads) ut_model_free(&m2);
     report(loads && rc == 0 && in.computed == in.checksum && in.checksum != 0, "checksum_matches",
-           "FNV-1a of bytes [256, end) equals the stored one: %.0f (want %.0f)", loads && in.computed == in.checksum, 1);
+           "FNV-1a of the file (checksum field as 0) equals the stored one: %.0f (want %.0f)", loads && in.computed == in.checksum, 1);
 
     /* 3. damaged files: one flipped bit in the last second moment, 4 bytes
           missing, a wrong magic. Yours must say -1, as ut_checkpoint_load does. */

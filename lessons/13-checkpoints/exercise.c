@@ -9,10 +9,11 @@
       pieces, each call starting from the last one's result, gives the same h.
 
    2. checkpoint_inspect(): read the 256-byte header of the file at path and
-      fill *info: the fields below, the file's length, and the FNV-1a of every
-      byte from offset 256 to the end (computed), which must equal the stored
-      checksum (offset 168). Return 0 if the file is a good checkpoint: magic
-      "UTCK", version 1, header size 256, 4 bytes per number, length exactly
+      fill *info: the fields below, the file's length, and the FNV-1a of the
+      whole file with the 8 checksum bytes (offset 168) counted as zero
+      (computed; version 1 files: of the bytes from 256 on only), which must
+      equal the stored checksum. Return 0 if the file is a good checkpoint: magic
+      "UTCK", version 2 (or 1), header size 256, 4 bytes per number, length exactly
       256 + 12 n_params, computed == checksum. Else return -1 (fill what you
       could read; never read past what the file holds).                   */
 
@@ -24,7 +25,7 @@ typedef struct {
     uint64_t step, data_rng, tokens_seen; /* progress, offsets 136, 144, 152 */
     uint64_t n_params;           /* offset 160 */
     uint64_t checksum;           /* as stored, offset 168 */
-    uint64_t computed;           /* FNV-1a of bytes [256, end), computed here */
+    uint64_t computed;           /* FNV-1a of the file (checksum field as 0), computed here */
     uint64_t file_bytes;         /* the file's length */
     float first_param;           /* the first parameter: float32 at offset 256 */
 } ckpt_info;
