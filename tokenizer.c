@@ -159,37 +159,6 @@ _Noreturn static void die(const char *fmt, ...) {
     exit(1);
 }
 
-/* Ctrl-C (SIGINT), kill (SIGTERM) or a closed terminal (SIGHUP): delete the
- * temp files, then die of the same signal, so the caller still sees "killed by
- * SIGTERM" (exit status 128 + 15 in a shell).  Only async-signal-safe calls
- * here: unlink, signal, raise.  The raised signal is blocked until the handler
- * returns, then its default action ends the process. */
-static void on_signal(int sig) {
-    unlink_temp_files();
-    signal(sig, SIG_DFL);
-    raise(sig);
-}
-
-/* Installs on_signal, except for a signal the caller chose to ignore (nohup,
- * or a background job of a non-interactive shell, which ignores SIGINT). */
-static void catch_fatal_signals(void) {
-    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
-    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
-        struct sigaction old, sa;
-        if (sigaction(sigs[i], NULL, &old) != 0 || old.sa_handler == SIG_IGN) continue;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = on_signal;
-        sigemptyset(&sa.sa_mask);
-        sigaction(sigs[i], &sa, NULL);
-    }
-}
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* ------------------------------------------------------------------------ */
 /* Files                                                                     */
 /* ------------------------------------------------------------------------ */
@@ -208,39 +177,6 @@ static void check_input_kind(const struct stat *st, const char *path) {
 static void check_input_path(const char *path) {
     struct stat st;
     if (stat(path, &st) == 0) check_input_kind(&st, path); /* a missing file: the reader says so */
-}
-
-/* Two paths name the same file: the same device and inode when both exist
- * (so `x`, `./x`, a hard link and a symlink to x all match); when neither
- * exists yet (two outputs), the same directory and the same last name. */
-static int same_file(const char *a, const char *b) {
-    struct stat sa, sb;
-    int ea = stat(a, &sa) == 0, eb = stat(b, &sb) == 0;
-    if (ea && eb) return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-    if (ea || eb) return 0;
-    const char *ba = strrchr(a, '/'), *bb = strrchr(b, '/');
-    ba = ba ? ba + 1 : a;
-    bb = bb ? bb + 1 : b;
-    if (strcmp(ba, bb) != 0) return 0;
-    /* the directories: "." when there is no slash, "/" for "/name" */
-    char *da = xmalloc((size_t)(ba - a) + 2), *db = xmalloc((size_t)(bb - b) + 2);
-    snprintf(da, (size_t)(ba - a) + 2, "%.*s", (int)(ba - a), a);
-    snprintf(db, (size_t)(bb - b) + 2, "%.*s", (int)(bb - b), b);
-    if (!*da) strcpy(da, ".");
-    if (!*db) strcpy(db, ".");
-    int same = stat(da, &sa) == 0 && stat(db, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-    free(da);
-    free(db);
-    return same;
-}
-
-/* Refuses an output that is one of the inputs: writing it would replace the
- * input (the output is renamed over its path).  Called before anything is
- * read or created.  Names are "--output" etc., as the user typed them. */
-static void check_not_an_input(const char *out_opt, const char *out, const char *in_opt, const char *in) {
-    if (out && in && same_file(out, in))
-        die("%s '%s' is the same file as %s '%s': it would be overwritten (choose another output)", out_opt, out,
-            in_opt, in);
 }
 
 /* Reads a whole file into memory (also works for pipes, whose size is not
@@ -939,6 +875,70 @@ static size_t encode_to_file(encoder *e, const uint8_t *text, size_t n, int eot,
 /* Command line (left out when test/test_tokenizer.c includes this file)     */
 /* ------------------------------------------------------------------------ */
 #ifndef TOKENIZER_TESTING
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Ctrl-C (SIGINT), kill (SIGTERM) or a closed terminal (SIGHUP): delete the
+ * temp files, then die of the same signal, so the caller still sees "killed by
+ * SIGTERM" (exit status 128 + 15 in a shell).  Only async-signal-safe calls
+ * here: unlink, signal, raise.  The raised signal is blocked until the handler
+ * returns, then its default action ends the process. */
+static void on_signal(int sig) {
+    unlink_temp_files();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+/* Installs on_signal, except for a signal the caller chose to ignore (nohup,
+ * or a background job of a non-interactive shell, which ignores SIGINT). */
+static void catch_fatal_signals(void) {
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        struct sigaction old, sa;
+        if (sigaction(sigs[i], NULL, &old) != 0 || old.sa_handler == SIG_IGN) continue;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_signal;
+        sigemptyset(&sa.sa_mask);
+        sigaction(sigs[i], &sa, NULL);
+    }
+}
+
+/* Two paths name the same file: the same device and inode when both exist
+ * (so `x`, `./x`, a hard link and a symlink to x all match); when neither
+ * exists yet (two outputs), the same directory and the same last name. */
+static int same_file(const char *a, const char *b) {
+    struct stat sa, sb;
+    int ea = stat(a, &sa) == 0, eb = stat(b, &sb) == 0;
+    if (ea && eb) return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    if (ea || eb) return 0;
+    const char *ba = strrchr(a, '/'), *bb = strrchr(b, '/');
+    ba = ba ? ba + 1 : a;
+    bb = bb ? bb + 1 : b;
+    if (strcmp(ba, bb) != 0) return 0;
+    /* the directories: "." when there is no slash, "/" for "/name" */
+    char *da = xmalloc((size_t)(ba - a) + 2), *db = xmalloc((size_t)(bb - b) + 2);
+    snprintf(da, (size_t)(ba - a) + 2, "%.*s", (int)(ba - a), a);
+    snprintf(db, (size_t)(bb - b) + 2, "%.*s", (int)(bb - b), b);
+    if (!*da) strcpy(da, ".");
+    if (!*db) strcpy(db, ".");
+    int same = stat(da, &sa) == 0 && stat(db, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    free(da);
+    free(db);
+    return same;
+}
+
+/* Refuses an output that is one of the inputs: writing it would replace the
+ * input (the output is renamed over its path).  Called before anything is
+ * read or created.  Names are "--output" etc., as the user typed them. */
+static void check_not_an_input(const char *out_opt, const char *out, const char *in_opt, const char *in) {
+    if (out && in && same_file(out, in))
+        die("%s '%s' is the same file as %s '%s': it would be overwritten (choose another output)", out_opt, out,
+            in_opt, in);
+}
 
 /* A whole input file in memory, read-only.  A regular file is mmap'ed: the
  * kernel then lends us its own cached pages, several per page fault, instead
