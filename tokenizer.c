@@ -77,7 +77,12 @@
  *   Any bad input gives one line "tokenizer: error: ..." on stderr and exit
  *   status 1.  Every output file is written to PATH.tmp.<pid> in the same
  *   directory, flushed to disk (fsync) and then renamed over PATH, so a reader
- *   never sees half a file and a failed run leaves no file behind.
+ *   never sees half a file and a failed run leaves no file behind; Ctrl-C,
+ *   SIGTERM or SIGHUP also delete the temp file (on_signal).  An output that
+ *   is one of the inputs (same device and inode: `./x` for `x`, a hard link)
+ *   is refused before anything is written.  Inputs must be regular files or
+ *   pipes (`cat a b | tokenizer encode --input /dev/stdin ...`); a device such
+ *   as /dev/zero, which may never end, is refused.
  */
 #define ULTRATHINK_IMPLEMENTATION /* the file formats, the chunker; also asks for POSIX (mmap, fsync...) */
 #include "ultrathink.h"
@@ -89,6 +94,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -124,9 +130,22 @@ static void *xmalloc(size_t n) { return xrealloc(NULL, n); }
  * -Wtype-limits inside the macro). */
 #define ARR_CLEAR(a) ((a) ? (stbds_header(a)->length = 0) : 0)
 
-/* Temporary output files that exist right now (stb_ds array); die() deletes
- * them, so a failed run never leaves a half-written file behind. */
-static char **g_temp_files;
+/* Temporary output files that exist right now; die() and a fatal signal
+ * (on_signal, below) delete them, so a failed or interrupted run never leaves
+ * a half-written file behind.  A fixed table rather than a growing array:
+ * the signal handler may run at any moment, and must never see memory that
+ * realloc is moving.  Each slot is set before the file is created and cleared
+ * after it is renamed into place, so an interruption anywhere between finds
+ * it.  (encode has at most two outputs at once.) */
+#define MAX_TEMP_FILES 4
+static char *volatile g_temp_files[MAX_TEMP_FILES];
+
+static void unlink_temp_files(void) {
+    for (int i = 0; i < MAX_TEMP_FILES; i++) {
+        const char *p = g_temp_files[i];
+        if (p) unlink(p);
+    }
+}
 
 _Noreturn static void die(const char *fmt, ...) {
     fflush(stdout);
@@ -136,19 +155,29 @@ _Noreturn static void die(const char *fmt, ...) {
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
-    for (ptrdiff_t i = 0; i < arrlen(g_temp_files); i++) unlink(g_temp_files[i]);
+    unlink_temp_files();
     exit(1);
-}
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 /* ------------------------------------------------------------------------ */
 /* Files                                                                     */
 /* ------------------------------------------------------------------------ */
+
+/* What we read must end.  A regular file does; so does a pipe (`cat a b |
+ * tokenizer ... --input /dev/stdin`), when its writer is done: a pipe's length
+ * is the writer's business, as with any Unix filter.  A device may never end
+ * (/dev/zero, /dev/urandom) or is not text (a disk; a terminal waits for a
+ * typist), so devices are refused before anything is read. */
+static void check_input_kind(const struct stat *st, const char *path) {
+    if (S_ISDIR(st->st_mode)) die("'%s' is a directory, not a file", path);
+    if (S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode))
+        die("'%s' is a device, not a regular file or a pipe (it may never end)", path);
+}
+/* The same for a file that a reader in ultrathink.h opens by name. */
+static void check_input_path(const char *path) {
+    struct stat st;
+    if (stat(path, &st) == 0) check_input_kind(&st, path); /* a missing file: the reader says so */
+}
 
 /* Reads a whole file into memory (also works for pipes, whose size is not
  * known in advance).  Returns a malloc'd buffer; *len gets its length. */
@@ -158,7 +187,7 @@ static uint8_t *read_file(const char *path, size_t *len) {
     struct stat st;
     size_t cap = 1 << 16;
     if (fstat(fileno(f), &st) == 0) {
-        if (S_ISDIR(st.st_mode)) die("'%s' is a directory, not a file", path);
+        check_input_kind(&st, path);
         if (S_ISREG(st.st_mode)) cap = (size_t)st.st_size + 1; /* +1: see EOF in one read */
     }
     uint8_t *buf = xmalloc(cap);
@@ -189,9 +218,16 @@ static void out_open(out_file *o, const char *path) {
     o->path = path;
     o->tmp = xmalloc(n);
     snprintf(o->tmp, n, "%s.tmp.%ld", path, (long)getpid());
+    int slot = 0;
+    while (slot < MAX_TEMP_FILES && g_temp_files[slot]) slot++;
+    if (slot == MAX_TEMP_FILES) die("more than %d output files at once", MAX_TEMP_FILES);
+    g_temp_files[slot] = o->tmp; /* before fopen: a signal right after it still finds the file */
     o->f = fopen(o->tmp, "wb");
-    if (!o->f) die("cannot create output file '%s': %s", path, strerror(errno));
-    arrput(g_temp_files, o->tmp);
+    if (!o->f) {
+        int err = errno;
+        g_temp_files[slot] = NULL; /* not ours: nothing to delete */
+        die("cannot create output file '%s': %s", path, strerror(err));
+    }
 }
 
 static void out_write(out_file *o, const void *p, size_t n) {
@@ -209,8 +245,8 @@ static void out_finish(out_file *o) {
 
 static void out_commit(out_file *o) {
     if (rename(o->tmp, o->path) != 0) die("cannot rename '%s' to '%s': %s", o->tmp, o->path, strerror(errno));
-    for (ptrdiff_t i = 0; i < arrlen(g_temp_files); i++)
-        if (g_temp_files[i] == o->tmp) { arrdel(g_temp_files, i); break; }
+    for (int i = 0; i < MAX_TEMP_FILES; i++) /* after the rename: the name is gone, unlinking it is harmless */
+        if (g_temp_files[i] == o->tmp) g_temp_files[i] = NULL;
     free(o->tmp);
     o->tmp = NULL;
 }
@@ -278,6 +314,7 @@ static inline uint64_t pair_key(uint32_t left, uint32_t right) { return (uint64_
 /* ------------------------------------------------------------------------ */
 
 static void tok_load(ut_tokenizer *tk, const char *path) {
+    check_input_path(path);
     if (ut_tokenizer_load(tk, path)) die("%s", ut_error());
 }
 
@@ -839,6 +876,70 @@ static size_t encode_to_file(encoder *e, const uint8_t *text, size_t n, int eot,
 /* ------------------------------------------------------------------------ */
 #ifndef TOKENIZER_TESTING
 
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Ctrl-C (SIGINT), kill (SIGTERM) or a closed terminal (SIGHUP): delete the
+ * temp files, then die of the same signal, so the caller still sees "killed by
+ * SIGTERM" (exit status 128 + 15 in a shell).  Only async-signal-safe calls
+ * here: unlink, signal, raise.  The raised signal is blocked until the handler
+ * returns, then its default action ends the process. */
+static void on_signal(int sig) {
+    unlink_temp_files();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+/* Installs on_signal, except for a signal the caller chose to ignore (nohup,
+ * or a background job of a non-interactive shell, which ignores SIGINT). */
+static void catch_fatal_signals(void) {
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        struct sigaction old, sa;
+        if (sigaction(sigs[i], NULL, &old) != 0 || old.sa_handler == SIG_IGN) continue;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_signal;
+        sigemptyset(&sa.sa_mask);
+        sigaction(sigs[i], &sa, NULL);
+    }
+}
+
+/* Two paths name the same file: the same device and inode when both exist
+ * (so `x`, `./x`, a hard link and a symlink to x all match); when neither
+ * exists yet (two outputs), the same directory and the same last name. */
+static int same_file(const char *a, const char *b) {
+    struct stat sa, sb;
+    int ea = stat(a, &sa) == 0, eb = stat(b, &sb) == 0;
+    if (ea && eb) return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    if (ea || eb) return 0;
+    const char *ba = strrchr(a, '/'), *bb = strrchr(b, '/');
+    ba = ba ? ba + 1 : a;
+    bb = bb ? bb + 1 : b;
+    if (strcmp(ba, bb) != 0) return 0;
+    /* the directories: "." when there is no slash, "/" for "/name" */
+    char *da = xmalloc((size_t)(ba - a) + 2), *db = xmalloc((size_t)(bb - b) + 2);
+    snprintf(da, (size_t)(ba - a) + 2, "%.*s", (int)(ba - a), a);
+    snprintf(db, (size_t)(bb - b) + 2, "%.*s", (int)(bb - b), b);
+    if (!*da) strcpy(da, ".");
+    if (!*db) strcpy(db, ".");
+    int same = stat(da, &sa) == 0 && stat(db, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    free(da);
+    free(db);
+    return same;
+}
+
+/* Refuses an output that is one of the inputs: writing it would replace the
+ * input (the output is renamed over its path).  Called before anything is
+ * read or created.  Names are "--output" etc., as the user typed them. */
+static void check_not_an_input(const char *out_opt, const char *out, const char *in_opt, const char *in) {
+    if (out && in && same_file(out, in))
+        die("%s '%s' is the same file as %s '%s': it would be overwritten (choose another output)", out_opt, out,
+            in_opt, in);
+}
+
 /* A whole input file in memory, read-only.  A regular file is mmap'ed: the
  * kernel then lends us its own cached pages, several per page fault, instead
  * of copying the file into fresh memory we must fault in page by page (that
@@ -854,7 +955,9 @@ static void in_open(in_file *f, const char *path) {
     int fd = open(path, O_RDONLY);
     if (fd < 0) die("cannot open '%s': %s", path, strerror(errno));
     struct stat st;
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+    int have_st = fstat(fd, &st) == 0;
+    if (have_st) check_input_kind(&st, path);
+    if (have_st && S_ISREG(st.st_mode) && st.st_size > 0) {
         void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
         if (p != MAP_FAILED) {
             close(fd);
@@ -936,6 +1039,7 @@ static int cmd_train(args *a) {
     if (vocab == -1) die("train needs --vocab-size N (see: tokenizer train --help)");
     if (vocab < 256 || vocab > (1 << 20)) die("--vocab-size must be between 256 and %u, got %lld", 1u << 20, vocab);
     if (!output) die("train needs --output TOK (see: tokenizer train --help)");
+    for (ptrdiff_t k = 0; k < arrlen(inputs); k++) check_not_an_input("--output", output, "--input", inputs[k]);
 
     /* create the output first: an unwritable path fails now, not after training */
     out_file out;
@@ -1001,7 +1105,11 @@ static int cmd_encode(args *a) {
     if (have_frac && !(frac > 0 && frac < 1)) die("--val-fraction must be between 0 and 1 (exclusive), got %g", frac);
     if (have_frac && !val_output) die("--val-fraction needs --val-output VALTOKENS");
     if (!have_frac && val_output) die("--val-output needs --val-fraction F");
-    if (val_output && strcmp(val_output, output) == 0) die("--output and --val-output are the same file");
+    check_not_an_input("--output", output, "--input", input);
+    check_not_an_input("--output", output, "--model", model);
+    check_not_an_input("--val-output", val_output, "--input", input);
+    check_not_an_input("--val-output", val_output, "--model", model);
+    check_not_an_input("--val-output", val_output, "--output", output); /* both are written: one would be lost */
 
     ut_tokenizer tk;
     tok_load(&tk, model);
@@ -1054,6 +1162,7 @@ static int cmd_decode(args *a) {
     ut_tokenizer tk;
     tok_load(&tk, model);
     ut_tokens d; /* every id is checked before any text is written: no partial output */
+    check_input_path(input);
     if (ut_tokens_read(&d, input)) die("%s", ut_error());
     if (ut_tokens_check_tokenizer(&d, &tk)) die("'%s': %s", input, ut_error());
     uint8_t *text = NULL;
@@ -1159,6 +1268,7 @@ int main(int argc, char **argv) {
         "  decode  token file -> text (stdout)\n"
         "  info    describe a tokenizer (and its compression on a file)\n";
     if (argc < 2) { fputs(USAGE, stderr); return 2; }
+    catch_fatal_signals();
     if (is_help(argv[1])) { fputs(USAGE, stdout); return 0; }
     args a = {argv[1], NULL, argc, 0, argv};
     if (strcmp(argv[1], "train") == 0) { a.usage = USAGE_TRAIN; return cmd_train(&a); }

@@ -2118,6 +2118,10 @@ int ut_tokens_read(ut_tokens *d, const char *path) {
     if (!f) return -1;
     int r = ut__tokens_parse(d, f, len, path);
     free(f);
+    /* No model can use more ids than ut_config_validate allows (2^24); a
+       larger size is a damaged header (printed unsigned: 2^32-1, not -1). */
+    if (r == 0 && d->vocab_size > (1u << 24))
+        r = ut__fail("%s: vocab size %u is above the limit of %u", path, d->vocab_size, 1u << 24);
     if (r) ut_tokens_free(d);
     return r;
 }

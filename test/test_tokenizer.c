@@ -788,6 +788,38 @@ static void test_strict_token_reader(void) {
     int r_load = ut_tokens_load(&d, path);
     check(r_read == 0 && r_load == -1 && strstr(ut_error(), "holds no tokens"), "tokens_empty_file_read_not_loaded",
           "read %d load %d (%s)", r_read, r_load, ut_error());
+
+    /* Vocabulary sizes above the model's limit (2^24, as ut_config_validate)
+     * are refused by the reader, with the size printed unsigned: 2^32 - 1 must
+     * read 4294967295, never -1.  The file is otherwise well formed (4-byte
+     * ids, all small), so only the vocab check can refuse it.  2^24 itself is
+     * accepted. */
+    static const uint32_t huge[] = {4294967295u, (1u << 24) + 1, 1u << 24};
+    for (int k = 0; k < 3; k++) {
+        uint8_t w[UT_TOKENS_HEADER + 8];
+        const uint32_t two[2] = {1, 2};
+        ut_tokens_pack_header(w, huge[k], 2, 2);
+        ut_tokens_pack_ids(w + UT_TOKENS_HEADER, two, 2, huge[k]);
+        snprintf(path, sizeof path, "%s/huge.bin", g_dir);
+        write_bytes(path, w, sizeof w);
+        char want[32], name[48];
+        snprintf(want, sizeof want, "vocab size %u", huge[k]);
+        snprintf(name, sizeof name, "tokens_reader_vocab_%u", huge[k]);
+        int rr = ut_tokens_read(&d, path);
+        char err_read[600];
+        snprintf(err_read, sizeof err_read, "%s", rr ? ut_error() : "");
+        ut_tokens_free(&d);
+        int rl = ut_tokens_load(&d, path);
+        const char *err_load = rl ? ut_error() : "";
+        if (huge[k] == 1u << 24)
+            check(rr == 0 && rl == 0 && d.vocab_size == huge[k], name, "read %d load %d: %s", rr, rl, err_load);
+        else
+            check(rr == -1 && rl == -1 && strstr(err_read, want) && strstr(err_load, want) &&
+                      strstr(err_load, "16777216") && !strstr(err_load, "-1"),
+                  name, "read %d load %d, errors \"%s\" / \"%s\", want \"%s\" and the limit 16777216", rr, rl, err_read,
+                  err_load, want);
+        ut_tokens_free(&d);
+    }
     free(good);
     free(b);
     arrfree(ids);

@@ -198,4 +198,82 @@ $TOK encode --model "$D/bad.tok" --input "$D/corpus.txt" --output "$D/keep.bin" 
 if cmp -s "$D/keep.tok" "$D/keep.orig" && cmp -s "$D/keep.bin" "$D/keep.orig"; then pass error_keeps_existing_output
 else fail error_keeps_existing_output "an existing file was changed"; fi
 
+
+# ---- an output that is an input is refused (issue 10) -----------------------
+# Compared by device and inode, so another spelling (./x for x) or a hard link
+# to an input is caught too.  The input must come through unchanged.
+mkdir -p "$D/same"; S="$D/same"
+cp "$D/corpus.txt" "$S/text"; cp "$D/a.tok" "$S/m.tok"; ln "$S/text" "$S/text.link"
+cp "$S/text" "$S/text.orig"; cp "$S/m.tok" "$S/m.orig"
+expect_same_refused() { # name command...: one error line naming the clash, exit 1, inputs untouched
+  local name=$1; shift
+  (cd "$S" && "$@") > "$D/stdout" 2> "$D/stderr"
+  local rc=$?
+  if [ $rc -ne 1 ]; then fail "$name" "exit status $rc (want 1)"
+  elif [ "$(wc -l < "$D/stderr")" != 1 ] || ! grep -q '^tokenizer: error: .*same file' "$D/stderr"; then
+    fail "$name" "stderr is not one 'same file' error line: $(head -c 200 "$D/stderr")"
+  elif ! cmp -s "$S/text" "$S/text.orig" || ! cmp -s "$S/m.tok" "$S/m.orig"; then fail "$name" "an input was changed"
+  elif ls "$S"/*.tmp.* >/dev/null 2>&1; then fail "$name" "temp file left behind"
+  else pass "$name"; fi
+}
+T=$(cd "$(dirname "$TOK")" && pwd)/$(basename "$TOK")
+expect_same_refused same_train_output_is_input $T train --input text --vocab-size 300 --output text
+expect_same_refused same_train_output_is_second_input $T train --input m.orig text --vocab-size 300 --output ./text
+expect_same_refused same_train_output_hard_link $T train --input text --vocab-size 300 --output text.link
+expect_same_refused same_encode_output_is_input $T encode --model m.tok --input text --output ./text
+expect_same_refused same_encode_output_is_model $T encode --model m.tok --input text --output m.tok
+expect_same_refused same_encode_output_hard_link $T encode --model m.tok --input text.link --output text
+expect_same_refused same_encode_val_output_is_model $T encode --model m.tok --input text --output o.bin --val-fraction 0.1 --val-output ./m.tok
+expect_same_refused same_encode_val_output_is_input $T encode --model m.tok --input text --output o.bin --val-fraction 0.1 --val-output text.link
+expect_same_refused same_encode_val_output_is_output $T encode --model m.tok --input text --output o.bin --val-fraction 0.1 --val-output ./o.bin
+expect_same_refused same_encode_stdin_is_output sh -c "exec $T encode --model m.tok --input /dev/stdin --output text < text"
+# an existing output that is another file is still replaced (the normal case)
+cp "$D/e0.bin" "$S/old.bin"
+if (cd "$S" && $T encode --model m.tok --input text --output old.bin >/dev/null 2>&1) && cmp -s "$S/old.bin" "$D/e0.bin" &&
+   (cd "$S" && $T encode --model m.tok --input text --output old.bin >/dev/null 2>&1) && cmp -s "$S/old.bin" "$D/e0.bin"; then
+  pass same_check_allows_existing_output
+else fail same_check_allows_existing_output "re-encoding over an existing output failed"; fi
+
+# ---- inputs that never end; temp files on a signal (issue 10) ----------------
+# A device such as /dev/zero would be read forever: refused at once.  (The
+# timeout only stops the old, hanging behaviour; it is not a speed limit.)
+guard() { if command -v timeout >/dev/null; then timeout 60 "$@"; else "$@"; fi; }
+expect_fail err_train_input_dev_zero "$O" guard $TOK train --input /dev/zero --vocab-size 300 --output "$O"
+expect_fail err_encode_input_dev_zero "$O" guard $TOK encode --model "$D/a.tok" --input /dev/zero --output "$O"
+expect_fail err_encode_model_dev_zero "$O" guard $TOK encode --model /dev/zero --input "$D/corpus.txt" --output "$O"
+expect_fail err_decode_input_dev_zero "" guard $TOK decode --model "$D/a.tok" --input /dev/zero
+# pipes still work for train too (encode_from_pipe above covers encode)
+if cat "$D/corpus.txt" | $TOK train --input /dev/stdin --vocab-size 400 --output "$D/pipe.tok" >/dev/null 2>&1 &&
+   cmp -s "$D/pipe.tok" "$D/a.tok"; then pass train_from_pipe; else fail train_from_pipe "differs from file input"; fi
+
+# SIGTERM in the middle of encode: the temp file is removed.  To stop encode
+# at a known point without timing anything, its temp file PATH.tmp.<pid> is
+# made beforehand as a FIFO (the pid is known: the subshell execs tokenizer).
+# Encode opens it, writes, and blocks once the pipe is full; reading its first
+# byte here proves the temp file is open and being written.  Then kill.
+for i in $(seq 1 40); do cat "$D/corpus.txt"; done > "$D/big.txt"   # ~1.4 MB: far more tokens than a pipe holds
+mkdir -p "$D/sig"
+( mkfifo "$D/sig/out.bin.tmp.$BASHPID" && exec $TOK encode --model "$D/a.tok" --input "$D/big.txt" --output "$D/sig/out.bin" ) >/dev/null 2>&1 &
+pid=$!
+tries=0; until [ -p "$D/sig/out.bin.tmp.$pid" ] || [ $tries -ge 3000 ]; do sleep 0.01; tries=$((tries + 1)); done
+exec 4< "$D/sig/out.bin.tmp.$pid"             # the reader end: encode's open() returns
+dd bs=1 count=1 <&4 of=/dev/null status=none  # returns once encode has written
+kill -TERM $pid; wait $pid; rc=$?; exec 4<&-
+if [ $rc -ne 143 ]; then fail sigterm_removes_temp_file "exit status $rc, want 143 (killed by SIGTERM)"
+elif ls "$D/sig"/*.tmp.* >/dev/null 2>&1; then fail sigterm_removes_temp_file "temp file left: $(ls "$D/sig")"
+elif [ -e "$D/sig/out.bin" ]; then fail sigterm_removes_temp_file "output created"
+else pass sigterm_removes_temp_file; fi
+# the same for train, whose temp file exists before it reads its input: a FIFO
+# input held open by this script keeps it waiting until the kill (SIGINT: Ctrl-C)
+mkfifo "$D/sig/in.fifo"; exec 5<> "$D/sig/in.fifo"
+head -c 5000 "$D/corpus.txt" >&5
+set -m  # job control: without it, bash starts background jobs with SIGINT ignored
+$TOK train --input "$D/sig/in.fifo" --vocab-size 300 --output "$D/sig/t.tok" >/dev/null 2>&1 &
+pid=$!; set +m
+tries=0; until ls "$D/sig"/t.tok.tmp.* >/dev/null 2>&1 || [ $tries -ge 3000 ]; do sleep 0.01; tries=$((tries + 1)); done
+kill -INT $pid; wait $pid; rc=$?; exec 5>&-
+if [ $rc -ne 130 ]; then fail sigint_removes_temp_file "exit status $rc, want 130 (killed by SIGINT)"
+elif ls "$D/sig"/*.tmp.* >/dev/null 2>&1; then fail sigint_removes_temp_file "temp file left: $(ls "$D/sig")"
+else pass sigint_removes_temp_file; fi
+
 exit $failed
