@@ -116,6 +116,9 @@ typedef struct {
     float lr, min_lr;    /* peak and final learning rate (cosine decay between) */
     float beta1, beta2, eps, weight_decay, grad_clip; /* AdamW; grad_clip 0 = off */
     uint64_t seed;       /* weights init and data order */
+    int decay_steps;     /* the cosine reaches min_lr at this step; 0 = total_steps.
+                            A run extended past it (--resume --steps N) goes on
+                            at min_lr: a constant tail. */
 } ut_train_config;
 
 ut_config       ut_config_default(void);
@@ -484,6 +487,7 @@ void  ut_crossentropy_backward(ut_float *dlogits, const ut_float *probs, const i
 #include <omp.h>
 #endif
 #if defined(__unix__) || defined(__APPLE__)
+#include <sys/stat.h>
 #include <unistd.h>
 #endif
 
@@ -1679,10 +1683,11 @@ double ut_grad_norm(const ut_model *m) {
 }
 
 /* Learning rate at step s (0-based): linear warmup from lr/warmup to lr over
-   the first warmup steps, then cosine decay from lr to min_lr at the last step. */
+   the first warmup steps, then cosine decay from lr to min_lr at the last step
+   of the schedule (decay_steps, or total_steps when it is 0); after it, min_lr. */
 float ut_lr_at(const ut_train_config *t, int s) {
     if (s < t->warmup_steps) return t->lr * (float)(s + 1) / (float)t->warmup_steps;
-    int decay = t->total_steps - t->warmup_steps;
+    int decay = (t->decay_steps > 0 ? t->decay_steps : t->total_steps) - t->warmup_steps;
     double progress = decay > 1 ? (double)(s - t->warmup_steps) / (decay - 1) : 1.0;
     if (progress > 1) progress = 1;
     return (float)(t->min_lr + 0.5 * (t->lr - t->min_lr) * (1.0 + cos(3.141592653589793 * progress)));
@@ -1739,7 +1744,9 @@ double ut_adamw_step(ut_model *m, const ut_train_config *t, float lr, int step_t
      160     8    u64 n_params (must equal the count implied by the config)
      168     8    u64 checksum: FNV-1a 64 over the whole file, these 8
                   bytes counted as zero
-     176    80    zero (reserved)
+     176     4    i32 decay_steps (0 = total_steps; a later addition: files
+                  from before it hold 0 here, which means what they meant)
+     180    76    zero (reserved)
      256  4n      parameters, float32, in tensor order (section 3)
    256+4n 4n      AdamW first moments, same layout
    256+8n 4n      AdamW second moments, same layout
@@ -1750,9 +1757,10 @@ double ut_adamw_step(ut_model *m, const ut_train_config *t, float lr, int step_t
    Version 1 (older builds) is the same file with a checksum over the bytes
    from 256 on only (its header was not covered); it still loads, with the
    same checks on its settings and numbers.
-   Both saving and loading refuse settings out of range (lr > 0, 0 <= min_lr
-   <= lr, betas in [0, 1), eps > 0, weight_decay >= 0, grad_clip >= 0, all
-   finite; warmup <= total steps; step <= total steps), weights or moments
+   Both saving and loading refuse settings out of range (0 < lr <= 10, 0 <=
+   min_lr <= lr, betas in [0, 1), eps > 0, 0 <= weight_decay <= 10, grad_clip
+   >= 0, all finite; warmup <= decay_steps <= total steps; step <= total
+   steps), weights or moments
    that are NaN or infinite, and negative second moments: a run that went
    wrong cannot overwrite a good checkpoint, and a damaged or hand-edited
    file cannot start one.
@@ -1795,8 +1803,11 @@ static const ut__ckpt_field ut__ckpt_fields[] = {
 #undef UT__PF
 #define UT__NFIELDS ((int)(sizeof ut__ckpt_fields / sizeof ut__ckpt_fields[0]))
 
-/* pack = 1: structs -> header bytes h[16..160); pack = 0: the other way. */
+/* pack = 1: structs -> header bytes h[16..160) and h[176..180); pack = 0:
+   the other way. decay_steps came later, so it sits in the reserved bytes. */
 static void ut__ckpt_settings(uint8_t *h, ut_config *c, ut_train_config *t, ut_progress *pr, int pack) {
+    if (pack) ut_put_u32(h + 176, (uint32_t)t->decay_steps);
+    else t->decay_steps = (int)ut_get_u32(h + 176);
     size_t at = 16;
     for (int i = 0; i < UT__NFIELDS; i++) {
         const ut__ckpt_field *f = &ut__ckpt_fields[i];
@@ -1846,15 +1857,18 @@ static int ut__check_train_settings(const ut_config *c, const ut_train_config *t
     if (t->seq_len > c->max_seq_len) return ut__fail("seq_len %d is longer than max_seq_len %d", t->seq_len, c->max_seq_len);
     if (t->warmup_steps < 0 || t->warmup_steps > t->total_steps)
         return ut__fail("warmup_steps %d is not in [0, total_steps %d]", t->warmup_steps, t->total_steps);
+    if (t->decay_steps < 0 || t->decay_steps > t->total_steps || (t->decay_steps && t->decay_steps < t->warmup_steps))
+        return ut__fail("decay_steps %d is not 0 or in [warmup_steps %d, total_steps %d]", t->decay_steps,
+                        t->warmup_steps, t->total_steps);
     if (pr->step > (uint64_t)t->total_steps)
         return ut__fail("step %llu is past total_steps %d", (unsigned long long)pr->step, t->total_steps);
-    if (!(t->lr > 0) || !isfinite(t->lr)) return ut__fail("lr %g must be finite and > 0", t->lr);
+    if (!(t->lr > 0) || !(t->lr <= 10)) return ut__fail("lr %g is not in (0, 10]", t->lr);
     if (!(t->min_lr >= 0) || !(t->min_lr <= t->lr)) return ut__fail("min_lr %g is not in [0, lr %g]", t->min_lr, t->lr);
     if (!(t->beta1 >= 0) || !(t->beta1 < 1)) return ut__fail("beta1 %g is not in [0, 1)", t->beta1);
     if (!(t->beta2 >= 0) || !(t->beta2 < 1)) return ut__fail("beta2 %g is not in [0, 1)", t->beta2);
     if (!(t->eps > 0) || !isfinite(t->eps)) return ut__fail("eps %g must be finite and > 0", t->eps);
-    if (!(t->weight_decay >= 0) || !isfinite(t->weight_decay))
-        return ut__fail("weight_decay %g must be finite and >= 0", t->weight_decay);
+    if (!(t->weight_decay >= 0) || !(t->weight_decay <= 10))
+        return ut__fail("weight_decay %g is not in [0, 10]", t->weight_decay);
     if (!(t->grad_clip >= 0) || !isfinite(t->grad_clip))
         return ut__fail("grad_clip %g must be finite and >= 0 (0 = off)", t->grad_clip);
     return 0;
@@ -2053,6 +2067,11 @@ size_t ut_tokens_pack_ids(uint8_t *out, const uint32_t *ids, size_t n, uint32_t 
    advance). Returns malloc'd bytes, or NULL with the error set; `what` names
    the kind of file in messages. */
 static uint8_t *ut__read_file(const char *path, const char *what, size_t *len) {
+    /* only a regular file: a pipe or a device (/dev/zero) has no size and
+       could be read forever (a named pipe would even block the open); a
+       folder opens but cannot be read */
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) { ut__fail("%s %s is not a regular file", what, path); return NULL; }
     FILE *f = fopen(path, "rb");
     if (!f) { ut__fail("cannot open %s %s: %s", what, path, strerror(errno)); return NULL; }
     size_t cap = 1 << 16, n = 0;
