@@ -27,6 +27,7 @@
    every step, so nothing else is needed) — the losses match bit for bit. A
    NaN/inf loss or gradient stops the run without saving the bad state.
    Ctrl-C (SIGINT) finishes the current step, saves and exits.            */
+#define _XOPEN_SOURCE 700     /* POSIX with the X/Open extras: realpath */
 #define ULTRATHINK_IMPLEMENTATION
 #include "ultrathink.h"   /* first: it asks for POSIX (fsync, fileno, isatty) */
 
@@ -38,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -72,7 +74,8 @@ typedef struct {
     int type;
     void *dst;
     double lo, hi;        /* inclusive range (numbers only) */
-    int stored;           /* 1: part of the checkpoint's config or training settings */
+    int stored;           /* 1: part of the checkpoint's config or training settings;
+                             2: a monitoring setting, kept in the run record (run.json) */
     const char *help;
     const char *arg;      /* the text given on the command line (NULL: not given) */
 } option;
@@ -165,6 +168,9 @@ static double now_s(void) {
 /* when this process started: eval rows of metrics.jsonl carry the wall time
    since then ("elapsed_s"), so time-to-quality can be read off the file */
 static double t_process;
+/* the command line as typed, for the run record */
+static int g_argc;
+static char **g_argv;
 
 /* On a terminal the progress line is redrawn in place with \r; anything else
    printed first clears it (so lines never mix). Not a terminal (a log file,
@@ -258,6 +264,239 @@ static int make_dirs(const char *path) {
 
 static int file_exists(const char *p) { struct stat st; return stat(p, &st) == 0; }
 static int is_dir(const char *p) { struct stat st; return stat(p, &st) == 0 && S_ISDIR(st.st_mode); }
+
+/* ---- the run record: OUT/run.json ----------------------------------------
+   A run folder says what made it, so that it can be continued and checked
+   later without remembering anything:
+     train, val, tokenizer  each input by absolute path, size in bytes and the
+                            FNV-1a 64 checksum of its bytes (null: not given)
+     build                  the compiler, OpenMP or not, the float width
+     runs                   one line per start: when, from which step, in
+                            which folder, with which command line
+   `./train --resume RUN` alone continues on the recorded files. A file whose
+   checksum differs from the record is an error for the training data and the
+   tokenizer (--force goes on, and records the new file); `train sample` and
+   `train eval` take the run's tokenizer and validation file from it. The
+   file is written at each start, atomically (run.json.tmp, then rename). We
+   are its only writer, so the reader only has to understand that one shape
+   (anything else is reported as damaged). */
+
+typedef struct {
+    char path[4096];               /* absolute */
+    unsigned long long bytes, hash;
+    int set;                       /* 0: no such input */
+} file_id;
+
+typedef struct {
+    file_id train, val, tok;
+    char *runs;                    /* the "runs" lines so far (NULL: none) */
+    char options[2048];            /* the "options" line: the monitoring settings (stored = 2) */
+    int found;                     /* 0: the folder has no run.json */
+} run_record;
+
+/* Path, size and checksum of a file (read once, 64 KiB at a time). */
+static void file_identify(const char *path, file_id *id) {
+    memset(id, 0, sizeof *id);
+    if (!path) return;
+    if (!realpath(path, id->path)) die("cannot find %s: %s", path, strerror(errno));
+    FILE *f = fopen(path, "rb");
+    if (!f) die("cannot read %s: %s", path, strerror(errno));
+    static uint8_t buf[1 << 16];
+    uint64_t h = UT_FNV_INIT;
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) { h = ut__fnv(h, buf, n); id->bytes += n; }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) die("cannot read %s", path);
+    id->hash = h;
+    id->set = 1;
+}
+
+/* JSON strings: quote, backslash and control characters escaped. */
+static void json_string(FILE *f, const char *s) {
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
+        else if (c < 0x20) fprintf(f, "\\u%04x", c);
+        else fputc(c, f);
+    }
+    fputc('"', f);
+}
+/* Reads the JSON string at *p (as json_string wrote it) into out. */
+static int json_read_string(const char **p, char *out, size_t n) {
+    const char *q = *p;
+    size_t k = 0;
+    if (*q++ != '"') return -1;
+    for (; *q && *q != '"'; q++) {
+        char c = *q;
+        if (c == '\\') {
+            q++;
+            if (*q == 'u') { unsigned v; if (sscanf(q + 1, "%4x", &v) != 1 || v > 0x7f) return -1; c = (char)v; q += 4; }
+            else if (*q == '"' || *q == '\\' || *q == '/') c = *q;
+            else return -1;
+        }
+        if (k + 1 >= n) return -1;
+        out[k++] = c;
+    }
+    if (*q != '"') return -1;
+    out[k] = 0;
+    *p = q + 1;
+    return 0;
+}
+
+static void record_write_file(FILE *f, const char *key, const file_id *id) {
+    fprintf(f, "  \"%s\": ", key);
+    if (!id->set) { fprintf(f, "null,\n"); return; }
+    fprintf(f, "{\"path\": ");
+    json_string(f, id->path);
+    fprintf(f, ", \"bytes\": %llu, \"fnv1a64\": \"%016llx\"},\n", id->bytes, id->hash);
+}
+/* key: null, or {"path": "...", "bytes": N, "fnv1a64": "HEX"}. */
+static int record_read_file(const char *text, const char *key, file_id *id) {
+    char pat[64];
+    memset(id, 0, sizeof *id);
+    snprintf(pat, sizeof pat, "\n  \"%s\": ", key);
+    const char *p = strstr(text, pat);
+    if (!p) return -1;
+    p += strlen(pat);
+    if (!strncmp(p, "null", 4)) return 0;
+    if (strncmp(p, "{\"path\": ", 9)) return -1;
+    p += 9;
+    if (json_read_string(&p, id->path, sizeof id->path)) return -1;
+    if (sscanf(p, ", \"bytes\": %llu, \"fnv1a64\": \"%16llx\"}", &id->bytes, &id->hash) != 2) return -1;
+    id->set = 1;
+    return 0;
+}
+
+/* The record in DIR, if any. A damaged one is an error (it is small and
+   ours: damage means something went wrong that the user should see). */
+static void record_read(const char *dir, run_record *rec) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/run.json", dir);
+    free(rec->runs);
+    memset(rec, 0, sizeof *rec);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        if (errno == ENOENT) return;
+        die("cannot read %s: %s", path, strerror(errno));
+    }
+    static char text[1 << 20];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    int toolong = n == sizeof text - 1;
+    fclose(f);
+    text[n] = 0;
+    const char *runs = strstr(text, "\n  \"runs\": [\n"), *end = runs ? strstr(runs, "\n  ]\n}") : NULL;
+    if (toolong || strncmp(text, "{\n  \"format\": \"ultrathink run 1\",", 33) || record_read_file(text, "train", &rec->train) ||
+        record_read_file(text, "val", &rec->val) || record_read_file(text, "tokenizer", &rec->tok) || !end)
+        die("%s is damaged (move it away to go on without the run's record)", path);
+    const char *o = strstr(text, "\n  \"options\": {"), *oe = o ? strchr(o + 1, '\n') : NULL;
+    if (o && oe && oe - o < (long)sizeof rec->options) { memcpy(rec->options, o + 1, (size_t)(oe - o - 1)); }
+    runs += strlen("\n  \"runs\": [\n");
+    size_t len = end > runs ? (size_t)(end - runs) : 0;   /* the lines between the brackets */
+    if (!(rec->runs = (char *)malloc(len + 1))) die("out of memory");
+    memcpy(rec->runs, runs, len);
+    rec->runs[len] = 0;
+    rec->found = 1;
+}
+
+/* Writes DIR/run.json: the inputs in use, the monitoring options, the build,
+   the earlier runs' lines and a new one for this start (from_step). */
+static void record_write(const char *dir, const run_record *rec, const option *opts, uint64_t from_step) {
+    char path[4200], tmp[4300], when[32], cwd[4096];
+    snprintf(path, sizeof path, "%s/run.json", dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    time_t now = time(NULL);
+    struct tm tmv;
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tmv));
+    if (!getcwd(cwd, sizeof cwd)) snprintf(cwd, sizeof cwd, "?");
+    FILE *f = fopen(tmp, "wb");
+    if (!f) die("cannot write %s: %s", tmp, strerror(errno));
+    fprintf(f, "{\n  \"format\": \"ultrathink run 1\",\n");
+    record_write_file(f, "train", &rec->train);
+    record_write_file(f, "val", &rec->val);
+    record_write_file(f, "tokenizer", &rec->tok);
+    fprintf(f, "  \"options\": {");
+    int first = 1;
+    for (const option *o = opts; o->name; o++) {
+        if (o->stored != 2) continue;
+        char v[64];
+        if (o->type == OPT_FLAG) snprintf(v, sizeof v, "%d", *(const int *)o->dst);
+        else format_value(o, o->dst, v, sizeof v);
+        fprintf(f, "%s\"%s\": %s", first ? "" : ", ", o->name, v);
+        first = 0;
+    }
+    fprintf(f, "},\n");
+#if defined(__clang__)
+    const char *compiler = "clang " __clang_version__;
+#elif defined(__GNUC__)
+    const char *compiler = "gcc " __VERSION__;
+#else
+    const char *compiler = "unknown";
+#endif
+#ifdef _OPENMP
+    int omp = 1;
+#else
+    int omp = 0;
+#endif
+    fprintf(f, "  \"build\": {\"compiler\": ");
+    json_string(f, compiler);
+    fprintf(f, ", \"openmp\": %s, \"float_bits\": %d},\n", omp ? "true" : "false", (int)(8 * sizeof(ut_float)));
+    fprintf(f, "  \"runs\": [\n");
+    if (rec->runs && rec->runs[0]) fprintf(f, "%s,\n", rec->runs);
+    fprintf(f, "    {\"started\": \"%s\", \"from_step\": %llu, \"cwd\": ", when, (unsigned long long)from_step);
+    json_string(f, cwd);
+    fprintf(f, ", \"command\": [");
+    for (int i = 0; i < g_argc; i++) { if (i) fprintf(f, ", "); json_string(f, g_argv[i]); }
+    fprintf(f, "]}\n  ]\n}\n");
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0 || ferror(f)) { fclose(f); remove(tmp); die("writing %s failed: %s", tmp, strerror(errno)); }
+    if (fclose(f) != 0 || rename(tmp, path) != 0) { remove(tmp); die("cannot write %s: %s", path, strerror(errno)); }
+}
+
+/* The folder holding a checkpoint FILE (its run folder), or DIR itself. */
+static void run_dir_of(const char *resume, char *buf, size_t n) {
+    snprintf(buf, n, "%s", resume);
+    if (is_dir(buf)) return;
+    char *sl = strrchr(buf, '/');
+    if (sl) *sl = 0; else snprintf(buf, n, ".");
+}
+
+/* A file given now against the record: the same bytes, or (what) an error
+   unless --force. "differs" names both so the user can tell which is which. */
+static int file_differs(const file_id *now, const file_id *rec) {
+    return now->set && rec->set && (now->hash != rec->hash || now->bytes != rec->bytes);
+}
+static void check_against_record(const char *flag, const file_id *now, const file_id *rec, int force, int fatal) {
+    if (!file_differs(now, rec)) return;
+    if (fatal && !force)
+        die("--%s %s is not the file this run recorded (%s, %llu bytes, checksum %016llx; this one: %llu bytes, "
+            "%016llx): give the recorded file, or --force to go on with this one", flag, now->path, rec->path,
+            rec->bytes, rec->hash, now->bytes, now->hash);
+    fprintf(stderr, "train: note: --%s %s differs from the recorded %s%s\n", flag, now->path, rec->path,
+            fatal ? " (--force: going on, the new file is recorded)" : "");
+}
+/* --resume: the monitoring options (stored = 2) not given now take the
+   values the run recorded, so a resumed run evaluates, samples and saves as
+   before. A value the record holds that this build refuses is damage. */
+static void apply_recorded_options(option *opts, const run_record *rec) {
+    for (option *o = opts; o->name; o++) {
+        if (o->stored != 2 || o->arg || !rec->options[0]) continue;
+        char pat[64], val[64];
+        snprintf(pat, sizeof pat, "\"%s\": ", o->name);
+        const char *p = strstr(rec->options, pat);
+        if (!p || sscanf(p + strlen(pat), "%63[0-9.e+-]", val) != 1) continue;   /* an option newer than the record */
+        if (o->type == OPT_FLAG) *(int *)o->dst = atoi(val) != 0;
+        else parse_value(o, val);
+    }
+}
+
+/* A path not given: the recorded one, if it still exists. */
+static const char *recorded_path(const char *given, const file_id *rec, const char *flag) {
+    if (given || !rec->set) return given;
+    if (!file_exists(rec->path))
+        die("the run was recorded with --%s %s, which no longer exists: give --%s FILE", flag, rec->path, flag);
+    return rec->path;
+}
 
 static void set_threads(int n) {
 #ifdef _OPENMP
@@ -371,7 +610,8 @@ static void checkpoint_path(const char *resume, char *buf, size_t n) {
 typedef struct {
     ut_config mc;
     ut_train_config tc;
-    int threads, eval_every, eval_batches, sample_every, sample_tokens, save_every, log_every, dry_run, stop_at;
+    int threads, eval_every, eval_batches, eval_tokens, sample_every, sample_tokens, save_every, log_every, dry_run,
+        stop_at, keep_best, force;
     const char *train_path, *val_path, *tok_path, *out_dir, *resume;
 } settings;
 
@@ -386,7 +626,7 @@ static settings default_settings(void) {
     memset(&s, 0, sizeof s);
     s.mc = ut_config_default();
     s.tc = ut_train_config_default();
-    s.eval_every = 100; s.eval_batches = 10; s.sample_every = 0; s.sample_tokens = 200;
+    s.eval_every = 100; s.eval_batches = 10; s.eval_tokens = 1000000; s.sample_every = 0; s.sample_tokens = 200;
     s.save_every = 100; s.log_every = 0;
     s.out_dir = "out";
     return s;
@@ -413,7 +653,7 @@ static option *train_options(settings *s) {
         {"#", 0, NULL, 0, 0, 0, "optimisation (stored in the checkpoint):", NULL},
         {"batch", OPT_INT, &s->tc.batch_size, 1, 1 << 20, 1, "sequences per micro-batch B", NULL},
         {"grad-accum", OPT_INT, &s->tc.grad_accum, 1, 1 << 20, 1, "micro-batches per optimizer step", NULL},
-        {"steps", OPT_INT, &s->tc.total_steps, 1, BIG, 1, "optimizer steps", NULL},
+        {"steps", OPT_INT, &s->tc.total_steps, 1, BIG, 1, "optimizer steps (with --resume: more than the run's extends it)", NULL},
         {"lr", OPT_FLOAT, &s->tc.lr, 1e-12, 10, 1, "peak learning rate", NULL},
         {"min-lr", OPT_FLOAT, &s->tc.min_lr, 0, 10, 1, "final learning rate (cosine decay to it; default lr/10)", NULL},
         {"warmup", OPT_INT, &s->tc.warmup_steps, 0, BIG, 1, "linear warmup steps (at most 10% of --steps unless given)", NULL},
@@ -426,15 +666,18 @@ static option *train_options(settings *s) {
         {"val", OPT_STR, &s->val_path, 0, 0, 0, "validation tokens (none: no evaluation)", NULL},
         {"tokenizer", OPT_STR, &s->tok_path, 0, 0, 0, "tokenizer, to print samples as text", NULL},
         {"#", 0, NULL, 0, 0, 0, "monitoring and checkpoints:", NULL},
-        {"eval-every", OPT_INT, &s->eval_every, 0, BIG, 0, "evaluate every N steps (0 = only at the end)", NULL},
-        {"eval-batches", OPT_INT, &s->eval_batches, 1, BIG, 0, "batches per periodic evaluation (the final one reads all of --val)", NULL},
-        {"sample-every", OPT_INT, &s->sample_every, 0, BIG, 0, "print a sample every N steps and at the end (0 = never)", NULL},
-        {"sample-tokens", OPT_INT, &s->sample_tokens, 1, BIG, 0, "tokens per sample", NULL},
-        {"log-every", OPT_INT, &s->log_every, 0, BIG, 0, "progress line every N steps when not a terminal (0 = auto)", NULL},
+        {"eval-every", OPT_INT, &s->eval_every, 0, BIG, 2, "evaluate every N steps (0 = only at the end)", NULL},
+        {"eval-batches", OPT_INT, &s->eval_batches, 1, BIG, 2, "batches per periodic evaluation", NULL},
+        {"eval-tokens", OPT_INT, &s->eval_tokens, 0, BIG, 2, "tokens the final evaluation reads, spread over --val (0 = all)", NULL},
+        {"keep-best", OPT_FLAG, &s->keep_best, 0, 1, 2, "keep OUT/best.ckpt: the model at the lowest periodic validation loss", NULL},
+        {"sample-every", OPT_INT, &s->sample_every, 0, BIG, 2, "print a sample every N steps and at the end (0 = never)", NULL},
+        {"sample-tokens", OPT_INT, &s->sample_tokens, 1, BIG, 2, "tokens per sample", NULL},
+        {"log-every", OPT_INT, &s->log_every, 0, BIG, 2, "progress line every N steps when not a terminal (0 = auto)", NULL},
         {"out", OPT_STR, &s->out_dir, 0, 0, 0, "output folder: ckpt.bin, metrics.jsonl (default with --resume DIR: DIR)", NULL},
-        {"save-every", OPT_INT, &s->save_every, 0, BIG, 0, "save a checkpoint every N steps (0 = only at the end)", NULL},
+        {"save-every", OPT_INT, &s->save_every, 0, BIG, 2, "save a checkpoint every N steps (0 = only at the end)", NULL},
         {"resume", OPT_STR, &s->resume, 0, 0, 0, "continue the run in DIR (DIR/ckpt.bin) or from a checkpoint FILE", NULL},
         {"stop-at", OPT_INT, &s->stop_at, 0, BIG, 0, "save and stop after step N, to continue later with --resume (0 = off)", NULL},
+        {"force", OPT_FLAG, &s->force, 0, 1, 0, "--resume with a training file or tokenizer other than the recorded one", NULL},
         {"dry-run", OPT_FLAG, &s->dry_run, 0, 1, 0, "print sizes, FLOPs, memory and the time per step, then exit", NULL},
         {NULL, 0, NULL, 0, 0, 0, NULL, NULL}};
     memcpy(o, t, sizeof t);
@@ -449,7 +692,7 @@ static const option *find_opt(const option *o, const char *name) {
    `ck` (a copy holding the checkpoint's values) is the stored value. */
 static void check_resume_conflicts(const option *opts, const settings *s, const settings *ck, const char *path) {
     for (const option *o = opts; o->name; o++) {
-        if (!o->stored || !o->arg) continue;
+        if (!o->stored || !o->arg || !strcmp(o->name, "steps")) continue;   /* --steps: see extend_run */
         const void *mine = o->dst, *theirs = (const char *)ck + ((const char *)o->dst - (const char *)s);
         size_t sz = o->type == OPT_U64 ? 8 : 4;
         if (memcmp(mine, theirs, sz) != 0) {
@@ -474,18 +717,44 @@ typedef struct {
     double fpt;                    /* training FLOPs per token */
     int *in, *tgt;                 /* (B, T) one micro-batch */
     double *load;                  /* (L, E) tokens routed to each expert since the last report */
-    char ckpt_in[4096], ckpt_out[4096], mpath[4096];
+    char ckpt_in[4096], ckpt_out[4096], mpath[4096], best_path[4096];
+    run_record rec;                /* the run folder's record (rec.found: it has one) */
+    const option *opts;            /* the option table, as parsed */
+    int extended_from;             /* --resume --steps N: the run's old last step (0: not extended) */
     /* monitoring, set by start_monitoring and train_loop */
-    int log_every, eval_batches, full_batches;
+    int log_every, eval_batches, final_batches, all_batches;
     double val_loss, aux_sum, z_sum, t_start, last_draw;
+    int val_step, val_final;       /* the step val_loss was measured at; by the final evaluation? */
+    long long val_tokens;          /* how many tokens that evaluation read */
     int moe_n, start;
+    /* the overfitting tracker and --keep-best (see track_eval) */
+    double train_sum, prev_val, prev_train, best_val;
+    int train_n, n_tracked, rising, best_step, new_best;
 } run;
 
 /* ---- setup: every input is checked before anything is written ---------- */
 
+/* CONTINUING A FINISHED RUN: --resume RUN --steps N with N more than the
+   run's steps. The cosine schedule is not stretched (that would change the
+   learning rate of steps already taken, and a resumed run must be the run it
+   was): it still ends where it ended, at min_lr, and the new steps go on at
+   min_lr, a constant tail. decay_steps (stored in the checkpoint) remembers
+   where the cosine ends, so extending twice keeps the first end. Fewer steps
+   than the run has is an error: a run can be extended, not shortened. */
+static void extend_run(run *r, const option *steps, ut_train_config *ck) {
+    if (!steps->arg) return;
+    int want = *(const int *)steps->dst;
+    if (want == ck->total_steps) return;
+    if (want < ck->total_steps)
+        die("--steps %d is fewer than the run's %d steps: a run can be extended, not shortened", want, ck->total_steps);
+    if (!ck->decay_steps) ck->decay_steps = ck->total_steps;
+    r->extended_from = ck->total_steps;
+    ck->total_steps = want;
+}
+
 /* --resume: the checkpoint's model and training settings replace the
    defaults (a flag that disagrees with them is an error). */
-static void resume_settings(run *r, const option *opts) {
+static void resume_settings(run *r, option *opts) {
     settings *s = &r->s;
     checkpoint_path(s->resume, r->ckpt_in, sizeof r->ckpt_in);
     if (!file_exists(r->ckpt_in)) die("--resume: no checkpoint at %s", r->ckpt_in);
@@ -493,14 +762,21 @@ static void resume_settings(run *r, const option *opts) {
     if (ut_checkpoint_load(r->ckpt_in, &r->m, &ck.tc, &r->pr)) die("%s", ut_error());
     ck.mc = r->m.cfg;
     check_resume_conflicts(opts, s, &ck, r->ckpt_in);
+    extend_run(r, find_opt(opts, "steps"), &ck.tc);
     s->mc = ck.mc;
     s->tc = ck.tc;
-    if (!find_opt(opts, "out")->arg) {   /* write back where the run lives */
-        static char dir[4096];
-        snprintf(dir, sizeof dir, "%s", s->resume);
-        if (!is_dir(dir)) { char *sl = strrchr(dir, '/'); if (sl) *sl = 0; else strcpy(dir, "."); }
-        s->out_dir = dir;
-    }
+    static char dir[4096];
+    run_dir_of(s->resume, dir, sizeof dir);
+    if (!find_opt(opts, "out")->arg) s->out_dir = dir;   /* write back where the run lives */
+    /* the inputs not given: the ones the run recorded */
+    record_read(dir, &r->rec);
+    apply_recorded_options(opts, &r->rec);
+    s->train_path = recorded_path(s->train_path, &r->rec.train, "train");
+    s->val_path = recorded_path(s->val_path, &r->rec.val, "val");
+    s->tok_path = recorded_path(s->tok_path, &r->rec.tok, "tokenizer");
+    if (s->stop_at && s->stop_at <= (int)r->pr.step)
+        die("--stop-at %d is at or before the checkpoint's step %llu: nothing would be trained", s->stop_at,
+            (unsigned long long)r->pr.step);
 }
 
 /* Parses the command line into r->s. Returns 1 if it printed --help. */
@@ -508,6 +784,7 @@ static int parse_train_args(run *r, int argc, char **argv) {
     settings *s = &r->s;
     *s = default_settings();
     option *opts = train_options(s);
+    r->opts = opts;
     if (parse_options(opts, argc, argv, "train")) {
         print_help("usage: train [OPTIONS]          (train sample --help: generate text)\n"
                    "Trains a model on a token file; writes OUT/ckpt.bin and OUT/metrics.jsonl.\n"
@@ -523,8 +800,10 @@ static int parse_train_args(run *r, int argc, char **argv) {
     if (!find_opt(opts, "min-lr")->arg) s->tc.min_lr = s->tc.lr / 10;   /* the usual: decay to lr/10 */
     if (!find_opt(opts, "warmup")->arg && s->tc.warmup_steps > s->tc.total_steps / 10)
         s->tc.warmup_steps = s->tc.total_steps / 10;                     /* short runs: 10% warmup */
-    if (!s->train_path) die("no training data: give --train FILE (a token file from `tokenizer encode`; `make run` makes one)");
     if (s->resume) resume_settings(r, opts);
+    if (!s->train_path) die("no training data: give --train FILE (a token file from `tokenizer encode`; `make run` makes one)");
+    if (s->stop_at > s->tc.total_steps)
+        die("--stop-at %d is after the run's last step %d: it would never stop there", s->stop_at, s->tc.total_steps);
     r->B = s->tc.batch_size;
     r->T = s->tc.seq_len;
     return 0;
@@ -536,6 +815,15 @@ static void load_data(run *r) {
     const settings *s = &r->s;
     int T = r->T;
     if (ut_tokens_load(&r->train, s->train_path)) die("%s", ut_error());
+    /* what we train on, against what the run recorded (a new run: nothing) */
+    file_id tr, va, tk;
+    file_identify(s->train_path, &tr);
+    file_identify(s->val_path, &va);
+    file_identify(s->tok_path, &tk);
+    check_against_record("train", &tr, &r->rec.train, s->force, 1);
+    check_against_record("val", &va, &r->rec.val, s->force, 0);
+    check_against_record("tokenizer", &tk, &r->rec.tok, s->force, 1);
+    r->rec.train = tr; r->rec.val = va; r->rec.tok = tk;
     r->have_val = s->val_path != NULL;
     if (r->have_val && ut_tokens_load(&r->val, s->val_path)) die("%s", ut_error());
     if (r->have_val && r->val.vocab_size != r->train.vocab_size)
@@ -624,6 +912,7 @@ static void check_output_paths(run *r) {
     const settings *s = &r->s;
     snprintf(r->ckpt_out, sizeof r->ckpt_out, "%s/ckpt.bin", s->out_dir);
     snprintf(r->mpath, sizeof r->mpath, "%s/metrics.jsonl", s->out_dir);
+    snprintf(r->best_path, sizeof r->best_path, "%s/best.ckpt", s->out_dir);
     if (s->dry_run) return;
     lock_run_folder(s->out_dir, 0);      /* an existing folder: is it in use? (open_output takes it otherwise) */
     if (!file_exists(r->ckpt_out)) return;
@@ -672,6 +961,7 @@ static void train_free(run *r) {
     ut_tokens_free(&r->val);
     ut_model_free(&r->m);
     free(r->in); free(r->tgt); free(r->load);
+    free(r->rec.runs);
 }
 
 /* ---- one step ----------------------------------------------------------- */
@@ -755,19 +1045,54 @@ static void dry_run(run *r) {
 
 /* ---- logging: metrics.jsonl, evaluations, the progress line ------------- */
 
-/* Mean cross-entropy over `batches` of the `all` batches of consecutive
-   windows that tile the validation tokens, spread evenly over the file (its
-   start can be easier than its end). ut_batch_sequential is deterministic and
-   never touches the training rng. */
-static double evaluate(ut_model *m, const ut_tokens *val, int B, int T, int batches, int all, int *in, int *tgt) {
-    double sum = 0;
-    for (int i = 0; i < batches; i++) {
+static void save_or_die(const char *path, const ut_model *m, const ut_train_config *tc, const ut_progress *pr) {
+    if (ut_checkpoint_save(path, m, tc, pr)) die("%s", ut_error());
+}
+
+/* Ctrl-C sets this; the loop finishes its step (or the final evaluation stops
+   early), saves and exits. */
+static volatile sig_atomic_t interrupted;
+static void on_sigint(int sig) { (void)sig; interrupted = 1; }
+
+/* The validation file is cut into consecutive windows of T+1 tokens, B to a
+   batch: `all` batches tile it. An evaluation reads `batches` of them spread
+   evenly over the file (its start can be easier than its end). The final
+   evaluation reads as many as --eval-tokens asks (0: all of them). */
+static int eval_all_batches(const ut_tokens *val, int B, int T) {
+    uint64_t windows = (val->n_tokens - 1) / (uint64_t)T, all = windows / (uint64_t)B;
+    return all < 1 ? 1 : all > (uint64_t)1 << 30 ? 1 << 30 : (int)all;
+}
+static int eval_batches_for(int all, int B, int T, long long tokens) {
+    long long b = tokens > 0 ? (tokens + (long long)B * T - 1) / ((long long)B * T) : all;
+    return b < all ? (int)b : all;
+}
+
+/* Mean cross-entropy over `batches` of the `all` batches (see above).
+   ut_batch_sequential is deterministic and never touches the training rng.
+   final = 1: a progress line on the terminal, and Ctrl-C stops it early.
+   Returns the mean over the *done batches it read (NaN if none). */
+static double evaluate(ut_model *m, const ut_tokens *val, int B, int T, int batches, int all, int *in, int *tgt,
+                       int final, int *done) {
+    double sum = 0, t0 = now_s(), drawn = 0;
+    int i = 0;
+    for (; i < batches && !(final && interrupted); i++) {
         ut_batch_sequential(val, (uint64_t)i * all / batches, B, T, in, tgt);
         double loss = ut_model_forward(m, in, tgt, B, T);
         if (loss < 0) die("%s", ut_error());
         sum += loss;
+        if (final && tty && now_s() - drawn > 0.2) {
+            char eta[32];
+            fmt_duration(eta, sizeof eta, (now_s() - t0) / (i + 1) * (batches - i - 1));
+            printf("\r\033[Kfinal evaluation: %d/%d batches of %d tokens  ETA %s  (Ctrl-C stops it)", i + 1, batches,
+                   B * T, eta);
+            fflush(stdout);
+            progress_shown = 1;
+            drawn = now_s();
+        }
     }
-    return sum / batches;
+    clear_progress();
+    *done = i;
+    return i ? sum / i : NAN;
 }
 
 /* Validation loss in nats/token -> bits per byte of text, comparable across
@@ -801,29 +1126,130 @@ static void metrics_expert_load(uint64_t step, const ut_config *c, const double 
     }
     metrics_write("%s]}", buf);
 }
-/* Evaluates on `batches` validation batches and writes the val row. */
-static void log_eval(run *r, int step, int batches, int full) {
-    r->val_loss = evaluate(&r->m, &r->val, r->B, r->T, batches, r->full_batches, r->in, r->tgt);
-    metrics_write("{\"step\":%d,\"val_loss\":%.9g,\"val_bpb\":%.6g,\"elapsed_s\":%.2f%s}", step, r->val_loss,
-                  bits_per_byte(&r->val, r->val_loss), now_s() - t_process, full ? ",\"full\":true" : "");
+
+/* OVERFITTING AND THE BEST MODEL. Small data is learned by heart: the
+   training loss keeps falling while the validation loss turns up. Each
+   periodic evaluation (the same batches every time, so they compare) is
+   tracked against the mean training loss since the one before:
+     - validation up and training down at 3 evaluations in a row: a warning
+       (once per such rise), in the output and in metrics.jsonl;
+     - --keep-best: a new lowest validation loss saves OUT/best.ckpt (an
+       ordinary checkpoint: sample, eval and --resume take it).
+   On --resume the tracker is replayed from metrics.jsonl (track_metrics), so
+   it goes on as if the run had never stopped. */
+static void track_train(run *r, double loss) { r->train_sum += loss; r->train_n++; }
+/* Returns 1 if this evaluation is the third rise in a row (warn now). */
+static int track_eval(run *r, int step, double val) {
+    double train = r->train_n ? r->train_sum / r->train_n : NAN;
+    int rose = r->n_tracked > 0 && val > r->prev_val && train < r->prev_train;
+    r->rising = rose ? r->rising + 1 : 0;
+    r->prev_val = val; r->prev_train = train; r->n_tracked++;
+    r->train_sum = 0; r->train_n = 0;
+    if (val < r->best_val) { r->best_val = val; r->best_step = step; r->new_best = 1; }
+    return r->rising == 3;
 }
 
-/* The progress line: redrawn in place on a terminal (at most 10 times a
-   second), a plain line every log_every steps and at each evaluation
-   otherwise. After an evaluation, the expert load is printed under it. */
+/* Evaluates and writes the val row. final: the end-of-run evaluation over
+   up to --eval-tokens (stoppable with Ctrl-C); else a periodic one over
+   --eval-batches batches, which also feeds the tracker above. */
+static void log_eval(run *r, int step, int final) {
+    int batches = final ? r->final_batches : r->eval_batches, done;
+    double loss = evaluate(&r->m, &r->val, r->B, r->T, batches, r->all_batches, r->in, r->tgt, final, &done);
+    if (!done) return;   /* Ctrl-C came before the first batch */
+    r->val_loss = loss; r->val_step = step; r->val_final = final;
+    r->val_tokens = (long long)done * r->B * r->T;
+    char extra[128] = "";
+    if (final)
+        snprintf(extra, sizeof extra, ",\"final\":true,\"tokens\":%lld%s", (long long)done * r->B * r->T,
+                 done < batches ? ",\"interrupted\":true" : "");
+    metrics_write("{\"step\":%d,\"val_loss\":%.9g,\"val_bpb\":%.6g,\"elapsed_s\":%.2f%s}", step, loss,
+                  bits_per_byte(&r->val, loss), now_s() - t_process, extra);
+    if (final || step == 0) return;
+    r->new_best = 0;
+    if (track_eval(r, step, loss)) {
+        clear_progress();
+        double ep = (double)r->pr.tokens_seen / (double)r->train.n_tokens;
+        printf("warning: the validation loss has risen at 3 evaluations in a row (now %.4f at step %d) while the "
+               "training loss fell, at epoch %.1f: the model is memorising its training text. Use more text, a "
+               "smaller model, or the model from before the rise%s\n", loss, step, ep,
+               r->s.keep_best ? " (best.ckpt, kept by --keep-best)" : " (--keep-best keeps it)");
+        metrics_write("{\"step\":%d,\"warning\":\"overfitting: validation loss rose at 3 evaluations in a row while "
+                      "training loss fell\",\"epoch\":%.3f}", step, ep);
+    }
+    if (r->new_best && r->s.keep_best) save_or_die(r->best_path, &r->m, &r->s.tc, &r->pr);
+}
+
+/* On --resume: replay the rows of metrics.jsonl (already cut back to the
+   checkpoint's step) through the tracker. */
+static void track_metrics(run *r) {
+    FILE *f = fopen(r->mpath, "rb");
+    if (!f) return;
+    char *line = NULL;
+    size_t cap = 0;
+    while (getline(&line, &cap, f) > 0) {
+        const char *st = strstr(line, "\"step\":"), *tl = strstr(line, "\"train_loss\":"), *vl = strstr(line, "\"val_loss\":");
+        if (!st) continue;
+        int step = atoi(st + 7);
+        if (tl) track_train(r, strtod(tl + 13, NULL));
+        else if (vl && step > 0 && !strstr(line, "\"final\"") && !strstr(line, "\"full\"")) {
+            track_eval(r, step, strtod(vl + 11, NULL));
+            r->val_loss = strtod(vl + 11, NULL); r->val_step = step;
+        }
+    }
+    free(line);
+    fclose(f);
+}
+
+/* THE PROGRESS LINE. Columns, from the most useful to the least:
+     step 400/800   loss 1.2345   ETA 1m05s   val 1.3456 (1.95 bpb) @300
+     1234 tok/s   epoch 1.53   lr 1.2e-03   |g| 0.91   12.3 GFLOP/s
+   On a terminal it is redrawn in place (at most 10 times a second) and must
+   fit its width, or every redraw wraps onto a new line: the least useful
+   columns are dropped until it fits. Not a terminal (a log file): every
+   column, a plain line every log_every steps and at each evaluation. The
+   val column says at which step it was measured (@step): it is not redone
+   every step. After an evaluation the expert load is printed under it. */
+enum { COL_STEP, COL_LOSS, COL_VAL, COL_EPOCH, COL_LR, COL_GNORM, COL_TPS, COL_GFLOPS, COL_ETA, NCOL };
+static const int col_rank[NCOL] = {0, 1, 3, 5, 6, 7, 4, 8, 2};   /* 0 = kept longest */
+
+static int terminal_width(void) {
+    struct winsize ws;
+    if (ioctl(fileno(stdout), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+    const char *c = getenv("COLUMNS");
+    return c && atoi(c) > 0 ? atoi(c) : 80;
+}
+
 static void print_progress(run *r, const step_result *st, int s1, int last, int evaluated, double tps) {
     const ut_config *mc = &r->s.mc;
     int total = r->s.tc.total_steps;
     double el = now_s() - r->t_start, eta = el / (s1 - r->start) * (total - s1);
-    char line[512], etas[32], vs[64] = "";
+    char col[NCOL][80], etas[32], line[1024];
+    for (int c = 0; c < NCOL; c++) col[c][0] = 0;
     fmt_duration(etas, sizeof etas, last ? el : eta);
+    snprintf(col[COL_STEP], 80, "step %*d/%d", (int)(log10(total) + 1), s1, total);
+    snprintf(col[COL_LOSS], 80, "loss %.4f", st->loss);
     if (!isnan(r->val_loss))
-        snprintf(vs, sizeof vs, "  val %.4f (%.3f bpb)", r->val_loss, bits_per_byte(&r->val, r->val_loss));
-    snprintf(line, sizeof line, "step %*d/%d  loss %.4f%s  lr %.2e  |g| %.2f  %.0f tok/s  %.2f GFLOP/s  %s %s",
-             (int)(log10(total) + 1), s1, total, st->loss, vs, st->lr, st->grad_norm, tps, r->fpt * tps / 1e9,
-             last ? "took" : "ETA", etas);
+        snprintf(col[COL_VAL], 80, "val %.4f (%.3f bpb) @%d%s", r->val_loss, bits_per_byte(&r->val, r->val_loss),
+                 r->val_step, r->val_final ? " final" : "");
+    snprintf(col[COL_EPOCH], 80, "epoch %.2f", (double)r->pr.tokens_seen / (double)r->train.n_tokens);
+    snprintf(col[COL_LR], 80, "lr %.2e", st->lr);
+    snprintf(col[COL_GNORM], 80, "|g| %.2f", st->grad_norm);
+    snprintf(col[COL_TPS], 80, "%.0f tok/s", tps);
+    snprintf(col[COL_GFLOPS], 80, "%.2f GFLOP/s", r->fpt * tps / 1e9);
+    snprintf(col[COL_ETA], 80, "%s %s", last ? "took" : "ETA", etas);
+    int keep[NCOL];
+    for (int c = 0; c < NCOL; c++) keep[c] = col[c][0] != 0;
+    int width = tty ? terminal_width() - 1 : 1 << 20;   /* -1: a full last column would wrap on some terminals */
+    for (int drop = NCOL - 1; ; drop--) {                 /* drop the least useful until it fits */
+        size_t n = 0;
+        line[0] = 0;
+        for (int c = 0; c < NCOL; c++)
+            if (keep[c]) n += (size_t)snprintf(line + n, sizeof line - n, "%s%s", n ? "  " : "", col[c]);
+        if ((int)n <= width || drop < 2) break;
+        for (int c = 0; c < NCOL; c++) if (col_rank[c] == drop) keep[c] = 0;
+    }
     if (tty && (now_s() - r->last_draw > 0.1 || last || evaluated)) {
-        printf("\r%s\033[K", line);
+        printf("\r%.*s\033[K", width, line);
         progress_shown = 1;
         r->last_draw = now_s();
     }
@@ -839,14 +1265,15 @@ static void print_progress(run *r, const step_result *st, int s1, int last, int 
 }
 
 /* Everything reported after step s1 (counted from 1): the train row of
-   metrics.jsonl; every --eval-every steps and at the end an evaluation (the
-   last one reads the whole validation file) and the expert load since the last
-   report; then the progress line. */
+   metrics.jsonl; every --eval-every steps and at the end an evaluation (at
+   the end a periodic one, then the final one over --eval-tokens) and the
+   expert load since the last report; then the progress line. */
 static void log_step(run *r, const step_result *st, int s1, int last, double dt) {
     const settings *s = &r->s;
     int moe = s->mc.n_experts > 1;
     double tps = r->tok_per_step / dt;
     r->aux_sum += st->aux; r->z_sum += st->z; r->moe_n++;
+    track_train(r, st->loss);
     if (moe) metrics_write("{\"step\":%d,\"train_loss\":%.9g,\"lr\":%.6g,\"grad_norm\":%.6g,\"tokens_per_s\":%.1f,"
                            "\"ms\":%.2f,\"aux_loss\":%.6g,\"z_loss\":%.6g}", s1, st->loss, st->lr, st->grad_norm,
                            tps, 1e3 * dt, st->aux, st->z);
@@ -855,7 +1282,8 @@ static void log_step(run *r, const step_result *st, int s1, int last, double dt)
     int periodic = s->eval_every && s1 % s->eval_every == 0;
     int evaluated = r->have_val && (periodic || last);
     int report = evaluated || last || (!r->have_val && periodic);
-    if (evaluated) log_eval(r, s1, last ? r->full_batches : r->eval_batches, last);
+    if (evaluated) log_eval(r, s1, 0);
+    if (evaluated && last) log_eval(r, s1, 1);
     if (moe && report) metrics_expert_load((uint64_t)s1, &s->mc, r->load, r->aux_sum / r->moe_n, r->z_sum / r->moe_n);
     print_progress(r, st, s1, last, evaluated, tps);
     if (report) {   /* the next report covers the steps from here */
@@ -866,11 +1294,50 @@ static void log_step(run *r, const step_result *st, int s1, int last, double dt)
 
 /* ---- the loop ----------------------------------------------------------- */
 
-static volatile sig_atomic_t interrupted;
-static void on_sigint(int sig) { (void)sig; interrupted = 1; }
-static void save_or_die(const char *path, const ut_model *m, const ut_train_config *tc, const ut_progress *pr) {
-    if (ut_checkpoint_save(path, m, tc, pr)) die("%s", ut_error());
+/* THE EXPERT LOAD ACROSS A RESUME. The expert counts, aux and z losses are
+   summed from one report to the next; a checkpoint saved between two reports
+   (Ctrl-C, --stop-at, --save-every) does not hold those sums, so they go next
+   to it, in OUT/moe.state, written just before the checkpoint and naming its
+   step and data-loader state. A resume whose checkpoint matches takes them
+   back, and its next report is the one an uninterrupted run would write.
+   (A crash between the two writes leaves a state that matches nothing: the
+   sums then restart, and the next report says so.) */
+static void moe_state_path(const run *r, char *buf, size_t n) { snprintf(buf, n, "%s/moe.state", r->s.out_dir); }
+static void moe_state_save(const run *r) {
+    if (r->s.mc.n_experts < 2) return;
+    char path[4200], tmp[4300];
+    moe_state_path(r, path, sizeof path);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "wb");
+    if (!f) die("cannot write %s: %s", tmp, strerror(errno));
+    fprintf(f, "ultrathink moe state 1\nstep %llu rng %llu n %d aux %.17g z %.17g\n", (unsigned long long)r->pr.step,
+            (unsigned long long)r->pr.data_rng, r->moe_n, r->aux_sum, r->z_sum);
+    for (int i = 0; i < r->s.mc.n_layers * r->s.mc.n_experts; i++) fprintf(f, "%.17g\n", r->load[i]);
+    int bad = fflush(f) != 0 || ferror(f);
+    bad |= fclose(f) != 0;
+    if (bad || rename(tmp, path) != 0) {
+        remove(tmp);
+        die("writing %s failed: %s", path, strerror(errno));
+    }
 }
+static void moe_state_load(run *r) {
+    if (r->s.mc.n_experts < 2) return;
+    char path[4200];
+    moe_state_path(r, path, sizeof path);
+    FILE *f = fopen(path, "rb");
+    unsigned long long step = 0, rng = 0;
+    int n = 0, ok = f && fscanf(f, "ultrathink moe state 1 step %llu rng %llu n %d aux %lg z %lg", &step, &rng, &n,
+                                &r->aux_sum, &r->z_sum) == 5 && step == r->pr.step && rng == r->pr.data_rng;
+    for (int i = 0; ok && i < r->s.mc.n_layers * r->s.mc.n_experts; i++) ok = fscanf(f, "%lg", &r->load[i]) == 1;
+    if (f) fclose(f);
+    if (ok) { r->moe_n = n; return; }
+    r->aux_sum = r->z_sum = 0; r->moe_n = 0;
+    memset(r->load, 0, sizeof(double) * r->s.mc.n_layers * r->s.mc.n_experts);
+    if (r->pr.step % (r->s.eval_every ? r->s.eval_every : 1) != 0)
+        fprintf(stderr, "train: note: %s does not match the checkpoint: the expert load restarts from step %llu\n", path,
+                (unsigned long long)r->pr.step);
+}
+
 /* The output folder: created and locked for this run, its metrics.jsonl
    opened (on --resume cut back to the checkpoint's step). Returns 1 if the checkpoint has no steps left. */
 static int open_output(run *r) {
@@ -878,6 +1345,7 @@ static int open_output(run *r) {
     if (make_dirs(s->out_dir)) die("cannot create output folder %s: %s", s->out_dir, strerror(errno));
     if (lock_fd < 0) lock_run_folder(s->out_dir, 1);
     lock_write_pid(s->out_dir);
+    record_write(s->out_dir, &r->rec, r->opts, r->pr.step);
     metrics_check_regular(r->mpath);
     if (s->resume) metrics_truncate_to(r->mpath, r->pr.step);
     metrics_path = r->mpath;
@@ -896,12 +1364,15 @@ static void start_monitoring(run *r) {
     int total = s->tc.total_steps;
     tty = isatty(fileno(stdout));
     r->log_every = s->log_every ? s->log_every : (total >= 50 ? total / 50 : 1);
-    int windows = r->have_val ? (int)((r->val.n_tokens - 1) / (uint64_t)r->T) : 0;
-    r->full_batches = windows / r->B > 0 ? windows / r->B : 1;
-    r->eval_batches = s->eval_batches < r->full_batches ? s->eval_batches : r->full_batches;
     r->val_loss = NAN;
-    if (r->have_val && r->pr.step == 0) {   /* step 0: the loss of the untrained model, near ln V */
-        log_eval(r, 0, r->eval_batches, 0);
+    r->best_val = INFINITY;
+    if (s->resume) { track_metrics(r); moe_state_load(r); }
+    if (!r->have_val) return;
+    r->all_batches = eval_all_batches(&r->val, r->B, r->T);
+    r->final_batches = eval_batches_for(r->all_batches, r->B, r->T, s->eval_tokens);
+    r->eval_batches = s->eval_batches < r->all_batches ? s->eval_batches : r->all_batches;
+    if (r->pr.step == 0) {   /* step 0: the loss of the untrained model, near ln V */
+        log_eval(r, 0, 0);
         printf("step 0: val_loss %.4f (ln V = %.4f), val_bpb %.4f\n", r->val_loss, log((double)s->mc.vocab_size),
                bits_per_byte(&r->val, r->val_loss));
     }
@@ -919,9 +1390,12 @@ static void print_sample(run *r, int step, uint64_t *rng) {
 
 static void print_summary(const run *r) {
     clear_progress();
-    if (r->have_val)
-        printf("final: val_loss %.4f nats/token, val_bpb %.4f bits/byte (%d x %d tokens of %s)\n", r->val_loss,
-               bits_per_byte(&r->val, r->val_loss), r->full_batches, r->B * r->T, r->s.val_path);
+    if (r->have_val && r->val_final)
+        printf("final: val_loss %.4f nats/token, val_bpb %.4f bits/byte, perplexity %.2f (%lld tokens of %s%s)\n",
+               r->val_loss, bits_per_byte(&r->val, r->val_loss), exp(r->val_loss), r->val_tokens, r->s.val_path,
+               interrupted ? "; stopped by Ctrl-C" : r->final_batches < r->all_batches ? "; --eval-tokens 0 reads all" : "");
+    if (r->s.keep_best && r->best_step)
+        printf("best: val_loss %.4f at step %d, kept in %s\n", r->best_val, r->best_step, r->best_path);
     printf("saved %s (step %llu, %llu tokens seen) in %.1f s\n", r->ckpt_out, (unsigned long long)r->pr.step,
            (unsigned long long)r->pr.tokens_seen, now_s() - r->t_start);
 }
@@ -947,7 +1421,10 @@ static int train_loop(run *r) {
         log_step(r, &st, s1, last, now_s() - t0);
         if (s->sample_every && (s1 % s->sample_every == 0 || last)) print_sample(r, s1, &sample_rng);
         int stop = !last && (interrupted || s1 == s->stop_at);
-        if ((s->save_every && s1 % s->save_every == 0) || last || stop) save_or_die(r->ckpt_out, &r->m, &s->tc, &r->pr);
+        if ((s->save_every && s1 % s->save_every == 0) || last || stop) {
+            moe_state_save(r);
+            save_or_die(r->ckpt_out, &r->m, &s->tc, &r->pr);
+        }
         fflush(stdout);
         if (stop) {
             clear_progress();
@@ -957,7 +1434,7 @@ static int train_loop(run *r) {
         }
     }
     print_summary(r);
-    return 0;
+    return interrupted ? 130 : 0;   /* Ctrl-C at the last step stops the final evaluation; all is saved */
 }
 
 static int train_main(int argc, char **argv) {
@@ -1032,6 +1509,7 @@ static int sample_main(int argc, char **argv) {
 
 int main(int argc, char **argv) {
     t_process = now_s();
+    g_argc = argc; g_argv = argv;
     if (argc > 1 && !strcmp(argv[1], "sample")) return sample_main(argc - 2, argv + 2);
     return train_main(argc - 1, argv + 1);
 }
