@@ -58,9 +58,11 @@ $(BIN)/tokenizer: tokenizer.c ultrathink.h $(STB_DS)
 #   4. train             trains the default model (./train --help), with a
 #                        progress line, evaluations and the expert load;
 #                        the run goes to RUN_DIR/NAME (replaced on each make run)
-#   5. train sample      prints a few samples from the checkpoint
-# OMP_WAIT_POLICY=passive: OpenMP threads waiting for work sleep instead of
-# spinning; on a busy machine spinning threads can make a step 10x slower.
+#   5. train sample      prints a few samples from the checkpoint (with the
+#                        tokenizer the run recorded in its run.json)
+# --keep-best: also keep data/NAME's best model (lowest validation loss) as
+# RUN_DIR/NAME/best.ckpt; on a small text the last model may be overfitted.
+# Names with spaces work: TEXT="my notes.txt".
 # Examples:  make run TEXT=my.txt    make run VOCAB=512 RUN_ARGS="--steps 2000"
 TEXT     ?=
 VOCAB    ?= 1024
@@ -70,13 +72,12 @@ run: all
 	@set -e; x() { echo "+ $$*"; "$$@"; }; \
 	text=$$(bash data/get_text.sh "$(TEXT)"); \
 	name=$$(basename "$$text"); name=$${name%.*}; d=data/$$name; out=$(RUN_DIR)/$$name; \
-	x $(BIN)/tokenizer train --input "$$text" --vocab-size $(VOCAB) --output $$d.tok; \
-	x $(BIN)/tokenizer encode --model $$d.tok --input "$$text" --output $$d.train.bin \
-	    --val-fraction 0.1 --val-output $$d.val.bin; \
+	x $(BIN)/tokenizer train --input "$$text" --vocab-size $(VOCAB) --output "$$d.tok"; \
+	x $(BIN)/tokenizer encode --model "$$d.tok" --input "$$text" --output "$$d.train.bin" \
+	    --val-fraction 0.1 --val-output "$$d.val.bin"; \
 	rm -rf "$$out"; \
-	export OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-passive}; \
-	x $(BIN)/train --train $$d.train.bin --val $$d.val.bin --tokenizer $$d.tok --out $$out $(RUN_ARGS); \
-	x $(BIN)/train sample --resume $$out --tokenizer $$d.tok --samples 3 --tokens 200
+	x $(BIN)/train --train "$$d.train.bin" --val "$$d.val.bin" --tokenizer "$$d.tok" --out "$$out" --keep-best $(RUN_ARGS); \
+	x $(BIN)/train sample --resume "$$out" --samples 3 --tokens 200
 
 # Test programs go to $(BUILD); `make test-asan` rebuilds them with
 # AddressSanitizer + UndefinedBehaviorSanitizer in build-asan and runs them.

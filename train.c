@@ -466,14 +466,15 @@ static void run_dir_of(const char *resume, char *buf, size_t n) {
 static int file_differs(const file_id *now, const file_id *rec) {
     return now->set && rec->set && (now->hash != rec->hash || now->bytes != rec->bytes);
 }
-static void check_against_record(const char *flag, const file_id *now, const file_id *rec, int force, int fatal) {
+static void check_against_record(const char *flag, const file_id *now, const file_id *rec, int force, int fatal,
+                                 const char *forced) {
     if (!file_differs(now, rec)) return;
     if (fatal && !force)
         die("--%s %s is not the file this run recorded (%s, %llu bytes, checksum %016llx; this one: %llu bytes, "
             "%016llx): give the recorded file, or --force to go on with this one", flag, now->path, rec->path,
             rec->bytes, rec->hash, now->bytes, now->hash);
     fprintf(stderr, "train: note: --%s %s differs from the recorded %s%s\n", flag, now->path, rec->path,
-            fatal ? " (--force: going on, the new file is recorded)" : "");
+            fatal ? forced : "");
 }
 /* --resume: the monitoring options (stored = 2) not given now take the
    values the run recorded, so a resumed run evaluates, samples and saves as
@@ -820,9 +821,10 @@ static void load_data(run *r) {
     file_identify(s->train_path, &tr);
     file_identify(s->val_path, &va);
     file_identify(s->tok_path, &tk);
-    check_against_record("train", &tr, &r->rec.train, s->force, 1);
-    check_against_record("val", &va, &r->rec.val, s->force, 0);
-    check_against_record("tokenizer", &tk, &r->rec.tok, s->force, 1);
+    const char *forced = " (--force: going on; run.json now records the new file)";
+    check_against_record("train", &tr, &r->rec.train, s->force, 1, forced);
+    check_against_record("val", &va, &r->rec.val, s->force, 0, "");
+    check_against_record("tokenizer", &tk, &r->rec.tok, s->force, 1, forced);
     r->rec.train = tr; r->rec.val = va; r->rec.tok = tk;
     r->have_val = s->val_path != NULL;
     if (r->have_val && ut_tokens_load(&r->val, s->val_path)) die("%s", ut_error());
@@ -841,6 +843,33 @@ static void load_data(run *r) {
             (unsigned long long)r->val.n_tokens, T, T + 1);
 }
 
+/* The library names config fields (n_kv_heads); the user typed flags
+   (--kv-heads). Rewrites each whole-word field name in msg as its flag. */
+static const char *flag_names(const char *msg) {
+    static const char *map[][2] = {
+        {"n_kv_heads", "--kv-heads"}, {"n_heads", "--heads"}, {"d_model", "--dim"}, {"n_layers", "--layers"},
+        {"ffn_hidden", "--ffn"}, {"n_experts", "--experts"}, {"top_k", "--top-k"}, {"sliding_window", "--window"},
+        {"max_seq_len", "--seq"}, {"rope_theta", "--rope-theta"}, {"aux_loss_coef", "--aux-coef"},
+        {"z_loss_coef", "--z-coef"}, {"tie_embeddings", "--tie"}, {"head_dim", "head_dim (= --dim / --heads)"},
+        {"vocab_size", "the vocabulary size (from the token file)"}};
+    static char out[1024];
+    size_t n = 0;
+    for (const char *p = msg; *p && n + 64 < sizeof out;) {
+        int hit = -1;
+        int word_start = p == msg || !(p[-1] == '_' || (p[-1] >= 'a' && p[-1] <= 'z'));
+        for (int i = 0; word_start && hit < 0 && i < (int)(sizeof map / sizeof map[0]); i++) {
+            size_t k = strlen(map[i][0]);
+            char next = p[k];
+            if (!strncmp(p, map[i][0], k) && !(next == '_' || (next >= 'a' && next <= 'z'))) hit = i;
+        }
+        if (hit < 0) { out[n++] = *p++; continue; }
+        n += (size_t)snprintf(out + n, sizeof out - n, "%s", map[hit][1]);
+        p += strlen(map[hit][0]);
+    }
+    out[n] = 0;
+    return out;
+}
+
 /* A new run: the vocabulary comes from the token file, the context from
    --seq; then the config is checked and the weights drawn from the seed. */
 static void init_model(run *r) {
@@ -850,7 +879,7 @@ static void init_model(run *r) {
     mc->max_seq_len = r->T;
     if (mc->d_model % mc->n_heads) die("--dim %d is not divisible by --heads %d (head_dim = dim / heads)", mc->d_model, mc->n_heads);
     mc->head_dim = mc->d_model / mc->n_heads;
-    if (ut_config_validate(mc)) die("%s", ut_error());
+    if (ut_config_validate(mc)) die("%s", flag_names(ut_error()));
     if (tc->min_lr > tc->lr) die("--min-lr %g is larger than --lr %g", tc->min_lr, tc->lr);
     if (tc->warmup_steps > tc->total_steps) die("--warmup %d is longer than --steps %d", tc->warmup_steps, tc->total_steps);
     if (ut_model_init(&r->m, mc, tc->seed)) die("%s", ut_error());
@@ -1275,10 +1304,10 @@ static void log_step(run *r, const step_result *st, int s1, int last, double dt)
     r->aux_sum += st->aux; r->z_sum += st->z; r->moe_n++;
     track_train(r, st->loss);
     if (moe) metrics_write("{\"step\":%d,\"train_loss\":%.9g,\"lr\":%.6g,\"grad_norm\":%.6g,\"tokens_per_s\":%.1f,"
-                           "\"ms\":%.2f,\"aux_loss\":%.6g,\"z_loss\":%.6g}", s1, st->loss, st->lr, st->grad_norm,
-                           tps, 1e3 * dt, st->aux, st->z);
+                           "\"ms\":%.2f,\"threads\":%d,\"aux_loss\":%.6g,\"z_loss\":%.6g}", s1, st->loss, st->lr,
+                           st->grad_norm, tps, 1e3 * dt, num_threads(), st->aux, st->z);
     else metrics_write("{\"step\":%d,\"train_loss\":%.9g,\"lr\":%.6g,\"grad_norm\":%.6g,\"tokens_per_s\":%.1f,"
-                       "\"ms\":%.2f}", s1, st->loss, st->lr, st->grad_norm, tps, 1e3 * dt);
+                       "\"ms\":%.2f,\"threads\":%d}", s1, st->loss, st->lr, st->grad_norm, tps, 1e3 * dt, num_threads());
     int periodic = s->eval_every && s1 % s->eval_every == 0;
     int evaluated = r->have_val && (periodic || last);
     int report = evaluated || last || (!r->have_val && periodic);
@@ -1293,6 +1322,50 @@ static void log_step(run *r, const step_result *st, int s1, int last, double dt)
 }
 
 /* ---- the loop ----------------------------------------------------------- */
+
+/* THREADS ON A BUSY MACHINE. OpenMP splits each product over all cores and
+   waits at its end for the slowest thread. When another program keeps one
+   core busy, our thread there runs at half speed and the others wait for it
+   (spinning, by OpenMP's default): on 2 cores a step then took 1.7x as long
+   as on one thread. A step's numbers do not depend on the thread count
+   (every sum is split the same way whatever the count; test_cli checks it),
+   so the count may change at any step. Unless --threads or OMP_NUM_THREADS
+   fixes it, the loop times every step and now and then runs one step with
+   another count (all threads, half of them, ..., one), keeping whichever is
+   faster by 10%. Probes that lose come less and less often (every 16, 32,
+   ... 256 steps): on a quiet machine they cost under 1% of the time. */
+typedef struct {
+    int on, n, cur, probe;   /* candidates: counts[0..n) = all, all/2, ..., 1 */
+    int counts[16], every, next;
+    double sec[16];          /* recent seconds per step of each candidate (0: not timed yet) */
+} thread_tuner;
+
+static void tuner_init(thread_tuner *t, int fixed) {
+    memset(t, 0, sizeof *t);
+    int all = num_threads();
+    t->on = !fixed && !getenv("OMP_NUM_THREADS") && all > 1;
+    for (int c = all; c >= 1 && t->n < 16; c = c > 1 ? c / 2 : 0) t->counts[t->n++] = c;
+    t->every = 16; t->next = 16; t->probe = -1;
+}
+/* The thread count for this step (step counted from the run's start). */
+static void tuner_before(thread_tuner *t, int step) {
+    if (!t->on) return;
+    t->probe = -1;
+    if (step >= t->next) {   /* a probe: the next candidate after the current one */
+        t->probe = (t->cur + 1 + step / t->every % (t->n - 1)) % t->n;
+        t->next = step + t->every;
+    }
+    set_threads(t->counts[t->probe >= 0 ? t->probe : t->cur]);
+}
+static void tuner_after(thread_tuner *t, int step, double sec) {
+    if (!t->on || step < 2) return;   /* the first steps also allocate */
+    int i = t->probe >= 0 ? t->probe : t->cur;
+    t->sec[i] = t->sec[i] > 0 && t->probe < 0 ? 0.8 * t->sec[i] + 0.2 * sec : sec;
+    if (t->probe < 0 || t->sec[t->cur] <= 0) return;
+    if (t->sec[t->probe] < 0.9 * t->sec[t->cur]) { t->cur = t->probe; t->every = 16; }   /* faster: switch */
+    else if (t->every < 256) t->every *= 2;                                            /* lost: probe less */
+    t->next = step + t->every;
+}
 
 /* THE EXPERT LOAD ACROSS A RESUME. The expert counts, aux and z losses are
    summed from one report to the next; a checkpoint saved between two reports
@@ -1412,9 +1485,13 @@ static int train_loop(run *r) {
     uint64_t sample_rng = ut_rng_seed(s->tc.seed + 7);
     r->t_start = now_s();
     r->start = (int)r->pr.step;
+    thread_tuner tuner;
+    tuner_init(&tuner, s->threads != 0);
     for (int step = r->start; step < total; step++) {
+        tuner_before(&tuner, step - r->start);
         double t0 = now_s();
         step_result st = train_step(r, step);
+        tuner_after(&tuner, step - r->start, now_s() - t0);
         r->pr.step = (uint64_t)step + 1;
         r->pr.tokens_seen += (uint64_t)r->tok_per_step;
         int s1 = step + 1, last = s1 == total;
@@ -1448,17 +1525,41 @@ static int train_main(int argc, char **argv) {
 }
 
 /* ===========================================================================
-   5. SAMPLE: ./train sample --resume DIR|FILE [--tokenizer TOK] [--prompt TEXT]
+   5. SAMPLE AND EVAL: ./train sample|eval --resume DIR|FILE [OPTIONS]
+   Both read a checkpoint (a run folder's ckpt.bin, or any checkpoint file
+   such as best.ckpt) and the run record next to it, which names the
+   tokenizer and the validation file when they are not given.
    ======================================================================== */
+
+/* The checkpoint and its folder's run record. */
+static void open_checkpoint(const char *resume, ut_model *m, ut_train_config *tc, ut_progress *pr, run_record *rec) {
+    char path[4096], dir[4096];
+    checkpoint_path(resume, path, sizeof path);
+    if (ut_checkpoint_load(path, m, tc, pr)) die("%s", ut_error());
+    run_dir_of(resume, dir, sizeof dir);
+    memset(rec, 0, sizeof *rec);
+    record_read(dir, rec);
+}
+/* --tokenizer, else the recorded one. One given whose bytes differ from the
+   recorded tokenizer would print another vocabulary's text (garbage that
+   looks fine to the program): an error unless --force. */
+static const char *pick_tokenizer(const char *given, const run_record *rec, int force) {
+    if (!given) return recorded_path(NULL, &rec->tok, "tokenizer");
+    file_id now;
+    file_identify(given, &now);
+    check_against_record("tokenizer", &now, &rec->tok, force, 1, " (--force: going on)");
+    return given;
+}
 
 static int sample_main(int argc, char **argv) {
     const char *resume = NULL, *tok_path = NULL, *prompt = "";
-    int tokens = 256, top_k = 0, threads = 0, count = 1;
+    int tokens = 256, top_k = 0, threads = 0, count = 1, force = 0;
     float temperature = 0.8f, top_p = 0.95f;
     uint64_t seed = 1337;
     option opts[] = {
         {"resume", OPT_STR, &resume, 0, 0, 0, "checkpoint: a run folder (DIR/ckpt.bin) or a file (required)", NULL},
-        {"tokenizer", OPT_STR, &tok_path, 0, 0, 0, "tokenizer (needed unless the model is byte-level)", NULL},
+        {"tokenizer", OPT_STR, &tok_path, 0, 0, 0, "tokenizer (default: the run's, from its run.json)", NULL},
+        {"force", OPT_FLAG, &force, 0, 1, 0, "use --tokenizer even if it is not the one the run recorded", NULL},
         {"prompt", OPT_STR, &prompt, 0, 0, 0, "text to continue (empty: start from a newline)", NULL},
         {"tokens", OPT_INT, &tokens, 1, BIG, 0, "tokens to generate", NULL},
         {"temperature", OPT_FLOAT, &temperature, 0, 100, 0, "softmax temperature (0 = greedy)", NULL},
@@ -1476,12 +1577,13 @@ static int sample_main(int argc, char **argv) {
     }
     set_threads(threads);
     if (!resume) die("sample needs --resume DIR|FILE (a run folder or a checkpoint)");
-    char path[4096];
-    checkpoint_path(resume, path, sizeof path);
     ut_model m;
     ut_train_config tc;
     ut_progress pr;
-    if (ut_checkpoint_load(path, &m, &tc, &pr)) die("%s", ut_error());
+    run_record rec;
+    open_checkpoint(resume, &m, &tc, &pr, &rec);
+    tok_path = pick_tokenizer(tok_path, &rec, force);
+    free(rec.runs);
     ut_tokenizer tk;
     load_tokenizer(&tk, tok_path, m.cfg.vocab_size);
     if (!tok_path && m.cfg.vocab_size > 257)
@@ -1503,6 +1605,74 @@ static int sample_main(int argc, char **argv) {
     return 0;
 }
 
+/* eval: loss, bits per byte and perplexity of a checkpoint on a token file.
+   The windows are those of the run's final evaluation (evaluate above), up
+   to --eval-tokens of them spread over the file; Ctrl-C stops early and
+   reports what was read. */
+static int eval_main(int argc, char **argv) {
+    const char *resume = NULL, *val_path = NULL;
+    int eval_tokens = 1000000, batch = 0, threads = 0, json = 0;
+    option opts[] = {
+        {"resume", OPT_STR, &resume, 0, 0, 0, "checkpoint: a run folder (DIR/ckpt.bin) or a file such as DIR/best.ckpt (required)", NULL},
+        {"val", OPT_STR, &val_path, 0, 0, 0, "token file to evaluate on (default: the run's --val, from its run.json)", NULL},
+        {"eval-tokens", OPT_INT, &eval_tokens, 0, BIG, 0, "tokens to read, spread over the file (0 = all)", NULL},
+        {"batch", OPT_INT, &batch, 0, 1 << 20, 0, "sequences per forward pass (0 = the run's --batch)", NULL},
+        {"threads", OPT_INT, &threads, 0, 4096, 0, "OpenMP threads (0 = all)", NULL},
+        {"json", OPT_FLAG, &json, 0, 1, 0, "print the result as one JSON object", NULL},
+        {NULL, 0, NULL, 0, 0, 0, NULL, NULL}};
+    if (parse_options(opts, argc, argv, "train eval")) {
+        print_help("usage: train eval --resume DIR|FILE [--val FILE] [OPTIONS]\n"
+                   "Loss (nats/token), bits per byte and perplexity of a checkpoint on a token file, over windows\n"
+                   "of the model's context length. Ctrl-C stops early and reports what was read.", opts);
+        return 0;
+    }
+    set_threads(threads);
+    if (!resume) die("eval needs --resume DIR|FILE (a run folder or a checkpoint)");
+    ut_model m;
+    ut_train_config tc;
+    ut_progress pr;
+    run_record rec;
+    open_checkpoint(resume, &m, &tc, &pr, &rec);
+    val_path = recorded_path(val_path, &rec.val, "val");
+    free(rec.runs);
+    if (!val_path) die("no --val FILE given, and the run recorded none");
+    ut_tokens val;
+    if (ut_tokens_load(&val, val_path)) die("%s", ut_error());
+    int T = tc.seq_len, B = batch ? batch : tc.batch_size;
+    if ((int)val.vocab_size != m.cfg.vocab_size)
+        die("%s has vocabulary %u but the model's is %d (made with another tokenizer?)", val_path, val.vocab_size,
+            m.cfg.vocab_size);
+    if (val.n_tokens < (uint64_t)T + 1)
+        die("%s holds %llu tokens, fewer than one window of the model's context (%d + 1)", val_path,
+            (unsigned long long)val.n_tokens, T);
+    if (val.n_bytes == 0) die("%s: its header says it encodes 0 bytes of text", val_path);
+    if ((uint64_t)B * T > (val.n_tokens - 1)) B = (int)((val.n_tokens - 1) / (uint64_t)T);   /* a small file: fewer rows */
+    int all = eval_all_batches(&val, B, T), batches = eval_batches_for(all, B, T, eval_tokens), done;
+    int *in = (int *)malloc((size_t)B * T * sizeof(int)), *tgt = (int *)malloc((size_t)B * T * sizeof(int));
+    if (!in || !tgt) die("out of memory");
+    tty = isatty(fileno(stdout));
+    signal(SIGINT, on_sigint);
+    double t0 = now_s();
+    double loss = evaluate(&m, &val, B, T, batches, all, in, tgt, 1, &done);
+    if (!done) die("stopped by Ctrl-C before the first batch");
+    long long tokens = (long long)done * B * T;
+    double bpb = bits_per_byte(&val, loss), secs = now_s() - t0;
+    if (json) {
+        printf("{\"val_loss\":%.9g,\"val_bpb\":%.6g,\"perplexity\":%.6g,\"tokens\":%lld,\"step\":%llu,\"seconds\":%.2f%s,"
+               "\"val\":", loss, bpb, exp(loss), tokens, (unsigned long long)pr.step, secs,
+               interrupted ? ",\"interrupted\":true" : "");
+        json_string(stdout, val_path);
+        printf("}\n");
+    } else
+        printf("eval: val_loss %.4f nats/token, val_bpb %.4f bits/byte, perplexity %.2f over %lld tokens (%d of %d "
+               "batches of %dx%d) of %s; checkpoint step %llu; %.1f s%s\n", loss, bpb, exp(loss), tokens, done, all, B, T,
+               val_path, (unsigned long long)pr.step, secs, interrupted ? "; stopped by Ctrl-C" : "");
+    free(in); free(tgt);
+    ut_tokens_free(&val);
+    ut_model_free(&m);
+    return interrupted ? 130 : 0;
+}
+
 /* ===========================================================================
    6. MAIN
    ======================================================================== */
@@ -1511,5 +1681,6 @@ int main(int argc, char **argv) {
     t_process = now_s();
     g_argc = argc; g_argv = argv;
     if (argc > 1 && !strcmp(argv[1], "sample")) return sample_main(argc - 2, argv + 2);
+    if (argc > 1 && !strcmp(argv[1], "eval")) return eval_main(argc - 2, argv + 2);
     return train_main(argc - 1, argv + 1);
 }
