@@ -1983,6 +1983,7 @@ int ut_checkpoint_load(const char *path, ut_model *m, ut_train_config *t, ut_pro
     }
     if (ut_get_u32(h + 8) != UT_CKPT_HEADER || ut_get_u32(h + 12) != 4) { ut__fail("%s: bad header size or number width", path); goto done; }
     memset(&c, 0, sizeof c);
+    memset(t, 0, sizeof *t);   /* padding too: a loaded struct compares equal to a saved one */
     ut__ckpt_settings(h, &c, t, pr, 0);
     if (ut_config_validate(&c)) { ut__fail_wrapped(path, "invalid model config in checkpoint", ""); goto done; }
     if (ut__check_train_settings(&c, t, pr)) { ut__fail_wrapped(path, "invalid training settings in checkpoint", ""); goto done; }
