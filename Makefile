@@ -71,7 +71,7 @@ RUN_ARGS ?=
 run: all
 	@set -e; x() { echo "+ $$*"; "$$@"; }; \
 	text=$$(bash data/get_text.sh "$(TEXT)"); \
-	name=$$(basename "$$text"); name=$${name%.*}; d=data/$$name; out=$(RUN_DIR)/$$name; \
+	name=$$(basename "$$text"); name="$${name%.*}"; d="data/$$name"; out="$(RUN_DIR)/$$name"; \
 	x $(BIN)/tokenizer train --input "$$text" --vocab-size $(VOCAB) --output "$$d.tok"; \
 	x $(BIN)/tokenizer encode --model "$$d.tok" --input "$$text" --output "$$d.train.bin" \
 	    --val-fraction 0.1 --val-output "$$d.val.bin"; \

@@ -3,3 +3,6 @@
 # $(BIN)/train and $(BIN)/tokenizer (exported BIN: build-asan in make test-asan).
 TESTS += "bash test/test_cli.sh"
 TESTS += "bash test/test_kill.sh" "bash test/test_cli_errors.sh"
+# A run you can trust and continue (issue #10): run record, resume alone,
+# extension, eval, keep-best, overfitting, progress width, thread tuner.
+TESTS += "bash test/test_run.sh"
