@@ -1104,6 +1104,10 @@ static double evaluate(ut_model *m, const ut_tokens *val, int B, int T, int batc
                        int final, int *done) {
     double sum = 0, t0 = now_s(), drawn = 0;
     int i = 0;
+    if (final && !tty) {   /* a log file: say what is coming (a terminal gets a live line) */
+        printf("final evaluation: %d batches of %d tokens\n", batches, B * T);
+        fflush(stdout);
+    }
     for (; i < batches && !(final && interrupted); i++) {
         ut_batch_sequential(val, (uint64_t)i * all / batches, B, T, in, tgt);
         double loss = ut_model_forward(m, in, tgt, B, T);
