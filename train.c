@@ -435,13 +435,13 @@ static void record_write(const char *dir, const run_record *rec, const option *o
     const char *compiler = "unknown";
 #endif
 #ifdef _OPENMP
-    int omp = 1;
+    const char *omp = "true";
 #else
-    int omp = 0;
+    const char *omp = "false";
 #endif
     fprintf(f, "  \"build\": {\"compiler\": ");
     json_string(f, compiler);
-    fprintf(f, ", \"openmp\": %s, \"float_bits\": %d},\n", omp ? "true" : "false", (int)(8 * sizeof(ut_float)));
+    fprintf(f, ", \"openmp\": %s, \"float_bits\": %d},\n", omp, (int)(8 * sizeof(ut_float)));
     fprintf(f, "  \"runs\": [\n");
     if (rec->runs && rec->runs[0]) fprintf(f, "%s,\n", rec->runs);
     fprintf(f, "    {\"started\": \"%s\", \"from_step\": %llu, \"cwd\": ", when, (unsigned long long)from_step);
