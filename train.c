@@ -1,19 +1,22 @@
-/* train.c — the ultrathink command line: train a model, sample from it.
+/* train.c — the ultrathink command line: train a model, sample from it,
+   evaluate it.
 
      ./train [OPTIONS]          train a model on a token file (./train --help)
      ./train sample [OPTIONS]   generate text from a checkpoint (./train sample --help)
+     ./train eval [OPTIONS]     loss, bits per byte, perplexity on a token file
 
    Everything about the model lives in ultrathink.h; this file is the driver a
    user runs. It reads top to bottom in the order a run happens:
 
      1. options     one table per command; strict parsing (form, then range)
-     2. output      the live progress line, metrics.jsonl, clear error lines
+     2. output      the live progress line, metrics.jsonl, clear error lines,
+                    the run record (run.json: what the run was made from)
      3. sampling    the KV cache generating text, one position per token
      4. train       train_setup checks every input; then train_loop repeats
                       train_step (zero grads; grad_accum x (batch, forward,
                       backward); AdamW step), log_step (metrics, evaluate,
                       progress line), sample, save. --dry-run times train_step.
-     5. sample      the `sample` subcommand
+     5. sample, eval  the subcommands that read a checkpoint
      6. main
 
    NOTHING LOST. Every input is checked before anything is written (a bad flag,
@@ -661,8 +664,8 @@ static option *train_options(settings *s) {
         {"weight-decay", OPT_FLOAT, &s->tc.weight_decay, 0, 10, 1, "AdamW decoupled weight decay", NULL},
         {"clip", OPT_FLOAT, &s->tc.grad_clip, 0, 1e9, 1, "clip the global gradient norm (0 = off)", NULL},
         {"seed", OPT_U64, &s->tc.seed, 0, 1.8e19, 1, "random seed (weights and data order)", NULL},
-        {"threads", OPT_INT, &s->threads, 0, 4096, 0, "OpenMP threads (0 = OMP_NUM_THREADS or all cores)", NULL},
-        {"#", 0, NULL, 0, 0, 0, "data (token files from `tokenizer encode`):", NULL},
+        {"threads", OPT_INT, &s->threads, 0, 4096, 0, "OpenMP threads (0 = OMP_NUM_THREADS, else all cores, fewer while that is faster)", NULL},
+        {"#", 0, NULL, 0, 0, 0, "data (token files from `tokenizer encode`; with --resume, default: the recorded ones):", NULL},
         {"train", OPT_STR, &s->train_path, 0, 0, 0, "training tokens", NULL},
         {"val", OPT_STR, &s->val_path, 0, 0, 0, "validation tokens (none: no evaluation)", NULL},
         {"tokenizer", OPT_STR, &s->tok_path, 0, 0, 0, "tokenizer, to print samples as text", NULL},
@@ -787,8 +790,9 @@ static int parse_train_args(run *r, int argc, char **argv) {
     option *opts = train_options(s);
     r->opts = opts;
     if (parse_options(opts, argc, argv, "train")) {
-        print_help("usage: train [OPTIONS]          (train sample --help: generate text)\n"
-                   "Trains a model on a token file; writes OUT/ckpt.bin and OUT/metrics.jsonl.\n"
+        print_help("usage: train [OPTIONS]     (train sample --help: generate text; train eval --help: evaluate)\n"
+                   "Trains a model on a token file; writes OUT/ckpt.bin, OUT/metrics.jsonl and OUT/run.json.\n"
+                   "Continue a run with --resume OUT alone: the files and options come from OUT/run.json.\n"
                    "The defaults shown are the `make run` defaults (ut_config_default and ut_train_config_default\n"
                    "in ultrathink.h): the whole architecture, sized to train Tiny Shakespeare in under 5 minutes\n"
                    "on a 2-core laptop.", opts);
