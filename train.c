@@ -1539,9 +1539,11 @@ static int train_main(int argc, char **argv) {
    tokenizer and the validation file when they are not given.
    ======================================================================== */
 
-/* The checkpoint and its folder's run record. */
-static void open_checkpoint(const char *resume, ut_model *m, ut_train_config *tc, ut_progress *pr, run_record *rec) {
+/* The checkpoint --resume names, and its folder's run record. */
+static void open_checkpoint(const char *cmd, const char *resume, ut_model *m, ut_train_config *tc, ut_progress *pr,
+                            run_record *rec) {
     char path[4096], dir[4096];
+    if (!resume) die("%s needs --resume DIR|FILE (a run folder or a checkpoint)", cmd);
     checkpoint_path(resume, path, sizeof path);
     if (ut_checkpoint_load(path, m, tc, pr)) die("%s", ut_error());
     run_dir_of(resume, dir, sizeof dir);
@@ -1584,12 +1586,11 @@ static int sample_main(int argc, char **argv) {
         return 0;
     }
     set_threads(threads);
-    if (!resume) die("sample needs --resume DIR|FILE (a run folder or a checkpoint)");
     ut_model m;
     ut_train_config tc;
     ut_progress pr;
     run_record rec;
-    open_checkpoint(resume, &m, &tc, &pr, &rec);
+    open_checkpoint("sample", resume, &m, &tc, &pr, &rec);
     tok_path = pick_tokenizer(tok_path, &rec, force);
     free(rec.runs);
     ut_tokenizer tk;
@@ -1635,12 +1636,11 @@ static int eval_main(int argc, char **argv) {
         return 0;
     }
     set_threads(threads);
-    if (!resume) die("eval needs --resume DIR|FILE (a run folder or a checkpoint)");
     ut_model m;
     ut_train_config tc;
     ut_progress pr;
     run_record rec;
-    open_checkpoint(resume, &m, &tc, &pr, &rec);
+    open_checkpoint("eval", resume, &m, &tc, &pr, &rec);
     val_path = recorded_path(val_path, &rec.val, "val");
     free(rec.runs);
     if (!val_path) die("no --val FILE given, and the run recorded none");
