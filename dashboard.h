@@ -159,11 +159,12 @@ static const char *dash__check_row(const char *line, size_t n) {
     int has_step = 0;
     p = dash__ws(p + 1, e);
     while (p < e && *p == '"') {   /* walk the top-level keys (the object is valid: nothing fails) */
-        const char *k = p;
-        p = dash__ws(dash__string(p, e), e);   /* at the ':' */
+        const char *key_end = dash__string(p, e);
+        int is_step = key_end - p == 6 && !memcmp(p, "\"step\"", 6);
+        p = dash__ws(key_end, e);                /* at the ':' */
         const char *v = dash__ws(p + 1, e);
         p = dash__value(v, e, 1);
-        if (e - k >= 6 && !memcmp(k, "\"step\"", 6) && *v != '-' && dash__number(v, e) == p) has_step = 1;
+        if (is_step && *v != '-' && dash__number(v, e) == p) has_step = 1;
         p = dash__ws(p, e);
         if (p < e && *p == ',') p = dash__ws(p + 1, e);
     }

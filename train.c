@@ -292,15 +292,16 @@ static int num_threads(void) {
    exactly what the model saw in training (windows always start at position 0).
    ======================================================================== */
 
-static void print_token(const ut_tokenizer *tk, int vocab, int id) {
-    char buf[16];
-    const void *p = buf;
-    size_t n;
-    if (tk && tk->blob) { p = tk->token_bytes[id]; n = tk->token_len[id]; }
-    else if (vocab <= 257 && id < 256) { buf[0] = (char)id; n = 1; }
-    else n = (size_t)snprintf(buf, sizeof buf, "<%d>", id);
+/* Bytes of the text being generated: to stdout, and to the dashboard's copy
+   while a sample during training is being kept (dash_capture, dashboard.h). */
+static void emit_bytes(const void *p, size_t n) {
     fwrite(p, 1, n, stdout);
-    dash_capture_add(p, n);   /* a sample during training also goes into metrics.jsonl */
+    dash_capture_add(p, n);
+}
+static void print_token(const ut_tokenizer *tk, int vocab, int id) {
+    if (tk && tk->blob) emit_bytes(tk->token_bytes[id], tk->token_len[id]);
+    else if (vocab <= 257 && id < 256) { unsigned char c = (unsigned char)id; emit_bytes(&c, 1); }
+    else { char buf[16]; int n = snprintf(buf, sizeof buf, "<%d>", id); emit_bytes(buf, (size_t)n); }
 }
 
 /* Prints n new tokens after the prompt; returns 0 or -1 (ut_error()). */
