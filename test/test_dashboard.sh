@@ -44,6 +44,15 @@ if grep -q "Content-Security-Policy\" content=\"default-src 'none'" "$h" && ! gr
    ! grep -qi '<script[^>]* src=\|<link\|<img\|<iframe' "$h"; then pass page_self_contained_no_urls_no_refresh_when_finished
 else fail page_self_contained_no_urls_no_refresh_when_finished "$(grep -o 'https\?://[^ ]*' "$h" | head -3)"; fi
 
+# a run stopped (--stop-at) and resumed: two config rows, a "stopped" row in the middle, one page
+$TRAIN "${M[@]}" --experts 1 --steps 30 --eval-every 10 --stop-at 20 --out "$D/res" > /dev/null 2>&1
+grep -q '"end":"stopped"' "$D/res/metrics.jsonl" && grep -q '"state":"stopped"' "$D/res/dashboard.html" &&
+  grep -q 'continue with ./train --resume' "$D/res/dashboard.html" && s1=0 || s1=1
+$TRAIN --resume "$D/res" --train "$D/train.bin" --val "$D/val.bin" --eval-every 10 --eval-batches 4 > "$D/res.log" 2>&1; s=$?
+if [ $s1 = 0 ] && [ $s = 0 ] && [ "$(rows '"config":{' "$D/res/metrics.jsonl")" = 2 ] && tail -1 "$D/res/metrics.jsonl" | grep -q '"end":"finished"' &&
+   grep -q '"state":"finished"' "$D/res/dashboard.html"; then pass stopped_then_resumed_run_finishes
+else fail stopped_then_resumed_run_finishes "exit $s: $(grep -v train_loss "$D/res/metrics.jsonl" | cut -c1-100)"; fi
+
 # a run killed while live: its page refreshes; read again from the folder it is
 # live while the process holds the lock, and "stopped" with a note after kill -9
 $TRAIN "${M[@]}" --experts 4 --top-k 2 --steps 100000 --eval-every 10 --out "$D/live" > "$D/live.log" 2>&1 &
@@ -188,12 +197,13 @@ chrome live "$D/live-own.html" & chrome regen "$D/live-regen.html" & wait
 chrome stale "$D/live-stale.html" & chrome killed "$D/live/dashboard.html" & wait
 chrome nan "$D/nan/dashboard.html" & chrome empty "$D/empty/dashboard.html" & wait
 chrome corrupt "$D/corrupt/dashboard.html" & chrome compare "$D/compare.html" & wait
+chrome res "$D/res/dashboard.html"
 shot moe "$D/moe/dashboard.html" 2500 & shot dense "$D/dense/dashboard.html" 1900 & wait
 shot compare "$D/compare.html" 1500 & shot corrupt "$D/corrupt/dashboard.html" 900 & wait
 
 # probe NAME KEY: a value the probe read in page NAME
 probe() { sed -n '/<pre id="probe">/,/<\/pre>/p' "$D/$1.dom" | sed -n "s/^$2=//p"; }
-for p in dense moe live regen stale killed nan empty corrupt compare; do
+for p in dense moe live regen stale killed nan empty corrupt compare res; do
   if [ "$(probe $p rendered)" = yes ] && ! grep -q ':CONSOLE' "$D/$p.log" && [ "$(probe $p resources)" = 0 ]; then
     pass "browser_${p}_renders_no_console_messages_no_requests"
   else fail "browser_${p}_renders_no_console_messages_no_requests" "rendered '$(probe $p rendered)', resources '$(probe $p resources)': $(grep ':CONSOLE' "$D/$p.log" | head -3)"; fi
@@ -220,6 +230,7 @@ check_points() {   # NAME METRICS MOE
 }
 check_points dense "$D/dense/metrics.jsonl" dense
 check_points moe "$m" moe
+check_points res "$D/res/metrics.jsonl" dense
 [ "$(probe moe samples) $(probe moe command)" = "2 1" ] && pass browser_moe_samples_and_command ||
   fail browser_moe_samples_and_command "samples $(probe moe samples), command $(probe moe command)"
 [ "$(probe moe state) $(probe moe refresh)" = "finished 0" ] && pass browser_finished_run_does_not_refresh ||
