@@ -334,8 +334,10 @@ static int dash__write_page(const char *path, const char *kind, dash_run *runs, 
         fprintf(f, "\"state\":%s,", s);
         dash_json_string(s, sizeof s, ru->note, strlen(ru->note));
         fprintf(f, "\"note\":%s,\"skipped\":%ld,\"skipped_lines\":[", s, ru->st.skipped);
-        for (long i = 0; i < ru->st.skipped && i < 4; i++)
-            fprintf(f, "%s{\"line\":%ld,\"why\":\"%s\"}", i ? "," : "", ru->st.bad_line[i], ru->st.bad_why[i]);
+        for (long i = 0; i < ru->st.skipped && i < 4; i++) {
+            dash_json_string(s, sizeof s, ru->st.bad_why[i], strlen(ru->st.bad_why[i]));
+            fprintf(f, "%s{\"line\":%ld,\"why\":%s}", i ? "," : "", ru->st.bad_line[i], s);
+        }
         long stride = ru->st.train_rows > DASH_MAX_TRAIN_POINTS ? (ru->st.train_rows + DASH_MAX_TRAIN_POINTS - 1) / DASH_MAX_TRAIN_POINTS : 1;
         fprintf(f, "],\"train_rows\":%ld,\"train_stride\":%ld,\"rows\":[", ru->st.train_rows, stride);
         char mpath[4300];

@@ -96,11 +96,11 @@ mkdir -p "$D/empty" "$D/corrupt"
 : > "$D/empty/metrics.jsonl"
 $TRAIN dashboard "$D/empty" > /dev/null 2> "$D/empty.err" && [ ! -s "$D/empty.err" ] && pass empty_metrics_gives_a_page ||
   fail empty_metrics_gives_a_page "$(cat "$D/empty.err")"
-# line 5 garbled (a NUL and garbage), line 9 not an object, the last line cut short
-{ sed -n 1,4p "$m"; printf '{"step":4,"train_loss":\0003.1xx\n'; sed -n 6,8p "$m"; echo '[1,2]'; sed -n '10,$p' "$m"
+# line 5 garbled (a NUL and garbage), line 9 not an object, line 10 no step, the last line cut short
+{ sed -n 1,4p "$m"; printf '{"step":4,"train_loss":\0003.1xx\n'; sed -n 6,8p "$m"; echo '[1,2]'; echo '{"steps":3}'; sed -n '11,$p' "$m"
   printf '{"step":61,"train_lo'; } > "$D/corrupt/metrics.jsonl"
 $TRAIN dashboard "$D/corrupt" > /dev/null 2> "$D/corrupt.err"; s=$?
-if [ $s = 0 ] && grep -q 'warning: .*3 lines left out (line 5: not one JSON object)' "$D/corrupt.err"; then pass corrupt_metrics_gives_a_page_and_a_warning
+if [ $s = 0 ] && grep -q 'warning: .*4 lines left out (line 5: not one JSON object)' "$D/corrupt.err"; then pass corrupt_metrics_gives_a_page_and_a_warning
 else fail corrupt_metrics_gives_a_page_and_a_warning "exit $s: $(cat "$D/corrupt.err")"; fi
 # one clear error line, exit status 1
 expect_error() {   # NAME MESSAGE ARGS...
@@ -246,7 +246,7 @@ probe stale notes | grep -q 'No update for .*may have been killed' && pass brows
   fail browser_failed_run_shows_why "$(probe nan state): $(probe nan notes)"
 probe empty notes | grep -q 'No rows in metrics.jsonl yet' && pass browser_empty_metrics_note || fail browser_empty_metrics_note "$(probe empty notes)"
 t=$(grep -a '"train_loss"' "$D/corrupt/metrics.jsonl" | grep -ac '}$')   # the train rows left whole
-probe corrupt notes | grep -q "3 lines could not be read.*line 5 (not one JSON object), line 9 (not one JSON object), line $(( $(wc -l < "$m") + 1 )) (cut short" &&
+probe corrupt notes | grep -q "4 lines could not be read.*line 5 (not one JSON object), line 9 (not one JSON object), line 10 (no \"step\" number), line $(( $(wc -l < "$m") + 1 )) (cut short" &&
   [ "$(probe corrupt loss_raw)" = $((t)) ] && pass "browser_corrupt_metrics_valid_rows_and_note ($t train points)" ||
   fail browser_corrupt_metrics_valid_rows_and_note "$(probe corrupt loss_raw) points (want $t): $(probe corrupt notes)"
 probe moe hover | grep -q 'step.*train (raw): [0-9].*validation: [0-9.]* = [0-9.]* bits/byte' && pass browser_hover_shows_values ||
