@@ -892,15 +892,15 @@ static int cmd_argc;            /* the command line (after ./train), for the con
 static char **cmd_argv;
 static const run *dash_current;     /* the run on_die records a failure for */
 static double dash_last_write;
+static int dash_warned;             /* warn once, not at every evaluation */
 
 static void dashboard_write(const run *r, const char *state, const char *note) {
-    static int warned;
     char err[8800];
     dash_last_write = now_s();
-    if (dash_write_run(r->s.out_dir, state, note, err, sizeof err) && !warned) {
+    if (dash_write_run(r->s.out_dir, state, note, err, sizeof err) && !dash_warned) {
         clear_progress();
         fprintf(stderr, "train: warning: %s (training goes on)\n", err);
-        warned = 1;
+        dash_warned = 1;
     }
 }
 static void dashboard_print_url(const run *r) {
@@ -960,6 +960,7 @@ static void dashboard_on_die(const char *msg) {
     dash_json_string(mj, sizeof mj, msg, strlen(msg));
     if (metrics && fprintf(metrics, "{\"step\":%llu,\"end\":\"failed\",\"elapsed_s\":%.2f,\"note\":%s}\n",
                            (unsigned long long)dash_current->pr.step, now_s() - t_process, mj) > 0) fflush(metrics);
+    dash_warned = 1;   /* the error line is the one line the user gets */
     dashboard_write(dash_current, "failed", msg);
 }
 /* The first page, before the first step; prints where it is. */
