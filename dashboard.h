@@ -989,7 +989,7 @@ static const char *const *dash__js(void) {
         "  const elapsed = R.end && 'elapsed_s' in R.end ? R.end.elapsed_s : lastVal ? lastVal.elapsed_s : NaN;",
         "  let sub = 'step ' + R.last + (R.total ? ' of ' + R.total : '');",
         "  if (run.state === 'live') sub += ' · ETA ' + dur((total - R.last) * msRecent / 1000) + ' · this page reloads every ' + DATA.refresh_s + ' s';",
-        "  else if (Number.isFinite(elapsed)) sub += ' · ran ' + dur(elapsed) + (R.configs.length > 1 ? ' (since the last resume)' : '');",
+        "  else if (Number.isFinite(elapsed)) sub += ' · ran ' + secs(elapsed) + (R.configs.length > 1 ? ' (since the last resume)' : '');",
         "  sub += ' · written ' + new Date(DATA.generated_ms).toLocaleString();",
         "  h('div', {class: 'sub', id: 'status'}, app, sub);",
         "  const bar = h('div', {class: 'progress', role: 'progressbar', 'aria-valuemin': 0, 'aria-valuemax': total, 'aria-valuenow': R.last}, app);",
