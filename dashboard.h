@@ -13,7 +13,7 @@
         hover values, legends, the expert-load heatmap.
    Why our own renderer and not a chart library: a library worth using is
    50-250 KB of minified code we would vendor and keep up to date, and a
-   student could not read it; our renderer is ~400 readable lines, draws
+   student could not read it; our renderer is ~500 readable lines, draws
    exactly the charts a run needs, and is the same code in every page.
    Why the drawing is in JavaScript and not SVG written by C: hover values,
    the log-scale and smoothing controls need code in the page anyway, and
