@@ -17,7 +17,8 @@ cli_setup test_dashboard
 [ -n "$KEEP" ] && trap - EXIT && echo "keeping $D"
 export OMP_NUM_THREADS=1
 ART=${DASH_ARTIFACTS:-build/test-artifacts/dashboard}
-CHROME=$(command -v chromium || command -v chromium-browser || command -v google-chrome || true)
+# DASH_CHROMIUM=PATH picks the browser; DASH_CHROMIUM= (empty) runs without one
+CHROME=${DASH_CHROMIUM-$(command -v chromium || command -v chromium-browser || command -v google-chrome || true)}
 
 make_corpus "$D/text.txt" 3000
 $TOK train --input "$D/text.txt" --vocab-size 300 --output "$D/tok" >/dev/null 2>&1 &&
