@@ -4,6 +4,8 @@
      ./train [OPTIONS]          train a model on a token file (./train --help)
      ./train sample [OPTIONS]   generate text from a checkpoint (./train sample --help)
      ./train eval [OPTIONS]     loss, bits per byte, perplexity on a token file
+     ./train dashboard RUN...   write RUN/dashboard.html again (dashboard.h)
+     ./train report RUN... --out compare.html   a page comparing runs (dashboard.h)
 
    Everything about the model lives in ultrathink.h; this file is the driver a
    user runs. It reads top to bottom in the order a run happens:
@@ -49,6 +51,7 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#include "dashboard.h"    /* RUN/dashboard.html, ./train dashboard, ./train report */
 
 /* ===========================================================================
    1. OPTIONS
@@ -59,15 +62,20 @@
    (a resumed run is the same run; see the README).
    ======================================================================== */
 
+/* Set while a run writes its folder: records the failure there (the "end"
+   row and the dashboard, section 4) before the process exits. */
+static void (*on_die)(const char *msg);
+
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void die(const char *fmt, ...) {
+    char msg[8192];
     va_list ap;
-    fflush(stdout);
-    fprintf(stderr, "train: error: ");
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    fflush(stdout);
+    fprintf(stderr, "train: error: %s\n", msg);
+    if (on_die) { void (*f)(const char *) = on_die; on_die = NULL; f(msg); }   /* once: f may fail too */
     exit(1);
 }
 
@@ -527,10 +535,16 @@ static int num_threads(void) {
    exactly what the model saw in training (windows always start at position 0).
    ======================================================================== */
 
+/* Bytes of the text being generated: to stdout, and to the dashboard's copy
+   while a sample during training is being kept (dash_capture, dashboard.h). */
+static void emit_bytes(const void *p, size_t n) {
+    fwrite(p, 1, n, stdout);
+    dash_capture_add(p, n);
+}
 static void print_token(const ut_tokenizer *tk, int vocab, int id) {
-    if (tk && tk->blob) fwrite(tk->token_bytes[id], 1, tk->token_len[id], stdout);
-    else if (vocab <= 257 && id < 256) putchar(id);
-    else printf("<%d>", id);
+    if (tk && tk->blob) emit_bytes(tk->token_bytes[id], tk->token_len[id]);
+    else if (vocab <= 257 && id < 256) { unsigned char c = (unsigned char)id; emit_bytes(&c, 1); }
+    else { char buf[16]; int n = snprintf(buf, sizeof buf, "<%d>", id); emit_bytes(buf, (size_t)n); }
 }
 
 /* Prints n new tokens after the prompt; returns 0 or -1 (ut_error()). */
@@ -674,7 +688,7 @@ static option *train_options(settings *s) {
         {"eval-batches", OPT_INT, &s->eval_batches, 1, BIG, 2, "batches per periodic evaluation", NULL},
         {"eval-tokens", OPT_INT, &s->eval_tokens, 0, BIG, 2, "tokens the final evaluation reads, spread over --val (0 = all)", NULL},
         {"keep-best", OPT_FLAG, &s->keep_best, 0, 1, 2, "keep OUT/best.ckpt: the model at the lowest periodic validation loss", NULL},
-        {"sample-every", OPT_INT, &s->sample_every, 0, BIG, 2, "print a sample every N steps and at the end (0 = never)", NULL},
+        {"sample-every", OPT_INT, &s->sample_every, 0, BIG, 2, "print a sample every N steps and at the end, also into metrics.jsonl (0 = never)", NULL},
         {"sample-tokens", OPT_INT, &s->sample_tokens, 1, BIG, 2, "tokens per sample", NULL},
         {"log-every", OPT_INT, &s->log_every, 0, BIG, 2, "progress line every N steps when not a terminal (0 = auto)", NULL},
         {"out", OPT_STR, &s->out_dir, 0, 0, 0, "output folder: ckpt.bin, metrics.jsonl (default with --resume DIR: DIR)", NULL},
@@ -790,8 +804,9 @@ static int parse_train_args(run *r, int argc, char **argv) {
     option *opts = train_options(s);
     r->opts = opts;
     if (parse_options(opts, argc, argv, "train")) {
-        print_help("usage: train [OPTIONS]     (train sample --help: generate text; train eval --help: evaluate)\n"
-                   "Trains a model on a token file; writes OUT/ckpt.bin, OUT/metrics.jsonl and OUT/run.json.\n"
+        print_help("usage: train [OPTIONS]     (--help of: train sample, train eval, train report, train dashboard)\n"
+                   "Trains a model on a token file; writes OUT/ckpt.bin, OUT/metrics.jsonl, OUT/run.json and\n"
+                   "OUT/dashboard.html (open it in a browser; train report --help: compare runs).\n"
                    "Continue a run with --resume OUT alone: the files and options come from OUT/run.json.\n"
                    "The defaults shown are the `make run` defaults (ut_config_default and ut_train_config_default\n"
                    "in ultrathink.h): the whole architecture, sized to train Tiny Shakespeare in under 5 minutes\n"
@@ -1329,6 +1344,115 @@ static void log_step(run *r, const step_result *st, int s1, int last, double dt)
     }
 }
 
+/* ---- the dashboard (dashboard.h) ----------------------------------------
+   RUN/dashboard.html is drawn from metrics.jsonl alone (so `./train
+   dashboard RUN` can draw it again later), so the run writes there what the
+   page shows besides the numbers: at its start (and at each resume) a
+   "config" row — the model, the settings, sizes, the memory estimate, the
+   data files, the command line; the --sample-every samples; and at its end
+   an "end" row: finished, stopped or failed. The page is rewritten at every
+   evaluation and sample, at least every 30 s, and at the end. A page that
+   cannot be written is a warning: the run goes on without it. */
+static int cmd_argc;            /* the command line (after ./train), for the config row */
+static char **cmd_argv;
+static const run *dash_current;     /* the run on_die records a failure for */
+static double dash_last_write;
+static int dash_warned;             /* warn once, not at every evaluation */
+
+static void dashboard_write(const run *r, const char *state, const char *note) {
+    char err[8800];
+    dash_last_write = now_s();
+    if (dash_write_run(r->s.out_dir, state, note, err, sizeof err) && !dash_warned) {
+        clear_progress();
+        fprintf(stderr, "train: warning: %s (training goes on)\n", err);
+        dash_warned = 1;
+    }
+}
+static void dashboard_print_url(const run *r) {
+    char path[4200], url[8800];
+    snprintf(path, sizeof path, "%s/dashboard.html", r->s.out_dir);
+    dash_file_url(url, sizeof url, path);
+    if (file_exists(path)) printf("dashboard: %s\n", url);
+}
+/* x as JSON: a number, or null when it is not finite (an empty file's ratio) */
+static const char *json_num(char *buf, size_t n, double x) {
+    if (isfinite(x)) snprintf(buf, n, "%.6g", x); else snprintf(buf, n, "null");
+    return buf;
+}
+static void metrics_config_row(const run *r) {
+    const settings *s = &r->s;
+    const ut_config *c = &s->mc;
+    const ut_train_config *t = &s->tc;
+    ut_memory mem = ut_memory_estimate(c, r->B, r->T);
+    static char cmd[16384], cmdj[100000], pj[3][25000];
+    size_t n = (size_t)snprintf(cmd, sizeof cmd, "./train");
+    for (int i = 0; i < cmd_argc && n < sizeof cmd; i++) {   /* quote what a shell would split */
+        const char *a = cmd_argv[i];
+        int plain = a[0] && strspn(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@%") == strlen(a);
+        n += (size_t)snprintf(cmd + n, sizeof cmd - n, plain ? " %s" : " '%s'", a);
+    }
+    dash_json_string(cmdj, sizeof cmdj, cmd, strlen(cmd));
+    const char *paths[3] = {s->train_path, s->val_path, s->tok_path};
+    for (int i = 0; i < 3; i++) {
+        if (paths[i]) dash_json_string(pj[i], sizeof pj[i], paths[i], strlen(paths[i]));
+        else snprintf(pj[i], sizeof pj[i], "null");
+    }
+    char tpb[32], vpb[32], started[32];
+    json_num(tpb, sizeof tpb, (double)r->train.n_tokens / (double)r->train.n_bytes);
+    json_num(vpb, sizeof vpb, r->have_val ? (double)r->val.n_tokens / (double)r->val.n_bytes : NAN);
+    time_t now = time(NULL);
+    strftime(started, sizeof started, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    metrics_write("{\"step\":%llu,\"config\":{\"layers\":%d,\"dim\":%d,\"heads\":%d,\"kv_heads\":%d,\"head_dim\":%d,"
+                  "\"ffn\":%d,\"experts\":%d,\"top_k\":%d,\"seq\":%d,\"vocab\":%d,\"rope_theta\":%g,\"tie\":%s,"
+                  "\"window\":%d,\"aux_coef\":%g,\"z_coef\":%g,\"batch\":%d,\"grad_accum\":%d,\"tokens_per_step\":%lld,"
+                  "\"steps\":%d,\"lr\":%g,\"min_lr\":%g,\"warmup\":%d,\"weight_decay\":%g,\"clip\":%g,\"seed\":%llu,"
+                  "\"threads\":%d,\"eval_every\":%d,\"params\":%zu,\"active_params\":%zu,\"flops_per_token\":%.6g,"
+                  "\"memory\":{\"total\":%zu,\"params\":%zu,\"grads\":%zu,\"optimizer\":%zu,\"activations\":%zu},"
+                  "\"train\":%s,\"val\":%s,\"tokenizer\":%s,\"train_tokens_per_byte\":%s,\"val_tokens_per_byte\":%s},"
+                  "\"command\":%s,\"started\":\"%s\"}",
+                  (unsigned long long)r->pr.step, c->n_layers, c->d_model, c->n_heads, c->n_kv_heads, c->head_dim,
+                  c->ffn_hidden, c->n_experts, c->top_k, t->seq_len, c->vocab_size, c->rope_theta,
+                  c->tie_embeddings ? "true" : "false", c->sliding_window, c->aux_loss_coef, c->z_loss_coef,
+                  t->batch_size, t->grad_accum, r->tok_per_step, t->total_steps, t->lr, t->min_lr, t->warmup_steps,
+                  t->weight_decay, t->grad_clip, (unsigned long long)t->seed, num_threads(), s->eval_every,
+                  ut_num_params(c), ut_num_active_params(c), r->fpt, mem.total, mem.params, mem.grads,
+                  mem.optimizer, mem.activations, pj[0], pj[1], pj[2], tpb, vpb, cmdj, started);
+}
+/* die() during the run: an "end" row (written as best it can be: the
+   failure may be metrics.jsonl itself) and the page, saying why. */
+static void dashboard_on_die(const char *msg) {
+    static char mj[50000];
+    dash_json_string(mj, sizeof mj, msg, strlen(msg));
+    if (metrics && fprintf(metrics, "{\"step\":%llu,\"end\":\"failed\",\"elapsed_s\":%.2f,\"note\":%s}\n",
+                           (unsigned long long)dash_current->pr.step, now_s() - t_process, mj) > 0) fflush(metrics);
+    dash_warned = 1;   /* the error line is the one line the user gets */
+    dashboard_write(dash_current, "failed", msg);
+}
+/* The first page, before the first step; prints where it is. */
+static void dashboard_start(run *r) {
+    metrics_config_row(r);
+    dash_current = r;
+    on_die = dashboard_on_die;
+    dashboard_write(r, "live", NULL);
+    dashboard_print_url(r);
+}
+/* During the run: at every evaluation (or expert-load report) and sample, and at least every 30 s. */
+static void dashboard_tick(const run *r, int s1) {
+    const settings *s = &r->s;
+    if ((s->eval_every && s1 % s->eval_every == 0) || (s->sample_every && s1 % s->sample_every == 0) ||
+        now_s() - dash_last_write > 30)
+        dashboard_write(r, "live", NULL);
+}
+/* The end: finished or stopped ("failed" is dashboard_on_die). */
+static void dashboard_end(const run *r, const char *state, const char *note) {
+    static char nj[20000];
+    dash_json_string(nj, sizeof nj, note, strlen(note));
+    on_die = NULL;
+    metrics_write("{\"step\":%llu,\"end\":\"%s\",\"elapsed_s\":%.2f,\"note\":%s}", (unsigned long long)r->pr.step,
+                  state, now_s() - t_process, nj);
+    dashboard_write(r, state, note);
+}
+
 /* ---- the loop ----------------------------------------------------------- */
 
 /* THREADS ON A BUSY MACHINE. OpenMP splits each product over all cores and
@@ -1465,8 +1589,13 @@ static void print_sample(run *r, int step, uint64_t *rng) {
     clear_progress();
     printf("--- sample at step %d ---\n", step);
     int first = start_token(&r->tk, r->s.mc.vocab_size);
+    dash_capture_start();   /* what generate prints also goes into metrics.jsonl, for the dashboard */
     if (generate(&r->m, &r->kv, &r->tk, &first, 1, r->s.sample_tokens, 0.8f, 0, 0.95f, rng)) die("%s", ut_error());
+    dash_capture.on = 0;
     printf("\n---\n");
+    static char sj[6 * sizeof dash_capture.buf + 8];
+    dash_json_string(sj, sizeof sj, dash_capture.buf, dash_capture.len);
+    metrics_write("{\"step\":%d,\"sample\":%s}", step, sj);
 }
 
 static void print_summary(const run *r) {
@@ -1490,6 +1619,7 @@ static int train_loop(run *r) {
     if (ut_kv_init(&r->kv, &r->m)) die("%s", ut_error());
     signal(SIGINT, on_sigint);
     start_monitoring(r);
+    dashboard_start(r);
     uint64_t sample_rng = ut_rng_seed(s->tc.seed + 7);
     r->t_start = now_s();
     r->start = (int)r->pr.step;
@@ -1513,17 +1643,26 @@ static int train_loop(run *r) {
         fflush(stdout);
         if (stop) {
             clear_progress();
+            char note[4400];
+            snprintf(note, sizeof note, "%s after step %d: continue with ./train --resume %s",
+                     interrupted ? "interrupted (Ctrl-C)" : "stopped (--stop-at)", s1, s->out_dir);
+            dashboard_end(r, "stopped", note);
             printf("%s: saved step %d to %s; continue with: ./train --resume %s\n",
                    interrupted ? "\ninterrupted" : "stopped (--stop-at)", s1, r->ckpt_out, s->out_dir);
+            dashboard_print_url(r);
             return interrupted ? 130 : 0;
         }
+        if (!last) dashboard_tick(r, s1);
     }
+    dashboard_end(r, "finished", "");
     print_summary(r);
+    dashboard_print_url(r);
     return interrupted ? 130 : 0;   /* Ctrl-C at the last step stops the final evaluation; all is saved */
 }
 
 static int train_main(int argc, char **argv) {
     static run r;   /* static: zeroed, and its settings outlive the option table pointing into them */
+    cmd_argc = argc; cmd_argv = argv;
     if (train_setup(&r, argc, argv)) return 0;
     int rc = 0;
     if (r.s.dry_run) dry_run(&r);
@@ -1690,5 +1829,7 @@ int main(int argc, char **argv) {
     g_argc = argc; g_argv = argv;
     if (argc > 1 && !strcmp(argv[1], "sample")) return sample_main(argc - 2, argv + 2);
     if (argc > 1 && !strcmp(argv[1], "eval")) return eval_main(argc - 2, argv + 2);
+    if (argc > 1 && !strcmp(argv[1], "dashboard")) return dashboard_main(argc - 2, argv + 2);   /* dashboard.h */
+    if (argc > 1 && !strcmp(argv[1], "report")) return report_main(argc - 2, argv + 2);         /* dashboard.h */
     return train_main(argc - 1, argv + 1);
 }
