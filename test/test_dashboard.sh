@@ -212,7 +212,7 @@ done
 # every train row is a point of the loss, lr, grad norm and speed lines; every evaluation a validation point
 check_points() {   # NAME METRICS MOE
   local name=$1 mj=$2 t v e r want got
-  t=$(rows '"train_loss"' "$mj"); v=$(rows '"val_loss"' "$mj")
+  t=$(rows '"train_loss"' "$mj"); v=$(grep '"val_loss"' "$mj" | grep -vc '"final":true')   # the final evaluation: its own dots
   want="$t $t $v $t $t $t"
   got="$(probe $name loss_raw) $(probe $name loss_smoothed) $(probe $name loss_val) $(probe $name lr) $(probe $name grad) $(probe $name speed)"
   [ "$got" = "$want" ] && pass "browser_${name}_charts_one_point_per_row ($t train, $v val)" ||
@@ -253,7 +253,9 @@ probe corrupt notes | grep -q "4 lines could not be read.*line 5 (not one JSON o
 probe moe hover | grep -q 'step.*train (raw): [0-9].*validation: [0-9.]* = [0-9.]* bits/byte' && pass browser_hover_shows_values ||
   fail browser_hover_shows_values "tooltip: '$(probe moe hover)'"
 # compare: one line per run in each chart, one point per evaluation
-vd=$(rows '"val_loss"' "$D/dense/metrics.jsonl"); vm=$(rows '"val_loss"' "$m"); vl=$(rows '"val_loss"' "$D/live/metrics.jsonl")
+# (periodic evaluations: the final one, over more tokens, is in the table of final figures)
+pv() { grep '"val_loss"' "$1" | grep -vc '"final":true'; }
+vd=$(pv "$D/dense/metrics.jsonl"); vm=$(pv "$m"); vl=$(pv "$D/live/metrics.jsonl")
 if [ "$(probe compare cmp-step)" = "$vd,$vm,$vl" ] && [ "$(probe compare cmp-tokens)" = "$vd,$vm,$vl" ] &&
    [ "$(probe compare cmp-time)" = "$vd,$vm,$vl" ] && [ "$(probe compare finals_rows)" = 3 ]; then
   pass "browser_compare_overlays_runs ($vd, $vm, $vl evaluations)"

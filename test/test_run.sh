@@ -22,8 +22,10 @@ $TOK train --input "$D/other.txt" --vocab-size 300 --output "$D/tok2" >/dev/null
 $TOK encode --model "$D/tok" --input "$D/text.txt" --output "$D/train.bin" --val-fraction 0.1 \
             --val-output "$D/val.bin" >/dev/null 2>&1 ||
   { fail run_setup "tokenizer failed"; exit 1; }
-# metrics rows without the wall-clock fields (and the thread count), to compare runs
-strip() { sed -E 's/,"(tokens_per_s|ms|elapsed_s|threads)":[0-9.e+-]+//g' "$1"; }
+# the metrics rows of the training itself, without the wall-clock fields (and
+# the thread count), to compare runs; the rows each start and end of a process
+# writes for the dashboard ("config", "end") are left out
+strip() { grep -v '"config":\|"end":' "$1" | sed -E 's/,"(tokens_per_s|ms|elapsed_s|threads)":[0-9.e+-]+//g'; }
 
 # A tiny MoE model, evaluated every 10 steps, keeping the best model.
 ARGS=(--train "$D/train.bin" --val "$D/val.bin" --tokenizer "$D/tok" --layers 2 --dim 32 --heads 2 --kv-heads 1
