@@ -195,7 +195,8 @@ typedef struct {
     ut_float *ffn_x;         /* (L, N*K, D) each slot's input row (gathered xn) */
     ut_float *ffn_gate;      /* (L, N*K, F) pre-activation of the gate */
     ut_float *ffn_up;        /* (L, N*K, F) */
-    ut_float *ffn_h;         /* (L, N*K, F) silu(gate) * up */
+    ut_float *ffn_h;         /* (L, N*K, F) silu(gate) * up; MoE only (the dense
+                                MLP recomputes h in its backward) */
     ut_float *ffn_out;       /* (L, N*K, D) each slot's expert output */
     ut_float *final_rstd;    /* (N) */
     ut_float *final_xn;      /* (N, D) */
@@ -213,6 +214,10 @@ typedef struct {
     ut_float *dlogits;    /* (N, V) */
     ut_float *ffn;        /* the MLP's (2 N F) or the experts' (ut_moe_scratch_floats) */
     ut_float *attn;       /* attention's own (ut_attention_scratch_floats), also forward */
+    /* These are never needed at the same time, so they share one buffer (the
+       largest of them): dlogits (only at the start of the backward), the
+       MLP's scratch (during the MLP's backward; in the forward, the dense
+       MLP's h), and dq, dy, dk, dv followed by attention's scratch. */
 } ut_grad_acts;
 
 /* One layer's parameters by name, pointing into the parameter buffer (or, the
@@ -788,26 +793,31 @@ static int ut__act_bufs(const ut_config *c, ut_acts *a, ut_grad_acts *d, int B, 
     UT__B(ffn_x, moe * L * N * K * D, fl);
     UT__B(ffn_gate, L * N * K * F, fl);
     UT__B(ffn_up, L * N * K * F, fl);
-    UT__B(ffn_h, L * N * K * F, fl);
+    UT__B(ffn_h, moe * L * N * K * F, fl);
     UT__B(ffn_out, moe * L * N * K * D, fl);
     UT__B(final_rstd, N, fl);
     UT__B(final_xn, N * D, fl);
     UT__B(probs, N * V, fl);
-    /* the gradients of activations; dq, dy, dk and dv lie one after another
-       in one buffer, so that one call zeroes them (ut__ensure_acts points dy,
-       dk and dv into it) */
+    /* the gradients of activations. dq, dy, dk and dv lie one after another
+       (one call zeroes them), then attention's scratch; they, dlogits and
+       the MLP's scratch share one buffer (ut_grad_acts), carved here as
+       `ffn`; ut__ensure_acts points the others into it. */
 #define UT__G(p, cnt) out[n].ptr = (void **)&d->p, out[n].count = (cnt), out[n].elem = fl, n++
     UT__G(dresid, N * D);
     UT__G(dxn, N * D);
-    UT__G(dq, N * (2 * H * HD + 2 * KVH * HD));
-    UT__G(dlogits, N * V);
-    UT__G(ffn, E > 1 ? ut_moe_scratch_floats((int)N, (int)D, (int)F, (int)E, (int)K) : 2 * N * F);
-    UT__G(attn, ut_attention_scratch_floats(B, T, (int)KVH, (int)HD));
+    size_t ffn = E > 1 ? ut_moe_scratch_floats((int)N, (int)D, (int)F, (int)E, (int)K) : 2 * N * F;
+    size_t attn = N * (2 * H * HD + 2 * KVH * HD) + ut_attention_scratch_floats(B, T, (int)KVH, (int)HD);
+    size_t shared = N * V > ffn ? N * V : ffn;
+    UT__G(ffn, shared > attn ? shared : attn);
 #undef UT__G
 #undef UT__B
     return n;
 }
 
+/* The most floats appendix A packs at once (A.4, ut__gemm_many_chunked). */
+#ifndef UT__PACK_MAX
+#  define UT__PACK_MAX ((size_t)1 << 22)   /* 16 MB of floats */
+#endif
 ut_memory ut_memory_estimate(const ut_config *c, int B, int T, int recompute) {
     ut_memory r;
     ut_acts a;
@@ -817,6 +827,14 @@ ut_memory ut_memory_estimate(const ut_config *c, int B, int T, int recompute) {
     size_t P = ut_num_params(c) * sizeof(ut_float);
     r.params = P; r.grads = P; r.optimizer = 2 * P; r.activations = 0;
     for (int i = 0; i < n; i++) r.activations += bufs[i].count * bufs[i].elem;
+    /* and appendix A's buffer for packed matrices (A.2), which holds at most
+       UT__PACK_MAX floats past the weights: a weight gradient packs its
+       input, (N*K, F) at most */
+    size_t N = (size_t)B * T, F = (size_t)c->ffn_hidden * c->top_k, D = c->d_model;
+    size_t QD = (size_t)c->n_heads * c->head_dim, widest = F > D ? F : D;
+    widest = widest > QD ? widest : QD;
+    size_t pack = N * widest < UT__PACK_MAX ? N * widest : UT__PACK_MAX;
+    r.activations += (pack + (size_t)c->vocab_size * D) * sizeof(ut_float);
     r.total = r.params + r.grads + r.optimizer + r.activations;
     return r;
 }
@@ -1193,13 +1211,16 @@ void ut_swiglu_forward(ut_float *out, ut_float *gate, ut_float *up, ut_float *h,
     ut_silu_mul_forward(h, gate, up, (size_t)N * F);         /* h = silu(gate) * up */
     ut_matmul_forward(out, h, wd, N, F, D);                   /* out = h wd^T */
 }
-/* scratch holds 2*N*F floats (dh, overwritten by dgate, and dup). dx is added to. */
+/* scratch holds 2*N*F floats (dh, overwritten by dgate, and dup). dx is added to.
+   h may be NULL (the model does not keep it): it is then recomputed from gate
+   and up into dup's half of the scratch, free until the silu backward. */
 void ut_swiglu_backward(ut_float *dx, ut_float *dwg, ut_float *dwu, ut_float *dwd,
                         const ut_float *dout, const ut_float *gate, const ut_float *up,
                         const ut_float *h, const ut_float *x, const ut_float *wg,
                         const ut_float *wu, const ut_float *wd, ut_float *scratch, int N, int D, int F) {
     size_t NF = (size_t)N * F;
     ut_float *dh = scratch, *dup = scratch + NF;
+    if (!h) { ut_silu_mul_forward(dup, gate, up, NF); h = dup; }   /* the same numbers as the forward's */
     ut__zero(dh, NF);
     ut_matmul_backward(dh, dwd, dout, h, wd, N, F, D);        /* dh = dout wd, dwd += dout^T h */
     ut_silu_mul_backward(dh, dup, dh, gate, up, NF);          /* dgate (over dh) and dup */
@@ -1492,7 +1513,9 @@ static int ut__ensure_acts(ut_model *m, int B, int T) {
     }
     size_t N = (size_t)B * T, QD = (size_t)m->cfg.n_heads * m->cfg.head_dim;
     size_t KD = (size_t)m->cfg.n_kv_heads * m->cfg.head_dim;
+    m->d.dlogits = m->d.dq = m->d.ffn;   /* the shared buffer (ut_grad_acts) */
     m->d.dy = m->d.dq + N * QD; m->d.dk = m->d.dy + N * QD; m->d.dv = m->d.dk + N * KD;
+    m->d.attn = m->d.dv + N * KD;
     m->B = B; m->T = T; m->acts_recompute = m->recompute;
     return 0;
 }
@@ -1521,7 +1544,7 @@ static ut_layer_acts ut__layer_acts(ut_model *m, int l) {
     s.ffn_xn = a->ffn_xn + L * N * D;
     s.gate = a->ffn_gate + L * NK * F;
     s.up = a->ffn_up + L * NK * F;
-    s.h = a->ffn_h + L * NK * F;
+    s.h = E > 1 ? a->ffn_h + L * NK * F : m->d.ffn + N * F;   /* dense: in the shared buffer, for the forward only */
     s.out = a->resid + ((size_t)l + 1) * N * D;
     s.moe.count = m->expert_count + L * E;
     if (E > 1) {
@@ -1660,7 +1683,7 @@ void ut_model_backward(ut_model *m, float scale) {
            through the MLP and its norm */
         ut__zero(d->dxn, (size_t)N * D);
         if (E == 1)
-            ut_swiglu_backward(d->dxn, g.w_gate, g.w_up, g.w_down, d->dresid, s.gate, s.up, s.h, s.ffn_xn,
+            ut_swiglu_backward(d->dxn, g.w_gate, g.w_up, g.w_down, d->dresid, s.gate, s.up, NULL, s.ffn_xn,
                                w.w_gate, w.w_up, w.w_down, d->ffn, N, D, F);
         else
             ut_moe_backward(d->dxn, g.router, g.w_gate, g.w_up, g.w_down, d->dresid, daux, dz, &s.moe,
@@ -3008,6 +3031,47 @@ static void ut__gemm_plain(const ut__mm_job *jb) {
         }
 }
 
+/* The packed copy of B is capped at UT__PACK_MAX floats. A weight gradient
+ * dw += dout^T inp packs its whole input inp (N x C, N = B*T rows): 180 MB
+ * for N = 32768, C = 1376, more than the rest of a layer's activations. Past
+ * the cap, the sums over k are cut into chunks of whole KC blocks, one
+ * ut__gemm_many per chunk, the later chunks adding to the first. Every KC
+ * block is still computed the same way and added into Cm in the same order
+ * (see ut__gemm_block), so the result is bit-identical to one call. */
+/* (UT__PACK_MAX is defined in section 3, for ut_memory_estimate.) */
+static void ut__gemm_many(ut__mm_job *jobs, int njobs);
+static int ut__gemm_many_chunked(ut__mm_job *jobs, int njobs) {   /* 1: done here */
+    size_t need = 0, width = 0;
+    int maxK = 0;
+    for (int j = 0; j < njobs; j++) {
+        if (jobs[j].M <= 0 || jobs[j].Nn <= 0 || jobs[j].K <= 0) continue;
+        need += ut__packed_size(jobs[j].K, jobs[j].Nn);
+        width += ut__packed_size(1, jobs[j].Nn);
+        if (jobs[j].K > maxK) maxK = jobs[j].K;
+    }
+    size_t kch = width ? UT__PACK_MAX / width / UT__KC * UT__KC : 0;
+    if (kch < UT__KC) kch = UT__KC;
+    if (need <= UT__PACK_MAX || (size_t)maxK <= kch) return 0;
+    ut__mm_job sub[64];
+    for (size_t k0 = 0; k0 < (size_t)maxK; k0 += kch) {
+        int n = 0;
+        for (int j = 0; j < njobs; j++) {
+            const ut__mm_job *jb = &jobs[j];
+            int live = jb->M > 0 && jb->Nn > 0 && jb->K > 0;
+            if (!live) { if (k0 == 0) sub[n++] = *jb; continue; }
+            if ((size_t)jb->K <= k0) continue;
+            sub[n] = *jb;
+            sub[n].K = (size_t)jb->K - k0 < kch ? (int)((size_t)jb->K - k0) : (int)kch;
+            sub[n].A = jb->A + k0 * (size_t)jb->csa;
+            sub[n].B = jb->B + k0 * (size_t)jb->rsb;
+            sub[n].accumulate = jb->accumulate || k0 > 0;
+            n++;
+        }
+        ut__gemm_many(sub, n);
+    }
+    return 1;
+}
+
 static void ut__gemm_many(ut__mm_job *jobs, int njobs) {
     /* Number the B panels and the output tiles of all jobs one after another,
      * the jobs with the longest sums (the costliest tiles) first: threads
@@ -3020,6 +3084,7 @@ static void ut__gemm_many(ut__mm_job *jobs, int njobs) {
         ut__gemm_many(jobs + njobs / 2, njobs - njobs / 2);
         return;
     }
+    if (ut__gemm_many_chunked(jobs, njobs)) return;   /* too big to pack at once */
     for (int j = 0; j < njobs; j++) {   /* insertion sort by K, longest first */
         int i = j;
         while (i > 0 && jobs[ord[i - 1]].K < jobs[j].K) { ord[i] = ord[i - 1]; i--; }

@@ -14,6 +14,8 @@
      4. --recompute: training with and without it gives bit-identical
         losses and weights (dense and MoE, with a window), and it needs less
         memory
+     5. a weight gradient over more rows than the packing buffer holds, done
+        in chunks, is bit-identical to one product
    Float build, with OpenMP when the compiler has it. */
 #define ULTRATHINK_IMPLEMENTATION
 #include "../ultrathink.h"
@@ -178,6 +180,32 @@ static void test_recompute(int E, int K, int window) {
     free(w[0]); free(w[1]);
 }
 
+/* 5. A weight gradient over many rows (N*C past UT__PACK_MAX) is computed in
+   chunks of the sum over rows, to bound the packing buffer (appendix A.4);
+   the result must be bit-identical to one blocked product over all rows
+   (ut__gemm_block on a whole packed copy, on one thread), and close to the
+   plain loop to 1e-4 of the largest gradient (float sums of 40000 terms). */
+static void test_chunked_dw(void) {
+    int N = 40000, C = 128, OC = 24;   /* N*C = 5.1M floats > UT__PACK_MAX = 4.2M */
+    ut_float *x = malloc((size_t)N * C * sizeof(ut_float)), *dout = malloc((size_t)N * OC * sizeof(ut_float));
+    ut_float *dw1 = calloc((size_t)OC * C, sizeof(ut_float)), *dw2 = calloc((size_t)OC * C, sizeof(ut_float));
+    ut_float *dw3 = calloc((size_t)OC * C, sizeof(ut_float));
+    ut_float *bp = aligned_alloc(64, (ut__packed_size(N, C) * sizeof(ut_float) + 63) / 64 * 64);
+    uint64_t r = ut_rng_seed(21);
+    for (size_t i = 0; i < (size_t)N * C; i++) x[i] = (ut_float)ut_rng_normal(&r);
+    for (size_t i = 0; i < (size_t)N * OC; i++) dout[i] = (ut_float)ut_rng_normal(&r);
+    ut_matmul_backward(NULL, dw1, dout, x, NULL, N, C, OC);            /* chunked */
+    ut__pack(bp, x, C, 1, N, C);                                        /* one product */
+    ut__gemm_block(OC, C, N, dout, 1, OC, bp, dw2, C, 1, UT__ALL);
+    ut_matmul_backward_naive(NULL, dw3, dout, x, NULL, N, C, OC);
+    double e = 0, mx = 0;
+    for (size_t i = 0; i < (size_t)OC * C; i++) { e = fmax(e, fabs((double)dw1[i] - dw3[i])); mx = fmax(mx, fabs((double)dw3[i])); }
+    int same = !memcmp(dw1, dw2, (size_t)OC * C * sizeof(ut_float));
+    report(same && e <= 1e-4 * mx, "chunked_weight_gradient", "N %d x C %d: bit-identical to one blocked product; "
+           "max |diff| to the plain loop %.1e (tolerance 1e-4 x max|dw| = %.1e)", N, C, e, 1e-4 * mx);
+    free(x); free(dout); free(dw1); free(dw2); free(dw3); free(bp);
+}
+
 int main(void) {
     const shape sh[3] = {{2, 200, 4, 2, 64, 0}, {3, 150, 3, 1, 32, 70}, {1, 257, 2, 2, 16, 9}};
     for (int i = 0; i < 3; i++) test_threads(sh[i]);
@@ -185,6 +213,7 @@ int main(void) {
     test_visibility(sh[1], 20);   /* window 70: rows 20..89 see it, tile 2 onwards does not */
     test_visibility(sh[2], 130);
     test_memory_linear();
+    test_chunked_dw();
     test_recompute(1, 1, 0);
     test_recompute(4, 2, 0);
     test_recompute(1, 1, 30);
