@@ -247,7 +247,9 @@ typedef struct {
     ut_float *mid;            /* (N, D) x + attention */
     ut_float *ffn_rstd;       /* (N) */
     ut_float *ffn_xn;         /* (N, D) rmsnorm(mid) */
-    ut_float *gate, *up, *h;  /* (N, F) the SwiGLU MLP (E == 1) */
+    ut_float *gate, *up, *h;  /* (N, F) the SwiGLU MLP (E == 1); h only lives until
+                                 the forward's W_down product (the backward
+                                 recomputes it from gate and up) */
     ut_moe_state moe;         /* the experts (E > 1) */
     ut_float *out;            /* (N, D) mid + MLP: the next layer's x */
 } ut_layer_acts;
