@@ -59,6 +59,7 @@ static void att_free(att_bufs *a) {
     free(a->q); free(a->dy); free(a->k); free(a->v); free(a->y); free(a->lse);
     free(a->dq); free(a->dk); free(a->dv); free(a->scratch);
 }
+#ifdef _OPENMP
 static void att_run(att_bufs *a, shape s) {   /* forward, then backward into zeroed dq, dk, dv */
     memset(a->dq, 0, a->nq * sizeof(ut_float));
     memset(a->dk, 0, a->nk * sizeof(ut_float));
@@ -67,6 +68,7 @@ static void att_run(att_bufs *a, shape s) {   /* forward, then backward into zer
     ut_attention_backward(a->dq, a->dk, a->dv, a->dy, a->y, a->lse, a->q, a->k, a->v, s.B, s.T, s.H, s.KVH,
                           s.HD, s.W, a->scratch);
 }
+#endif
 
 /* 1. The same attention on 1, 2 and 3 threads: every output bit-identical.
    (Each output row is written by the one task of its (batch, kv head), in

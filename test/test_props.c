@@ -644,14 +644,15 @@ static void test_attention_fast_vs_plain(void) {
         for (int b = 0; b < B; b++)   /* lse_t = log sum_u exp(s_tu), in double from the scores */
             for (int h = 0; h < H; h++)
                 for (int t = 0; t < T; t++) {
-                    double sum = 0;
+                    double ls = -INFINITY;   /* log sum_u exp(s_u), one term at a time */
                     for (int u = ut__first_visible(t, W); u <= t; u++) {
                         double s = 0;
                         for (int i = 0; i < HD; i++)
                             s += (double)q[((size_t)(b * T + t) * H + h) * HD + i] * k[((size_t)(b * T + u) * KVH + h / (H / KVH)) * HD + i];
-                        sum += exp(s / sqrt((double)HD));
+                        s /= sqrt((double)HD);
+                        ls = ls > s ? ls + log1p(exp(s - ls)) : s + log1p(exp(ls - s));
                     }
-                    lse2[((size_t)b * H + h) * T + t] = (ut_float)log(sum);
+                    lse2[((size_t)b * H + h) * T + t] = (ut_float)ls;
                 }
         double e[5] = {max_rel_diff(y1, y2, nq), max_rel_diff(lse, lse2, nl), max_rel_diff(dq1, dq2, nq),
                        max_rel_diff(dk1, dk2, nk), max_rel_diff(dv1, dv2, nk)}, worst = 0;
