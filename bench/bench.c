@@ -11,7 +11,7 @@
      L1  long context: B3's model at T 1024 (B 2) and T 4096 (B 1): tokens/s,
          GFLOP/s, the memory ut_memory_estimate gives and the process's peak RSS
      A   attention alone (ut_attention_forward + _backward, appendix A.7),
-         H 8, KVH 2, HD 64, B 1, T 1024 and 4096: GFLOP/s counted as
+         H 8, KVH 2, HD 64, B 4, T 1024 and 4096: GFLOP/s counted as
          4 T^2 HD H per forward, halved (causal), backward 2.5x the forward
    Usage: bench [--steps N] [--threads N] [--only B1|B2|B3|L1|A|matmul] */
 #define ULTRATHINK_IMPLEMENTATION
@@ -85,7 +85,7 @@ static double bench_model(const bench_cfg *b, int steps, double *flops_out) {
 
 /* Attention alone, forward + backward, best of `reps`. */
 static void bench_attention(int T, int reps) {
-    int B = 1, H = 8, KVH = 2, HD = 64;
+    int B = 4, H = 8, KVH = 2, HD = 64;   /* B * KVH = 8 tasks for the threads */
     size_t nq = (size_t)B * T * H * HD, nk = (size_t)B * T * KVH * HD;
     ut_float *q = malloc(nq * sizeof(ut_float)), *dy = malloc(nq * sizeof(ut_float)), *y = malloc(nq * sizeof(ut_float));
     ut_float *dq = calloc(nq, sizeof(ut_float)), *k = malloc(nk * sizeof(ut_float)), *v = malloc(nk * sizeof(ut_float));
@@ -105,7 +105,7 @@ static void bench_attention(int T, int reps) {
         if (t1 - t0 < bf) bf = t1 - t0;
         if (t2 - t1 < bb) bb = t2 - t1;
     }
-    printf("A   attention T %5d (H 8, KVH 2, HD 64): fwd %7.2f ms %6.1f GFLOP/s   bwd %7.2f ms %6.1f GFLOP/s"
+    printf("A   attention T %5d (B 4, H 8, KVH 2, HD 64): fwd %7.2f ms %6.1f GFLOP/s   bwd %7.2f ms %6.1f GFLOP/s"
            "   (best of %d)\n", T, bf, f / bf / 1e6, bb, 2.5 * f / bb / 1e6, reps);
     fflush(stdout);
     free(q); free(dy); free(y); free(dq); free(k); free(v); free(dk); free(dv); free(lse); free(scratch);
