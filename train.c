@@ -630,6 +630,7 @@ typedef struct {
     ut_train_config tc;
     int threads, eval_every, eval_batches, eval_tokens, sample_every, sample_tokens, save_every, log_every, dry_run,
         stop_at, keep_best, force;
+    int recompute;   /* an execution choice like threads: not in the checkpoint, never a resume conflict */
     const char *train_path, *val_path, *tok_path, *out_dir, *resume;
 } settings;
 
@@ -679,6 +680,7 @@ static option *train_options(settings *s) {
         {"clip", OPT_FLOAT, &s->tc.grad_clip, 0, 1e9, 1, "clip the global gradient norm (0 = off)", NULL},
         {"seed", OPT_U64, &s->tc.seed, 0, 1.8e19, 1, "random seed (weights and data order)", NULL},
         {"threads", OPT_INT, &s->threads, 0, 4096, 0, "OpenMP threads (0 = OMP_NUM_THREADS, else all cores, fewer while that is faster)", NULL},
+        {"recompute", OPT_FLAG, &s->recompute, 0, 1, 2, "keep only each layer's input, recompute the layer in the backward pass (less memory, ~1/3 more time, same numbers)", NULL},
         {"#", 0, NULL, 0, 0, 0, "data (token files from `tokenizer encode`; with --resume, default: the recorded ones):", NULL},
         {"train", OPT_STR, &s->train_path, 0, 0, 0, "training tokens", NULL},
         {"val", OPT_STR, &s->val_path, 0, 0, 0, "validation tokens (none: no evaluation)", NULL},
@@ -994,6 +996,7 @@ static int train_setup(run *r, int argc, char **argv) {
     r->tgt = (int *)malloc((size_t)r->B * r->T * sizeof(int));
     r->load = (double *)calloc((size_t)mc->n_layers * mc->n_experts, sizeof(double));
     if (!r->in || !r->tgt || !r->load) die("out of memory");
+    r->m.recompute = r->s.recompute;   /* activation checkpointing (ut_model.recompute) */
     r->fpt = ut_flops_per_token(mc, r->T);
     r->tok_per_step = (long long)r->B * r->T * r->s.tc.grad_accum;
     print_config_line(r->s.resume ? "resume" : "train", mc, &r->s.tc, num_threads());
@@ -1072,12 +1075,13 @@ static step_result train_step(run *r, int step) {
 static void dry_run(run *r) {
     const ut_config *mc = &r->s.mc;
     const ut_train_config *tc = &r->s.tc;
-    ut_memory mem = ut_memory_estimate(mc, r->B, r->T);
+    ut_memory mem = ut_memory_estimate(mc, r->B, r->T, r->s.recompute);
     printf("parameters:      %zu total, %zu active per token%s\n", ut_num_params(mc), ut_num_active_params(mc),
            mc->n_experts > 1 ? " (MoE: K of E experts)" : "");
     printf("FLOPs per token: %.3g (training: forward + backward)\n", r->fpt);
-    printf("memory:          %.1f MB = params %.1f + grads %.1f + AdamW %.1f + activations %.1f\n",
-           mem.total / 1e6, mem.params / 1e6, mem.grads / 1e6, mem.optimizer / 1e6, mem.activations / 1e6);
+    printf("memory:          %.1f MB = params %.1f + grads %.1f + AdamW %.1f + activations %.1f%s\n",
+           mem.total / 1e6, mem.params / 1e6, mem.grads / 1e6, mem.optimizer / 1e6, mem.activations / 1e6,
+           r->s.recompute ? " (--recompute)" : "");
     double t_step = 0;
     for (int i = 0; i < 3; i++) {   /* the first step also allocates: time steps 2 and 3 */
         double t0 = now_s();
@@ -1383,7 +1387,7 @@ static void metrics_config_row(const run *r) {
     const settings *s = &r->s;
     const ut_config *c = &s->mc;
     const ut_train_config *t = &s->tc;
-    ut_memory mem = ut_memory_estimate(c, r->B, r->T);
+    ut_memory mem = ut_memory_estimate(c, r->B, r->T, s->recompute);
     static char cmd[16384], cmdj[100000], pj[3][25000];
     size_t n = (size_t)snprintf(cmd, sizeof cmd, "./train");
     for (int i = 0; i < cmd_argc && n < sizeof cmd; i++) {   /* quote what a shell would split */

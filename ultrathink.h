@@ -61,7 +61,7 @@
     11. inference: KV cache and sampling
      A. appendix: how the matrix products are made fast (packing, the
         register-tiled micro-kernel, cache blocking, grouped products for
-        the experts, attention as small products). Sections 1-11 say WHAT is
+        the experts, attention tiled with an online softmax). Sections 1-11 say WHAT is
         computed, with plain calls; the appendix says HOW it is made fast,
         as a tutorial of its own. Read it last.
 */
@@ -151,9 +151,11 @@ size_t ut_num_params(const ut_config *c);
 size_t ut_num_active_params(const ut_config *c);   /* used per token: K of E experts */
 double ut_flops_per_token(const ut_config *c, int T); /* training: 6*active + attention */
 
-/* Bytes needed to train with micro-batch (B, T). */
+/* Bytes needed to train with micro-batch (B, T); recompute: with activation
+   checkpointing (ut_model.recompute, section 6). The activations include
+   their gradients and the scratch of attention and the MLP. */
 typedef struct { size_t params, grads, optimizer, activations, total; } ut_memory;
-ut_memory ut_memory_estimate(const ut_config *c, int B, int T);
+ut_memory ut_memory_estimate(const ut_config *c, int B, int T, int recompute);
 
 /* One MoE layer's routing and expert activations (section 5): N tokens make
    N*K "slots" (token, choice), sorted by expert. */
@@ -179,7 +181,7 @@ typedef struct {
     ut_float *q;          /* (L, N, H*HD)   queries after RoPE */
     ut_float *k;          /* (L, N, KVH*HD) keys after RoPE */
     ut_float *v;          /* (L, N, KVH*HD) values */
-    ut_float *att;        /* (L, B, H, T, T) attention probabilities */
+    ut_float *attn_lse;   /* (L, B, H, T)   log-sum-exp of each attention row (A.7) */
     ut_float *attn_y;     /* (L, N, H*HD)   attention output before W_o */
     ut_float *resid_mid;  /* (L, N, D)   residual after attention */
     ut_float *ffn_rstd;   /* (L, N) */
@@ -196,7 +198,8 @@ typedef struct {
     ut_float *ffn_x;         /* (L, N*K, D) each slot's input row (gathered xn) */
     ut_float *ffn_gate;      /* (L, N*K, F) pre-activation of the gate */
     ut_float *ffn_up;        /* (L, N*K, F) */
-    ut_float *ffn_h;         /* (L, N*K, F) silu(gate) * up */
+    ut_float *ffn_h;         /* (L, N*K, F) silu(gate) * up; MoE only (the dense
+                                MLP recomputes h in its backward) */
     ut_float *ffn_out;       /* (L, N*K, D) each slot's expert output */
     ut_float *final_rstd;    /* (N) */
     ut_float *final_xn;      /* (N, D) */
@@ -214,6 +217,10 @@ typedef struct {
     ut_float *dlogits;    /* (N, V) */
     ut_float *ffn;        /* the MLP's (2 N F) or the experts' (ut_moe_scratch_floats) */
     ut_float *attn;       /* attention's own (ut_attention_scratch_floats), also forward */
+    /* These are never needed at the same time, so they share one buffer (the
+       largest of them): dlogits (only at the start of the backward), the
+       MLP's scratch (during the MLP's backward; in the forward, the dense
+       MLP's h), and dq, dy, dk, dv followed by attention's scratch. */
 } ut_grad_acts;
 
 /* One layer's parameters by name, pointing into the parameter buffer (or, the
@@ -238,12 +245,14 @@ typedef struct {
     ut_float *attn_xn;        /* (N, D) rmsnorm(x) */
     ut_float *q;              /* (N, H*HD) queries after RoPE */
     ut_float *k, *v;          /* (N, KVH*HD) keys after RoPE, values */
-    ut_float *att;            /* (B, H, T, T) attention probabilities */
+    ut_float *lse;            /* (B, H, T) log-sum-exp of each attention row */
     ut_float *attn_y;         /* (N, H*HD) attention output, before W_o */
     ut_float *mid;            /* (N, D) x + attention */
     ut_float *ffn_rstd;       /* (N) */
     ut_float *ffn_xn;         /* (N, D) rmsnorm(mid) */
-    ut_float *gate, *up, *h;  /* (N, F) the SwiGLU MLP (E == 1) */
+    ut_float *gate, *up, *h;  /* (N, F) the SwiGLU MLP (E == 1); h only lives until
+                                 the forward's W_down product (the backward
+                                 recomputes it from gate and up) */
     ut_moe_state moe;         /* the experts (E > 1) */
     ut_float *out;            /* (N, D) mid + MLP: the next layer's x */
 } ut_layer_acts;
@@ -255,8 +264,14 @@ typedef struct {
     ut_float *adam_m, *adam_v;         /* AdamW moments, same layout */
     ut_float *p[UT_NUM_TENSORS], *g[UT_NUM_TENSORS];  /* tensor pointers into them */
     ut_float *rope_cos, *rope_sin;     /* (max_seq_len, HD/2) */
+    /* activation checkpointing: 0 = keep every layer's activations for the
+       backward pass; 1 = keep only each layer's input (resid) and recompute
+       the layer during the backward pass (one more forward per step, about
+       1/3 more time; activations of one layer instead of L). Set it before
+       ut_model_forward; the results are bit-identical either way. */
+    int recompute;
     /* activations for the current (B, T), and their gradients */
-    int B, T;
+    int B, T, acts_recompute;
     ut_acts a;
     ut_grad_acts d;
     void *acts_mem;                    /* the one allocation a and d point into */
@@ -432,22 +447,24 @@ void ut_rope_forward(ut_float *x, const ut_float *cos_t, const ut_float *sin_t, 
                      int nh, int HD, int pos0);
 void ut_rope_backward(ut_float *dx, const ut_float *cos_t, const ut_float *sin_t, int B, int T,
                       int nh, int HD, int pos0);
-/* Attention: the plain loops (the definition; tests' oracle) and the fast
-   version the model uses (appendix A), which needs ut_attention_scratch_floats
-   floats of scratch. ut_attention_step: one new query against a KV cache. */
+/* Attention: the plain loops (the definition; tests' oracle; they keep every
+   probability, att (B, H, T, T)) and the tiled version the model uses
+   (appendix A.7, FlashAttention-2), which keeps one log-sum-exp per query
+   row, lse (B, H, T), and needs ut_attention_scratch_floats floats of scratch
+   (O(T), not O(T^2)). ut_attention_step: one new query against a KV cache. */
 void ut_attention_forward_naive(ut_float *y, ut_float *att, const ut_float *q, const ut_float *k,
                                 const ut_float *v, int B, int T, int H, int KVH, int HD, int window);
 void ut_attention_backward_naive(ut_float *dq, ut_float *dk, ut_float *dv, const ut_float *dy,
                                  const ut_float *att, const ut_float *q, const ut_float *k,
                                  const ut_float *v, int B, int T, int H, int KVH, int HD, int window);
 size_t ut_attention_scratch_floats(int B, int T, int KVH, int HD);
-void ut_attention_forward(ut_float *y, ut_float *att, const ut_float *q, const ut_float *k,
+void ut_attention_forward(ut_float *y, ut_float *lse, const ut_float *q, const ut_float *k,
                           const ut_float *v, int B, int T, int H, int KVH, int HD, int window,
                           ut_float *scratch);
 void ut_attention_backward(ut_float *dq, ut_float *dk, ut_float *dv, const ut_float *dy,
-                           const ut_float *att, const ut_float *q, const ut_float *k,
-                           const ut_float *v, int B, int T, int H, int KVH, int HD, int window,
-                           ut_float *scratch);
+                           const ut_float *y, const ut_float *lse, const ut_float *q,
+                           const ut_float *k, const ut_float *v, int B, int T, int H, int KVH,
+                           int HD, int window, ut_float *scratch);
 void ut_attention_step(ut_float *y, ut_float *scores, const ut_float *q, const ut_float *k_cache,
                        const ut_float *v_cache, int pos, int H, int KVH, int HD, int window);
 /* h = silu(gate) * up, elementwise over n numbers; and its backward */
@@ -751,20 +768,23 @@ ut_layer ut_layer_weights(ut_float *const t[UT_NUM_TENSORS], const ut_config *c,
    its number of elements. Used both to measure (ut_memory_estimate) and to
    carve one allocation (ut__ensure_acts, section 6). */
 typedef struct { void **ptr; size_t count; size_t elem; } ut__buf;
-static int ut__act_bufs(const ut_config *c, ut_acts *a, ut_grad_acts *d, int B, int T, ut__buf *out) {
-    size_t L = c->n_layers, D = c->d_model, N = (size_t)B * T, V = c->vocab_size;
+static int ut__act_bufs(const ut_config *c, ut_acts *a, ut_grad_acts *d, int B, int T, int recompute,
+                        ut__buf *out) {
+    /* L: layers whose activations are kept; with recompute only one layer's
+       (the one being recomputed), but still every layer's input (resid) */
+    size_t L = recompute ? 1 : (size_t)c->n_layers, D = c->d_model, N = (size_t)B * T, V = c->vocab_size;
     size_t H = c->n_heads, KVH = c->n_kv_heads, HD = c->head_dim, F = c->ffn_hidden;
     size_t E = c->n_experts, K = c->top_k, moe = E > 1 ? 1 : 0;
     size_t fl = sizeof(ut_float), in = sizeof(int);
     int n = 0;
 #define UT__B(p, cnt, el) out[n].ptr = (void **)&a->p, out[n].count = (cnt), out[n].elem = (el), n++
-    UT__B(resid, (L + 1) * N * D, fl);
+    UT__B(resid, ((size_t)c->n_layers + 1) * N * D, fl);
     UT__B(attn_rstd, L * N, fl);
     UT__B(attn_xn, L * N * D, fl);
     UT__B(q, L * N * H * HD, fl);
     UT__B(k, L * N * KVH * HD, fl);
     UT__B(v, L * N * KVH * HD, fl);
-    UT__B(att, L * B * H * (size_t)T * T, fl);
+    UT__B(attn_lse, L * B * H * (size_t)T, fl);
     UT__B(attn_y, L * N * H * HD, fl);
     UT__B(resid_mid, L * N * D, fl);
     UT__B(ffn_rstd, L * N, fl);
@@ -779,35 +799,48 @@ static int ut__act_bufs(const ut_config *c, ut_acts *a, ut_grad_acts *d, int B, 
     UT__B(ffn_x, moe * L * N * K * D, fl);
     UT__B(ffn_gate, L * N * K * F, fl);
     UT__B(ffn_up, L * N * K * F, fl);
-    UT__B(ffn_h, L * N * K * F, fl);
+    UT__B(ffn_h, moe * L * N * K * F, fl);
     UT__B(ffn_out, moe * L * N * K * D, fl);
     UT__B(final_rstd, N, fl);
     UT__B(final_xn, N * D, fl);
     UT__B(probs, N * V, fl);
-    /* the gradients of activations; dq, dy, dk and dv lie one after another
-       in one buffer, so that one call zeroes them (ut__ensure_acts points dy,
-       dk and dv into it) */
+    /* the gradients of activations. dq, dy, dk and dv lie one after another
+       (one call zeroes them), then attention's scratch; they, dlogits and
+       the MLP's scratch share one buffer (ut_grad_acts), carved here as
+       `ffn`; ut__ensure_acts points the others into it. */
 #define UT__G(p, cnt) out[n].ptr = (void **)&d->p, out[n].count = (cnt), out[n].elem = fl, n++
     UT__G(dresid, N * D);
     UT__G(dxn, N * D);
-    UT__G(dq, N * (2 * H * HD + 2 * KVH * HD));
-    UT__G(dlogits, N * V);
-    UT__G(ffn, E > 1 ? ut_moe_scratch_floats((int)N, (int)D, (int)F, (int)E, (int)K) : 2 * N * F);
-    UT__G(attn, ut_attention_scratch_floats(B, T, (int)KVH, (int)HD));
+    size_t ffn = E > 1 ? ut_moe_scratch_floats((int)N, (int)D, (int)F, (int)E, (int)K) : 2 * N * F;
+    size_t attn = N * (2 * H * HD + 2 * KVH * HD) + ut_attention_scratch_floats(B, T, (int)KVH, (int)HD);
+    size_t shared = N * V > ffn ? N * V : ffn;
+    UT__G(ffn, shared > attn ? shared : attn);
 #undef UT__G
 #undef UT__B
     return n;
 }
 
-ut_memory ut_memory_estimate(const ut_config *c, int B, int T) {
+/* The most floats appendix A packs at once (A.4, ut__gemm_many_chunked). */
+#ifndef UT__PACK_MAX
+#  define UT__PACK_MAX ((size_t)1 << 22)   /* 16 MB of floats */
+#endif
+ut_memory ut_memory_estimate(const ut_config *c, int B, int T, int recompute) {
     ut_memory r;
     ut_acts a;
     ut_grad_acts d;
     ut__buf bufs[48];
-    int n = ut__act_bufs(c, &a, &d, B, T, bufs);
+    int n = ut__act_bufs(c, &a, &d, B, T, recompute, bufs);
     size_t P = ut_num_params(c) * sizeof(ut_float);
     r.params = P; r.grads = P; r.optimizer = 2 * P; r.activations = 0;
     for (int i = 0; i < n; i++) r.activations += bufs[i].count * bufs[i].elem;
+    /* and appendix A's buffer for packed matrices (A.2), which holds at most
+       UT__PACK_MAX floats past the weights: a weight gradient packs its
+       input, (N*K, F) at most */
+    size_t N = (size_t)B * T, F = (size_t)c->ffn_hidden * c->top_k, D = c->d_model;
+    size_t QD = (size_t)c->n_heads * c->head_dim, widest = F > D ? F : D;
+    widest = widest > QD ? widest : QD;
+    size_t pack = N * widest < UT__PACK_MAX ? N * widest : UT__PACK_MAX;
+    r.activations += (pack + (size_t)c->vocab_size * D) * sizeof(ut_float);
     r.total = r.params + r.grads + r.optimizer + r.activations;
     return r;
 }
@@ -1052,7 +1085,8 @@ static inline int ut__first_visible(int t, int window) {
 /* The plain version: loops over the batch b, the head h, the query t, the key
    u and the feature i, exactly as the formulas read. It is the definition and
    the tests' oracle; the model calls the fast version, ut_attention_forward
-   (appendix A.7), which computes the same sums as small matrix products. */
+   (appendix A.7), which computes the same sums tile by tile with an online
+   softmax and keeps only each row's log-sum-exp instead of att. */
 void ut_attention_forward_naive(ut_float *y, ut_float *att, const ut_float *q, const ut_float *k,
                                 const ut_float *v, int B, int T, int H, int KVH, int HD, int window) {
     int group = H / KVH;
@@ -1183,13 +1217,16 @@ void ut_swiglu_forward(ut_float *out, ut_float *gate, ut_float *up, ut_float *h,
     ut_silu_mul_forward(h, gate, up, (size_t)N * F);         /* h = silu(gate) * up */
     ut_matmul_forward(out, h, wd, N, F, D);                   /* out = h wd^T */
 }
-/* scratch holds 2*N*F floats (dh, overwritten by dgate, and dup). dx is added to. */
+/* scratch holds 2*N*F floats (dh, overwritten by dgate, and dup). dx is added to.
+   h may be NULL (the model does not keep it): it is then recomputed from gate
+   and up into dup's half of the scratch, free until the silu backward. */
 void ut_swiglu_backward(ut_float *dx, ut_float *dwg, ut_float *dwu, ut_float *dwd,
                         const ut_float *dout, const ut_float *gate, const ut_float *up,
                         const ut_float *h, const ut_float *x, const ut_float *wg,
                         const ut_float *wu, const ut_float *wd, ut_float *scratch, int N, int D, int F) {
     size_t NF = (size_t)N * F;
     ut_float *dh = scratch, *dup = scratch + NF;
+    if (!h) { ut_silu_mul_forward(dup, gate, up, NF); h = dup; }   /* the same numbers as the forward's */
     ut__zero(dh, NF);
     ut_matmul_backward(dh, dwd, dout, h, wd, N, F, D);        /* dh = dout wd, dwd += dout^T h */
     ut_silu_mul_backward(dh, dup, dh, gate, up, NF);          /* dgate (over dh) and dup */
@@ -1402,7 +1439,11 @@ void ut_crossentropy_backward(ut_float *dlogits, const ut_float *probs, const in
        xn2 = rmsnorm(mid) * ffn_norm
        out = mid + ffn(xn2)          ffn: a SwiGLU MLP (E = 1) or a
                                      Mixture of Experts (E > 1)
-   Every activation the backward pass needs is kept (ut_layer_acts).
+   Every activation the backward pass needs is kept (ut_layer_acts), unless
+   m->recompute is set: then only each layer's input is kept, and the
+   backward pass runs the layer's forward again just before its backward
+   (activation checkpointing: memory of one layer instead of L, for one more
+   forward pass per step).
    ======================================================================== */
 
 static void ut__point_tensors(ut_float *base, const size_t sizes[UT_NUM_TENSORS],
@@ -1459,11 +1500,11 @@ void ut_model_free(ut_model *m) {
    one allocation, carved into the buffers listed in ut__act_bufs, each
    starting on a 64-byte cache line. */
 static int ut__ensure_acts(ut_model *m, int B, int T) {
-    if (m->acts_mem && m->B == B && m->T == T) return 0;
+    if (m->acts_mem && m->B == B && m->T == T && m->acts_recompute == m->recompute) return 0;
     free(m->acts_mem); free(m->inputs); free(m->targets);
     m->acts_mem = NULL; m->inputs = m->targets = NULL; m->B = m->T = 0;
     ut__buf bufs[48];
-    int nb = ut__act_bufs(&m->cfg, &m->a, &m->d, B, T, bufs);
+    int nb = ut__act_bufs(&m->cfg, &m->a, &m->d, B, T, m->recompute, bufs);
     size_t total = 0;
     for (int i = 0; i < nb; i++) total += (bufs[i].count * bufs[i].elem + 63) / 64 * 64;
     m->acts_mem = ut__calloc(total + 64, 1);
@@ -1478,35 +1519,39 @@ static int ut__ensure_acts(ut_model *m, int B, int T) {
     }
     size_t N = (size_t)B * T, QD = (size_t)m->cfg.n_heads * m->cfg.head_dim;
     size_t KD = (size_t)m->cfg.n_kv_heads * m->cfg.head_dim;
+    m->d.dlogits = m->d.dq = m->d.ffn;   /* the shared buffer (ut_grad_acts) */
     m->d.dy = m->d.dq + N * QD; m->d.dk = m->d.dy + N * QD; m->d.dv = m->d.dk + N * KD;
-    m->B = B; m->T = T;
+    m->d.attn = m->d.dv + N * KD;
+    m->B = B; m->T = T; m->acts_recompute = m->recompute;
     return 0;
 }
 
-/* Layer l's activations by name: pointers into the (L, ...) buffers of ut_acts. */
+/* Layer l's activations by name: pointers into the (L, ...) buffers of
+   ut_acts. With recompute every layer uses the one slot (L = 0), except for
+   its input x and output, which live in resid[l] and resid[l + 1]. */
 static ut_layer_acts ut__layer_acts(ut_model *m, int l) {
     const ut_config *c = &m->cfg;
-    size_t N = (size_t)m->B * m->T, L = (size_t)l, D = c->d_model, F = c->ffn_hidden;
+    size_t N = (size_t)m->B * m->T, L = m->acts_recompute ? 0 : (size_t)l, D = c->d_model, F = c->ffn_hidden;
     size_t QD = (size_t)c->n_heads * c->head_dim, KD = (size_t)c->n_kv_heads * c->head_dim;
     size_t E = c->n_experts, K = c->top_k, NK = N * K;
     ut_acts *a = &m->a;
     ut_layer_acts s;
     memset(&s, 0, sizeof s);
-    s.x = a->resid + L * N * D;
+    s.x = a->resid + (size_t)l * N * D;
     s.attn_rstd = a->attn_rstd + L * N;
     s.attn_xn = a->attn_xn + L * N * D;
     s.q = a->q + L * N * QD;
     s.k = a->k + L * N * KD;
     s.v = a->v + L * N * KD;
-    s.att = a->att + L * N * c->n_heads * m->T;
+    s.lse = a->attn_lse + L * N * c->n_heads;
     s.attn_y = a->attn_y + L * N * QD;
     s.mid = a->resid_mid + L * N * D;
     s.ffn_rstd = a->ffn_rstd + L * N;
     s.ffn_xn = a->ffn_xn + L * N * D;
     s.gate = a->ffn_gate + L * NK * F;
     s.up = a->ffn_up + L * NK * F;
-    s.h = a->ffn_h + L * NK * F;
-    s.out = a->resid + (L + 1) * N * D;
+    s.h = E > 1 ? a->ffn_h + L * NK * F : m->d.ffn + N * F;   /* dense: in the shared buffer, for the forward only */
+    s.out = a->resid + ((size_t)l + 1) * N * D;
     s.moe.count = m->expert_count + L * E;
     if (E > 1) {
         s.moe.probs = a->router_probs + L * N * E;
@@ -1551,7 +1596,7 @@ static void ut__block_forward(const ut_model *m, int l, ut_layer_acts *s, int B,
         ut_attention_step(s->attn_y, kv->scores, s->q, kv->k + (size_t)l * S * KD,
                           kv->v + (size_t)l * S * KD, pos, H, KVH, HD, c->sliding_window);
     else
-        ut_attention_forward(s->attn_y, s->att, s->q, s->k, s->v, B, T, H, KVH, HD,
+        ut_attention_forward(s->attn_y, s->lse, s->q, s->k, s->v, B, T, H, KVH, HD,
                              c->sliding_window, m->d.attn);
     ut_matmul_forward(s->mid, s->attn_y, w.wo, N, QD, D);
     ut__add(s->mid, s->x, (size_t)N * D);
@@ -1631,11 +1676,20 @@ void ut_model_backward(ut_model *m, float scale) {
     for (int l = L - 1; l >= 0; l--) {
         ut_layer w = ut_layer_weights(m->p, c, l), g = ut_layer_weights(m->g, c, l);
         ut_layer_acts s = ut__layer_acts(m, l);
+        if (m->acts_recompute && l < L - 1) {
+            /* activation checkpointing: the slot holds the last layer's
+               activations; run layer l's forward again from its input,
+               resid[l], which gives the very same numbers (same code, same
+               inputs, deterministic). Its output resid[l + 1] is rewritten
+               with the same values, its losses are not needed again. */
+            double aux_again = 0, z_again = 0;
+            ut__block_forward(m, l, &s, B, T, NULL, &aux_again, &z_again);
+        }
         /* feed-forward: dresid (= dL/dout) flows into dmid both directly and
            through the MLP and its norm */
         ut__zero(d->dxn, (size_t)N * D);
         if (E == 1)
-            ut_swiglu_backward(d->dxn, g.w_gate, g.w_up, g.w_down, d->dresid, s.gate, s.up, s.h, s.ffn_xn,
+            ut_swiglu_backward(d->dxn, g.w_gate, g.w_up, g.w_down, d->dresid, s.gate, s.up, NULL, s.ffn_xn,
                                w.w_gate, w.w_up, w.w_down, d->ffn, N, D, F);
         else
             ut_moe_backward(d->dxn, g.router, g.w_gate, g.w_up, g.w_down, d->dresid, daux, dz, &s.moe,
@@ -1644,7 +1698,7 @@ void ut_model_backward(ut_model *m, float scale) {
         /* attention: dresid now holds dL/dmid */
         ut__zero(d->dq, (size_t)N * (2 * QD + 2 * KD));   /* dq, dy, dk, dv: one buffer */
         ut_matmul_backward(d->dy, g.wo, d->dresid, s.attn_y, w.wo, N, QD, D);
-        ut_attention_backward(d->dq, d->dk, d->dv, d->dy, s.att, s.q, s.k, s.v, B, T, H, KVH, HD,
+        ut_attention_backward(d->dq, d->dk, d->dv, d->dy, s.attn_y, s.lse, s.q, s.k, s.v, B, T, H, KVH, HD,
                               c->sliding_window, d->attn);
         ut_rope_backward(d->dq, m->rope_cos, m->rope_sin, B, T, H, HD, 0);
         ut_rope_backward(d->dk, m->rope_cos, m->rope_sin, B, T, KVH, HD, 0);
@@ -2650,7 +2704,7 @@ int ut_sample(const ut_float *logits, int V, float temperature, int top_k, float
  *   A.4  one block of a product; several products at once (ut__gemm_many)
  *   A.5  the linear layers of section 4 as such products
  *   A.6  the experts of a MoE layer: one grouped product per step
- *   A.7  attention as small products, one (batch, kv head) per thread
+ *   A.7  attention, tiled (FlashAttention-2): online softmax, memory O(T)
  *
  * ---- Why the naive loop is slow ------------------------------------------
  * A modern core can issue two 16-wide fused multiply-adds (FMA) per cycle:
@@ -2999,6 +3053,47 @@ static void ut__gemm_plain(const ut__mm_job *jb) {
         }
 }
 
+/* The packed copy of B is capped at UT__PACK_MAX floats. A weight gradient
+ * dw += dout^T inp packs its whole input inp (N x C, N = B*T rows): 180 MB
+ * for N = 32768, C = 1376, more than the rest of a layer's activations. Past
+ * the cap, the sums over k are cut into chunks of whole KC blocks, one
+ * ut__gemm_many per chunk, the later chunks adding to the first. Every KC
+ * block is still computed the same way and added into Cm in the same order
+ * (see ut__gemm_block), so the result is bit-identical to one call. */
+/* (UT__PACK_MAX is defined in section 3, for ut_memory_estimate.) */
+static void ut__gemm_many(ut__mm_job *jobs, int njobs);
+static int ut__gemm_many_chunked(ut__mm_job *jobs, int njobs) {   /* 1: done here */
+    size_t need = 0, width = 0;
+    int maxK = 0;
+    for (int j = 0; j < njobs; j++) {
+        if (jobs[j].M <= 0 || jobs[j].Nn <= 0 || jobs[j].K <= 0) continue;
+        need += ut__packed_size(jobs[j].K, jobs[j].Nn);
+        width += ut__packed_size(1, jobs[j].Nn);
+        if (jobs[j].K > maxK) maxK = jobs[j].K;
+    }
+    size_t kch = width ? UT__PACK_MAX / width / UT__KC * UT__KC : 0;
+    if (kch < UT__KC) kch = UT__KC;
+    if (need <= UT__PACK_MAX || (size_t)maxK <= kch) return 0;
+    ut__mm_job sub[64];
+    for (size_t k0 = 0; k0 < (size_t)maxK; k0 += kch) {
+        int n = 0;
+        for (int j = 0; j < njobs; j++) {
+            const ut__mm_job *jb = &jobs[j];
+            int live = jb->M > 0 && jb->Nn > 0 && jb->K > 0;
+            if (!live) { if (k0 == 0) sub[n++] = *jb; continue; }
+            if ((size_t)jb->K <= k0) continue;
+            sub[n] = *jb;
+            sub[n].K = (size_t)jb->K - k0 < kch ? (int)((size_t)jb->K - k0) : (int)kch;
+            sub[n].A = jb->A + k0 * (size_t)jb->csa;
+            sub[n].B = jb->B + k0 * (size_t)jb->rsb;
+            sub[n].accumulate = jb->accumulate || k0 > 0;
+            n++;
+        }
+        ut__gemm_many(sub, n);
+    }
+    return 1;
+}
+
 static void ut__gemm_many(ut__mm_job *jobs, int njobs) {
     /* Number the B panels and the output tiles of all jobs one after another,
      * the jobs with the longest sums (the costliest tiles) first: threads
@@ -3011,6 +3106,7 @@ static void ut__gemm_many(ut__mm_job *jobs, int njobs) {
         ut__gemm_many(jobs + njobs / 2, njobs - njobs / 2);
         return;
     }
+    if (ut__gemm_many_chunked(jobs, njobs)) return;   /* too big to pack at once */
     for (int j = 0; j < njobs; j++) {   /* insertion sort by K, longest first */
         int i = j;
         while (i > 0 && jobs[ord[i - 1]].K < jobs[j].K) { ord[i] = ord[i - 1]; i--; }
@@ -3289,117 +3385,243 @@ static void ut__experts_backward(ut_float *dx, ut_float *dwg, ut_float *dwu, ut_
     ut__for_each_expert(&up_dx, 1, off, E);
 }
 
-/* ---- A.7 Attention as small products ---------------------------------------- */
+/* ---- A.7 Attention, tiled: FlashAttention-2 on the CPU --------------------- */
 /* The attention of section 5 (ut_attention_forward_naive and _backward_naive
-   define it), computed the fast way. */
-/* How it is computed. Written per (batch b, kv head) as matrix products, the
-   formulas above are, for each query head h of the group (Q_h, dY_h: T x HD;
-   K, V: T x HD; P, G: T x T):
-       forward:   S = Q_h K^T            P = softmax(scale * S), masked rows
-                  Y_h = P V
-       backward:  dP = dY_h V^T          G = P * (dP - rowsum(P * dP)) * scale
-                  dQ_h += G K            dK += G^T Q_h         dV += P^T dY_h
-   Each product goes through the register-tiled kernel of A.3 on one
-   thread (ut__gemm_block), with the (batch, kv head) pairs spread over the
-   threads. K and V are packed once per pair and shared by the group's query
-   heads -- they are never copied per query head.
-   Causality halves the work: a query sees no later key, so the scores above
-   the diagonal are never needed and P and G are exactly 0 there. The
-   `skip` argument of ut__gemm_block leaves out that half, strip by strip
-   (MR rows at a time). A sliding window is only masked: its entries are
-   computed, then set to 0 by the softmax, which costs time but not accuracy. */
+   define it), computed without ever holding a T x T matrix. The plain version
+   keeps every probability att[b, h, t, u] for the backward pass: (B, H, T, T)
+   numbers per layer, 43 GB for an 8-layer model at B = 8, T = 4096. This one
+   keeps ONE number per query row, and its memory grows like T, not T^2.
 
+   THE IDEA: ONLINE SOFTMAX. Cut the keys into tiles of UT__ATT_TILE
+   positions. For one query row t, with scores s_u = scale q_t . k_u, the
+   output is
+         y_t = sum_u e^(s_u - m) v_u  /  sum_u e^(s_u - m)      (any constant m)
+   Both sums can be built one key tile at a time if we remember, per row, the
+   largest score so far m, the running denominator l and the running
+   (unnormalised) numerator o. A new tile with scores s_u (u in the tile):
+         m' = max(m, max_u s_u)                  the new maximum
+         p_u = e^(s_u - m')                      the tile's weights
+         l' = e^(m - m') l + sum_u p_u           old terms re-based to m'
+         o' = e^(m - m') o + sum_u p_u v_u
+   After the last tile y_t = o / l, exactly the softmax-weighted sum (in exact
+   arithmetic; in floats it agrees to rounding). Subtracting the running
+   maximum keeps every exponent <= 0, as in a plain softmax. We keep
+         lse_t = m + log(l) = log sum_u e^(s_u)     (the row's log-sum-exp)
+   because it gives back any probability in one exp: att[t, u] = e^(s_u - lse_t).
 
-/* Scratch: one piece per (batch, kv head) pair, big enough for the backward
-   pass (packed V^T, K, Q_h and dY_h, and G, T x T), whole cache lines. */
-static size_t ut__attention_scratch_pair(int T, int HD) {
-    size_t n = ut__packed_size(HD, T) + 3 * ut__packed_size(T, HD) + (size_t)T * T;
+   THE BACKWARD, with P recomputed tile by tile. With dP[t,u] = dy_t . v_u, the
+   softmax backward of section 5 is  ds[t,u] = P[t,u] (dP[t,u] - D_t)  with
+         D_t = sum_u P[t,u] dP[t,u] = dy_t . sum_u P[t,u] v_u = dy_t . y_t
+   so D is one dot product per row, from the forward's output -- no pass over
+   the keys is needed for it. Then for each pair of tiles (queries i, keys j):
+         S = Q_i K_j^T,  P = exp(scale S - lse_i),  dP = dY_i V_j^T
+         dS = P * (dP - D_i) * scale
+         dQ_i += dS K_j      dK_j += dS^T Q_i      dV_j += P^T dY_i
+   Each product is a small matrix product (tile x HD by HD x tile, ...) and
+   goes through the register-tiled kernel of A.3 (ut__gemm_block) on one
+   thread. Shapes, per (batch b, query head h), tile size BT:
+         Q_i, dY_i, Y_i, dQ_i   (BT, HD)    rows t0 .. t0+BT of the head
+         K_j, V_j, dK_j, dV_j   (BT, HD)    rows u0 .. u0+BT of its kv head
+         S, P, dP, dS           (BT, BT)    one tile pair
+         lse_i, D_i             (BT)
+
+   WHAT IS SKIPPED. A key tile entirely after the query tile (j > i) is never
+   visible (causal), and a key tile entirely before the window of the query
+   tile's first row is never visible (sliding window W): neither is touched,
+   so full causal attention costs half of T^2 and a window costs O(T W). On
+   the diagonal tile (j == i) ut__gemm_block's `skip` leaves out the upper
+   half strip by strip; entries that are computed but not visible are set to
+   exactly 0 in P and dS.
+
+   GQA AND THREADS. One (batch, kv head) pair is one task: it packs its K and
+   V tiles once and runs the group's H/KVH query heads against them (K and V
+   are never copied per query head). Every output row -- y and lse of the
+   group's heads; dq of those heads; dk and dv of the kv head -- is written by
+   that one task, in a fixed order (heads h ascending, then query tiles i
+   ascending, then key tiles j ascending), so the result does not depend on
+   the number of threads, and no atomics are needed. Memory: each pair's
+   packed tiles and two BT x BT tiles, O(T HD) -- ut_attention_scratch_floats.
+
+   Differences from the plain version: the sums are added in another order
+   and the forward's exp is taken against a running maximum, so results agree
+   with it to rounding (~1e-6 relative in float), not bit for bit. */
+#ifndef UT__ATT_TILE
+#  define UT__ATT_TILE 64   /* BT: query and key tile; measured 32-128 within a few % */
+#endif
+
+/* Scratch of one (batch, kv head) pair, in floats: the packed tiles
+   (K_j^T and V_j^T, HD x BT each, and K_j or V_j, BT x HD, for every key
+   tile j), the packed Q_i and dY_i of the current query tile, the two
+   BT x BT tiles and a BT row vector; whole cache lines. */
+static size_t ut__att_pair_floats(int T, int HD) {
+    size_t nt = (size_t)(T + UT__ATT_TILE - 1) / UT__ATT_TILE;
+    size_t kt = ut__packed_size(HD, UT__ATT_TILE), kv = ut__packed_size(UT__ATT_TILE, HD);
+    size_t n = nt * (2 * kt + kv) + 2 * kv + 2 * (size_t)UT__ATT_TILE * UT__ATT_TILE + 2 * UT__ATT_TILE;
     return (n + 15) / 16 * 16;
 }
 size_t ut_attention_scratch_floats(int B, int T, int KVH, int HD) {
-    return (size_t)B * KVH * ut__attention_scratch_pair(T, HD);
+    return (size_t)B * KVH * ut__att_pair_floats(T, HD);
 }
 
-/* Row t of the scores -> row t of P: scale, mask, softmax over the visible
-   keys u0..t (max subtracted first so exp cannot overflow); 0 elsewhere. */
-static void ut__softmax_causal_row(ut_float *a, int t, int u0, int T, ut_float scale) {
+/* The key range of row t inside key tile [u0, u0 + bk): columns [*lo, *hi)
+   are visible (u <= t, and t - u < window); none when *lo >= *hi. */
+static void ut__att_visible(int t, int u0, int bk, int window, int *lo, int *hi) {
+    int a = ut__first_visible(t, window) - u0, b = t - u0 + 1;
+    *lo = a > 0 ? a : 0;
+    *hi = b < bk ? b : bk;
+}
+
+/* One row of the online softmax, for one key tile: s (bk scores q_t . k_u)
+   becomes p_u = exp(scale s_u - m') on the visible columns [lo, hi) and 0
+   elsewhere; the running max m and sum l are updated. Returns e^(m - m'),
+   the factor the row's running output must be multiplied by. */
+static ut_float ut__online_softmax_row(ut_float *s, int lo, int hi, int bk, ut_float scale,
+                                       ut_float *m, ut_float *l) {
+    if (lo >= hi) {                  /* nothing visible in this tile: no change */
+        for (int u = 0; u < bk; u++) s[u] = 0;
+        return 1;
+    }
     ut_float mx = -INFINITY, sum = 0;
-    for (int u = u0; u <= t; u++) { a[u] *= scale; mx = a[u] > mx ? a[u] : mx; }
+    for (int u = lo; u < hi; u++) { s[u] *= scale; mx = s[u] > mx ? s[u] : mx; }
+    ut_float m_new = mx > *m ? mx : *m;
+    ut_float alpha = *m == -INFINITY ? 0 : ut__exp(*m - m_new);   /* first tile: o = l = 0 anyway */
     UT_SIMD_SUM(sum)
-    for (int u = u0; u <= t; u++) { a[u] = ut__exp(a[u] - mx); sum += a[u]; }
-    ut_float inv = 1 / sum;
-    for (int u = 0; u < T; u++) a[u] = (u >= u0 && u <= t) ? a[u] * inv : 0;
+    for (int u = lo; u < hi; u++) { s[u] = ut__exp(s[u] - m_new); sum += s[u]; }
+    for (int u = 0; u < lo; u++) s[u] = 0;
+    for (int u = hi; u < bk; u++) s[u] = 0;
+    *l = *l * alpha + sum;
+    *m = m_new;
+    return alpha;
 }
 
-void ut_attention_forward(ut_float *y, ut_float *att, const ut_float *q, const ut_float *k,
+/* y (B, T, H, HD) and lse (B, H, T) from q (B, T, H, HD), k, v (B, T, KVH, HD). */
+void ut_attention_forward(ut_float *y, ut_float *lse, const ut_float *q, const ut_float *k,
                           const ut_float *v, int B, int T, int H, int KVH, int HD, int window,
                           ut_float *scratch) {
-    int group = H / KVH;
-    ut_float scale = (ut_float)(1.0 / sqrt((double)HD));
-    long qs = (long)H * HD, ks = (long)KVH * HD;    /* row strides of q/y and of k/v */
-    size_t nkt = ut__packed_size(HD, T), per = ut__attention_scratch_pair(T, HD);
-    #pragma omp parallel for collapse(2) schedule(static)
+    const int BT = UT__ATT_TILE, nt = (T + BT - 1) / BT, group = H / KVH;
+    const ut_float scale = (ut_float)(1.0 / sqrt((double)HD));
+    const long qs = (long)H * HD, ks = (long)KVH * HD;       /* row strides of q/y and of k/v */
+    const size_t kt_sz = ut__packed_size(HD, BT), kv_sz = ut__packed_size(BT, HD);
+    const size_t per = ut__att_pair_floats(T, HD);
+    #pragma omp parallel for collapse(2) schedule(dynamic, 1)
     for (int b = 0; b < B; b++)
         for (int kvh = 0; kvh < KVH; kvh++) {
-            /* this pair's part of the scratch: packed K^T, then packed V */
-            ut_float *kt = scratch + ((size_t)b * KVH + kvh) * per, *vp = kt + nkt;
+            /* this pair's scratch: packed K_j^T for every j, packed V_j, then S and m, l */
+            ut_float *kt = scratch + ((size_t)b * KVH + kvh) * per, *vp = kt + nt * kt_sz;
+            ut_float *S = vp + nt * kv_sz, *mrow = S + (size_t)BT * BT, *lrow = mrow + BT;
             const ut_float *kb = k + (size_t)b * T * ks + (size_t)kvh * HD;
             const ut_float *vb = v + (size_t)b * T * ks + (size_t)kvh * HD;
-            ut__pack(kt, kb, 1, ks, HD, T);   /* K^T: element (i, u) = k[u][i] */
-            ut__pack(vp, vb, ks, 1, T, HD);   /* V:   element (u, i) = v[u][i] */
-            for (int h = kvh * group; h < (kvh + 1) * group; h++) {
-                const ut_float *qh = q + (size_t)b * T * qs + (size_t)h * HD;
-                ut_float *P = att + ((size_t)b * H + h) * T * T, *yh = y + (size_t)b * T * qs + (size_t)h * HD;
-                ut__gemm_block(T, T, HD, qh, qs, 1, kt, P, T, 0, UT__OUT_LOWER);  /* S = Q K^T */
-                for (int t = 0; t < T; t++)
-                    ut__softmax_causal_row(P + (size_t)t * T, t, ut__first_visible(t, window), T, scale);
-                ut__gemm_block(T, HD, T, P, T, 1, vp, yh, qs, 0, UT__A_LOWER);  /* Y = P V */
+            for (int j = 0; j < nt; j++) {
+                int u0 = j * BT, bk = T - u0 < BT ? T - u0 : BT;
+                ut__pack(kt + j * kt_sz, kb + u0 * ks, 1, ks, HD, bk);  /* K_j^T: (i, u) = k[u0+u][i] */
+                ut__pack(vp + j * kv_sz, vb + u0 * ks, ks, 1, bk, HD);  /* V_j:   (u, i) = v[u0+u][i] */
             }
+            for (int h = kvh * group; h < (kvh + 1) * group; h++)
+                for (int i = 0; i < nt; i++) {                     /* query tile i: rows t0 .. t0+bq */
+                    int t0 = i * BT, bq = T - t0 < BT ? T - t0 : BT;
+                    const ut_float *qi = q + ((size_t)b * T + t0) * qs + (size_t)h * HD;
+                    ut_float *yi = y + ((size_t)b * T + t0) * qs + (size_t)h * HD;
+                    for (int r = 0; r < bq; r++) {                 /* o = 0, l = 0, m = -inf */
+                        mrow[r] = -INFINITY; lrow[r] = 0;
+                        memset(yi + r * qs, 0, (size_t)HD * sizeof(ut_float));
+                    }
+                    for (int j = ut__first_visible(t0, window) / BT; j <= i; j++) {
+                        int u0 = j * BT, bk = T - u0 < BT ? T - u0 : BT, diag = j == i;
+                        /* S = Q_i K_j^T (bq x bk); on the diagonal only its lower half */
+                        ut__gemm_block(bq, bk, HD, qi, qs, 1, kt + j * kt_sz, S, BT, 0,
+                                       diag ? UT__OUT_LOWER : UT__ALL);
+                        for (int r = 0; r < bq; r++) {             /* S -> P, rescale o */
+                            int lo, hi;
+                            ut__att_visible(t0 + r, u0, bk, window, &lo, &hi);
+                            ut_float alpha = ut__online_softmax_row(S + (size_t)r * BT, lo, hi, bk, scale,
+                                                                    &mrow[r], &lrow[r]);
+                            if (alpha != 1)
+                                for (int c = 0; c < HD; c++) yi[r * qs + c] *= alpha;
+                        }
+                        /* o += P V_j (bq x HD); on the diagonal P is lower triangular */
+                        ut__gemm_block(bq, HD, bk, S, BT, 1, vp + j * kv_sz, yi, qs, 1,
+                                       diag ? UT__A_LOWER : UT__ALL);
+                    }
+                    ut_float *lsei = lse + ((size_t)b * H + h) * T + t0;
+                    for (int r = 0; r < bq; r++) {                 /* y = o / l, lse = m + log l */
+                        ut_float inv = 1 / lrow[r];
+                        for (int c = 0; c < HD; c++) yi[r * qs + c] *= inv;
+                        lsei[r] = mrow[r] + ut__log(lrow[r]);
+                    }
+                }
         }
 }
+
+/* The backward: dq, dk, dv (shaped as q, k, v) are ADDED to, from dy, the
+   forward's y and lse, and q, k, v. */
 void ut_attention_backward(ut_float *dq, ut_float *dk, ut_float *dv, const ut_float *dy,
-                           const ut_float *att, const ut_float *q, const ut_float *k,
-                           const ut_float *v, int B, int T, int H, int KVH, int HD, int window,
-                           ut_float *scratch) {
-    int group = H / KVH;
-    ut_float scale = (ut_float)(1.0 / sqrt((double)HD));
-    long qs = (long)H * HD, ks = (long)KVH * HD;
-    size_t nvt = ut__packed_size(HD, T), nr = ut__packed_size(T, HD), per = ut__attention_scratch_pair(T, HD);
-    /* One thread per (batch, kv head): dk and dv of that kv head collect from
-       all its query heads, so nobody else writes them -- no atomics needed. */
-    #pragma omp parallel for collapse(2) schedule(static)
+                           const ut_float *y, const ut_float *lse, const ut_float *q,
+                           const ut_float *k, const ut_float *v, int B, int T, int H, int KVH,
+                           int HD, int window, ut_float *scratch) {
+    const int BT = UT__ATT_TILE, nt = (T + BT - 1) / BT, group = H / KVH;
+    const ut_float scale = (ut_float)(1.0 / sqrt((double)HD));
+    const long qs = (long)H * HD, ks = (long)KVH * HD;
+    const size_t kt_sz = ut__packed_size(HD, BT), kv_sz = ut__packed_size(BT, HD);
+    const size_t per = ut__att_pair_floats(T, HD);
+    #pragma omp parallel for collapse(2) schedule(dynamic, 1)
     for (int b = 0; b < B; b++)
         for (int kvh = 0; kvh < KVH; kvh++) {
-            /* this pair's part of the scratch: packed V^T, K, Q_h, dY_h, then G (T x T) */
-            ut_float *vt = scratch + ((size_t)b * KVH + kvh) * per;
-            ut_float *kp = vt + nvt, *qp = kp + nr, *dyp = qp + nr, *G = dyp + nr;
+            /* this pair's scratch: packed K_j^T, V_j^T, K_j for every j; packed
+               Q_i, dY_i; P and dS (BT x BT); D (BT) */
+            ut_float *kt = scratch + ((size_t)b * KVH + kvh) * per, *vt = kt + nt * kt_sz;
+            ut_float *kp = vt + nt * kt_sz, *qp = kp + nt * kv_sz, *dyp = qp + kv_sz;
+            ut_float *P = dyp + kv_sz, *G = P + (size_t)BT * BT, *Drow = G + (size_t)BT * BT;
             const ut_float *kb = k + (size_t)b * T * ks + (size_t)kvh * HD;
             const ut_float *vb = v + (size_t)b * T * ks + (size_t)kvh * HD;
             ut_float *dkb = dk + (size_t)b * T * ks + (size_t)kvh * HD;
             ut_float *dvb = dv + (size_t)b * T * ks + (size_t)kvh * HD;
-            ut__pack(vt, vb, 1, ks, HD, T);   /* V^T: element (i, u) = v[u][i] */
-            ut__pack(kp, kb, ks, 1, T, HD);   /* K:   element (u, i) = k[u][i] */
-            for (int h = kvh * group; h < (kvh + 1) * group; h++) {
-                const ut_float *P = att + ((size_t)b * H + h) * T * T;
-                const ut_float *qh = q + (size_t)b * T * qs + (size_t)h * HD;
-                const ut_float *dyh = dy + (size_t)b * T * qs + (size_t)h * HD;
-                ut_float *dqh = dq + (size_t)b * T * qs + (size_t)h * HD;
-                ut__gemm_block(T, T, HD, dyh, qs, 1, vt, G, T, 0, UT__OUT_LOWER);  /* dP = dY V^T */
-                for (int t = 0; t < T; t++) {                                 /* softmax backward */
-                    int u0 = ut__first_visible(t, window);
-                    const ut_float *a = P + (size_t)t * T;
-                    ut_float *g = G + (size_t)t * T, pdp = 0;
-                    for (int u = u0; u <= t; u++) pdp += a[u] * g[u];
-                    for (int u = 0; u < T; u++) g[u] = (u >= u0 && u <= t) ? a[u] * (g[u] - pdp) * scale : 0;
-                }
-                ut__gemm_block(T, HD, T, G, T, 1, kp, dqh, qs, 1, UT__A_LOWER);  /* dQ_h += G K */
-                ut__pack(qp, qh, qs, 1, T, HD);
-                ut__pack(dyp, dyh, qs, 1, T, HD);
-                /* A = G^T and P^T: element (u, t) is read at G[t*T + u], i.e. row
-                   stride 1 and column stride T -- the transpose costs nothing */
-                ut__gemm_block(T, HD, T, G, 1, T, qp, dkb, ks, 1, UT__A_UPPER);  /* dK += G^T Q_h */
-                ut__gemm_block(T, HD, T, P, 1, T, dyp, dvb, ks, 1, UT__A_UPPER);  /* dV += P^T dY_h */
+            for (int j = 0; j < nt; j++) {
+                int u0 = j * BT, bk = T - u0 < BT ? T - u0 : BT;
+                ut__pack(kt + j * kt_sz, kb + u0 * ks, 1, ks, HD, bk);  /* K_j^T */
+                ut__pack(vt + j * kt_sz, vb + u0 * ks, 1, ks, HD, bk);  /* V_j^T */
+                ut__pack(kp + j * kv_sz, kb + u0 * ks, ks, 1, bk, HD);  /* K_j   */
             }
+            for (int h = kvh * group; h < (kvh + 1) * group; h++)
+                for (int i = 0; i < nt; i++) {
+                    int t0 = i * BT, bq = T - t0 < BT ? T - t0 : BT;
+                    size_t row0 = ((size_t)b * T + t0) * qs + (size_t)h * HD;
+                    const ut_float *qi = q + row0, *dyi = dy + row0, *yi = y + row0;
+                    const ut_float *lsei = lse + ((size_t)b * H + h) * T + t0;
+                    ut_float *dqi = dq + row0;
+                    ut__pack(qp, qi, qs, 1, bq, HD);                   /* Q_i  (bq x HD) */
+                    ut__pack(dyp, dyi, qs, 1, bq, HD);                 /* dY_i (bq x HD) */
+                    for (int r = 0; r < bq; r++) {                     /* D_t = dy_t . y_t */
+                        ut_float s = 0;
+                        for (int c = 0; c < HD; c++) s += dyi[r * qs + c] * yi[r * qs + c];
+                        Drow[r] = s;
+                    }
+                    for (int j = ut__first_visible(t0, window) / BT; j <= i; j++) {
+                        int u0 = j * BT, bk = T - u0 < BT ? T - u0 : BT, diag = j == i;
+                        ut__gemm_block(bq, bk, HD, qi, qs, 1, kt + j * kt_sz, P, BT, 0,
+                                       diag ? UT__OUT_LOWER : UT__ALL);    /* S  = Q_i K_j^T  */
+                        ut__gemm_block(bq, bk, HD, dyi, qs, 1, vt + j * kt_sz, G, BT, 0,
+                                       diag ? UT__OUT_LOWER : UT__ALL);    /* dP = dY_i V_j^T */
+                        for (int r = 0; r < bq; r++) {     /* P = exp(scale S - lse), dS = P (dP - D) scale */
+                            int lo, hi;
+                            ut__att_visible(t0 + r, u0, bk, window, &lo, &hi);
+                            ut_float *p = P + (size_t)r * BT, *g = G + (size_t)r * BT;
+                            for (int u = lo; u < hi; u++) {
+                                p[u] = ut__exp(scale * p[u] - lsei[r]);
+                                g[u] = p[u] * (g[u] - Drow[r]) * scale;
+                            }
+                            for (int u = 0; u < bk; u++)
+                                if (u < lo || u >= hi) p[u] = g[u] = 0;
+                        }
+                        /* dQ_i += dS K_j;  dK_j += dS^T Q_i;  dV_j += P^T dY_i. A transposed
+                           tile is read with row stride 1 and column stride BT: no copy */
+                        ut__gemm_block(bq, HD, bk, G, BT, 1, kp + j * kv_sz, dqi, qs, 1,
+                                       diag ? UT__A_LOWER : UT__ALL);
+                        ut__gemm_block(bk, HD, bq, G, 1, BT, qp, dkb + u0 * ks, ks, 1,
+                                       diag ? UT__A_UPPER : UT__ALL);
+                        ut__gemm_block(bk, HD, bq, P, 1, BT, dyp, dvb + u0 * ks, ks, 1,
+                                       diag ? UT__A_UPPER : UT__ALL);
+                    }
+                }
         }
 }
 

@@ -8,13 +8,19 @@
      B2  B1 with MoE: 4 experts, top-2, F 344 each
      B3  ~10M params: L 6, D 384, H 6, KVH 2, F 1024, T 256, B 8, dense
    After B1 and B2, one line compares them: time ratio, FLOP ratio, cost per FLOP.
-   Usage: bench [--steps N] [--threads N] [--only B1|B2|B3|matmul] */
+     L1  long context: B3's model at T 1024 (B 2) and T 4096 (B 1): tokens/s,
+         GFLOP/s, the memory ut_memory_estimate gives and the process's peak RSS
+     A   attention alone (ut_attention_forward + _backward, appendix A.7),
+         H 8, KVH 2, HD 64, B 4, T 1024 and 4096: GFLOP/s counted as
+         4 T^2 HD H per forward, halved (causal), backward 2.5x the forward
+   Usage: bench [--steps N] [--threads N] [--only B1|B2|B3|L1|A|matmul] */
 #define ULTRATHINK_IMPLEMENTATION
 #include "../ultrathink.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/resource.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -31,6 +37,12 @@ static int cmp_double(const void *a, const void *b) {
 
 typedef struct { const char *name; int L, D, H, KVH, F, E, K, T, B; } bench_cfg;
 
+static double peak_rss_mb(void) {   /* the largest resident set so far (Linux: KB) */
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss / 1024.0;
+}
+
 /* returns the median ms per step; *flops_out = FLOPs per step */
 static double bench_model(const bench_cfg *b, int steps, double *flops_out) {
     ut_config c = ut_config_default();
@@ -42,7 +54,8 @@ static double bench_model(const bench_cfg *b, int steps, double *flops_out) {
     int N = b->B * b->T, *in = malloc(N * sizeof(int)), *tg = malloc(N * sizeof(int));
     uint64_t r = ut_rng_seed(1);
     double *ms = malloc(steps * sizeof(double)), fwd = 0, bwd = 0, opt = 0;
-    for (int s = -3; s < steps; s++) {
+    int warm = b->T >= 1024 ? 1 : 3;   /* long context: one warm-up step is enough */
+    for (int s = -warm; s < steps; s++) {
         for (int i = 0; i < N; i++) { in[i] = (int)(ut_rng_u64(&r) % 256); tg[i] = (int)(ut_rng_u64(&r) % 256); }
         double t0 = now_ms();
         ut_model_zero_grad(&m);
@@ -50,7 +63,7 @@ static double bench_model(const bench_cfg *b, int steps, double *flops_out) {
         double t1 = now_ms();
         ut_model_backward(&m, 1.0f);
         double t2 = now_ms();
-        ut_adamw_step(&m, &t, 1e-3f, s + 4);
+        ut_adamw_step(&m, &t, 1e-3f, s + warm + 1);
         double t3 = now_ms();
         if (s >= 0) { ms[s] = t3 - t0; fwd += t1 - t0; bwd += t2 - t1; opt += t3 - t2; }
     }
@@ -60,11 +73,42 @@ static double bench_model(const bench_cfg *b, int steps, double *flops_out) {
            "   [fwd %.1f / bwd %.1f / adamw %.1f ms, mean]\n",
            b->name, ut_num_params(&c) / 1e6, ut_num_active_params(&c) / 1e6, med, N / med * 1e3,
            flops / med / 1e6, fwd / steps, bwd / steps, opt / steps);
+    if (b->T >= 1024)
+        printf("    T %d: memory %.0f MB by ut_memory_estimate, peak RSS of this process so far %.0f MB\n", b->T,
+               ut_memory_estimate(&c, b->B, b->T, 0).total / 1e6, peak_rss_mb() * 1.048576);
     fflush(stdout);
     free(in); free(tg); free(ms);
     ut_model_free(&m);
     *flops_out = flops;
     return med;
+}
+
+/* Attention alone, forward + backward, best of `reps`. */
+static void bench_attention(int T, int reps) {
+    int B = 4, H = 8, KVH = 2, HD = 64;   /* B * KVH = 8 tasks for the threads */
+    size_t nq = (size_t)B * T * H * HD, nk = (size_t)B * T * KVH * HD;
+    ut_float *q = malloc(nq * sizeof(ut_float)), *dy = malloc(nq * sizeof(ut_float)), *y = malloc(nq * sizeof(ut_float));
+    ut_float *dq = calloc(nq, sizeof(ut_float)), *k = malloc(nk * sizeof(ut_float)), *v = malloc(nk * sizeof(ut_float));
+    ut_float *dk = calloc(nk, sizeof(ut_float)), *dv = calloc(nk, sizeof(ut_float));
+    ut_float *lse = malloc((size_t)B * H * T * sizeof(ut_float));
+    ut_float *scratch = malloc(ut_attention_scratch_floats(B, T, KVH, HD) * sizeof(ut_float));
+    uint64_t r = ut_rng_seed(3);
+    for (size_t i = 0; i < nq; i++) { q[i] = (ut_float)ut_rng_normal(&r); dy[i] = (ut_float)ut_rng_normal(&r); }
+    for (size_t i = 0; i < nk; i++) { k[i] = (ut_float)ut_rng_normal(&r); v[i] = (ut_float)ut_rng_normal(&r); }
+    double bf = 1e30, bb = 1e30, f = 4.0 * T * (double)T * HD * H * B / 2;   /* causal forward */
+    for (int rep = 0; rep < reps; rep++) {
+        double t0 = now_ms();
+        ut_attention_forward(y, lse, q, k, v, B, T, H, KVH, HD, 0, scratch);
+        double t1 = now_ms();
+        ut_attention_backward(dq, dk, dv, dy, y, lse, q, k, v, B, T, H, KVH, HD, 0, scratch);
+        double t2 = now_ms();
+        if (t1 - t0 < bf) bf = t1 - t0;
+        if (t2 - t1 < bb) bb = t2 - t1;
+    }
+    printf("A   attention T %5d (B 4, H 8, KVH 2, HD 64): fwd %7.2f ms %6.1f GFLOP/s   bwd %7.2f ms %6.1f GFLOP/s"
+           "   (best of %d)\n", T, bf, f / bf / 1e6, bb, 2.5 * f / bb / 1e6, reps);
+    fflush(stdout);
+    free(q); free(dy); free(y); free(dq); free(k); free(v); free(dk); free(dv); free(lse); free(scratch);
 }
 
 static void bench_matmul(int N, int C, int O) {
@@ -100,7 +144,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) omp_set_num_threads(atoi(argv[++i]));
 #endif
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
-        else { fprintf(stderr, "usage: bench [--steps N] [--threads N] [--only B1|B2|B3|matmul]\n"); return 2; }
+        else { fprintf(stderr, "usage: bench [--steps N] [--threads N] [--only B1|B2|B3|L1|A|matmul]\n"); return 2; }
     }
     if (steps < 1) steps = 1;
 #ifdef _OPENMP
@@ -119,6 +163,16 @@ int main(int argc, char **argv) {
     if (ms[0] > 0 && ms[1] > 0)   /* what the experts cost beyond their FLOPs */
         printf("B2 / B1: %.2fx the time for %.2fx the FLOPs (per FLOP, B2 costs %.2fx B1)\n",
                ms[1] / ms[0], fl[1] / fl[0], (ms[1] / fl[1]) / (ms[0] / fl[0]));
+    if (!only || !strcmp(only, "A")) {   /* attention alone (appendix A.7) */
+        bench_attention(1024, 5);
+        bench_attention(4096, 2);
+    }
+    if (!only || !strcmp(only, "L1")) {  /* long context: memory linear in T (A.7) */
+        const bench_cfg longs[2] = {{"L1", 6, 384, 6, 2, 1024, 1, 1, 1024, 2}, {"L1", 6, 384, 6, 2, 1024, 1, 1, 4096, 1}};
+        double f;
+        int ls = steps < 3 ? steps : 3;   /* a few steps: each is seconds long */
+        for (int i = 0; i < 2; i++) bench_model(&longs[i], ls, &f);
+    }
     if (!only || !strcmp(only, "matmul")) {
         printf("matmul (forward, backward dinp, backward dW):\n");
         const int shapes[][3] = {{768, 128, 384}, {768, 128, 128}, {768, 128, 344}, {768, 344, 128},

@@ -148,13 +148,14 @@ static void test_rope(void) {
 }
 
 /* ---- attention ------------------------------------------------------------ */
-/* Both versions: the plain loops of section 5 (a_naive = 1) and the fast
-   one of appendix A (small products through the register-tiled kernel). */
+/* Both versions: the plain loops of section 5 (a_naive = 1) and the tiled
+   one of appendix A.7 (FlashAttention-2: online softmax, the backward
+   recomputes the probabilities from the saved log-sum-exp). */
 static int a_B, a_T, a_H, a_KVH, a_HD, a_W, a_naive;
-static double *a_q, *a_k, *a_v, *a_R, *a_y, *a_att, *a_scratch;
+static double *a_q, *a_k, *a_v, *a_R, *a_y, *a_att, *a_lse, *a_scratch;
 static double loss_attention(void) {
     if (a_naive) ut_attention_forward_naive(a_y, a_att, a_q, a_k, a_v, a_B, a_T, a_H, a_KVH, a_HD, a_W);
-    else ut_attention_forward(a_y, a_att, a_q, a_k, a_v, a_B, a_T, a_H, a_KVH, a_HD, a_W, a_scratch);
+    else ut_attention_forward(a_y, a_lse, a_q, a_k, a_v, a_B, a_T, a_H, a_KVH, a_HD, a_W, a_scratch);
     return dot(a_y, a_R, (size_t)a_B * a_T * a_H * a_HD);
 }
 static void test_attention_version(const char *version, const char *label, int B, int T, int H,
@@ -162,17 +163,17 @@ static void test_attention_version(const char *version, const char *label, int B
     a_B = B; a_T = T; a_H = H; a_KVH = KVH; a_HD = HD; a_W = W;
     size_t nq = (size_t)B * T * H * HD, nk = (size_t)B * T * KVH * HD;
     a_q = randn(nq, 1); a_k = randn(nk, 1); a_v = randn(nk, 1); a_R = randn(nq, 1);
-    a_y = zeros(nq); a_att = zeros((size_t)B * H * T * T);
+    a_y = zeros(nq); a_att = zeros((size_t)B * H * T * T); a_lse = zeros((size_t)B * H * T);
     a_scratch = zeros(ut_attention_scratch_floats(B, T, KVH, HD));
     double *gq = zeros(nq), *gk = zeros(nk), *gv = zeros(nk);
     loss_attention();
     if (a_naive) ut_attention_backward_naive(gq, gk, gv, a_R, a_att, a_q, a_k, a_v, B, T, H, KVH, HD, W);
-    else ut_attention_backward(gq, gk, gv, a_R, a_att, a_q, a_k, a_v, B, T, H, KVH, HD, W, a_scratch);
+    else ut_attention_backward(gq, gk, gv, a_R, a_y, a_lse, a_q, a_k, a_v, B, T, H, KVH, HD, W, a_scratch);
     char name[96];
     snprintf(name, sizeof name, "attention%s%s/q", version, label); check(name, a_q, gq, nq, loss_attention, 1000);
     snprintf(name, sizeof name, "attention%s%s/k", version, label); check(name, a_k, gk, nk, loss_attention, 1000);
     snprintf(name, sizeof name, "attention%s%s/v", version, label); check(name, a_v, gv, nk, loss_attention, 1000);
-    free(a_q); free(a_k); free(a_v); free(a_R); free(a_y); free(a_att); free(a_scratch);
+    free(a_q); free(a_k); free(a_v); free(a_R); free(a_y); free(a_att); free(a_lse); free(a_scratch);
     free(gq); free(gk); free(gv);
 }
 static void test_attention(const char *label, int B, int T, int H, int KVH, int HD, int W) {
@@ -351,6 +352,13 @@ int main(void) {
        products works strip by strip), head_dim over one NR-wide panel */
     test_attention("(T 20)", 1, 20, 2, 1, 4, 0);
     test_attention("(T 19 HD 20 window 6)", 1, 19, 2, 2, 20, 6);
+    /* several key tiles of the tiled version (UT__ATT_TILE = 64), T not a
+       multiple of the tile: the online softmax across tiles, skipped tiles
+       above the diagonal, and with a window, skipped tiles before it (at
+       T 150, W 5 the last query tile skips key tile 0; W 70 spans a tile) */
+    test_attention("(tiled T 150 GQA H4 KVH2)", 1, 150, 4, 2, 4, 0);
+    test_attention("(tiled T 150 MQA H3 KVH1 window 5)", 1, 150, 3, 1, 4, 5);
+    test_attention("(tiled T 131 GQA window 70)", 2, 131, 4, 2, 6, 70);
     test_swiglu();
     test_moe("", 9, 6, 5, 4, 2);
     /* more experts than one group of the grouped products (UT__GROUP = 16) */

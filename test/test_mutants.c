@@ -283,9 +283,9 @@ static void test_sliding_window(void) {
     for (int i = 0; i < B * T * H * HD; i++) q[i] = (ut_float)ut_rng_normal(&r);
     for (int i = 0; i < B * T * KVH * HD; i++) { k[i] = (ut_float)ut_rng_normal(&r); v[i] = (ut_float)ut_rng_normal(&r); }
     ut_float *scratch = malloc(ut_attention_scratch_floats(B, T, H, HD) * sizeof(ut_float));
-    for (int fast = 0; fast < 2; fast++) {
-        if (fast) ut_attention_forward(y, att, q, k, v, B, T, H, KVH, HD, W, scratch);
-        else ut_attention_forward_naive(y, att, q, k, v, B, T, H, KVH, HD, W);
+    /* the plain version's probabilities: the mask itself */
+    {
+        ut_attention_forward_naive(y, att, q, k, v, B, T, H, KVH, HD, W);
         int wrong = 0, first_t = -1, first_u = -1;
         for (int h = 0; h < H; h++)
             for (int t = 0; t < T; t++)
@@ -294,9 +294,26 @@ static void test_sliding_window(void) {
                     int visible = u <= t && t - u <= W - 1;
                     if (visible ? !(a > 0) : a != 0) { if (!wrong++) { first_t = t; first_u = u; } }
                 }
-        report(!wrong, fast ? "sliding_window_mask(fast)" : "sliding_window_mask(plain)",
+        report(!wrong, "sliding_window_mask(plain)",
                "W %d, T %d: att > 0 exactly for 0 <= t-u <= %d, == 0 otherwise; %d wrong entries (first t %d u %d)",
                W, T, W - 1, wrong, first_t, first_u);
+    }
+    /* the tiled version keeps no probabilities: its y must be the plain y,
+       and must not change when a key or value outside a query's window
+       (t - u >= W) or in its future (u > t) changes */
+    {
+        ut_float y2[B * T * H * HD], y3[B * T * H * HD], lse[B * H * T];
+        ut_attention_forward(y2, lse, q, k, v, B, T, H, KVH, HD, W, scratch);
+        double diff = 0;
+        for (int i = 0; i < B * T * H * HD; i++) diff = fmax(diff, fabs((double)y2[i] - y[i]));
+        int t = 7, u = 2;   /* t - u = 5 >= W: u is outside t's window */
+        for (int i = 0; i < HD; i++) { k[u * HD + i] += 3; v[u * HD + i] -= 2; k[(t + 1) * HD + i] += 1; }
+        ut_attention_forward(y3, lse, q, k, v, B, T, H, KVH, HD, W, scratch);
+        int same = memcmp(y2 + (size_t)t * H * HD, y3 + (size_t)t * H * HD, H * HD * sizeof(ut_float)) == 0;
+        int moved = memcmp(y2 + (size_t)(u + 1) * H * HD, y3 + (size_t)(u + 1) * H * HD, H * HD * sizeof(ut_float)) != 0;
+        report(diff <= 1e-5 && same && moved, "sliding_window_mask(fast)",
+               "W %d, T %d: tiled y = plain y (max |diff| %.1e, tolerance 1e-5); y_%d bit-identical after changing "
+               "keys %d and %d (outside its window, in its future); y_%d changed", W, T, diff, t, u, t + 1, u + 1);
     }
     free(scratch);
 }

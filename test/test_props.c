@@ -71,7 +71,7 @@ static void test_gqa_equivalence(void) {
     ut_float *q = malloc(nq * sizeof(ut_float)), *k = malloc(nk * sizeof(ut_float)), *v = malloc(nk * sizeof(ut_float));
     ut_float *k2 = malloc(nq * sizeof(ut_float)), *v2 = malloc(nq * sizeof(ut_float));
     ut_float *y1 = malloc(nq * sizeof(ut_float)), *y2 = malloc(nq * sizeof(ut_float)), *y3 = malloc(nq * sizeof(ut_float));
-    ut_float *att = malloc((size_t)B * H * T * T * sizeof(ut_float));
+    ut_float *lse = malloc((size_t)B * H * T * sizeof(ut_float));
     uint64_t r = ut_rng_seed(9);
     for (size_t i = 0; i < nq; i++) q[i] = (ut_float)ut_rng_normal(&r);
     for (size_t i = 0; i < nk; i++) { k[i] = (ut_float)ut_rng_normal(&r); v[i] = (ut_float)ut_rng_normal(&r); }
@@ -83,8 +83,8 @@ static void test_gqa_equivalence(void) {
                     v2[(((size_t)b * T + t) * H + h) * HD + i] = v[(((size_t)b * T + t) * KVH + h / G) * HD + i];
                 }
     ut_float *scratch = malloc(ut_attention_scratch_floats(B, T, H, HD) * sizeof(ut_float));
-    ut_attention_forward(y1, att, q, k, v, B, T, H, KVH, HD, 0, scratch);
-    ut_attention_forward(y2, att, q, k2, v2, B, T, H, H, HD, 0, scratch);
+    ut_attention_forward(y1, lse, q, k, v, B, T, H, KVH, HD, 0, scratch);
+    ut_attention_forward(y2, lse, q, k2, v2, B, T, H, H, HD, 0, scratch);
     free(scratch);
     report(memcmp(y1, y2, nq * sizeof(ut_float)) == 0, "gqa_equals_mha_with_repeated_kv", "bit-exact, H=%d KVH=%d", H, KVH);
     /* independent multi-head attention in double */
@@ -109,7 +109,7 @@ static void test_gqa_equivalence(void) {
             }
     report(maxd < 1e-5, "mha_matches_independent_loop", "max abs diff %.2e (tolerance 1e-5, float)", maxd);
     (void)y3;
-    free(q); free(k); free(v); free(k2); free(v2); free(y1); free(y2); free(y3); free(att);
+    free(q); free(k); free(v); free(k2); free(v2); free(y1); free(y2); free(y3); free(lse);
 }
 
 /* 3. An MoE layer with one expert and top-1 routes every token to that expert
@@ -605,12 +605,14 @@ static void test_matmul_fast_vs_naive(void) {
     report(worst < 1e-5, "matmul_fast_matches_naive", "max |diff|/sqrt(K) %.2e over 6 shapes, forward and both backward (tolerance 1e-5)", worst);
 }
 
-/* 15. The fast attention (appendix A: small products through the register-
-   tiled kernel, causal half skipped) against the plain loops of section 5,
-   forward (y, att) and backward (dq, dk, dv), on shapes that hit the edges:
-   T not a multiple of the register tile, HD wider than one panel, GQA, a
-   sliding window. Both are float; they add in different orders, so they
-   agree to rounding: |fast - plain| <= 1e-5 * (1 + |plain|). */
+/* 15. The tiled attention (appendix A.7: FlashAttention-2, online softmax,
+   the backward recomputes P from the saved log-sum-exp) against the plain
+   loops of section 5, forward (y, and lse against log sum_u exp(s) of the
+   plain scores) and backward (dq, dk, dv), on shapes that hit the edges: T
+   not a multiple of the register tile nor of the attention tile
+   (UT__ATT_TILE = 64), HD wider than one panel, GQA, MQA, sliding windows
+   shorter and longer than a tile. Both are float; they add in different
+   orders, so they agree to rounding: |tiled - plain| <= 1e-5 * (1 + |plain|). */
 static double max_rel_diff(const ut_float *a, const ut_float *b, size_t n) {
     double m = 0;
     for (size_t i = 0; i < n; i++) {
@@ -620,28 +622,44 @@ static double max_rel_diff(const ut_float *a, const ut_float *b, size_t n) {
     return m;
 }
 static void test_attention_fast_vs_plain(void) {
-    const int shapes[][6] = {{2, 9, 6, 2, 8, 0}, {1, 37, 4, 1, 40, 0}, {2, 20, 4, 4, 16, 5}, {1, 70, 2, 1, 64, 17}};
-    for (int c = 0; c < 4; c++) {
+    const int shapes[][6] = {{2, 9, 6, 2, 8, 0}, {1, 37, 4, 1, 40, 0}, {2, 20, 4, 4, 16, 5}, {1, 70, 2, 1, 64, 17},
+                             {1, 150, 4, 2, 64, 0}, {2, 129, 3, 1, 32, 0}, {1, 200, 4, 2, 16, 70}, {1, 257, 2, 2, 64, 9}};
+    for (int c = 0; c < 8; c++) {
         int B = shapes[c][0], T = shapes[c][1], H = shapes[c][2], KVH = shapes[c][3], HD = shapes[c][4], W = shapes[c][5];
         size_t nq = (size_t)B * T * H * HD, nk = (size_t)B * T * KVH * HD, na = (size_t)B * H * T * T;
-        ut_float *buf = calloc(4 * nq + 8 * nk + 2 * na, sizeof(ut_float));
+        size_t nl = (size_t)B * H * T;
+        ut_float *buf = calloc(4 * nq + 8 * nk + na + 2 * nl, sizeof(ut_float));
         ut_float *q = buf, *dy = q + nq, *y1 = dy + nq, *y2 = y1 + nq, *k = y2 + nq, *v = k + nk;
-        ut_float *dk1 = v + nk, *dv1 = dk1 + nk, *dk2 = dv1 + nk, *dv2 = dk2 + nk, *a1 = dv2 + nk, *a2 = a1 + na;
+        ut_float *dk1 = v + nk, *dv1 = dk1 + nk, *dk2 = dv1 + nk, *dv2 = dk2 + nk, *a2 = dv2 + nk;
+        ut_float *lse = a2 + na, *lse2 = lse + nl;
         ut_float *dq1 = calloc(2 * nq, sizeof(ut_float)), *dq2 = dq1 + nq;
         ut_float *scratch = malloc(ut_attention_scratch_floats(B, T, KVH, HD) * sizeof(ut_float));
         uint64_t r = ut_rng_seed(40 + c);
         for (size_t i = 0; i < nq; i++) { q[i] = (ut_float)ut_rng_normal(&r); dy[i] = (ut_float)ut_rng_normal(&r); }
         for (size_t i = 0; i < nk; i++) { k[i] = (ut_float)ut_rng_normal(&r); v[i] = (ut_float)ut_rng_normal(&r); }
-        ut_attention_forward(y1, a1, q, k, v, B, T, H, KVH, HD, W, scratch);
+        ut_attention_forward(y1, lse, q, k, v, B, T, H, KVH, HD, W, scratch);
         ut_attention_forward_naive(y2, a2, q, k, v, B, T, H, KVH, HD, W);
-        ut_attention_backward(dq1, dk1, dv1, dy, a1, q, k, v, B, T, H, KVH, HD, W, scratch);
+        ut_attention_backward(dq1, dk1, dv1, dy, y1, lse, q, k, v, B, T, H, KVH, HD, W, scratch);
         ut_attention_backward_naive(dq2, dk2, dv2, dy, a2, q, k, v, B, T, H, KVH, HD, W);
-        double e[5] = {max_rel_diff(y1, y2, nq), max_rel_diff(a1, a2, na), max_rel_diff(dq1, dq2, nq),
+        for (int b = 0; b < B; b++)   /* lse_t = log sum_u exp(s_tu), in double from the scores */
+            for (int h = 0; h < H; h++)
+                for (int t = 0; t < T; t++) {
+                    double ls = -INFINITY;   /* log sum_u exp(s_u), one term at a time */
+                    for (int u = ut__first_visible(t, W); u <= t; u++) {
+                        double s = 0;
+                        for (int i = 0; i < HD; i++)
+                            s += (double)q[((size_t)(b * T + t) * H + h) * HD + i] * k[((size_t)(b * T + u) * KVH + h / (H / KVH)) * HD + i];
+                        s /= sqrt((double)HD);
+                        ls = ls > s ? ls + log1p(exp(s - ls)) : s + log1p(exp(ls - s));
+                    }
+                    lse2[((size_t)b * H + h) * T + t] = (ut_float)ls;
+                }
+        double e[5] = {max_rel_diff(y1, y2, nq), max_rel_diff(lse, lse2, nl), max_rel_diff(dq1, dq2, nq),
                        max_rel_diff(dk1, dk2, nk), max_rel_diff(dv1, dv2, nk)}, worst = 0;
         for (int i = 0; i < 5; i++) if (!(e[i] <= worst)) worst = e[i];
         char name[96];
-        snprintf(name, sizeof name, "attention_fast_equals_plain(B%d T%d H%d KVH%d HD%d W%d)", B, T, H, KVH, HD, W);
-        report(worst <= 1e-5, name, "max rel diff y %.1e att %.1e dq %.1e dk %.1e dv %.1e (tolerance 1e-5)",
+        snprintf(name, sizeof name, "attention_tiled_equals_plain(B%d T%d H%d KVH%d HD%d W%d)", B, T, H, KVH, HD, W);
+        report(worst <= 1e-5, name, "max rel diff y %.1e lse %.1e dq %.1e dk %.1e dv %.1e (tolerance 1e-5)",
                e[0], e[1], e[2], e[3], e[4]);
         free(buf); free(dq1); free(scratch);
     }
