@@ -761,7 +761,7 @@ static uint32_t cache_find(encoder *e, uint64_t h, const uint8_t *p, size_t len)
 /* Encodes text[0..n) and appends the ids to *out (stb_ds array). */
 static void encode_text(encoder *e, const uint8_t *text, size_t n, int eot, uint32_t **out) {
     ut_chunker ch;
-    ut_chunker_init(&ch, text, n, eot);
+    ut_chunker_init_rule(&ch, text, n, eot, (int)e->tk->pretok);
     size_t s, len;
     int kind;
     while ((kind = ut_chunker_next(&ch, &s, &len)) != UT_CHUNK_END) {
@@ -789,9 +789,9 @@ static void encode_text(encoder *e, const uint8_t *text, size_t n, int eot, uint
  * boundary at or after `target` that follows a '\n', or failing that the
  * first chunk boundary at or after it.  Cutting at a chunk boundary means the
  * two halves encode to exactly the tokens of the whole. */
-static size_t split_point(const uint8_t *text, size_t n, size_t target, int eot) {
+static size_t split_point(const uint8_t *text, size_t n, size_t target, int eot, int rule) {
     ut_chunker ch;
-    ut_chunker_init(&ch, text, n, eot);
+    ut_chunker_init_rule(&ch, text, n, eot, rule);
     size_t s, len, first = n;
     while (ut_chunker_next(&ch, &s, &len)) {
         size_t end = s + len;
@@ -833,18 +833,20 @@ static void write_token_ids(out_file *o, uint32_t vocab_size, const uint32_t *id
 static size_t g_block_bytes = 1 << 16;
 
 /* Where the block starting at `start` ends: the first position at or after
- * start + g_block_bytes that follows a '\n' and holds a non-space byte, or n.
- * Such a position is always a chunk boundary (a whitespace chunk runs up to
- * the next non-space byte and gives up at most a final ' ', never a '\n'),
- * and no <|endoftext|> spans it, so blocks encode to exactly the tokens of
- * the whole text. */
+ * start + g_block_bytes that follows a '\n' and holds an ASCII non-space
+ * byte, or n.  Such a position is always a chunk boundary under both rules
+ * (a whitespace chunk runs up to the next non-space character and gives up
+ * at most its final character, which is then a chunk of its own or starts
+ * the next word only if it is ' '; no other chunk holds a '\n'), and no
+ * <|endoftext|> spans it, so blocks encode to exactly the tokens of the
+ * whole text.  (ASCII: a byte >= 0x80 may start a space, U+00A0.) */
 static size_t block_end(const uint8_t *text, size_t n, size_t start) {
     size_t i = start + g_block_bytes; /* the candidate: text[i - 1] must be '\n' */
     while (i < n) {
         const uint8_t *nl = memchr(text + i - 1, '\n', n - (i - 1));
         if (!nl) break;
         i = (size_t)(nl - text) + 1;
-        if (i < n && ut_byte_class(text[i]) != UT_SPACE) return i;
+        if (i < n && text[i] < 0x80 && ut_byte_class(text[i]) != UT_SPACE) return i;
         i++;
     }
     return n;
@@ -1120,7 +1122,7 @@ static int cmd_encode(args *a) {
     double t0 = now_seconds();
     size_t cut = n;
     if (have_frac) {
-        cut = split_point(text, n, (size_t)((1.0 - frac) * (double)n), eot);
+        cut = split_point(text, n, (size_t)((1.0 - frac) * (double)n), eot, (int)tk.pretok);
         if (cut == 0 || cut == n)
             die("cannot split '%s' (%zu bytes) with --val-fraction %g: one part would be empty", input, n, frac);
     }
@@ -1207,6 +1209,8 @@ static int cmd_info(args *a) {
     if (input) in_open(&in, input); /* open before printing: a bad --input prints nothing */
     printf("vocab size: %u (256 bytes + %u merges + 1 special: <|endoftext|> = %u)\n", tk.vocab_size, tk.n_merges,
            tk.eot_id);
+    printf("pre-tokenization: %s\n", tk.pretok == UT_PRETOK_GPT2 ? "GPT-2's regex (version 2 file)"
+                                     : "ultrathink's first rule (a version 1 file; retrain for GPT-2's)");
     /* the 10 longest tokens (ties: smaller id first), special token excluded */
     uint32_t top[10];
     int nt = 0;
