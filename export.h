@@ -427,7 +427,7 @@ static int ex_gguf_write(FILE *f, const ut_model *m, const ut_tokenizer *tk, int
     ex_tensors ts;
     if (ex_gguf_tensors(&ts, m, type)) { ex_vocab_free(&v); ex_tensors_free(&ts); return -1; }
     int moe = c->n_experts > 1;
-    uint64_t n_kv = 14 + (moe ? 2 : 0) + 9, align = 32;
+    uint64_t n_kv = 4 + 11 + (moe ? 2 : 0) + 10, align = 32;   /* general, llama, MoE, tokenizer keys */
     int ok = ex_w(f, "GGUF", 4) && ex_w_u32(f, 3) && ex_w_u64(f, (uint64_t)ts.n) && ex_w_u64(f, n_kv);
     /* general.file_type: LLAMA_FTYPE_ALL_F32 0, MOSTLY_F16 1, MOSTLY_Q8_0 7 */
     ok = ok && ex_kv_str(f, "general.architecture", "llama") && ex_kv_str(f, "general.name", name) &&

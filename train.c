@@ -534,6 +534,20 @@ static void print_token(const ut_tokenizer *tk, int vocab, int id) {
 }
 
 /* Prints n new tokens after the prompt; returns 0 or -1 (ut_error()). */
+/* `train sample --probs FILE`: every generated token's distribution
+   softmax(logits) (V floats, little-endian f32, before temperature), for
+   comparing with another runtime (test/export_clients.mjs). */
+static FILE *probs_out;
+static void write_probs(const ut_float *logits, int V) {
+    double mx = logits[0], sum = 0;
+    for (int i = 1; i < V; i++) if (logits[i] > mx) mx = logits[i];
+    for (int i = 0; i < V; i++) sum += exp(logits[i] - mx);
+    for (int i = 0; i < V; i++) {
+        float p = (float)(exp(logits[i] - mx) / sum);
+        if (fwrite(&p, 4, 1, probs_out) != 1) die("cannot write --probs: %s", strerror(errno));
+    }
+}
+
 static int generate(const ut_model *m, ut_kv_cache *kv, const ut_tokenizer *tk, const int *prompt, int np,
                     int n, float temperature, int top_k, float top_p, uint64_t *rng) {
     int S = m->cfg.max_seq_len, keep = S / 2 > 0 ? S / 2 : 1, len = 0;
@@ -543,6 +557,7 @@ static int generate(const ut_model *m, ut_kv_cache *kv, const ut_tokenizer *tk, 
     kv->pos = 0;
     for (int i = 0; i < np + n; i++) {
         if (i >= np) {   /* sample the next token from the last logits */
+            if (probs_out) write_probs(logits, m->cfg.vocab_size);
             hist[len] = ut_sample(logits, m->cfg.vocab_size, temperature, top_k, top_p, rng);
             print_token(tk, m->cfg.vocab_size, hist[len]);
             fflush(stdout);
@@ -1559,7 +1574,7 @@ static const char *pick_tokenizer(const char *given, const run_record *rec, int 
 }
 
 static int sample_main(int argc, char **argv) {
-    const char *resume = NULL, *tok_path = NULL, *prompt = "";
+    const char *resume = NULL, *tok_path = NULL, *prompt = "", *probs_path = NULL;
     int tokens = 256, top_k = 0, threads = 0, count = 1, force = 0;
     float temperature = 0.8f, top_p = 0.95f;
     uint64_t seed = 1337;
@@ -1575,6 +1590,7 @@ static int sample_main(int argc, char **argv) {
         {"seed", OPT_U64, &seed, 0, 1.8e19, 0, "random seed", NULL},
         {"samples", OPT_INT, &count, 1, 1000, 0, "how many samples", NULL},
         {"threads", OPT_INT, &threads, 0, 4096, 0, "OpenMP threads (0 = all)", NULL},
+        {"probs", OPT_STR, &probs_path, 0, 0, 0, "also write each generated token's probabilities (V f32) to this file", NULL},
         {NULL, 0, NULL, 0, 0, 0, NULL, NULL}};
     if (parse_options(opts, argc, argv, "train sample")) {
         print_help("usage: train sample --resume DIR|FILE [OPTIONS]\n"
@@ -1598,6 +1614,7 @@ static int sample_main(int argc, char **argv) {
     int *ids, np = encode_prompt(&tk, m.cfg.vocab_size, prompt, &ids);
     ut_kv_cache kv;
     if (ut_kv_init(&kv, &m)) die("%s", ut_error());
+    if (probs_path && !(probs_out = fopen(probs_path, "wb"))) die("cannot write %s: %s", probs_path, strerror(errno));
     uint64_t rng = ut_rng_seed(seed);
     for (int i = 0; i < count; i++) {
         if (count > 1) printf("--- sample %d ---\n", i + 1);
@@ -1606,6 +1623,7 @@ static int sample_main(int argc, char **argv) {
         printf("\n");
     }
     free(ids);
+    if (probs_out && fclose(probs_out) != 0) die("cannot write %s: %s", probs_path, strerror(errno));
     ut_kv_free(&kv);
     ut_tokenizer_free(&tk);
     ut_model_free(&m);
