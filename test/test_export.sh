@@ -132,7 +132,10 @@ expect_refusal export_err_missing_ckpt "$D/x.gguf" --resume "$D/nope" --format g
 head -c 3000 "$D/dense/ckpt.bin" > "$D/corrupt.ckpt"
 expect_refusal export_err_corrupt_ckpt "$D/x.gguf" --resume "$D/corrupt.ckpt" --tokenizer "$D/tok" --format gguf --out "$D/x.gguf"
 $TOK train --input "$D/text.txt" --vocab-size 300 --output "$D/tok300" >/dev/null 2>&1
-expect_refusal export_err_tokenizer_vocab "$D/x.gguf" --resume "$D/dense" --tokenizer "$D/tok300" --force --format gguf --out "$D/x.gguf"
+expect_refusal export_err_tokenizer_not_recorded "$D/x.gguf" --resume "$D/dense" --tokenizer "$D/tok300" --format gguf --out "$D/x.gguf"
+mkdir -p "$D/lone" && cp "$D/dense/ckpt.bin" "$D/lone/"   # a checkpoint without its run record
+expect_refusal export_err_tokenizer_vocab "$D/x.gguf" --resume "$D/lone" --tokenizer "$D/tok300" --format gguf --out "$D/x.gguf"
+expect_refusal export_err_no_tokenizer "$D/x.gguf" --resume "$D/lone" --format gguf --out "$D/x.gguf"
 expect_refusal export_err_unwritable "$D/no/such/dir/x.gguf" --resume "$D/dense" --format gguf --out "$D/no/such/dir/x.gguf"
 expect_refusal export_err_unwritable_hf "$D/no/such/dir/x" --resume "$D/dense" --format hf --out "$D/no/such/dir/x"
 expect_refusal export_err_format "$D/x.gguf" --resume "$D/dense" --format onnx --out "$D/x.gguf"
