@@ -316,7 +316,7 @@ static int ex_add(ex_tensors *ts, const float *data, int type, int n_dims, uint6
     va_start(ap, fmt);
     vsnprintf(t->name, sizeof t->name, fmt, ap);
     va_end(ap);
-    uint64_t d[3] = {d0, d1, d2};
+    const uint64_t d[3] = {d0, d1, d2};
     t->n_dims = n_dims;
     for (int i = 0; i < n_dims; i++) t->ne[i] = d[n_dims - 1 - i];   /* GGML order: innermost first */
     t->data = data;
