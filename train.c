@@ -1733,10 +1733,11 @@ static void last_eval(const char *dir, ex_card *k) {
     fclose(f);
 }
 
-/* Rounds every weight the way --dtype stores it in the GGUF file (norms
-   and router stay f32; Q8_0 rows that are not whole blocks go f16), so that
-   evaluating m measures what llama.cpp computes with. */
-static void round_trip_weights(ut_model *m, int type) {
+/* Rounds every weight the way --dtype stores it: in a GGUF file the norms
+   and the router stay f32 and Q8_0 rows that are not whole blocks go f16; a
+   Hugging Face f16 folder holds every tensor as f16 (all = 1). Evaluating m
+   then measures what the other runtime computes with. */
+static void round_trip_weights(ut_model *m, int type, int all) {
     const ut_config *c = &m->cfg;
     int inner[UT_NUM_TENSORS] = {0};   /* each matrix's row length */
     inner[UT_TOK_EMB] = inner[UT_WQ] = inner[UT_WK] = inner[UT_WV] = c->d_model;
@@ -1744,7 +1745,7 @@ static void round_trip_weights(ut_model *m, int type) {
     inner[UT_WO] = c->n_heads * c->head_dim;
     inner[UT_W_DOWN] = c->ffn_hidden;
     for (int t = 0; t < UT_NUM_TENSORS; t++) {
-        if (!inner[t] || !m->sizes[t]) continue;   /* norms, the router; an untied head that is not there */
+        if (!m->sizes[t] || (!inner[t] && !all)) continue;   /* an absent tied head; norms and router in GGUF */
         ex_round_trip(m->p[t], m->sizes[t], type == EX_Q8_0 && inner[t] % EX_QK ? EX_F16 : type);
     }
 }
@@ -1854,7 +1855,7 @@ static int export_main(int argc, char **argv) {
             int *in = (int *)malloc((size_t)B * T * sizeof(int)), *tgt = (int *)malloc((size_t)B * T * sizeof(int));
             if (!in || !tgt) die("out of memory");
             double before = evaluate(&m, &val, B, T, batches, all, in, tgt, 0, &done_b);
-            round_trip_weights(&m, type);
+            round_trip_weights(&m, type, !gguf);
             double after = evaluate(&m, &val, B, T, batches, all, in, tgt, 0, &done_b);
             printf("export: quantisation cost on %s (%d tokens): val_loss f32 %.6f -> %s %.6f (%+.6f nats/token, "
                    "%+.5f bits/byte)\n", val_path, batches * B * T, before, dtype, after, after - before,
