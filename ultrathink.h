@@ -2679,6 +2679,7 @@ static size_t ut__utf8_decode(const uint8_t *t, size_t i, size_t n, uint32_t *cp
     return len;
 }
 int ut_char_class(const uint8_t *text, size_t i, size_t n, size_t *next) {
+    if (text[i] < 0x80) { *next = i + 1; return ut__byte_classes[text[i]]; }   /* ASCII: both rules agree */
     uint32_t cp = 0;
     size_t len = ut__utf8_decode(text, i, n, &cp);
     *next = i + (len ? len : 1);
