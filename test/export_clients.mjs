@@ -94,7 +94,7 @@ async function check(job) {
     const hf = await importOrNull("@huggingface/tokenizers");
     for (const m of job.models) {
         const name = `hf_tokenizers_${m.name}`;
-        if (!hf) { skip(name, "@huggingface/tokenizers not installed: cd test && npm ci --ignore-scripts"); continue; }
+        if (!hf) { skip(name, "@huggingface/tokenizers not installed: cd test && npm ci --ignore-scripts --omit=optional"); continue; }
         const tj = JSON.parse(fs.readFileSync(path.join(m.hf, "tokenizer.json"), "utf8"));
         const tc = JSON.parse(fs.readFileSync(path.join(m.hf, "tokenizer_config.json"), "utf8"));
         const tok = new hf.Tokenizer(tj, tc);
@@ -113,7 +113,7 @@ async function check(job) {
     // 3. llama.cpp
     const nl = await importOrNull("node-llama-cpp");
     if (!nl) {
-        for (const m of job.models) skip(`llama_${m.name}`, "node-llama-cpp not installed: cd test && npm ci --ignore-scripts");
+        for (const m of job.models) skip(`llama_${m.name}`, "node-llama-cpp not installed: cd test && npm ci --ignore-scripts --omit=optional");
         return;
     }
     let llama;
