@@ -39,7 +39,7 @@ $(STB_DS):
 	  echo "       (or point STB_DIR at a folder holding stb_ds.h: make STB_DIR=/path/to/stb)"; exit 1; \
 	fi
 
-$(BIN)/train: train.c ultrathink.h dashboard.h
+$(BIN)/train: train.c ultrathink.h dashboard.h export.h
 	@mkdir -p $(BIN)
 	$(CC) $(CFLAGS) -o $@ train.c $(LDLIBS)
 

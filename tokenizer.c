@@ -761,7 +761,7 @@ static uint32_t cache_find(encoder *e, uint64_t h, const uint8_t *p, size_t len)
 /* Encodes text[0..n) and appends the ids to *out (stb_ds array). */
 static void encode_text(encoder *e, const uint8_t *text, size_t n, int eot, uint32_t **out) {
     ut_chunker ch;
-    ut_chunker_init(&ch, text, n, eot);
+    ut_chunker_init_rule(&ch, text, n, eot, (int)e->tk->pretok);
     size_t s, len;
     int kind;
     while ((kind = ut_chunker_next(&ch, &s, &len)) != UT_CHUNK_END) {
@@ -785,17 +785,33 @@ static void encode_text(encoder *e, const uint8_t *text, size_t n, int eot, uint
     }
 }
 
+/* Can the text be cut at `end`, the end of the chunk [s, end), so that the
+ * two halves chunk (and so encode) exactly as the whole?  Chunking only
+ * looks forward, so the second half always does.  The first half does
+ * unless its last chunk changes when the text ends there: a run of
+ * whitespace does, under GPT-2's rule (at the end of a text a run is not
+ * made to give back its last character: "a\n\nb" is a|\n|\n|b, but "a\n\n"
+ * alone is a|\n\n).  So: a chunk that ends in a non-space byte (a word, a
+ * number, punctuation: an ASCII byte, to be sure it is not part of a
+ * Unicode space), or a lone "\n" between two such bytes.  Both rules agree. */
+static int is_ascii_nonspace(uint8_t b) { return b < 0x80 && ut_byte_class(b) != UT_SPACE; }
+static int safe_cut(const uint8_t *text, size_t n, size_t s, size_t end) {
+    if (is_ascii_nonspace(text[end - 1])) return 1;
+    return end - s == 1 && text[s] == '\n' && s > 0 && is_ascii_nonspace(text[s - 1]) && end < n &&
+           is_ascii_nonspace(text[end]);
+}
+
 /* Where to cut a text for a train/validation split: the first chunk
- * boundary at or after `target` that follows a '\n', or failing that the
- * first chunk boundary at or after it.  Cutting at a chunk boundary means the
+ * boundary at or after `target` that follows a lone '\n' (safe_cut), or
+ * failing that the first safe chunk boundary at or after it, so that the
  * two halves encode to exactly the tokens of the whole. */
-static size_t split_point(const uint8_t *text, size_t n, size_t target, int eot) {
+static size_t split_point(const uint8_t *text, size_t n, size_t target, int eot, int rule) {
     ut_chunker ch;
-    ut_chunker_init(&ch, text, n, eot);
+    ut_chunker_init_rule(&ch, text, n, eot, rule);
     size_t s, len, first = n;
     while (ut_chunker_next(&ch, &s, &len)) {
         size_t end = s + len;
-        if (end < target) continue;
+        if (end < target || !safe_cut(text, n, s, end)) continue;
         if (first == n) first = end;
         if (text[end - 1] == '\n') return end;
     }
@@ -833,18 +849,18 @@ static void write_token_ids(out_file *o, uint32_t vocab_size, const uint32_t *id
 static size_t g_block_bytes = 1 << 16;
 
 /* Where the block starting at `start` ends: the first position at or after
- * start + g_block_bytes that follows a '\n' and holds a non-space byte, or n.
- * Such a position is always a chunk boundary (a whitespace chunk runs up to
- * the next non-space byte and gives up at most a final ' ', never a '\n'),
- * and no <|endoftext|> spans it, so blocks encode to exactly the tokens of
- * the whole text. */
+ * start + g_block_bytes that follows a lone '\n' between two ASCII
+ * non-space bytes ("x\nY"), or n.  Such a position is always a safe cut (see
+ * safe_cut: the "\n" is a chunk of its own under both rules, and would be
+ * one at the end of a text too), and no <|endoftext|> spans it, so blocks
+ * encode to exactly the tokens of the whole text. */
 static size_t block_end(const uint8_t *text, size_t n, size_t start) {
     size_t i = start + g_block_bytes; /* the candidate: text[i - 1] must be '\n' */
     while (i < n) {
         const uint8_t *nl = memchr(text + i - 1, '\n', n - (i - 1));
         if (!nl) break;
         i = (size_t)(nl - text) + 1;
-        if (i < n && ut_byte_class(text[i]) != UT_SPACE) return i;
+        if (i < n && i >= 2 && is_ascii_nonspace(text[i]) && is_ascii_nonspace(text[i - 2])) return i;
         i++;
     }
     return n;
@@ -1120,7 +1136,7 @@ static int cmd_encode(args *a) {
     double t0 = now_seconds();
     size_t cut = n;
     if (have_frac) {
-        cut = split_point(text, n, (size_t)((1.0 - frac) * (double)n), eot);
+        cut = split_point(text, n, (size_t)((1.0 - frac) * (double)n), eot, (int)tk.pretok);
         if (cut == 0 || cut == n)
             die("cannot split '%s' (%zu bytes) with --val-fraction %g: one part would be empty", input, n, frac);
     }
@@ -1207,6 +1223,8 @@ static int cmd_info(args *a) {
     if (input) in_open(&in, input); /* open before printing: a bad --input prints nothing */
     printf("vocab size: %u (256 bytes + %u merges + 1 special: <|endoftext|> = %u)\n", tk.vocab_size, tk.n_merges,
            tk.eot_id);
+    printf("pre-tokenization: %s\n", tk.pretok == UT_PRETOK_GPT2 ? "GPT-2's regex (version 2 file)"
+                                     : "ultrathink's first rule (a version 1 file; retrain for GPT-2's)");
     /* the 10 longest tokens (ties: smaller id first), special token excluded */
     uint32_t top[10];
     int nt = 0;

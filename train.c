@@ -4,6 +4,8 @@
      ./train [OPTIONS]          train a model on a token file (./train --help)
      ./train sample [OPTIONS]   generate text from a checkpoint (./train sample --help)
      ./train eval [OPTIONS]     loss, bits per byte, perplexity on a token file
+     ./train export [OPTIONS]   the model as GGUF (llama.cpp) or a Hugging Face folder
+                                (./train export --help; the formats: export.h)
      ./train dashboard RUN...   write RUN/dashboard.html again (dashboard.h)
      ./train report RUN... --out compare.html   a page comparing runs (dashboard.h)
 
@@ -548,6 +550,20 @@ static void print_token(const ut_tokenizer *tk, int vocab, int id) {
 }
 
 /* Prints n new tokens after the prompt; returns 0 or -1 (ut_error()). */
+/* `train sample --probs FILE`: every generated token's distribution
+   softmax(logits) (V floats, little-endian f32, before temperature), for
+   comparing with another runtime (test/export_clients.mjs). */
+static FILE *probs_out;
+static void write_probs(const ut_float *logits, int V) {
+    double mx = logits[0], sum = 0;
+    for (int i = 1; i < V; i++) if (logits[i] > mx) mx = logits[i];
+    for (int i = 0; i < V; i++) sum += exp(logits[i] - mx);
+    for (int i = 0; i < V; i++) {
+        float p = (float)(exp(logits[i] - mx) / sum);
+        if (fwrite(&p, 4, 1, probs_out) != 1) die("cannot write --probs: %s", strerror(errno));
+    }
+}
+
 static int generate(const ut_model *m, ut_kv_cache *kv, const ut_tokenizer *tk, const int *prompt, int np,
                     int n, float temperature, int top_k, float top_p, uint64_t *rng) {
     int S = m->cfg.max_seq_len, keep = S / 2 > 0 ? S / 2 : 1, len = 0;
@@ -557,6 +573,7 @@ static int generate(const ut_model *m, ut_kv_cache *kv, const ut_tokenizer *tk, 
     kv->pos = 0;
     for (int i = 0; i < np + n; i++) {
         if (i >= np) {   /* sample the next token from the last logits */
+            if (probs_out) write_probs(logits, m->cfg.vocab_size);
             hist[len] = ut_sample(logits, m->cfg.vocab_size, temperature, top_k, top_p, rng);
             print_token(tk, m->cfg.vocab_size, hist[len]);
             fflush(stdout);
@@ -1705,7 +1722,7 @@ static const char *pick_tokenizer(const char *given, const run_record *rec, int 
 }
 
 static int sample_main(int argc, char **argv) {
-    const char *resume = NULL, *tok_path = NULL, *prompt = "";
+    const char *resume = NULL, *tok_path = NULL, *prompt = "", *probs_path = NULL;
     int tokens = 256, top_k = 0, threads = 0, count = 1, force = 0;
     float temperature = 0.8f, top_p = 0.95f;
     uint64_t seed = 1337;
@@ -1721,6 +1738,7 @@ static int sample_main(int argc, char **argv) {
         {"seed", OPT_U64, &seed, 0, 1.8e19, 0, "random seed", NULL},
         {"samples", OPT_INT, &count, 1, 1000, 0, "how many samples", NULL},
         {"threads", OPT_INT, &threads, 0, 4096, 0, "OpenMP threads (0 = all)", NULL},
+        {"probs", OPT_STR, &probs_path, 0, 0, 0, "also write each generated token's probabilities (V f32) to this file", NULL},
         {NULL, 0, NULL, 0, 0, 0, NULL, NULL}};
     if (parse_options(opts, argc, argv, "train sample")) {
         print_help("usage: train sample --resume DIR|FILE [OPTIONS]\n"
@@ -1743,6 +1761,7 @@ static int sample_main(int argc, char **argv) {
     int *ids, np = encode_prompt(&tk, m.cfg.vocab_size, prompt, &ids);
     ut_kv_cache kv;
     if (ut_kv_init(&kv, &m)) die("%s", ut_error());
+    if (probs_path && !(probs_out = fopen(probs_path, "wb"))) die("cannot write %s: %s", probs_path, strerror(errno));
     uint64_t rng = ut_rng_seed(seed);
     for (int i = 0; i < count; i++) {
         if (count > 1) printf("--- sample %d ---\n", i + 1);
@@ -1751,6 +1770,7 @@ static int sample_main(int argc, char **argv) {
         printf("\n");
     }
     free(ids);
+    if (probs_out && fclose(probs_out) != 0) die("cannot write %s: %s", probs_path, strerror(errno));
     ut_kv_free(&kv);
     ut_tokenizer_free(&tk);
     ut_model_free(&m);
@@ -1824,6 +1844,178 @@ static int eval_main(int argc, char **argv) {
     return interrupted ? 130 : 0;
 }
 
+/* export: the model for other programs -- a GGUF file for llama.cpp, or a
+   Hugging Face folder (export.h says what each holds and why). The
+   tokenizer goes with it (the run's, or --tokenizer). Every input is checked
+   first; the output appears whole (temp + rename) or not at all. */
+#include "export.h"
+
+typedef struct { const ut_model *m; const ut_tokenizer *tk; int type; const char *name; const ex_card *card; } export_job;
+static int write_gguf(FILE *f, const void *p) {
+    const export_job *j = (const export_job *)p;
+    return ex_gguf_write(f, j->m, j->tk, j->type, j->name);
+}
+static int write_safetensors(FILE *f, const void *p) { const export_job *j = (const export_job *)p; return ex_safetensors_write(f, j->m, j->type); }
+static int write_config(FILE *f, const void *p) { const export_job *j = (const export_job *)p; return ex_config_json(f, j->m, j->tk, j->type); }
+static int write_gen_config(FILE *f, const void *p) { return ex_generation_config_json(f, ((const export_job *)p)->tk); }
+static int write_tok_json(FILE *f, const void *p) { return ex_tokenizer_json(f, ((const export_job *)p)->tk); }
+static int write_tok_config(FILE *f, const void *p) { return ex_tokenizer_config_json(f, ((const export_job *)p)->m); }
+static int write_readme(FILE *f, const void *p) { const export_job *j = (const export_job *)p; return ex_readme(f, j->m, j->tk, j->card); }
+
+/* The last evaluation a run's metrics.jsonl holds (val_loss NaN: none). */
+static void last_eval(const char *dir, ex_card *k) {
+    char path[4200], line[4096];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    k->val_loss = k->val_bpb = NAN;
+    FILE *f = fopen(path, "r");
+    if (!f) return;
+    while (fgets(line, sizeof line, f)) {
+        const char *v = strstr(line, "\"val_loss\":"), *b = strstr(line, "\"val_bpb\":"), *st = strstr(line, "\"step\":");
+        if (!v || !b || !st) continue;
+        k->val_loss = strtod(v + 11, NULL);
+        k->val_bpb = strtod(b + 10, NULL);
+        k->val_step = strtol(st + 7, NULL, 10);
+    }
+    fclose(f);
+}
+
+/* Rounds every weight the way --dtype stores it: in a GGUF file the norms
+   and the router stay f32 and Q8_0 rows that are not whole blocks go f16; a
+   Hugging Face f16 folder holds every tensor as f16 (all = 1). Evaluating m
+   then measures what the other runtime computes with. */
+static void round_trip_weights(ut_model *m, int type, int all) {
+    const ut_config *c = &m->cfg;
+    int inner[UT_NUM_TENSORS] = {0};   /* each matrix's row length */
+    inner[UT_TOK_EMB] = inner[UT_WQ] = inner[UT_WK] = inner[UT_WV] = c->d_model;
+    inner[UT_W_GATE] = inner[UT_W_UP] = inner[UT_LM_HEAD] = c->d_model;
+    inner[UT_WO] = c->n_heads * c->head_dim;
+    inner[UT_W_DOWN] = c->ffn_hidden;
+    for (int t = 0; t < UT_NUM_TENSORS; t++) {
+        if (!m->sizes[t] || (!inner[t] && !all)) continue;   /* an absent tied head; norms and router in GGUF */
+        ex_round_trip(m->p[t], m->sizes[t], type == EX_Q8_0 && inner[t] % EX_QK ? EX_F16 : type);
+    }
+}
+
+static int export_main(int argc, char **argv) {
+    const char *resume = NULL, *tok_path = NULL, *format = NULL, *out = NULL, *dtype = "f32", *val_path = NULL;
+    int force = 0, threads = 0, eval_tokens = 65536;
+    option opts[] = {
+        {"resume", OPT_STR, &resume, 0, 0, 0, "checkpoint: a run folder (DIR/ckpt.bin) or a file (required)", NULL},
+        {"format", OPT_STR, &format, 0, 0, 0, "gguf (one file, for llama.cpp) or hf (a Hugging Face folder) (required)", NULL},
+        {"out", OPT_STR, &out, 0, 0, 0, "the file (gguf) or folder (hf) to write (required)", NULL},
+        {"dtype", OPT_STR, &dtype, 0, 0, 0, "number type of the matrices: f32, f16 or q8_0 (gguf only)", NULL},
+        {"tokenizer", OPT_STR, &tok_path, 0, 0, 0, "tokenizer (default: the run's, from its run.json)", NULL},
+        {"force", OPT_FLAG, &force, 0, 1, 0, "replace --out if it exists; use a --tokenizer the run did not record", NULL},
+        {"val", OPT_STR, &val_path, 0, 0, 0, "token file for the quantisation cost of f16/q8_0 (default: the run's)", NULL},
+        {"eval-tokens", OPT_INT, &eval_tokens, 0, BIG, 0, "tokens of --val to measure it on (0 = skip)", NULL},
+        {"threads", OPT_INT, &threads, 0, 4096, 0, "OpenMP threads (0 = all)", NULL},
+        {NULL, 0, NULL, 0, 0, 0, NULL, NULL}};
+    if (parse_options(opts, argc, argv, "train export")) {
+        print_help("usage: train export --resume DIR|FILE --format gguf|hf --out PATH [OPTIONS]\n"
+                   "Writes the model and its tokenizer for llama.cpp (GGUF: llama-cli -m PATH) or Hugging Face\n"
+                   "(a folder for from_pretrained: model.safetensors, config.json, tokenizer.json, README.md).", opts);
+        return 0;
+    }
+    set_threads(threads);
+    if (!resume) die("export needs --resume DIR|FILE (a run folder or a checkpoint)");
+    if (!format || (strcmp(format, "gguf") && strcmp(format, "hf")))
+        die("export needs --format gguf or --format hf%s%s", format ? ", not " : "", format ? format : "");
+    if (!out || !*out) die("export needs --out PATH (the %s to write)", strcmp(format, "gguf") ? "folder" : "file");
+    int gguf = !strcmp(format, "gguf");
+    int type = !strcmp(dtype, "f32") ? EX_F32 : !strcmp(dtype, "f16") ? EX_F16 : !strcmp(dtype, "q8_0") ? EX_Q8_0 : -1;
+    if (type < 0) die("--dtype: '%s' is not one of f32, f16, q8_0", dtype);
+    if (!gguf && type == EX_Q8_0) die("--dtype q8_0 is for --format gguf; a Hugging Face folder takes f32 or f16");
+    struct stat st;
+    if (lstat(out, &st) == 0 && !force) die("%s already exists: --force replaces it", out);
+    if (force && lstat(out, &st) == 0 && (gguf ? S_ISDIR(st.st_mode) : !S_ISDIR(st.st_mode)))
+        die("%s exists and is a %s; a %s export writes a %s", out, S_ISDIR(st.st_mode) ? "folder" : "file", format,
+            gguf ? "file" : "folder");
+    ut_model m;
+    ut_train_config tc;
+    ut_progress pr;
+    run_record rec;
+    open_checkpoint("export", resume, &m, &tc, &pr, &rec);
+    tok_path = pick_tokenizer(tok_path, &rec, force);
+    if (!tok_path) die("export needs the tokenizer (--tokenizer TOK): the run recorded none");
+    if (!val_path && rec.val.set && file_exists(rec.val.path)) val_path = rec.val.path;
+    ut_tokenizer tk;
+    load_tokenizer(&tk, tok_path, m.cfg.vocab_size);
+    if (tk.pretok != UT_PRETOK_GPT2)
+        fprintf(stderr, "train: warning: %s is a version 1 tokenizer (ultrathink's first pre-tokenization): llama.cpp "
+                "and Hugging Face cut text as GPT-2 does, so they will encode some texts differently (the model "
+                "itself is exported exactly); retrain the tokenizer to match\n", tok_path);
+    if (gguf && m.cfg.sliding_window > 0)
+        fprintf(stderr, "train: warning: the model attends to a sliding window of %d positions; llama.cpp's llama "
+                "architecture has no window and attends to the whole context, so outputs differ past %d tokens\n",
+                m.cfg.sliding_window, m.cfg.sliding_window);
+    char dir[4096], name[4096];
+    run_dir_of(resume, dir, sizeof dir);
+    const char *base = strrchr(dir, '/');
+    snprintf(name, sizeof name, "%s", base ? base + 1 : dir);
+    if (!strcmp(name, ".") || !*name) snprintf(name, sizeof name, "ultrathink");
+    ex_card card = {name, &tc, &pr, NAN, NAN, 0};
+    last_eval(dir, &card);
+    export_job job = {&m, &tk, type, name, &card};
+
+    if (gguf) {
+        if (ex_write_file(out, write_gguf, &job)) die("%s", ex_err);
+    } else {
+        static const char *const files[] = {"model.safetensors", "config.json", "generation_config.json",
+                                            "tokenizer.json", "tokenizer_config.json", "README.md"};
+        static const ex_writer writers[] = {write_safetensors, write_config, write_gen_config, write_tok_json,
+                                            write_tok_config, write_readme};
+        char tmp[4200], old[4200], p[4400];
+        snprintf(tmp, sizeof tmp, "%s.tmp.%ld", out, (long)getpid());
+        snprintf(old, sizeof old, "%s.old.%ld", out, (long)getpid());
+        if (mkdir(tmp, 0777) != 0) die("cannot create %s: %s", tmp, strerror(errno));
+        for (int i = 0; i < 6; i++) {
+            snprintf(p, sizeof p, "%s/%s", tmp, files[i]);
+            if (ex_write_file(p, writers[i], &job)) { ex_remove_dir(tmp, files, 6); die("%s", ex_err); }
+        }
+        int had = lstat(out, &st) == 0;   /* --force: move the old folder aside, then drop it */
+        if (had && rename(out, old) != 0) { ex_remove_dir(tmp, files, 6); die("cannot replace %s: %s", out, strerror(errno)); }
+        if (rename(tmp, out) != 0) {
+            int e = errno;
+            if (had) rename(old, out);
+            ex_remove_dir(tmp, files, 6);
+            die("cannot rename %s to %s: %s", tmp, out, strerror(e));
+        }
+        if (had) {
+            ex_remove_dir(old, files, 6);
+            if (is_dir(old)) fprintf(stderr, "train: note: the replaced folder held other files; it is kept as %s\n", old);
+        }
+    }
+    struct stat done;
+    printf("export: %s (%s, %s, %d layers, %s, vocab %d) -> %s (%.1f MB)\n", resume, format, dtype, m.cfg.n_layers,
+           m.cfg.n_experts > 1 ? "MoE" : "dense", m.cfg.vocab_size, out,
+           gguf && stat(out, &done) == 0 ? (double)done.st_size / 1e6 : (double)ut_num_params(&m.cfg) * (type == EX_F16 ? 2 : 4) / 1e6);
+
+    /* the quantisation cost: validation loss with the weights as stored */
+    if (type != EX_F32 && val_path && eval_tokens > 0) {
+        ut_tokens val;
+        if (ut_tokens_load(&val, val_path) == 0 && (int)val.vocab_size == m.cfg.vocab_size &&
+            val.n_tokens > (uint64_t)tc.seq_len + 1) {
+            int T = tc.seq_len, B = tc.batch_size, done_b = 0;
+            if ((uint64_t)B * T > val.n_tokens - 1) B = (int)((val.n_tokens - 1) / (uint64_t)T);
+            int all = eval_all_batches(&val, B, T), batches = eval_batches_for(all, B, T, eval_tokens);
+            int *in = (int *)malloc((size_t)B * T * sizeof(int)), *tgt = (int *)malloc((size_t)B * T * sizeof(int));
+            if (!in || !tgt) die("out of memory");
+            double before = evaluate(&m, &val, B, T, batches, all, in, tgt, 0, &done_b);
+            round_trip_weights(&m, type, !gguf);
+            double after = evaluate(&m, &val, B, T, batches, all, in, tgt, 0, &done_b);
+            printf("export: quantisation cost on %s (%d tokens): val_loss f32 %.6f -> %s %.6f (%+.6f nats/token, "
+                   "%+.5f bits/byte)\n", val_path, batches * B * T, before, dtype, after, after - before,
+                   bits_per_byte(&val, after) - bits_per_byte(&val, before));
+            free(in); free(tgt);
+        } else fprintf(stderr, "train: note: %s does not fit this model: no quantisation cost measured\n", val_path);
+        ut_tokens_free(&val);
+    }
+    free(rec.runs);
+    ut_tokenizer_free(&tk);
+    ut_model_free(&m);
+    return 0;
+}
+
 /* ===========================================================================
    6. MAIN
    ======================================================================== */
@@ -1835,5 +2027,6 @@ int main(int argc, char **argv) {
     if (argc > 1 && !strcmp(argv[1], "eval")) return eval_main(argc - 2, argv + 2);
     if (argc > 1 && !strcmp(argv[1], "dashboard")) return dashboard_main(argc - 2, argv + 2);   /* dashboard.h */
     if (argc > 1 && !strcmp(argv[1], "report")) return report_main(argc - 2, argv + 2);         /* dashboard.h */
+    if (argc > 1 && !strcmp(argv[1], "export")) return export_main(argc - 2, argv + 2);
     return train_main(argc - 1, argv + 1);
 }

@@ -343,6 +343,8 @@ void ut_batch_sequential(const ut_tokens *d, uint64_t i, int B, int T, int *inpu
 /* Tokenizer files written by `tokenizer train` (section 10; format there). */
 typedef struct {
     uint32_t vocab_size, n_merges, n_special; /* vocab_size = 256 + n_merges + n_special (1) */
+    uint32_t pretok;          /* the pre-tokenization rule its merges were learned with:
+                                 UT_PRETOK_GPT2 (version 2 files), UT_PRETOK_V1 (version 1) */
     uint32_t eot_id;          /* the special token <|endoftext|> = 256 + n_merges */
     uint32_t *merges;         /* (n_merges, 2): merge i joins (left, right) into id 256 + i */
     uint8_t **token_bytes;    /* token_bytes[id] points at token_len[id] bytes inside blob */
@@ -353,7 +355,8 @@ typedef struct {
 } ut_tokenizer;
 /* The reader: checks everything, down to every token's bytes. */
 int  ut_tokenizer_load(ut_tokenizer *tk, const char *path);
-/* A tokenizer from its merge list, merges (n_merges, 2) (what training makes). */
+/* A tokenizer from its merge list, merges (n_merges, 2) (what training makes),
+   with the current pre-tokenization rule, UT_PRETOK_GPT2. */
 int  ut_tokenizer_build(ut_tokenizer *tk, const uint32_t *merges, uint32_t n_merges);
 /* The writer: the whole file as malloc'd bytes (*len of them), or NULL. */
 uint8_t *ut_tokenizer_serialize(const ut_tokenizer *tk, size_t *len);
@@ -364,11 +367,14 @@ uint32_t ut_tokenizer_merge_rank(const ut_tokenizer *tk, uint32_t left, uint32_t
    and the ids decode to exactly n_bytes bytes. */
 int  ut_tokens_check_tokenizer(const ut_tokens *d, const ut_tokenizer *tk);
 
-/* Pre-tokenization: cutting text into chunks that merges never cross (the rule
-   is in section 10). Walk a text with
+/* Pre-tokenization: cutting text into chunks that merges never cross (the rules
+   are in section 10). Walk a text with
        ut_chunker c;  ut_chunker_init(&c, text, n, eot);
        while ((kind = ut_chunker_next(&c, &start, &len)) != UT_CHUNK_END) ...
-   With eot, each literal <|endoftext|> comes back as a UT_CHUNK_EOT of its own. */
+   With eot, each literal <|endoftext|> comes back as a UT_CHUNK_EOT of its own.
+   ut_chunker_init uses GPT-2's rule; ut_chunker_init_rule picks one (a
+   tokenizer's tk->pretok). */
+enum { UT_PRETOK_V1 = 1, UT_PRETOK_GPT2 = 2 };   /* pre-tokenization rules */
 enum { UT_SPACE, UT_LETTER, UT_DIGIT, UT_PUNCT };            /* byte classes */
 enum { UT_CHUNK_END, UT_CHUNK_TEXT, UT_CHUNK_EOT };
 #define UT_EOT_TEXT "<|endoftext|>"
@@ -378,9 +384,15 @@ typedef struct {
     size_t n, pos;   /* length of the text; where the next chunk starts */
     size_t seg_end;  /* end of the plain text before the next <|endoftext|> (or n) */
     int eot;
+    int rule;        /* UT_PRETOK_GPT2 or UT_PRETOK_V1 */
 } ut_chunker;
 int  ut_byte_class(uint8_t b);
+/* GPT-2's class of the character at text[i] (of n bytes): UT_SPACE (Unicode
+   White_Space), UT_LETTER (\p{L}), UT_DIGIT (\p{N}) or UT_PUNCT (anything
+   else, and each byte of invalid UTF-8); *next is where the next one starts. */
+int  ut_char_class(const uint8_t *text, size_t i, size_t n, size_t *next);
 void ut_chunker_init(ut_chunker *c, const uint8_t *text, size_t n, int eot);
+void ut_chunker_init_rule(ut_chunker *c, const uint8_t *text, size_t n, int eot, int rule);
 int  ut_chunker_next(ut_chunker *c, size_t *start, size_t *len);
 
 /* Encoding, the teaching version: chunk the text, then replay the merges on
@@ -2242,11 +2254,14 @@ void ut_batch_sequential(const ut_tokens *d, uint64_t i, int B, int T, int *inpu
    THE FILE, written by `tokenizer train` (all integers little-endian):
      offset size  field
        0     4    magic "UTBP"
-       4     4    u32 version = 1
+       4     4    u32 version = 2
        8     4    u32 vocab_size = 256 + n_merges + n_special
       12     4    u32 n_merges
       16     4    u32 n_special = 1 (<|endoftext|>, id 256 + n_merges)
-      20   8 m    merges: (u32 left, u32 right) each; merge i makes id 256 + i
+      20     4    u32 pretok: the pre-tokenization rule the merges were learned
+                  with, and that encoding must use: 2 = GPT-2's (the current
+                  one), 1 = ultrathink's first rule (see PRE-TOKENIZATION)
+      24   8 m    merges: (u32 left, u32 right) each; merge i makes id 256 + i
                   and uses only ids defined before it (< 256 + i)
       ...  ...    for every id 0..vocab_size-1: u32 length, then its bytes
                   (a byte: itself; a merge: its left's bytes then its right's;
@@ -2255,6 +2270,9 @@ void ut_batch_sequential(const ut_tokens *d, uint64_t i, int B, int T, int *inpu
    define (so a reader in any language can decode without replaying merges);
    the reader insists that the two agree, byte for byte, that no two merges
    join the same pair, and that nothing trails.
+   Version 1 files (before GPT-2's rule) have no pretok field: the merges
+   start at offset 20, and they still load, with pretok = 1, so they encode
+   exactly as they always did.
    ======================================================================== */
 
 /* The whole tokenizer from its merge list; every token's bytes may add up to
@@ -2272,6 +2290,7 @@ static int ut__tokenizer_build(ut_tokenizer *tk, const uint32_t *merges, uint32_
     uint32_t V = 256 + n_merges + 1, cap = 2;
     while (cap < 2 * n_merges + 2) cap *= 2;     /* hash table at most half full */
     tk->vocab_size = V; tk->n_merges = n_merges; tk->n_special = 1; tk->eot_id = 256 + n_merges;
+    tk->pretok = UT_PRETOK_GPT2;
     tk->merges = (uint32_t *)malloc((2 * (size_t)n_merges + 1) * sizeof(uint32_t));
     tk->token_bytes = (uint8_t **)malloc(V * sizeof(uint8_t *));
     tk->token_len = (uint32_t *)malloc(V * sizeof(uint32_t));
@@ -2336,15 +2355,20 @@ static int ut__tokenizer_parse(ut_tokenizer *tk, const uint8_t *f, size_t len, c
     if (memcmp(f, "UTBP", 4) != 0)
         return ut__fail("%s is not a tokenizer file (bad magic; make one with `tokenizer train`)", path);
     uint32_t version = ut_get_u32(f + 4), V = ut_get_u32(f + 8), n_merges = ut_get_u32(f + 12);
-    uint32_t n_special = ut_get_u32(f + 16);
-    if (version != 1) return ut__fail("%s: tokenizer version %u, expected 1", path, version);
-    if (n_special != 1) return ut__fail("%s: n_special is %u (version 1 has exactly 1: <|endoftext|>)", path, n_special);
+    uint32_t n_special = ut_get_u32(f + 16), pretok = UT_PRETOK_V1;
+    if (version != 1 && version != 2) return ut__fail("%s: tokenizer version %u, expected 1 or 2", path, version);
+    size_t head = version == 1 ? 20 : 24;   /* version 2 adds the pretok field */
+    if (len < head) return ut__fail("%s: %zu bytes, too short to be a tokenizer file", path, len);
+    if (version == 2) pretok = ut_get_u32(f + 20);
+    if (pretok != UT_PRETOK_V1 && pretok != UT_PRETOK_GPT2)
+        return ut__fail("%s: unknown pre-tokenization rule %u (expected 1 or 2)", path, pretok);
+    if (n_special != 1) return ut__fail("%s: n_special is %u (version %u has exactly 1: <|endoftext|>)", path, n_special, version);
     if ((uint64_t)V != 256ull + n_merges + n_special)
         return ut__fail("%s: vocab_size %u != 256 + n_merges %u + n_special %u", path, V, n_merges, n_special);
-    if (n_merges > (len - 20) / 8) return ut__fail("%s: truncated: %u merges do not fit in %zu bytes", path, n_merges, len);
+    if (n_merges > (len - head) / 8) return ut__fail("%s: truncated: %u merges do not fit in %zu bytes", path, n_merges, len);
     uint32_t *merges = (uint32_t *)malloc((2 * (size_t)n_merges + 1) * sizeof(uint32_t));
     if (!merges) return ut__fail("out of memory reading %s", path);
-    for (size_t i = 0; i < 2 * (size_t)n_merges; i++) merges[i] = ut_get_u32(f + 20 + 4 * i);
+    for (size_t i = 0; i < 2 * (size_t)n_merges; i++) merges[i] = ut_get_u32(f + head + 4 * i);
     int r = ut__tokenizer_build(tk, merges, n_merges, len);
     free(merges);
     if (r) {
@@ -2352,8 +2376,9 @@ static int ut__tokenizer_parse(ut_tokenizer *tk, const uint8_t *f, size_t len, c
         snprintf(why, sizeof why, "%s", ut_error());
         return ut__fail("%s: %s", path, why);
     }
+    tk->pretok = pretok;
     /* the token table must be exactly what the merges define */
-    size_t pos = 20 + 8 * (size_t)n_merges;
+    size_t pos = head + 8 * (size_t)n_merges;
     for (uint32_t id = 0; id < V; id++) {
         if (len - pos < 4) return ut__fail("%s: truncated in the token table (token %u)", path, id);
         uint32_t n = ut_get_u32(f + pos);
@@ -2380,16 +2405,17 @@ int ut_tokenizer_load(ut_tokenizer *tk, const char *path) {
 }
 
 uint8_t *ut_tokenizer_serialize(const ut_tokenizer *tk, size_t *len) {
-    size_t n = 20 + 8 * (size_t)tk->n_merges;
+    size_t n = 24 + 8 * (size_t)tk->n_merges;
     for (uint32_t id = 0; id < tk->vocab_size; id++) n += 4 + (size_t)tk->token_len[id];
     uint8_t *buf = (uint8_t *)malloc(n), *p = buf;
     if (!buf) { ut__fail("out of memory (%zu bytes for a tokenizer file)", n); return NULL; }
     memcpy(p, "UTBP", 4);
-    ut_put_u32(p + 4, 1);
+    ut_put_u32(p + 4, 2);
     ut_put_u32(p + 8, tk->vocab_size);
     ut_put_u32(p + 12, tk->n_merges);
     ut_put_u32(p + 16, tk->n_special);
-    p += 20;
+    ut_put_u32(p + 20, tk->pretok);
+    p += 24;
     for (size_t i = 0; i < 2 * (size_t)tk->n_merges; i++, p += 4) ut_put_u32(p, tk->merges[i]);
     for (uint32_t id = 0; id < tk->vocab_size; id++) {
         ut_put_u32(p, tk->token_len[id]);
@@ -2431,25 +2457,43 @@ int ut_tokens_check_tokenizer(const ut_tokens *d, const ut_tokenizer *tk) {
 /* PRE-TOKENIZATION: cutting text into chunks before BPE sees it.
    Merges never cross a chunk boundary, so " the" can become one token but
    "e." or "d\n\nT" never can: the vocabulary goes to words, not to accidental
-   byte combinations. Every byte falls in a class:
-     UT_SPACE  ' ' '\t' '\n' '\v' '\f' '\r'
-     UT_LETTER 'A'-'Z' 'a'-'z' and every byte >= 0x80 (so the bytes of a UTF-8
-               character, and whole non-ASCII words, stay together)
-     UT_DIGIT  '0'-'9'
-     UT_PUNCT  everything else (punctuation, symbols, control bytes, NUL)
-   A chunk starting at byte i is:
-     1. if text[i] is ' ' and text[i+1] exists and is not SPACE: the space plus
-        the maximal run of text[i+1]'s class ("  word" -> " ", " word");
-     2. else if text[i] is not SPACE: the maximal run of its class;
-     3. else (whitespace): the maximal run of SPACE bytes, except that when the
-        run is longer than one byte, ends in ' ', and is followed by a non-space
-        byte, that last ' ' is left to rule 1 ("\n\n   Hi" -> "\n\n  ", " Hi").
-   This is GPT-2's rule without a regex and without the contraction special
-   cases ("don't" -> "don", "'", "t"). The chunker only looks forward, so
-   cutting a text at a chunk boundary chunks both halves exactly as before.
-   With eot set (`tokenizer encode --eot`), each literal <|endoftext|> is cut
-   out first and becomes a chunk of its own (the special id); the pieces
-   between are chunked as above. Training never treats it specially. */
+   byte combinations.
+
+   THE RULE (UT_PRETOK_GPT2, every tokenizer trained now) is GPT-2's, exactly
+   the regular expression of its encoder.py, so that llama.cpp (pre-tokenizer
+   "gpt-2") and Hugging Face tokenizers (ByteLevel) cut a text as we do:
+       's|'t|'re|'ve|'m|'ll|'d | ?\p{L}+ | ?\p{N}+ | ?[^\s\p{L}\p{N}]+ | \s+(?!\S) | \s+
+   At each position the first alternative that matches wins, and each `+` is
+   greedy. Read as a procedure over characters (UTF-8 decoded), a chunk
+   starting at character c is:
+     1. a contraction: ' followed by s, t, re, ve, m, ll or d (lower case):
+        "know'st" -> "know", "'s", "t"; "don't" -> "don", "'t";
+     2. an optional ' ' (the ASCII space only) then a maximal run of letters
+        (\p{L}, Unicode categories L*), of numbers (\p{N}: N*), or of
+        "other" characters (neither whitespace, letter nor number: "?!'"
+        is one run; a ' inside such a run is not a contraction);
+     3. whitespace (\s): the maximal run; if a non-space character follows
+        and the run is longer than one character, its last character is left
+        to the next chunk ((?!\S) makes the regex back off one character):
+        "\n\nJULIET" -> "\n", "\n", "JULIET" and "a  b" -> "a", " ", " b".
+   Letters and numbers come from a table generated from the Unicode database
+   (tools/unicode_classes.py: ranges of code points, binary-searched);
+   whitespace is Unicode's White_Space list, written out below. A byte that is
+   not part of valid UTF-8 is an "other" character of its own.
+
+   THE FIRST RULE (UT_PRETOK_V1, tokenizer files of version 1) classed each
+   byte instead: ' ' '\t' '\n' '\v' '\f' '\r' space, 'A'-'Z' 'a'-'z' and
+   every byte >= 0x80 a letter, '0'-'9' a digit, the rest "other"; a chunk
+   was an optional ' ' plus a run of one class, or a whitespace run that left
+   only a final ' ' to the next word. It differs from GPT-2's in three ways:
+   no contractions, "\n\n" stayed whole, and all non-ASCII bytes were
+   letters. Old tokenizers keep it (their merges were learned with it).
+
+   Both rules only look forward, so cutting a text at a chunk boundary chunks
+   both halves exactly as before. With eot set (`tokenizer encode --eot`),
+   each literal <|endoftext|> is cut out first and becomes a chunk of its own
+   (the special id); the pieces between are chunked as above. Training never
+   treats it specially. */
 #define S_ UT_SPACE
 #define L_ UT_LETTER
 #define D_ UT_DIGIT
@@ -2479,6 +2523,232 @@ const uint8_t ut__byte_classes[256] = {
 #undef P_
 int ut_byte_class(uint8_t b) { return ut__byte_classes[b]; }
 
+/* GPT-2's classes: letters (UL) and numbers (UN) as sorted code point ranges
+   [first, last]; every code point not in a range (nor whitespace) is other. */
+#define UL UT_LETTER
+#define UN UT_DIGIT
+static const struct { uint32_t first, last; uint8_t cls; } ut__unicode_ranges[] = {
+/* BEGIN table */
+/* generated by tools/unicode_classes.py from Unicode 14.0.0: 782 ranges */
+{0x30,0x39,UN}, {0x41,0x5A,UL}, {0x61,0x7A,UL}, {0xAA,0xAA,UL}, {0xB2,0xB3,UN}, {0xB5,0xB5,UL},
+{0xB9,0xB9,UN}, {0xBA,0xBA,UL}, {0xBC,0xBE,UN}, {0xC0,0xD6,UL}, {0xD8,0xF6,UL}, {0xF8,0x2C1,UL},
+{0x2C6,0x2D1,UL}, {0x2E0,0x2E4,UL}, {0x2EC,0x2EC,UL}, {0x2EE,0x2EE,UL}, {0x370,0x374,UL},
+{0x376,0x377,UL}, {0x37A,0x37D,UL}, {0x37F,0x37F,UL}, {0x386,0x386,UL}, {0x388,0x38A,UL},
+{0x38C,0x38C,UL}, {0x38E,0x3A1,UL}, {0x3A3,0x3F5,UL}, {0x3F7,0x481,UL}, {0x48A,0x52F,UL},
+{0x531,0x556,UL}, {0x559,0x559,UL}, {0x560,0x588,UL}, {0x5D0,0x5EA,UL}, {0x5EF,0x5F2,UL},
+{0x620,0x64A,UL}, {0x660,0x669,UN}, {0x66E,0x66F,UL}, {0x671,0x6D3,UL}, {0x6D5,0x6D5,UL},
+{0x6E5,0x6E6,UL}, {0x6EE,0x6EF,UL}, {0x6F0,0x6F9,UN}, {0x6FA,0x6FC,UL}, {0x6FF,0x6FF,UL},
+{0x710,0x710,UL}, {0x712,0x72F,UL}, {0x74D,0x7A5,UL}, {0x7B1,0x7B1,UL}, {0x7C0,0x7C9,UN},
+{0x7CA,0x7EA,UL}, {0x7F4,0x7F5,UL}, {0x7FA,0x7FA,UL}, {0x800,0x815,UL}, {0x81A,0x81A,UL},
+{0x824,0x824,UL}, {0x828,0x828,UL}, {0x840,0x858,UL}, {0x860,0x86A,UL}, {0x870,0x887,UL},
+{0x889,0x88E,UL}, {0x8A0,0x8C9,UL}, {0x904,0x939,UL}, {0x93D,0x93D,UL}, {0x950,0x950,UL},
+{0x958,0x961,UL}, {0x966,0x96F,UN}, {0x971,0x980,UL}, {0x985,0x98C,UL}, {0x98F,0x990,UL},
+{0x993,0x9A8,UL}, {0x9AA,0x9B0,UL}, {0x9B2,0x9B2,UL}, {0x9B6,0x9B9,UL}, {0x9BD,0x9BD,UL},
+{0x9CE,0x9CE,UL}, {0x9DC,0x9DD,UL}, {0x9DF,0x9E1,UL}, {0x9E6,0x9EF,UN}, {0x9F0,0x9F1,UL},
+{0x9F4,0x9F9,UN}, {0x9FC,0x9FC,UL}, {0xA05,0xA0A,UL}, {0xA0F,0xA10,UL}, {0xA13,0xA28,UL},
+{0xA2A,0xA30,UL}, {0xA32,0xA33,UL}, {0xA35,0xA36,UL}, {0xA38,0xA39,UL}, {0xA59,0xA5C,UL},
+{0xA5E,0xA5E,UL}, {0xA66,0xA6F,UN}, {0xA72,0xA74,UL}, {0xA85,0xA8D,UL}, {0xA8F,0xA91,UL},
+{0xA93,0xAA8,UL}, {0xAAA,0xAB0,UL}, {0xAB2,0xAB3,UL}, {0xAB5,0xAB9,UL}, {0xABD,0xABD,UL},
+{0xAD0,0xAD0,UL}, {0xAE0,0xAE1,UL}, {0xAE6,0xAEF,UN}, {0xAF9,0xAF9,UL}, {0xB05,0xB0C,UL},
+{0xB0F,0xB10,UL}, {0xB13,0xB28,UL}, {0xB2A,0xB30,UL}, {0xB32,0xB33,UL}, {0xB35,0xB39,UL},
+{0xB3D,0xB3D,UL}, {0xB5C,0xB5D,UL}, {0xB5F,0xB61,UL}, {0xB66,0xB6F,UN}, {0xB71,0xB71,UL},
+{0xB72,0xB77,UN}, {0xB83,0xB83,UL}, {0xB85,0xB8A,UL}, {0xB8E,0xB90,UL}, {0xB92,0xB95,UL},
+{0xB99,0xB9A,UL}, {0xB9C,0xB9C,UL}, {0xB9E,0xB9F,UL}, {0xBA3,0xBA4,UL}, {0xBA8,0xBAA,UL},
+{0xBAE,0xBB9,UL}, {0xBD0,0xBD0,UL}, {0xBE6,0xBF2,UN}, {0xC05,0xC0C,UL}, {0xC0E,0xC10,UL},
+{0xC12,0xC28,UL}, {0xC2A,0xC39,UL}, {0xC3D,0xC3D,UL}, {0xC58,0xC5A,UL}, {0xC5D,0xC5D,UL},
+{0xC60,0xC61,UL}, {0xC66,0xC6F,UN}, {0xC78,0xC7E,UN}, {0xC80,0xC80,UL}, {0xC85,0xC8C,UL},
+{0xC8E,0xC90,UL}, {0xC92,0xCA8,UL}, {0xCAA,0xCB3,UL}, {0xCB5,0xCB9,UL}, {0xCBD,0xCBD,UL},
+{0xCDD,0xCDE,UL}, {0xCE0,0xCE1,UL}, {0xCE6,0xCEF,UN}, {0xCF1,0xCF2,UL}, {0xD04,0xD0C,UL},
+{0xD0E,0xD10,UL}, {0xD12,0xD3A,UL}, {0xD3D,0xD3D,UL}, {0xD4E,0xD4E,UL}, {0xD54,0xD56,UL},
+{0xD58,0xD5E,UN}, {0xD5F,0xD61,UL}, {0xD66,0xD78,UN}, {0xD7A,0xD7F,UL}, {0xD85,0xD96,UL},
+{0xD9A,0xDB1,UL}, {0xDB3,0xDBB,UL}, {0xDBD,0xDBD,UL}, {0xDC0,0xDC6,UL}, {0xDE6,0xDEF,UN},
+{0xE01,0xE30,UL}, {0xE32,0xE33,UL}, {0xE40,0xE46,UL}, {0xE50,0xE59,UN}, {0xE81,0xE82,UL},
+{0xE84,0xE84,UL}, {0xE86,0xE8A,UL}, {0xE8C,0xEA3,UL}, {0xEA5,0xEA5,UL}, {0xEA7,0xEB0,UL},
+{0xEB2,0xEB3,UL}, {0xEBD,0xEBD,UL}, {0xEC0,0xEC4,UL}, {0xEC6,0xEC6,UL}, {0xED0,0xED9,UN},
+{0xEDC,0xEDF,UL}, {0xF00,0xF00,UL}, {0xF20,0xF33,UN}, {0xF40,0xF47,UL}, {0xF49,0xF6C,UL},
+{0xF88,0xF8C,UL}, {0x1000,0x102A,UL}, {0x103F,0x103F,UL}, {0x1040,0x1049,UN}, {0x1050,0x1055,UL},
+{0x105A,0x105D,UL}, {0x1061,0x1061,UL}, {0x1065,0x1066,UL}, {0x106E,0x1070,UL}, {0x1075,0x1081,UL},
+{0x108E,0x108E,UL}, {0x1090,0x1099,UN}, {0x10A0,0x10C5,UL}, {0x10C7,0x10C7,UL}, {0x10CD,0x10CD,UL},
+{0x10D0,0x10FA,UL}, {0x10FC,0x1248,UL}, {0x124A,0x124D,UL}, {0x1250,0x1256,UL}, {0x1258,0x1258,UL},
+{0x125A,0x125D,UL}, {0x1260,0x1288,UL}, {0x128A,0x128D,UL}, {0x1290,0x12B0,UL}, {0x12B2,0x12B5,UL},
+{0x12B8,0x12BE,UL}, {0x12C0,0x12C0,UL}, {0x12C2,0x12C5,UL}, {0x12C8,0x12D6,UL}, {0x12D8,0x1310,UL},
+{0x1312,0x1315,UL}, {0x1318,0x135A,UL}, {0x1369,0x137C,UN}, {0x1380,0x138F,UL}, {0x13A0,0x13F5,UL},
+{0x13F8,0x13FD,UL}, {0x1401,0x166C,UL}, {0x166F,0x167F,UL}, {0x1681,0x169A,UL}, {0x16A0,0x16EA,UL},
+{0x16EE,0x16F0,UN}, {0x16F1,0x16F8,UL}, {0x1700,0x1711,UL}, {0x171F,0x1731,UL}, {0x1740,0x1751,UL},
+{0x1760,0x176C,UL}, {0x176E,0x1770,UL}, {0x1780,0x17B3,UL}, {0x17D7,0x17D7,UL}, {0x17DC,0x17DC,UL},
+{0x17E0,0x17E9,UN}, {0x17F0,0x17F9,UN}, {0x1810,0x1819,UN}, {0x1820,0x1878,UL}, {0x1880,0x1884,UL},
+{0x1887,0x18A8,UL}, {0x18AA,0x18AA,UL}, {0x18B0,0x18F5,UL}, {0x1900,0x191E,UL}, {0x1946,0x194F,UN},
+{0x1950,0x196D,UL}, {0x1970,0x1974,UL}, {0x1980,0x19AB,UL}, {0x19B0,0x19C9,UL}, {0x19D0,0x19DA,UN},
+{0x1A00,0x1A16,UL}, {0x1A20,0x1A54,UL}, {0x1A80,0x1A89,UN}, {0x1A90,0x1A99,UN}, {0x1AA7,0x1AA7,UL},
+{0x1B05,0x1B33,UL}, {0x1B45,0x1B4C,UL}, {0x1B50,0x1B59,UN}, {0x1B83,0x1BA0,UL}, {0x1BAE,0x1BAF,UL},
+{0x1BB0,0x1BB9,UN}, {0x1BBA,0x1BE5,UL}, {0x1C00,0x1C23,UL}, {0x1C40,0x1C49,UN}, {0x1C4D,0x1C4F,UL},
+{0x1C50,0x1C59,UN}, {0x1C5A,0x1C7D,UL}, {0x1C80,0x1C88,UL}, {0x1C90,0x1CBA,UL}, {0x1CBD,0x1CBF,UL},
+{0x1CE9,0x1CEC,UL}, {0x1CEE,0x1CF3,UL}, {0x1CF5,0x1CF6,UL}, {0x1CFA,0x1CFA,UL}, {0x1D00,0x1DBF,UL},
+{0x1E00,0x1F15,UL}, {0x1F18,0x1F1D,UL}, {0x1F20,0x1F45,UL}, {0x1F48,0x1F4D,UL}, {0x1F50,0x1F57,UL},
+{0x1F59,0x1F59,UL}, {0x1F5B,0x1F5B,UL}, {0x1F5D,0x1F5D,UL}, {0x1F5F,0x1F7D,UL}, {0x1F80,0x1FB4,UL},
+{0x1FB6,0x1FBC,UL}, {0x1FBE,0x1FBE,UL}, {0x1FC2,0x1FC4,UL}, {0x1FC6,0x1FCC,UL}, {0x1FD0,0x1FD3,UL},
+{0x1FD6,0x1FDB,UL}, {0x1FE0,0x1FEC,UL}, {0x1FF2,0x1FF4,UL}, {0x1FF6,0x1FFC,UL}, {0x2070,0x2070,UN},
+{0x2071,0x2071,UL}, {0x2074,0x2079,UN}, {0x207F,0x207F,UL}, {0x2080,0x2089,UN}, {0x2090,0x209C,UL},
+{0x2102,0x2102,UL}, {0x2107,0x2107,UL}, {0x210A,0x2113,UL}, {0x2115,0x2115,UL}, {0x2119,0x211D,UL},
+{0x2124,0x2124,UL}, {0x2126,0x2126,UL}, {0x2128,0x2128,UL}, {0x212A,0x212D,UL}, {0x212F,0x2139,UL},
+{0x213C,0x213F,UL}, {0x2145,0x2149,UL}, {0x214E,0x214E,UL}, {0x2150,0x2182,UN}, {0x2183,0x2184,UL},
+{0x2185,0x2189,UN}, {0x2460,0x249B,UN}, {0x24EA,0x24FF,UN}, {0x2776,0x2793,UN}, {0x2C00,0x2CE4,UL},
+{0x2CEB,0x2CEE,UL}, {0x2CF2,0x2CF3,UL}, {0x2CFD,0x2CFD,UN}, {0x2D00,0x2D25,UL}, {0x2D27,0x2D27,UL},
+{0x2D2D,0x2D2D,UL}, {0x2D30,0x2D67,UL}, {0x2D6F,0x2D6F,UL}, {0x2D80,0x2D96,UL}, {0x2DA0,0x2DA6,UL},
+{0x2DA8,0x2DAE,UL}, {0x2DB0,0x2DB6,UL}, {0x2DB8,0x2DBE,UL}, {0x2DC0,0x2DC6,UL}, {0x2DC8,0x2DCE,UL},
+{0x2DD0,0x2DD6,UL}, {0x2DD8,0x2DDE,UL}, {0x2E2F,0x2E2F,UL}, {0x3005,0x3006,UL}, {0x3007,0x3007,UN},
+{0x3021,0x3029,UN}, {0x3031,0x3035,UL}, {0x3038,0x303A,UN}, {0x303B,0x303C,UL}, {0x3041,0x3096,UL},
+{0x309D,0x309F,UL}, {0x30A1,0x30FA,UL}, {0x30FC,0x30FF,UL}, {0x3105,0x312F,UL}, {0x3131,0x318E,UL},
+{0x3192,0x3195,UN}, {0x31A0,0x31BF,UL}, {0x31F0,0x31FF,UL}, {0x3220,0x3229,UN}, {0x3248,0x324F,UN},
+{0x3251,0x325F,UN}, {0x3280,0x3289,UN}, {0x32B1,0x32BF,UN}, {0x3400,0x4DBF,UL}, {0x4E00,0xA48C,UL},
+{0xA4D0,0xA4FD,UL}, {0xA500,0xA60C,UL}, {0xA610,0xA61F,UL}, {0xA620,0xA629,UN}, {0xA62A,0xA62B,UL},
+{0xA640,0xA66E,UL}, {0xA67F,0xA69D,UL}, {0xA6A0,0xA6E5,UL}, {0xA6E6,0xA6EF,UN}, {0xA717,0xA71F,UL},
+{0xA722,0xA788,UL}, {0xA78B,0xA7CA,UL}, {0xA7D0,0xA7D1,UL}, {0xA7D3,0xA7D3,UL}, {0xA7D5,0xA7D9,UL},
+{0xA7F2,0xA801,UL}, {0xA803,0xA805,UL}, {0xA807,0xA80A,UL}, {0xA80C,0xA822,UL}, {0xA830,0xA835,UN},
+{0xA840,0xA873,UL}, {0xA882,0xA8B3,UL}, {0xA8D0,0xA8D9,UN}, {0xA8F2,0xA8F7,UL}, {0xA8FB,0xA8FB,UL},
+{0xA8FD,0xA8FE,UL}, {0xA900,0xA909,UN}, {0xA90A,0xA925,UL}, {0xA930,0xA946,UL}, {0xA960,0xA97C,UL},
+{0xA984,0xA9B2,UL}, {0xA9CF,0xA9CF,UL}, {0xA9D0,0xA9D9,UN}, {0xA9E0,0xA9E4,UL}, {0xA9E6,0xA9EF,UL},
+{0xA9F0,0xA9F9,UN}, {0xA9FA,0xA9FE,UL}, {0xAA00,0xAA28,UL}, {0xAA40,0xAA42,UL}, {0xAA44,0xAA4B,UL},
+{0xAA50,0xAA59,UN}, {0xAA60,0xAA76,UL}, {0xAA7A,0xAA7A,UL}, {0xAA7E,0xAAAF,UL}, {0xAAB1,0xAAB1,UL},
+{0xAAB5,0xAAB6,UL}, {0xAAB9,0xAABD,UL}, {0xAAC0,0xAAC0,UL}, {0xAAC2,0xAAC2,UL}, {0xAADB,0xAADD,UL},
+{0xAAE0,0xAAEA,UL}, {0xAAF2,0xAAF4,UL}, {0xAB01,0xAB06,UL}, {0xAB09,0xAB0E,UL}, {0xAB11,0xAB16,UL},
+{0xAB20,0xAB26,UL}, {0xAB28,0xAB2E,UL}, {0xAB30,0xAB5A,UL}, {0xAB5C,0xAB69,UL}, {0xAB70,0xABE2,UL},
+{0xABF0,0xABF9,UN}, {0xAC00,0xD7A3,UL}, {0xD7B0,0xD7C6,UL}, {0xD7CB,0xD7FB,UL}, {0xF900,0xFA6D,UL},
+{0xFA70,0xFAD9,UL}, {0xFB00,0xFB06,UL}, {0xFB13,0xFB17,UL}, {0xFB1D,0xFB1D,UL}, {0xFB1F,0xFB28,UL},
+{0xFB2A,0xFB36,UL}, {0xFB38,0xFB3C,UL}, {0xFB3E,0xFB3E,UL}, {0xFB40,0xFB41,UL}, {0xFB43,0xFB44,UL},
+{0xFB46,0xFBB1,UL}, {0xFBD3,0xFD3D,UL}, {0xFD50,0xFD8F,UL}, {0xFD92,0xFDC7,UL}, {0xFDF0,0xFDFB,UL},
+{0xFE70,0xFE74,UL}, {0xFE76,0xFEFC,UL}, {0xFF10,0xFF19,UN}, {0xFF21,0xFF3A,UL}, {0xFF41,0xFF5A,UL},
+{0xFF66,0xFFBE,UL}, {0xFFC2,0xFFC7,UL}, {0xFFCA,0xFFCF,UL}, {0xFFD2,0xFFD7,UL}, {0xFFDA,0xFFDC,UL},
+{0x10000,0x1000B,UL}, {0x1000D,0x10026,UL}, {0x10028,0x1003A,UL}, {0x1003C,0x1003D,UL},
+{0x1003F,0x1004D,UL}, {0x10050,0x1005D,UL}, {0x10080,0x100FA,UL}, {0x10107,0x10133,UN},
+{0x10140,0x10178,UN}, {0x1018A,0x1018B,UN}, {0x10280,0x1029C,UL}, {0x102A0,0x102D0,UL},
+{0x102E1,0x102FB,UN}, {0x10300,0x1031F,UL}, {0x10320,0x10323,UN}, {0x1032D,0x10340,UL},
+{0x10341,0x10341,UN}, {0x10342,0x10349,UL}, {0x1034A,0x1034A,UN}, {0x10350,0x10375,UL},
+{0x10380,0x1039D,UL}, {0x103A0,0x103C3,UL}, {0x103C8,0x103CF,UL}, {0x103D1,0x103D5,UN},
+{0x10400,0x1049D,UL}, {0x104A0,0x104A9,UN}, {0x104B0,0x104D3,UL}, {0x104D8,0x104FB,UL},
+{0x10500,0x10527,UL}, {0x10530,0x10563,UL}, {0x10570,0x1057A,UL}, {0x1057C,0x1058A,UL},
+{0x1058C,0x10592,UL}, {0x10594,0x10595,UL}, {0x10597,0x105A1,UL}, {0x105A3,0x105B1,UL},
+{0x105B3,0x105B9,UL}, {0x105BB,0x105BC,UL}, {0x10600,0x10736,UL}, {0x10740,0x10755,UL},
+{0x10760,0x10767,UL}, {0x10780,0x10785,UL}, {0x10787,0x107B0,UL}, {0x107B2,0x107BA,UL},
+{0x10800,0x10805,UL}, {0x10808,0x10808,UL}, {0x1080A,0x10835,UL}, {0x10837,0x10838,UL},
+{0x1083C,0x1083C,UL}, {0x1083F,0x10855,UL}, {0x10858,0x1085F,UN}, {0x10860,0x10876,UL},
+{0x10879,0x1087F,UN}, {0x10880,0x1089E,UL}, {0x108A7,0x108AF,UN}, {0x108E0,0x108F2,UL},
+{0x108F4,0x108F5,UL}, {0x108FB,0x108FF,UN}, {0x10900,0x10915,UL}, {0x10916,0x1091B,UN},
+{0x10920,0x10939,UL}, {0x10980,0x109B7,UL}, {0x109BC,0x109BD,UN}, {0x109BE,0x109BF,UL},
+{0x109C0,0x109CF,UN}, {0x109D2,0x109FF,UN}, {0x10A00,0x10A00,UL}, {0x10A10,0x10A13,UL},
+{0x10A15,0x10A17,UL}, {0x10A19,0x10A35,UL}, {0x10A40,0x10A48,UN}, {0x10A60,0x10A7C,UL},
+{0x10A7D,0x10A7E,UN}, {0x10A80,0x10A9C,UL}, {0x10A9D,0x10A9F,UN}, {0x10AC0,0x10AC7,UL},
+{0x10AC9,0x10AE4,UL}, {0x10AEB,0x10AEF,UN}, {0x10B00,0x10B35,UL}, {0x10B40,0x10B55,UL},
+{0x10B58,0x10B5F,UN}, {0x10B60,0x10B72,UL}, {0x10B78,0x10B7F,UN}, {0x10B80,0x10B91,UL},
+{0x10BA9,0x10BAF,UN}, {0x10C00,0x10C48,UL}, {0x10C80,0x10CB2,UL}, {0x10CC0,0x10CF2,UL},
+{0x10CFA,0x10CFF,UN}, {0x10D00,0x10D23,UL}, {0x10D30,0x10D39,UN}, {0x10E60,0x10E7E,UN},
+{0x10E80,0x10EA9,UL}, {0x10EB0,0x10EB1,UL}, {0x10F00,0x10F1C,UL}, {0x10F1D,0x10F26,UN},
+{0x10F27,0x10F27,UL}, {0x10F30,0x10F45,UL}, {0x10F51,0x10F54,UN}, {0x10F70,0x10F81,UL},
+{0x10FB0,0x10FC4,UL}, {0x10FC5,0x10FCB,UN}, {0x10FE0,0x10FF6,UL}, {0x11003,0x11037,UL},
+{0x11052,0x1106F,UN}, {0x11071,0x11072,UL}, {0x11075,0x11075,UL}, {0x11083,0x110AF,UL},
+{0x110D0,0x110E8,UL}, {0x110F0,0x110F9,UN}, {0x11103,0x11126,UL}, {0x11136,0x1113F,UN},
+{0x11144,0x11144,UL}, {0x11147,0x11147,UL}, {0x11150,0x11172,UL}, {0x11176,0x11176,UL},
+{0x11183,0x111B2,UL}, {0x111C1,0x111C4,UL}, {0x111D0,0x111D9,UN}, {0x111DA,0x111DA,UL},
+{0x111DC,0x111DC,UL}, {0x111E1,0x111F4,UN}, {0x11200,0x11211,UL}, {0x11213,0x1122B,UL},
+{0x11280,0x11286,UL}, {0x11288,0x11288,UL}, {0x1128A,0x1128D,UL}, {0x1128F,0x1129D,UL},
+{0x1129F,0x112A8,UL}, {0x112B0,0x112DE,UL}, {0x112F0,0x112F9,UN}, {0x11305,0x1130C,UL},
+{0x1130F,0x11310,UL}, {0x11313,0x11328,UL}, {0x1132A,0x11330,UL}, {0x11332,0x11333,UL},
+{0x11335,0x11339,UL}, {0x1133D,0x1133D,UL}, {0x11350,0x11350,UL}, {0x1135D,0x11361,UL},
+{0x11400,0x11434,UL}, {0x11447,0x1144A,UL}, {0x11450,0x11459,UN}, {0x1145F,0x11461,UL},
+{0x11480,0x114AF,UL}, {0x114C4,0x114C5,UL}, {0x114C7,0x114C7,UL}, {0x114D0,0x114D9,UN},
+{0x11580,0x115AE,UL}, {0x115D8,0x115DB,UL}, {0x11600,0x1162F,UL}, {0x11644,0x11644,UL},
+{0x11650,0x11659,UN}, {0x11680,0x116AA,UL}, {0x116B8,0x116B8,UL}, {0x116C0,0x116C9,UN},
+{0x11700,0x1171A,UL}, {0x11730,0x1173B,UN}, {0x11740,0x11746,UL}, {0x11800,0x1182B,UL},
+{0x118A0,0x118DF,UL}, {0x118E0,0x118F2,UN}, {0x118FF,0x11906,UL}, {0x11909,0x11909,UL},
+{0x1190C,0x11913,UL}, {0x11915,0x11916,UL}, {0x11918,0x1192F,UL}, {0x1193F,0x1193F,UL},
+{0x11941,0x11941,UL}, {0x11950,0x11959,UN}, {0x119A0,0x119A7,UL}, {0x119AA,0x119D0,UL},
+{0x119E1,0x119E1,UL}, {0x119E3,0x119E3,UL}, {0x11A00,0x11A00,UL}, {0x11A0B,0x11A32,UL},
+{0x11A3A,0x11A3A,UL}, {0x11A50,0x11A50,UL}, {0x11A5C,0x11A89,UL}, {0x11A9D,0x11A9D,UL},
+{0x11AB0,0x11AF8,UL}, {0x11C00,0x11C08,UL}, {0x11C0A,0x11C2E,UL}, {0x11C40,0x11C40,UL},
+{0x11C50,0x11C6C,UN}, {0x11C72,0x11C8F,UL}, {0x11D00,0x11D06,UL}, {0x11D08,0x11D09,UL},
+{0x11D0B,0x11D30,UL}, {0x11D46,0x11D46,UL}, {0x11D50,0x11D59,UN}, {0x11D60,0x11D65,UL},
+{0x11D67,0x11D68,UL}, {0x11D6A,0x11D89,UL}, {0x11D98,0x11D98,UL}, {0x11DA0,0x11DA9,UN},
+{0x11EE0,0x11EF2,UL}, {0x11FB0,0x11FB0,UL}, {0x11FC0,0x11FD4,UN}, {0x12000,0x12399,UL},
+{0x12400,0x1246E,UN}, {0x12480,0x12543,UL}, {0x12F90,0x12FF0,UL}, {0x13000,0x1342E,UL},
+{0x14400,0x14646,UL}, {0x16800,0x16A38,UL}, {0x16A40,0x16A5E,UL}, {0x16A60,0x16A69,UN},
+{0x16A70,0x16ABE,UL}, {0x16AC0,0x16AC9,UN}, {0x16AD0,0x16AED,UL}, {0x16B00,0x16B2F,UL},
+{0x16B40,0x16B43,UL}, {0x16B50,0x16B59,UN}, {0x16B5B,0x16B61,UN}, {0x16B63,0x16B77,UL},
+{0x16B7D,0x16B8F,UL}, {0x16E40,0x16E7F,UL}, {0x16E80,0x16E96,UN}, {0x16F00,0x16F4A,UL},
+{0x16F50,0x16F50,UL}, {0x16F93,0x16F9F,UL}, {0x16FE0,0x16FE1,UL}, {0x16FE3,0x16FE3,UL},
+{0x17000,0x187F7,UL}, {0x18800,0x18CD5,UL}, {0x18D00,0x18D08,UL}, {0x1AFF0,0x1AFF3,UL},
+{0x1AFF5,0x1AFFB,UL}, {0x1AFFD,0x1AFFE,UL}, {0x1B000,0x1B122,UL}, {0x1B150,0x1B152,UL},
+{0x1B164,0x1B167,UL}, {0x1B170,0x1B2FB,UL}, {0x1BC00,0x1BC6A,UL}, {0x1BC70,0x1BC7C,UL},
+{0x1BC80,0x1BC88,UL}, {0x1BC90,0x1BC99,UL}, {0x1D2E0,0x1D2F3,UN}, {0x1D360,0x1D378,UN},
+{0x1D400,0x1D454,UL}, {0x1D456,0x1D49C,UL}, {0x1D49E,0x1D49F,UL}, {0x1D4A2,0x1D4A2,UL},
+{0x1D4A5,0x1D4A6,UL}, {0x1D4A9,0x1D4AC,UL}, {0x1D4AE,0x1D4B9,UL}, {0x1D4BB,0x1D4BB,UL},
+{0x1D4BD,0x1D4C3,UL}, {0x1D4C5,0x1D505,UL}, {0x1D507,0x1D50A,UL}, {0x1D50D,0x1D514,UL},
+{0x1D516,0x1D51C,UL}, {0x1D51E,0x1D539,UL}, {0x1D53B,0x1D53E,UL}, {0x1D540,0x1D544,UL},
+{0x1D546,0x1D546,UL}, {0x1D54A,0x1D550,UL}, {0x1D552,0x1D6A5,UL}, {0x1D6A8,0x1D6C0,UL},
+{0x1D6C2,0x1D6DA,UL}, {0x1D6DC,0x1D6FA,UL}, {0x1D6FC,0x1D714,UL}, {0x1D716,0x1D734,UL},
+{0x1D736,0x1D74E,UL}, {0x1D750,0x1D76E,UL}, {0x1D770,0x1D788,UL}, {0x1D78A,0x1D7A8,UL},
+{0x1D7AA,0x1D7C2,UL}, {0x1D7C4,0x1D7CB,UL}, {0x1D7CE,0x1D7FF,UN}, {0x1DF00,0x1DF1E,UL},
+{0x1E100,0x1E12C,UL}, {0x1E137,0x1E13D,UL}, {0x1E140,0x1E149,UN}, {0x1E14E,0x1E14E,UL},
+{0x1E290,0x1E2AD,UL}, {0x1E2C0,0x1E2EB,UL}, {0x1E2F0,0x1E2F9,UN}, {0x1E7E0,0x1E7E6,UL},
+{0x1E7E8,0x1E7EB,UL}, {0x1E7ED,0x1E7EE,UL}, {0x1E7F0,0x1E7FE,UL}, {0x1E800,0x1E8C4,UL},
+{0x1E8C7,0x1E8CF,UN}, {0x1E900,0x1E943,UL}, {0x1E94B,0x1E94B,UL}, {0x1E950,0x1E959,UN},
+{0x1EC71,0x1ECAB,UN}, {0x1ECAD,0x1ECAF,UN}, {0x1ECB1,0x1ECB4,UN}, {0x1ED01,0x1ED2D,UN},
+{0x1ED2F,0x1ED3D,UN}, {0x1EE00,0x1EE03,UL}, {0x1EE05,0x1EE1F,UL}, {0x1EE21,0x1EE22,UL},
+{0x1EE24,0x1EE24,UL}, {0x1EE27,0x1EE27,UL}, {0x1EE29,0x1EE32,UL}, {0x1EE34,0x1EE37,UL},
+{0x1EE39,0x1EE39,UL}, {0x1EE3B,0x1EE3B,UL}, {0x1EE42,0x1EE42,UL}, {0x1EE47,0x1EE47,UL},
+{0x1EE49,0x1EE49,UL}, {0x1EE4B,0x1EE4B,UL}, {0x1EE4D,0x1EE4F,UL}, {0x1EE51,0x1EE52,UL},
+{0x1EE54,0x1EE54,UL}, {0x1EE57,0x1EE57,UL}, {0x1EE59,0x1EE59,UL}, {0x1EE5B,0x1EE5B,UL},
+{0x1EE5D,0x1EE5D,UL}, {0x1EE5F,0x1EE5F,UL}, {0x1EE61,0x1EE62,UL}, {0x1EE64,0x1EE64,UL},
+{0x1EE67,0x1EE6A,UL}, {0x1EE6C,0x1EE72,UL}, {0x1EE74,0x1EE77,UL}, {0x1EE79,0x1EE7C,UL},
+{0x1EE7E,0x1EE7E,UL}, {0x1EE80,0x1EE89,UL}, {0x1EE8B,0x1EE9B,UL}, {0x1EEA1,0x1EEA3,UL},
+{0x1EEA5,0x1EEA9,UL}, {0x1EEAB,0x1EEBB,UL}, {0x1F100,0x1F10C,UN}, {0x1FBF0,0x1FBF9,UN},
+{0x20000,0x2A6DF,UL}, {0x2A700,0x2B738,UL}, {0x2B740,0x2B81D,UL}, {0x2B820,0x2CEA1,UL},
+{0x2CEB0,0x2EBE0,UL}, {0x2F800,0x2FA1D,UL}, {0x30000,0x3134A,UL},
+/* END table */
+};
+#undef UL
+#undef UN
+/* Unicode's White_Space property: what \s means to GPT-2's regex. (Not all
+   regex engines agree at the edges: JavaScript's \s lacks U+0085 and adds
+   U+FEFF, and Python's re adds U+001C-U+001F.) */
+static int ut__is_white_space(uint32_t cp) {
+    return (cp >= 0x9 && cp <= 0xD) || cp == 0x20 || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
+           (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F ||
+           cp == 0x205F || cp == 0x3000;
+}
+/* One UTF-8 character at t[i] (of n bytes): its code point in *cp and its
+   length, or 0 if the bytes there are not valid UTF-8 (a stray continuation
+   byte, a truncated sequence, an overlong form, a surrogate, > U+10FFFF). */
+static size_t ut__utf8_decode(const uint8_t *t, size_t i, size_t n, uint32_t *cp) {
+    uint8_t b = t[i];
+    size_t len = b < 0x80 ? 1 : (b & 0xE0) == 0xC0 ? 2 : (b & 0xF0) == 0xE0 ? 3 : (b & 0xF8) == 0xF0 ? 4 : 0;
+    if (len == 0 || len > n - i) return 0;
+    uint32_t c = len == 1 ? b : len == 2 ? (b & 0x1Fu) : len == 3 ? (b & 0x0Fu) : (b & 0x07u);
+    for (size_t k = 1; k < len; k++) {
+        if ((t[i + k] & 0xC0) != 0x80) return 0;
+        c = c << 6 | (t[i + k] & 0x3Fu);
+    }
+    static const uint32_t min_of_len[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (c < min_of_len[len] || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) return 0;
+    *cp = c;
+    return len;
+}
+int ut_char_class(const uint8_t *text, size_t i, size_t n, size_t *next) {
+    if (text[i] < 0x80) { *next = i + 1; return ut__byte_classes[text[i]]; }   /* ASCII: both rules agree */
+    uint32_t cp = 0;
+    size_t len = ut__utf8_decode(text, i, n, &cp);
+    *next = i + (len ? len : 1);
+    if (len == 0) return UT_PUNCT;
+    if (ut__is_white_space(cp)) return UT_SPACE;
+    size_t lo = 0, hi = sizeof ut__unicode_ranges / sizeof ut__unicode_ranges[0];
+    while (lo < hi) {                      /* the first range whose last >= cp */
+        size_t mid = (lo + hi) / 2;
+        if (ut__unicode_ranges[mid].last < cp) lo = mid + 1; else hi = mid;
+    }
+    if (lo < sizeof ut__unicode_ranges / sizeof ut__unicode_ranges[0] && ut__unicode_ranges[lo].first <= cp)
+        return ut__unicode_ranges[lo].cls;
+    return UT_PUNCT;
+}
+
 /* Position of the next literal <|endoftext|> at or after `from`, or n. */
 size_t ut__find_eot(const uint8_t *t, size_t n, size_t from) {
     while (from + UT_EOT_LEN <= n) {
@@ -2490,19 +2760,46 @@ size_t ut__find_eot(const uint8_t *t, size_t n, size_t from) {
     return n;
 }
 
-void ut_chunker_init(ut_chunker *c, const uint8_t *text, size_t n, int eot) {
+void ut_chunker_init_rule(ut_chunker *c, const uint8_t *text, size_t n, int eot, int rule) {
     c->text = text;
     c->n = n;
     c->pos = 0;
     c->eot = eot;
+    c->rule = rule;
     c->seg_end = eot ? ut__find_eot(text, n, 0) : n;
+}
+void ut_chunker_init(ut_chunker *c, const uint8_t *text, size_t n, int eot) {
+    ut_chunker_init_rule(c, text, n, eot, UT_PRETOK_GPT2);
+}
+
+/* GPT-2's rule (above) on t[i..end): where the chunk starting at i ends. */
+size_t ut__gpt2_chunk_end(const uint8_t *t, size_t i, size_t end) {
+    static const char *const contractions[] = {"s", "t", "re", "ve", "m", "ll", "d"};
+    if (t[i] == '\'')                                            /* 1. 's 't 're 've 'm 'll 'd */
+        for (int k = 0; k < 7; k++) {
+            size_t m = strlen(contractions[k]);
+            if (m <= end - i - 1 && memcmp(t + i + 1, contractions[k], m) == 0) return i + 1 + m;
+        }
+    size_t j, next;
+    int k = ut_char_class(t, i, end, &j);
+    if (k == UT_SPACE && t[i] == ' ' && j < end) {               /* 2. " " + a run */
+        int k2 = ut_char_class(t, j, end, &next);
+        if (k2 != UT_SPACE) { k = k2; j = next; }
+    }
+    if (k != UT_SPACE) {                                          /* 2. a run of one class */
+        while (j < end && ut_char_class(t, j, end, &next) == k) j = next;
+        return j;
+    }
+    size_t last = i;                                              /* 3. whitespace */
+    while (j < end && ut_char_class(t, j, end, &next) == UT_SPACE) { last = j; j = next; }
+    return (j < end && last > i) ? last : j;   /* a non-space follows: leave it the last one */
 }
 
 /* The next chunk: sets *start and *len and says what it is. (`inline` is only
    a hint, kept because every encoder calls this once per chunk: a normal,
    external definition all the same, as the declaration above lacks it. C
    lets such a function use only names with external linkage, which is why
-   ut__byte_classes and ut__find_eot are not `static`.) */
+   ut__byte_classes, ut__find_eot and ut__gpt2_chunk_end are not `static`.) */
 inline int ut_chunker_next(ut_chunker *c, size_t *start, size_t *len) {
     const uint8_t *t = c->text, *cls = ut__byte_classes;
     size_t i = c->pos, end = c->seg_end;
@@ -2514,7 +2811,14 @@ inline int ut_chunker_next(ut_chunker *c, size_t *start, size_t *len) {
         c->seg_end = ut__find_eot(t, c->n, c->pos);
         return UT_CHUNK_EOT;
     }
-    size_t j = i + 1;
+    if (c->rule == UT_PRETOK_GPT2) {
+        size_t j = ut__gpt2_chunk_end(t, i, end);
+        *start = i;
+        *len = j - i;
+        c->pos = j;
+        return UT_CHUNK_TEXT;
+    }
+    size_t j = i + 1;                            /* UT_PRETOK_V1 */
     int k = cls[t[i]];
     if (k != UT_SPACE) {                                           /* rule 2: a run of one class */
         while (j < end && cls[t[j]] == k) j++;
@@ -2561,7 +2865,7 @@ static size_t ut__encode_chunk(const ut_tokenizer *tk, const uint8_t *s, size_t 
 int ut_tokenizer_encode_bytes(const ut_tokenizer *tk, const uint8_t *text, size_t n, int eot, int *out,
                               int max_out) {
     ut_chunker c;
-    ut_chunker_init(&c, text, n, eot);
+    ut_chunker_init_rule(&c, text, n, eot, (int)tk->pretok);
     size_t start, len, count = 0, room = max_out > 0 ? (size_t)max_out : 0;
     int kind;
     while ((kind = ut_chunker_next(&c, &start, &len)) != UT_CHUNK_END) {

@@ -129,25 +129,41 @@ static void test_hand_worked(void) {
     ut_tokenizer_free(&tk);
 }
 
-/* The chunking rule, checked on examples. */
+/* The chunking rules, checked on examples: GPT-2's (rule 2, the default)
+   and the first one (rule 1, version 1 tokenizers). */
 static void test_chunker(void) {
-    static const struct { const char *text; const char *want; } cases[] = {
-        {"Hello, world!", "Hello|,| world|!"},
-        {"a  b", "a| | b"},
-        {"x\n\n   y", "x|\n\n  | y"},
-        {"end.  \n", "end|.|  \n"},
-        {"it's 2024", "it|'|s| 2024"},
-        {"naïve café", "naïve| café"},
-        {" \t x", " \t| x"},
-        {"  ", "  "},
-        {"a<|endoftext|>b", "a|<||endoftext||>|b"},
+    static const struct { int rule; const char *text; const char *want; } cases[] = {
+        {2, "Hello, world!", "Hello|,| world|!"},
+        {2, "a  b", "a| | b"},
+        {2, "x\n\n   y", "x|\n\n  | y"},
+        {2, "\n\nJULIET", "\n|\n|JULIET"},
+        {2, "a \tb", "a| |\t|b"},
+        {2, "end.  \n", "end|.|  \n"},
+        {2, "it's 2024", "it|'s| 2024"},
+        {2, "know'st we'll I'M", "know|'s|t| we|'ll| I|'|M"},
+        {2, "?!'s", "?!'|s"},
+        {2, "naïve café", "naïve| café"},
+        {2, "x½Ⅻ3", "x|½Ⅻ3"},                         /* numbers: No, Nl, Nd */
+        {2, "日本語 テキスト", "日本語| テキスト"},
+        {2, "हिन्दी", "ह|ि|न|्|द|ी"},                 /* combining marks are not letters */
+        {2, "a\u00a0b\u3000c", "a|\u00a0|b|\u3000|c"},  /* Unicode spaces */
+        {2, "x\xff\xfey", "x|\xff\xfe|y"},           /* invalid UTF-8: other, byte by byte */
+        {2, " \t x", " \t| x"},
+        {2, "  ", "  "},
+        {2, "a<|endoftext|>b", "a|<||endoftext||>|b"},
+        {1, "Hello, world!", "Hello|,| world|!"},
+        {1, "x\n\n   y", "x|\n\n  | y"},
+        {1, "\n\nJULIET", "\n\n|JULIET"},
+        {1, "it's 2024", "it|'|s| 2024"},
+        {1, "naïve café", "naïve| café"},
+        {1, "a<|endoftext|>b", "a|<||endoftext||>|b"},
     };
     int ok = 1;
     char got[256] = "";
     for (size_t c = 0; c < sizeof cases / sizeof cases[0] && ok; c++) {
         ut_chunker ch;
         const uint8_t *t = (const uint8_t *)cases[c].text;
-        ut_chunker_init(&ch, t, strlen(cases[c].text), 0);
+        ut_chunker_init_rule(&ch, t, strlen(cases[c].text), 0, cases[c].rule);
         size_t s, len, at = 0;
         got[0] = 0;
         while (ut_chunker_next(&ch, &s, &len)) {
@@ -310,7 +326,7 @@ static void test_roundtrips(void) {
     /* a split at split_point() gives exactly the tokens of the whole */
     int split_ok = 1;
     for (int k = 1; k < 10 && split_ok; k++) {
-        size_t n = arrlenu(corpus), cut = split_point(corpus, n, n * (size_t)k / 10, 0);
+        size_t n = arrlenu(corpus), cut = split_point(corpus, n, n * (size_t)k / 10, 0, UT_PRETOK_GPT2);
         uint32_t *whole = NULL, *parts = NULL;
         encode_text(&e, corpus, n, 0, &whole);
         encode_text(&e, corpus, cut, 0, &parts);
@@ -682,19 +698,30 @@ static void test_strict_tokenizer_reader(void) {
 
 #define CORRUPT(name, edit, len, want) do { memcpy(b, good, n); edit; expect_bad_tok(name, b, len, want); } while (0)
     CORRUPT("tok_reader_bad_magic", b[0] = 'X', n, "bad magic");
-    CORRUPT("tok_reader_bad_version", ut_put_u32(b + 4, 2), n, "version 2");
+    CORRUPT("tok_reader_bad_version", ut_put_u32(b + 4, 3), n, "version 3");
+    CORRUPT("tok_reader_bad_pretok", ut_put_u32(b + 20, 7), n, "pre-tokenization rule 7");
     CORRUPT("tok_reader_two_specials", (ut_put_u32(b + 16, 2), ut_put_u32(b + 8, 265)), n, "n_special is 2");
     CORRUPT("tok_reader_inconsistent_counts", ut_put_u32(b + 8, 300), n, "vocab_size 300");
     CORRUPT("tok_reader_huge_merge_count", (ut_put_u32(b + 12, 100000), ut_put_u32(b + 8, 100257)), n, "do not fit");
-    CORRUPT("tok_reader_merge_refers_forward", ut_put_u32(b + 20, 300), n, "not defined before it");
-    CORRUPT("tok_reader_repeated_pair", memcpy(b + 28, b + 20, 8), n, "join the same pair");
-    CORRUPT("tok_reader_token_length", ut_put_u32(b + 20 + 8 * 7, 2), n, "token 0 has length 2");
+    CORRUPT("tok_reader_merge_refers_forward", ut_put_u32(b + 24, 300), n, "not defined before it");
+    CORRUPT("tok_reader_repeated_pair", memcpy(b + 32, b + 24, 8), n, "join the same pair");
+    CORRUPT("tok_reader_token_length", ut_put_u32(b + 24 + 8 * 7, 2), n, "token 0 has length 2");
     CORRUPT("tok_reader_token_bytes", b[n - 1] = 'X', n, "do not match its definition");
     CORRUPT("tok_reader_truncated", (void)0, n - 1, "truncated in the token table");
     CORRUPT("tok_reader_trailing_byte", b[n] = 'x', n + 1, "1 trailing bytes");
     CORRUPT("tok_reader_short_header", (void)0, 10, "too short");
     CORRUPT("tok_reader_empty_file", (void)0, 0, "too short");
 #undef CORRUPT
+    /* a version 1 file (no pretok field) still loads, with the first rule */
+    memcpy(b, good, 20);
+    ut_put_u32(b + 4, 1);
+    memcpy(b + 20, good + 24, n - 24);
+    snprintf(path, sizeof path, "%s/v1.tok", g_dir);
+    write_bytes(path, b, n - 4);
+    r = ut_tokenizer_load(&tk, path);
+    check(r == 0 && tk.pretok == UT_PRETOK_V1 && tk.vocab_size == 264, "tok_reader_version_1_loads", "%s",
+          r ? ut_error() : "wrong pretok");
+    if (r == 0) ut_tokenizer_free(&tk);
     snprintf(path, sizeof path, "%s/nope.tok", g_dir);
     r = ut_tokenizer_load(&tk, path);
     check(r == -1 && strstr(ut_error(), "cannot open"), "tok_reader_missing_file", "error \"%s\"", ut_error());
@@ -705,8 +732,8 @@ static void test_strict_tokenizer_reader(void) {
     uint8_t *hand = NULL;
     uint8_t w[4];
     append(&hand, "UTBP");
-    const uint32_t head[] = {1, 260, 3, 1, 'a', 'b', 256, 256, ' ', 'b'};
-    for (int i = 0; i < 10; i++) { ut_put_u32(w, head[i]); memcpy(arraddnptr(hand, 4), w, 4); }
+    const uint32_t head[] = {2, 260, 3, 1, UT_PRETOK_GPT2, 'a', 'b', 256, 256, ' ', 'b'};  /* version 2 */
+    for (int i = 0; i < 11; i++) { ut_put_u32(w, head[i]); memcpy(arraddnptr(hand, 4), w, 4); }
     for (int id = 0; id < 256; id++) { ut_put_u32(w, 1); memcpy(arraddnptr(hand, 4), w, 4); arrput(hand, (uint8_t)id); }
     const char *extra[4] = {"ab", "abab", " b", "<|endoftext|>"};
     for (int i = 0; i < 4; i++) {

@@ -37,8 +37,8 @@ else
   fail train_twice_byte_identical "train failed: $(head -1 "$D/err")"
 fi
 magic=$(head -c 4 "$D/a.tok")
-if [ "$magic" = UTBP ] && [ "$(u32 "$D/a.tok" 4)" = 1 ] && [ "$(u32 "$D/a.tok" 8)" = 401 ] &&
-   [ "$(u32 "$D/a.tok" 12)" = 144 ] && [ "$(u32 "$D/a.tok" 16)" = 1 ]; then
+if [ "$magic" = UTBP ] && [ "$(u32 "$D/a.tok" 4)" = 2 ] && [ "$(u32 "$D/a.tok" 8)" = 401 ] &&
+   [ "$(u32 "$D/a.tok" 12)" = 144 ] && [ "$(u32 "$D/a.tok" 16)" = 1 ] && [ "$(u32 "$D/a.tok" 20)" = 2 ]; then
   pass tok_header_fields
 else
   fail tok_header_fields "magic=$magic version=$(u32 "$D/a.tok" 4) vocab=$(u32 "$D/a.tok" 8) merges=$(u32 "$D/a.tok" 12)"
@@ -163,11 +163,12 @@ check_bad_tok() { # name: both encode and decode must refuse bad.tok
   expect_fail "$1_decode" "" $TOK decode --model "$D/bad.tok" --input "$D/e0.bin"
 }
 corrupt_tok poke "$D/bad.tok" 0 'XTBP';                 check_bad_tok err_tok_bad_magic
-corrupt_tok poke "$D/bad.tok" 4 '\002';                 check_bad_tok err_tok_bad_version
+corrupt_tok poke "$D/bad.tok" 4 '\003';                 check_bad_tok err_tok_bad_version
+corrupt_tok poke "$D/bad.tok" 20 '\007';                check_bad_tok err_tok_bad_pretok
 corrupt_tok poke "$D/bad.tok" 8 '\222';                 check_bad_tok err_tok_inconsistent_counts
 corrupt_tok poke "$D/bad.tok" 12 '\377\377\377\017';    check_bad_tok err_tok_huge_merge_count
-corrupt_tok poke "$D/bad.tok" 20 '\000\001\000\000';    check_bad_tok err_tok_merge_refers_forward
-corrupt_tok eval 'dd if="$D/a.tok" bs=1 skip=20 count=8 status=none | dd of="$D/bad.tok" bs=1 seek=28 conv=notrunc status=none'
+corrupt_tok poke "$D/bad.tok" 24 '\000\001\000\000';    check_bad_tok err_tok_merge_refers_forward
+corrupt_tok eval 'dd if="$D/a.tok" bs=1 skip=24 count=8 status=none | dd of="$D/bad.tok" bs=1 seek=32 conv=notrunc status=none'
 check_bad_tok err_tok_repeated_merge
 corrupt_tok poke "$D/bad.tok" $((size - 1)) 'X';        check_bad_tok err_tok_wrong_token_bytes
 corrupt_tok truncate -s $((size - 1)) "$D/bad.tok";     check_bad_tok err_tok_truncated

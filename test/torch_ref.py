@@ -9,6 +9,9 @@ and compares every number.
 
     /usr/bin/python3 test/torch_ref.py --config dense --out FILE
     /usr/bin/python3 test/torch_ref.py --config moe   --out FILE
+    /usr/bin/python3 test/torch_ref.py --hf DIR --prompt TOKENS --probs FILE   (issue 15:
+        an exported Hugging Face folder, read with our own safetensors reader,
+        gives the C model's probabilities; see hf_check)
 
   dense: untied LM head, grouped-query attention (4 query heads share 2 KV
          heads, H*HD != D), full causal attention, SwiGLU MLP, one ignored
@@ -67,7 +70,9 @@ router probabilities differ by about 1e-6; a routing flip would show up as a
 loud failure of the aux loss (f_e jumps by 1/(N*K)), never as a silent pass.
 """
 import argparse
+import json
 import math
+import os
 import struct
 import sys
 from array import array
@@ -324,11 +329,106 @@ def write_state(path, name, c, t, st):
         fh.write(blob)
 
 
+def read_safetensors(path):
+    """The safetensors format from its specification, without the library:
+    u64 N (little-endian), N bytes of JSON {name: {dtype, shape,
+    data_offsets: [begin, end]}, "__metadata__": {...}}, then the data block
+    (offsets count from its start). Returns {name: float64 tensor}."""
+    with open(path, "rb") as f:
+        blob = f.read()
+    n = struct.unpack_from("<Q", blob, 0)[0]
+    header = json.loads(blob[8:8 + n].decode("utf-8"))
+    data = blob[8 + n:]
+    kinds = {"F32": (torch.float32, 4), "F16": (torch.float16, 2), "BF16": (torch.bfloat16, 2)}
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        dtype, size = kinds[info["dtype"]]
+        b, e = info["data_offsets"]
+        count = math.prod(info["shape"])
+        if e - b != count * size or e > len(data):
+            raise ValueError(f"{name}: data_offsets {b}..{e} do not hold {count} x {info['dtype']}")
+        t = torch.frombuffer(bytearray(data[b:e]), dtype=dtype) if count else torch.zeros(0, dtype=dtype)
+        out[name] = t.reshape(info["shape"]).to(torch.float64)
+    return out
+
+
+def hf_check(args):
+    """--hf DIR: load an exported Hugging Face folder (config.json + our own
+    safetensors reader), put the tensors back into the reference model under
+    their Hugging Face names, run it on the prompt + the continuation that
+    `train sample --temperature 0 --probs FILE` generated, and compare the
+    log-probabilities of every generated position with the C ones (1e-4)."""
+    with open(os.path.join(args.hf, "config.json")) as f:
+        cfg = json.load(f)
+    w = read_safetensors(os.path.join(args.hf, "model.safetensors"))
+    moe = cfg["model_type"] == "mixtral"
+    c = dict(V=cfg["vocab_size"], maxT=cfg["max_position_embeddings"], L=cfg["num_hidden_layers"],
+             D=cfg["hidden_size"], H=cfg["num_attention_heads"], KVH=cfg["num_key_value_heads"],
+             HD=cfg["head_dim"], F=cfg["intermediate_size"], E=cfg.get("num_local_experts", 1) if moe else 1,
+             K=cfg.get("num_experts_per_tok", 1) if moe else 1, tie=int(cfg["tie_word_embeddings"]),
+             window=cfg.get("sliding_window") or 0, theta=f32(cfg["rope_theta"]), eps=f32(cfg["rms_norm_eps"]),
+             aux_coef=0.0, z_coef=0.0)
+    model = RefModel(c, torch.Generator().manual_seed(0))
+    L, E = c["L"], c["E"]
+    lay = "model.layers.{}."
+    stack = lambda fmt: torch.stack([w[lay.format(l) + fmt] for l in range(L)])
+    with torch.no_grad():
+        model.tok_emb.copy_(w["model.embed_tokens.weight"])
+        model.attn_norm.copy_(stack("input_layernorm.weight"))
+        model.ffn_norm.copy_(stack("post_attention_layernorm.weight"))
+        for ours, theirs in (("wq", "q_proj"), ("wk", "k_proj"), ("wv", "v_proj"), ("wo", "o_proj")):
+            getattr(model, ours).copy_(stack(f"self_attn.{theirs}.weight"))
+        if moe:
+            model.router.copy_(stack("block_sparse_moe.gate.weight"))
+            ex = lambda name: torch.stack([torch.stack([w[lay.format(l) + f"block_sparse_moe.experts.{e}.{name}.weight"]
+                                                        for e in range(E)]) for l in range(L)])
+            model.w_gate.copy_(ex("w1")); model.w_up.copy_(ex("w3")); model.w_down.copy_(ex("w2"))
+        else:
+            for ours, theirs in (("w_gate", "gate_proj"), ("w_up", "up_proj"), ("w_down", "down_proj")):
+                getattr(model, ours).copy_(stack(f"mlp.{theirs}.weight")[:, None])
+        model.final_norm.copy_(w["model.norm.weight"])
+        if not c["tie"]:
+            model.lm_head.copy_(w["lm_head.weight"])
+    # the prompt (a token file of `tokenizer encode`), then the generated ids
+    with open(args.prompt, "rb") as f:
+        tb = f.read()
+    width = struct.unpack_from("<I", tb, 12)[0]
+    prompt = list(array("H" if width == 2 else "I", tb[32:]))
+    probs = array("f")
+    with open(args.probs, "rb") as f:
+        probs.frombytes(f.read())
+    V = c["V"]
+    ours = torch.tensor(probs, dtype=torch.float64).view(-1, V)
+    gen = ours.argmax(-1).tolist()
+    seq = torch.tensor([prompt + gen[:-1]])
+    with torch.no_grad():
+        logits = model(seq, torch.full_like(seq, -1))[0][0]
+    ref = torch.log_softmax(logits, -1)[len(prompt) - 1:]
+    diff = (ref - torch.log(ours)).abs().max().item()
+    name = args.name or "safetensors"
+    verdict = "PASS" if diff <= 1e-4 else "FAIL"
+    print(f"{verdict} {name} ({os.path.basename(os.path.normpath(args.hf))}: {len(w)} tensors read from "
+          f"model.safetensors by our own reader; max |log p_torch - log p_ours| = {diff:.2e} over {len(gen)} "
+          f"positions x {V} tokens; bound 1e-4)")
+    return 0 if verdict == "PASS" else 1
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--config", choices=sorted(CONFIGS), required=True)
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--config", choices=sorted(CONFIGS))
+    ap.add_argument("--out")
+    ap.add_argument("--hf", help="an exported Hugging Face folder to check (with --prompt, --probs)")
+    ap.add_argument("--prompt", help="--hf: the prompt as a token file (tokenizer encode)")
+    ap.add_argument("--probs", help="--hf: train sample --temperature 0 --probs FILE of that prompt")
+    ap.add_argument("--name", help="--hf: the test's name in the PASS/FAIL line")
     args = ap.parse_args()
+    if args.hf:
+        torch.set_grad_enabled(False)
+        sys.exit(hf_check(args))
+    if not args.config or not args.out:
+        ap.error("--config and --out are required (or --hf)")
     if sys.byteorder != "little" or array("i").itemsize != 4 or array("f").itemsize != 4:
         sys.exit("torch_ref.py: needs a little-endian machine with 4-byte int and float")
     torch.set_grad_enabled(True)
