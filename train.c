@@ -1485,8 +1485,10 @@ static void dashboard_end(const run *r, const char *state, const char *note) {
    so the count may change at any step. Unless --threads or OMP_NUM_THREADS
    fixes it, the loop times every step and now and then runs one step with
    another count (all threads, half of them, ..., one), keeping whichever is
-   faster by 10%. Probes that lose come less and less often (every 16, 32,
-   ... 256 steps): on a quiet machine they cost under 1% of the time. */
+   faster by 10%. The first probe is the fourth step (the first two also
+   allocate), so a busy machine is noticed at once; probes that lose come
+   less and less often (every 16, 32, ... 256 steps): on a quiet machine
+   they cost about 1% of a short run's time, less for a long one. */
 typedef struct {
     int on, n, cur, probe;   /* candidates: counts[0..n) = all, all/2, ..., 1 */
     int counts[16], every, next;
@@ -1498,7 +1500,7 @@ static void tuner_init(thread_tuner *t, int fixed) {
     int all = num_threads();
     t->on = !fixed && !getenv("OMP_NUM_THREADS") && all > 1;
     for (int c = all; c >= 1 && t->n < 16; c = c > 1 ? c / 2 : 0) t->counts[t->n++] = c;
-    t->every = 16; t->next = 16; t->probe = -1;
+    t->every = 16; t->next = 3; t->probe = -1;   /* step 2 times all threads, step 3 the first probe */
 }
 /* The thread count for this step (step counted from the run's start). */
 static void tuner_before(thread_tuner *t, int step) {
