@@ -181,7 +181,7 @@ static double now_s(void) {
 /* when this process started: eval rows of metrics.jsonl carry the wall time
    since then ("elapsed_s"), so time-to-quality can be read off the file */
 static double t_process;
-/* the command line as typed, for the run record */
+/* the command line as typed, for the run record and the dashboard's config row */
 static int g_argc;
 static char **g_argv;
 
@@ -1374,8 +1374,6 @@ static void log_step(run *r, const step_result *st, int s1, int last, double dt)
    an "end" row: finished, stopped or failed. The page is rewritten at every
    evaluation and sample, at least every 30 s, and at the end. A page that
    cannot be written is a warning: the run goes on without it. */
-static int cmd_argc;            /* the command line (after ./train), for the config row */
-static char **cmd_argv;
 static const run *dash_current;     /* the run on_die records a failure for */
 static double dash_last_write;
 static int dash_warned;             /* warn once, not at every evaluation */
@@ -1407,8 +1405,8 @@ static void metrics_config_row(const run *r) {
     ut_memory mem = ut_memory_estimate(c, r->B, r->T, s->recompute);
     static char cmd[16384], cmdj[100000], pj[3][25000];
     size_t n = (size_t)snprintf(cmd, sizeof cmd, "./train");
-    for (int i = 0; i < cmd_argc && n < sizeof cmd; i++) {   /* quote what a shell would split */
-        const char *a = cmd_argv[i];
+    for (int i = 1; i < g_argc && n < sizeof cmd; i++) {   /* after ./train; quote what a shell would split */
+        const char *a = g_argv[i];
         int plain = a[0] && strspn(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@%") == strlen(a);
         n += (size_t)snprintf(cmd + n, sizeof cmd - n, plain ? " %s" : " '%s'", a);
     }
@@ -1685,7 +1683,6 @@ static int train_loop(run *r) {
 
 static int train_main(int argc, char **argv) {
     static run r;   /* static: zeroed, and its settings outlive the option table pointing into them */
-    cmd_argc = argc; cmd_argv = argv;
     if (train_setup(&r, argc, argv)) return 0;
     int rc = 0;
     if (r.s.dry_run) dry_run(&r);
