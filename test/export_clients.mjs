@@ -21,9 +21,9 @@
 //                       (`train sample --temperature 0`), as ids and as text
 //   llama_probs_*       f32 GGUF, F32 KV cache, no flash attention: every next-token probability
 //                       within 1e-5 of ours (`train sample --probs`)
-//   llama_agree_*       f16 / Q8_0 GGUF: greedy tokens equal ours at >= 90%
-//                       of the positions (and, for information, how often its
-//                       next-token choice is ours when fed our continuation)
+//   llama_agree_*       f16 / Q8_0 GGUF, fed our tokens: mean KL divergence of
+//                       llama.cpp's next-token distribution from ours <= 1e-5
+//                       (f16) / 1e-3 (Q8_0); greedy agreement printed, not judged
 //   hf_tokenizers_*     @huggingface/tokenizers loads tokenizer.json, encodes
 //                       every text to our ids and decodes them back
 import fs from "node:fs";
@@ -116,9 +116,19 @@ async function check(job) {
         for (const m of job.models) skip(`llama_${m.name}`, "node-llama-cpp not installed: cd test && npm ci --ignore-scripts --omit=optional");
         return;
     }
-    let llama;
+    let llama, cpuVariant = "unknown";
     try {
-        llama = await nl.getLlama({gpu: false, build: "never", logLevel: nl.LlamaLogLevel.error});
+        // The logger keeps the name of the CPU variant llama.cpp loaded (its
+        // prebuilt binary carries one per instruction set: haswell, icelake,
+        // sapphirerapids, ...; the kernels, hence the rounding, differ), for
+        // the messages below; llama.cpp's errors still go to stderr.
+        const important = new Set([nl.LlamaLogLevel.fatal, nl.LlamaLogLevel.error]);
+        llama = await nl.getLlama({gpu: false, build: "never", logLevel: nl.LlamaLogLevel.log,
+            logger: (level, message) => {
+                const v = /libggml-cpu-([\w-]+)\.so/.exec(message);
+                if (v && /load_backend/.test(message)) cpuVariant = v[1];
+                else if (important.has(level)) process.stderr.write(message);
+            }});
     } catch (e) {
         for (const m of job.models) skip(`llama_${m.name}`, `node-llama-cpp has no prebuilt binary for this machine: ${String(e.message).split("\n")[0]}`);
         return;
@@ -146,6 +156,7 @@ async function check(job) {
         for (const dtype of ["f32", "f16", "q8_0"]) {
             const mod = await llama.loadModel({modelPath: m.gguf[dtype], gpuLayers: 0});
             let agree = 0, agreeForced = 0, total = 0, maxDiff = 0, probsSeen = 0, textsEqual = 0;
+            let klSum = 0, klMax = 0, worst = "";
             const lines = [];
             for (const pf of m.prompts) {
                 // `train sample` printed the prompt, the continuation and a newline
@@ -182,12 +193,19 @@ async function check(job) {
                         const probs = r.value.probabilities;
                         let best = -1, bp = -1;
                         for (const [t, pr] of probs) if (pr > bp || (pr === bp && t < best)) { bp = pr; best = t; }
-                        if (dtype === "f32" && !forced) {
+                        // f32: free-running (the same tokens as ours, as the
+                        // greedy check requires); f16/q8_0: teacher-forced, so
+                        // each position has exactly our prefix
+                        if ((dtype === "f32") !== forced) {
                             const s = out.length;
+                            let kl = 0;
                             for (let v = 0; v < V; v++) {
-                                const d = Math.abs((probs.get(v) ?? 0) - ourProbs[s * V + v]);
-                                if (d > maxDiff) maxDiff = d;
+                                const q = probs.get(v) ?? 0, p = ourProbs[s * V + v];
+                                const d = Math.abs(q - p);
+                                if (d > maxDiff) { maxDiff = d; worst = `position ${total + s}, token ${v}: ${q.toFixed(4)}, ours ${p.toFixed(4)}`; }
+                                if (p > 0) kl += p * Math.log(p / Math.max(q, 1e-30));
                             }
+                            klSum += kl; if (kl > klMax) klMax = kl;
                             probsSeen += probs.size;
                         }
                         out.push(best);
@@ -216,13 +234,29 @@ async function check(job) {
                 else fail(`llama_greedy_${tag}`, `${agree}/${total} tokens equal; ${lines.join("; ")}`);
                 const full = probsSeen === total * V;
                 if (maxDiff <= 1e-5 && full) pass(`llama_probs_${tag}`, `(max |p_llama - p_ours| = ${maxDiff.toExponential(2)} over ${total} positions x ${V} tokens, F32 KV cache; bound 1e-5)`);
-                else fail(`llama_probs_${tag}`, `max |p_llama - p_ours| = ${maxDiff.toExponential(2)} (bound 1e-5)${full ? "" : `; llama.cpp gave ${probsSeen} of ${total * V} probabilities`}`);
+                else fail(`llama_probs_${tag}`, `max |p_llama - p_ours| = ${maxDiff.toExponential(2)} at ${worst} (bound 1e-5)${full ? "" : `; llama.cpp gave ${probsSeen} of ${total * V} probabilities`}`);
             } else {
-                const frac = agree / total, pct = (x) => (100 * x / total).toFixed(1) + "%";
-                const both = `${agree}/${total} = ${pct(agree)} of greedy tokens equal ours (bound 90%); ` +
-                    `teacher-forced, ${agreeForced}/${total} = ${pct(agreeForced)} of next-token choices`;
-                if (frac >= 0.9) pass(`llama_agree_${tag}`, `(${both})`);
-                else fail(`llama_agree_${tag}`, both);
+                // The check is on probabilities, teacher-forced: every position
+                // sees our prefix, and the mean KL divergence of llama.cpp's
+                // next-token distribution from ours, KL(p_ours || p_llama) =
+                // sum_v p_v log(p_v / q_v), must stay under the bound. Measured
+                // on this test's models: f16 ~1e-8, Q8_0 ~1e-5 (f16 rounds each
+                // weight to 11 bits; Q8_0 to 8 bits per block of 32, and
+                // llama.cpp also rounds the activations to Q8_0 before each
+                // product). A wrong scale, block layout or row order gives 0.1
+                // or more. The bounds leave a factor of 100 for llama.cpp's
+                // kernels on other CPUs. The largest probability difference and
+                // how often llama.cpp's choice is ours are printed, not judged:
+                // a tiny model has near-ties (two tokens within 1e-3), where
+                // rounding picks either one.
+                const bound = dtype === "f16" ? 1e-5 : 1e-3, full = probsSeen === total * V, kl = klSum / total;
+                const pct = (x) => (100 * x / total).toFixed(1) + "%";
+                const info = `KL(ours || llama.cpp) mean ${kl.toExponential(2)} (bound ${bound.toExponential(0)}), max ${klMax.toExponential(2)} ` +
+                    `over ${total} teacher-forced positions x ${V} tokens; max |p_llama - p_ours| ${maxDiff.toExponential(2)} (${worst}); ` +
+                    `next-token choice = ours at ${agreeForced}/${total} = ${pct(agreeForced)}, free-running greedy ${agree}/${total} = ${pct(agree)}; ` +
+                    `llama.cpp CPU variant ${cpuVariant}`;
+                if (kl <= bound && full) pass(`llama_agree_${tag}`, `(${info})`);
+                else fail(`llama_agree_${tag}`, info + (full ? "" : `; llama.cpp gave ${probsSeen} of ${total * V} probabilities`));
             }
         }
     }
