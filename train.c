@@ -33,7 +33,7 @@
    updates an uninterrupted run would have made (the gradients are zeroed at
    every step, so nothing else is needed) — the losses match bit for bit. A
    NaN/inf loss or gradient stops the run without saving the bad state.
-   Ctrl-C (SIGINT) finishes the current step, saves and exits.            */
+   Ctrl-C (SIGINT) or SIGTERM finishes the current step, saves and exits.  */
 #define _XOPEN_SOURCE 700     /* POSIX with the X/Open extras: realpath */
 #define ULTRATHINK_IMPLEMENTATION
 #include "ultrathink.h"   /* first: it asks for POSIX (fsync, fileno, isatty) */
@@ -1118,10 +1118,20 @@ static void save_or_die(const char *path, const ut_model *m, const ut_train_conf
     if (ut_checkpoint_save(path, m, tc, pr)) die("%s", ut_error());
 }
 
-/* Ctrl-C sets this; the loop finishes its step (or the final evaluation stops
-   early), saves and exits. */
+/* Ctrl-C (SIGINT) or SIGTERM (what `kill`, Slurm at a time limit and
+   container shutdowns send) sets this to the signal's number; the loop
+   finishes its step (or the final evaluation stops early), saves and exits
+   with 128 + the number, as a shell reports a process ended by that signal
+   (130 for Ctrl-C, 143 for SIGTERM). A second signal of either kind waits for
+   the save like the first: nothing is lost. */
 static volatile sig_atomic_t interrupted;
-static void on_sigint(int sig) { (void)sig; interrupted = 1; }
+static void on_sigint(int sig) { interrupted = sig; }
+static void catch_stop_signals(void) {
+    signal(SIGINT, on_sigint);
+    signal(SIGTERM, on_sigint);
+}
+static const char *stop_signal_name(void) { return interrupted == SIGTERM ? "SIGTERM" : "Ctrl-C"; }
+static int stop_status(void) { return interrupted ? 128 + interrupted : 0; }
 
 /* The validation file is cut into consecutive windows of T+1 tokens, B to a
    batch: `all` batches tile it. An evaluation reads `batches` of them spread
@@ -1624,7 +1634,7 @@ static void print_summary(const run *r) {
     if (r->have_val && r->val_final)
         printf("final: val_loss %.4f nats/token, val_bpb %.4f bits/byte, perplexity %.2f (%lld tokens of %s%s)\n",
                r->val_loss, bits_per_byte(&r->val, r->val_loss), exp(r->val_loss), r->val_tokens, r->s.val_path,
-               interrupted ? "; stopped by Ctrl-C" : r->final_batches < r->all_batches ? "; --eval-tokens 0 reads all" : "");
+               interrupted ? (interrupted == SIGTERM ? "; stopped by SIGTERM" : "; stopped by Ctrl-C") : r->final_batches < r->all_batches ? "; --eval-tokens 0 reads all" : "");
     if (r->s.keep_best && r->best_step)
         printf("best: val_loss %.4f at step %d, kept in %s\n", r->best_val, r->best_step, r->best_path);
     printf("saved %s (step %llu, %llu tokens seen) in %.1f s\n", r->ckpt_out, (unsigned long long)r->pr.step,
@@ -1638,7 +1648,7 @@ static int train_loop(run *r) {
     int total = s->tc.total_steps;
     if (open_output(r)) return 0;
     if (ut_kv_init(&r->kv, &r->m)) die("%s", ut_error());
-    signal(SIGINT, on_sigint);
+    catch_stop_signals();
     start_monitoring(r);
     dashboard_start(r);
     uint64_t sample_rng = ut_rng_seed(s->tc.seed + 7);
@@ -1665,20 +1675,22 @@ static int train_loop(run *r) {
         if (stop) {
             clear_progress();
             char note[4400];
+            char why[32];
+            snprintf(why, sizeof why, "interrupted (%s)", stop_signal_name());
             snprintf(note, sizeof note, "%s after step %d: continue with ./train --resume %s",
-                     interrupted ? "interrupted (Ctrl-C)" : "stopped (--stop-at)", s1, s->out_dir);
+                     interrupted ? why : "stopped (--stop-at)", s1, s->out_dir);
             dashboard_end(r, "stopped", note);
             printf("%s: saved step %d to %s; continue with: ./train --resume %s\n",
                    interrupted ? "\ninterrupted" : "stopped (--stop-at)", s1, r->ckpt_out, s->out_dir);
             dashboard_print_url(r);
-            return interrupted ? 130 : 0;
+            return stop_status();
         }
         if (!last) dashboard_tick(r, s1);
     }
     dashboard_end(r, "finished", "");
     print_summary(r);
     dashboard_print_url(r);
-    return interrupted ? 130 : 0;   /* Ctrl-C at the last step stops the final evaluation; all is saved */
+    return stop_status();   /* Ctrl-C at the last step stops the final evaluation; all is saved */
 }
 
 static int train_main(int argc, char **argv) {
@@ -1821,10 +1833,10 @@ static int eval_main(int argc, char **argv) {
     int *in = (int *)malloc((size_t)B * T * sizeof(int)), *tgt = (int *)malloc((size_t)B * T * sizeof(int));
     if (!in || !tgt) die("out of memory");
     tty = isatty(fileno(stdout));
-    signal(SIGINT, on_sigint);
+    catch_stop_signals();
     double t0 = now_s();
     double loss = evaluate(&m, &val, B, T, batches, all, in, tgt, 1, &done);
-    if (!done) die("stopped by Ctrl-C before the first batch");
+    if (!done) die("stopped by %s before the first batch", stop_signal_name());
     long long tokens = (long long)done * B * T;
     double bpb = bits_per_byte(&val, loss), secs = now_s() - t0;
     if (json) {
@@ -1836,11 +1848,11 @@ static int eval_main(int argc, char **argv) {
     } else
         printf("eval: val_loss %.4f nats/token, val_bpb %.4f bits/byte, perplexity %.2f over %lld tokens (%d of %d "
                "batches of %dx%d) of %s; checkpoint step %llu; %.1f s%s\n", loss, bpb, exp(loss), tokens, done, all, B, T,
-               val_path, (unsigned long long)pr.step, secs, interrupted ? "; stopped by Ctrl-C" : "");
+               val_path, (unsigned long long)pr.step, secs, interrupted == SIGTERM ? "; stopped by SIGTERM" : interrupted ? "; stopped by Ctrl-C" : "");
     free(in); free(tgt);
     ut_tokens_free(&val);
     ut_model_free(&m);
-    return interrupted ? 130 : 0;
+    return stop_status();
 }
 
 /* export: the model for other programs -- a GGUF file for llama.cpp, or a

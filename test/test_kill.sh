@@ -3,7 +3,7 @@
 # (twice), then resumed each time, ends with exactly the losses and the
 # weights of a run that was never interrupted (the dead run's lock blocks
 # nothing); a second run into a folder in use fails naming the first, which
-# finishes untouched; Ctrl-C (SIGINT) saves and exits 130.
+# finishes untouched; Ctrl-C (SIGINT) saves and exits 130, SIGTERM 143.
 # Prints PASS/FAIL/SKIP lines (test/run.sh counts them); exits non-zero on failure.
 cd "$(dirname "$0")/.." || exit 1
 source test/cli_lib.sh
@@ -121,4 +121,20 @@ if [ $s = 130 ] && [ "$(u64 "$D/int/ckpt.bin" 136)" = "$rows" ] && grep -q 'inte
   pass ctrl_c_saves_and_exits_130 "(step $rows)"
 elif [ $s = 0 ]; then echo "SKIP ctrl_c_saves_and_exits_130 (the run finished first)"
 else fail ctrl_c_saves_and_exits_130 "exit $s, checkpoint step $(u64 "$D/int/ckpt.bin" 136), $rows rows"; fi
+# SIGTERM (kill, a Slurm time limit, docker stop): the same as Ctrl-C, exit 143,
+# and the dashboard says the run stopped, with the command that continues it
+$TRAIN "${ARGS[@]}" --out "$D/term" --save-every 0 > "$D/term.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 3000); do
+  [ "$(train_losses "$D/term/metrics.jsonl" 2>/dev/null | wc -l)" -ge 5 ] && break
+  kill -0 $pid 2>/dev/null || break
+  sleep 0.01
+done
+kill -TERM $pid 2>/dev/null; wait $pid; s=$?; pid=
+rows=$(train_losses "$D/term/metrics.jsonl" | wc -l)
+if [ $s = 143 ] && [ "$(u64 "$D/term/ckpt.bin" 136)" = "$rows" ] && grep -q 'interrupted: saved step' "$D/term.log" &&
+   grep -q '"end":"stopped".*SIGTERM' "$D/term/metrics.jsonl"; then
+  pass sigterm_saves_and_exits_143 "(step $rows; metrics.jsonl ends \"stopped\")"
+elif [ $s = 0 ]; then echo "SKIP sigterm_saves_and_exits_143 (the run finished first)"
+else fail sigterm_saves_and_exits_143 "exit $s, checkpoint step $(u64 "$D/term/ckpt.bin" 136), $rows rows: $(tail -1 "$D/term/metrics.jsonl")"; fi
 exit $failed
