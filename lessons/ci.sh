@@ -9,7 +9,11 @@ cd "$(dirname "$0")/.."
 rc=0
 for dir in lessons/[0-9][0-9]-*/; do
   dir=${dir%/}; n=$(basename "$dir" | cut -c1-2)
-  for impl in solution exercise; do
+  # under `make test-asan` (UT_SANITIZED=1) only the solutions run: the
+  # sanitizers look for memory errors in working code; that each untouched
+  # stub fails its check is the same in both builds, and make test proves it
+  impls="solution exercise"; [ -n "${UT_SANITIZED:-}" ] && impls=solution
+  for impl in $impls; do
     log=$(mktemp)
     bash lessons/run.sh "$n" "$impl" > "$log" 2>&1
     code=$?
@@ -31,4 +35,5 @@ for dir in lessons/[0-9][0-9]-*/; do
     rm -f "$log"
   done
 done
+[ -n "${UT_SANITIZED:-}" ] && echo "note: sanitizer build: the untouched stubs' checks left out here; make test runs them"
 exit $rc
