@@ -112,7 +112,7 @@ lint: $(STB_DS)
 -include bench/bench.mk
 
 clean:
-	rm -rf build build-asan train tokenizer train_gpu
+	rm -rf build build-asan train tokenizer train_gpu gpu-check
 
 # ---- make train_gpu: the CUDA build (train_gpu.cu, README "The GPU build") ----
 # train.c compiled with -DUT_GPU (its compute calls go to the GPU through
@@ -142,3 +142,16 @@ $(BUILD)/train_gpu_dev$(FP32).o: train_gpu.cu train_gpu.h train_gpu_host.h ultra
 $(BIN)/train_gpu: $(BUILD)/train_gpu_host$(FP32).o $(BUILD)/train_gpu_dev$(FP32).o
 	@mkdir -p $(BIN)
 	$(NVCC) $(NVCCFLAGS) -o $@ $^ $(GPU_LIBS)
+
+# make bench-gpu: G1, G2 and attention alone on the GPU (bench/bench_gpu.cu)
+BENCH_GPU_ARGS ?=
+$(BUILD)/bench_gpu: bench/bench_gpu.cu train_gpu.cu train_gpu.h train_gpu_host.h $(BUILD)/ultrathink_impl.o
+	$(NVCC) $(NVCCFLAGS) -o $@ bench/bench_gpu.cu $(BUILD)/ultrathink_impl.o $(GPU_LIBS)
+bench-gpu: $(BUILD)/bench_gpu
+	$(BUILD)/bench_gpu $(BENCH_GPU_ARGS)
+
+# make gpu-check: the one command a session with a GPU runs: builds, runs
+# test-gpu, the command line CPU vs GPU, and bench-gpu; logs to $OUT or
+# gpu-check/ (tools/gpu_check.sh). About 5 minutes on an H100/H200.
+gpu-check:
+	@bash tools/gpu_check.sh
