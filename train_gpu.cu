@@ -234,6 +234,7 @@ typedef struct {
     floatX *wx;                       /* compute copy of the weights */
     float *rope_cos, *rope_sin;       /* (max_seq_len, HD/2), the host's tables */
     float *norm_part;                 /* grad-norm partial sums */
+    int *bad_flag;                    /* ut_model_check_state_gpu's answer */
     int host_stale;                   /* the GPU's weights are newer than the host's */
     int B, T;                         /* the activations' shape */
     gpu_acts a;
@@ -1298,7 +1299,7 @@ static void gpu_release(void) {
 #ifndef UT_GPU_FP32
     cudaFree(G.wx);
 #endif
-    cudaFree(G.rope_cos); cudaFree(G.rope_sin); cudaFree(G.norm_part);
+    cudaFree(G.rope_cos); cudaFree(G.rope_sin); cudaFree(G.norm_part); cudaFree(G.bad_flag);
     void *ws = G.workspace;
     memset(&G, 0, sizeof G);
     G.workspace = ws;
@@ -1338,6 +1339,7 @@ static int gpu_attach(const ut_model *m) {
     G.rope_cos = (float *)dmalloc((size_t)m->cfg.max_seq_len * half * sizeof(float));
     G.rope_sin = (float *)dmalloc((size_t)m->cfg.max_seq_len * half * sizeof(float));
     G.norm_part = (float *)dmalloc(NORM_BLOCKS * sizeof(double));
+    G.bad_flag = (int *)dmalloc(sizeof(int));
     CUDA_CHECK(cudaMemcpy(G.params, m->params, bytes, cudaMemcpyHostToDevice));
     CUDA_CHECK(cudaMemcpy(G.adam_m, m->adam_m, bytes, cudaMemcpyHostToDevice));
     CUDA_CHECK(cudaMemcpy(G.adam_v, m->adam_v, bytes, cudaMemcpyHostToDevice));
@@ -1406,12 +1408,11 @@ extern "C" double ut_adamw_step_gpu(ut_model *m, const ut_train_config *t, float
 
 extern "C" int ut_model_check_state_gpu(const ut_model *m) {
     if (gpu_attach(m)) return -1;
-    int *bad = (int *)dmalloc(sizeof(int)), h = 0;
-    CUDA_CHECK(cudaMemset(bad, 0, sizeof(int)));
-    check_state_kernel<<<blocks_for(G.n_params, 256), 256>>>(bad, G.params, G.adam_m, G.adam_v, G.n_params);
+    int h = 0;
+    CUDA_CHECK(cudaMemset(G.bad_flag, 0, sizeof(int)));
+    check_state_kernel<<<blocks_for(G.n_params, 256), 256>>>(G.bad_flag, G.params, G.adam_m, G.adam_v, G.n_params);
     LAUNCHED();
-    CUDA_CHECK(cudaMemcpy(&h, bad, sizeof(int), cudaMemcpyDeviceToHost));
-    cudaFree(bad);
+    CUDA_CHECK(cudaMemcpy(&h, G.bad_flag, sizeof(int), cudaMemcpyDeviceToHost));
     return h ? 1 : 0;
 }
 

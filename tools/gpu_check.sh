@@ -83,7 +83,7 @@ if cli cpu ./train "${ARGS[@]}" --out "$D/cpu" && cli gpu ./train_gpu "${ARGS[@]
   cp "$D/gpu/metrics.jsonl" "$LOG/cli_gpu_metrics.jsonl" 2>/dev/null
 fi
 # no GPU visible to the CLI -> a clear message, exit 1 (never a crash)
-CUDA_VISIBLE_DEVICES= timeout 30 ./train_gpu "${ARGS[@]}" --steps 2 --out "$D/nogpu" > "$LOG/cli_no_gpu.log" 2>&1
+CUDA_VISIBLE_DEVICES= timeout 30 ./train_gpu --train "$D/tok.bin" --layers 1 --dim 32 --heads 2 --seq 16 --steps 2 --out "$D/nogpu" > "$LOG/cli_no_gpu.log" 2>&1
 rc=$?
 if [ $rc -eq 1 ] && grep -q 'no CUDA GPU' "$LOG/cli_no_gpu.log"; then note "PASS cli_no_gpu_message_exit_1"
 else note "FAIL cli_no_gpu_message_exit_1 (exit $rc)"; status=1; fi
