@@ -4,6 +4,8 @@
 #   make test       build and run every test; ends with "N passed, N failed"
 #   make bench      speed figures (ms/step, tokens/s, GFLOP/s) for the benchmark configs
 #   make lint       cppcheck + gcc/clang -Wall -Wextra -Wshadow of every program; fails on any finding
+#   make train_gpu  the CUDA trainer ./train_gpu (nvcc; GPU_ARCH="80 90", FP32=1); compiles without a GPU
+#   make test-gpu, make bench-gpu, make gpu-check   need an NVIDIA GPU (README, "The GPU build")
 
 # BIN is where the programs go: the repo root normally, build-asan/ for the
 # sanitizer build. Tests find them through the exported BIN variable.
