@@ -168,29 +168,7 @@ __global__ void column_reduce_kernel(float *dw, const float *partial, int chunks
    master buffer itself.
    ======================================================================== */
 
-/* One layer's parameters by name: offsets into the parameter buffer, the
-   same as ut_layer_weights computes for the host. */
-typedef struct {
-    size_t attn_norm, wq, wk, wv, wo, ffn_norm, router, w_gate, w_up, w_down;
-} gpu_layer;
-static gpu_layer gpu_layer_offsets(const ut_config *c, const size_t sizes[UT_NUM_TENSORS], int l) {
-    size_t off[UT_NUM_TENSORS], o = 0;
-    for (int t = 0; t < UT_NUM_TENSORS; t++) { off[t] = o; o += sizes[t]; }
-    size_t D = c->d_model, QD = (size_t)c->n_heads * c->head_dim, KD = (size_t)c->n_kv_heads * c->head_dim;
-    size_t F = c->ffn_hidden, E = c->n_experts;
-    gpu_layer w;
-    w.attn_norm = off[UT_ATTN_NORM] + l * D;
-    w.wq = off[UT_WQ] + l * QD * D;
-    w.wk = off[UT_WK] + l * KD * D;
-    w.wv = off[UT_WV] + l * KD * D;
-    w.wo = off[UT_WO] + l * D * QD;
-    w.ffn_norm = off[UT_FFN_NORM] + l * D;
-    w.router = off[UT_ROUTER] + (E > 1 ? l * E * D : 0);
-    w.w_gate = off[UT_W_GATE] + l * E * F * D;
-    w.w_up = off[UT_W_UP] + l * E * F * D;
-    w.w_down = off[UT_W_DOWN] + l * E * D * F;
-    return w;
-}
+/* One layer's parameters by name: gpu_layer_offsets (train_gpu_host.h). */
 
 /* Activations saved by the forward pass (the GPU twin of ut_acts) and the
    backward's scratch (ut_grad_acts). N = B*T rows, NK = N*K slots (N when
@@ -423,15 +401,16 @@ static gemm_plan *gemm_plan_for(int ta, int tb, int M, int N, int K, int lda, in
     gemm_plan *p = &g_plans[g_nplans];
     p->ta = ta; p->tb = tb; p->M = M; p->N = N; p->K = K;
     p->lda = lda; p->ldb = ldb; p->ldc = ldc; p->c_fp32 = c_fp32; p->align = align;
-    /* column-major: first operand X1 = op(B)^T (N, K), second X2 = op(A)^T (K, M) */
-    cublasOperation_t op1 = tb ? CUBLAS_OP_T : CUBLAS_OP_N, op2 = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
+    /* the column-major question (gpu_gemm_colmajor, train_gpu_host.h):
+       cuBLAS's A is our B, its B our A, its C (N x M) our C */
+    gpu_gemm_args g = gpu_gemm_colmajor(ta, tb, M, N, K);
+    cublasOperation_t op1 = g.op_a ? CUBLAS_OP_T : CUBLAS_OP_N, op2 = g.op_b ? CUBLAS_OP_T : CUBLAS_OP_N;
     CUBLAS_CHECK(cublasLtMatmulDescCreate(&p->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
     CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &op1, sizeof op1));
     CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSB, &op2, sizeof op2));
-    /* stored (column-major) shapes: X1 is N x K (op N) or K x N (op T); X2 likewise */
-    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->la, CUDA_R_X, tb ? K : N, tb ? N : K, ldb));
-    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->lb, CUDA_R_X, ta ? M : K, ta ? K : M, lda));
-    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->lc, c_fp32 ? CUDA_R_32F : CUDA_R_X, N, M, ldc));
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->la, CUDA_R_X, g.a_rows, g.a_cols, g.lda));
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->lb, CUDA_R_X, g.b_rows, g.b_cols, g.ldb));
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->lc, c_fp32 ? CUDA_R_32F : CUDA_R_X, g.c_rows, g.c_cols, g.ldc));
     cublasLtMatmulPreference_t pref;
     CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
     CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
@@ -461,8 +440,8 @@ static void matmul_gpu(void *C, const floatX *A, const floatX *B, int M, int N, 
                        int c_fp32) {
     if (M == 0 || N == 0) return;
     if (K == 0) return;   /* an empty sum adds nothing (beta is 0 or 1 here; a 0-beta C is never read) */
-    int lda = ta ? M : K, ldb = tb ? K : N, ldc = N;
-    gemm_plan *p = gemm_plan_for(ta, tb, M, N, K, lda, ldb, ldc, c_fp32, ptr_align(A, B, C));
+    gpu_gemm_args g = gpu_gemm_colmajor(ta, tb, M, N, K);
+    gemm_plan *p = gemm_plan_for(ta, tb, M, N, K, g.ldb, g.lda, g.ldc, c_fp32, ptr_align(A, B, C));
     float alpha = 1.0f;
     CUBLAS_CHECK(cublasLtMatmul(g_lt, p->desc, &alpha, B, p->la, A, p->lb, &beta, C, p->lc, C, p->lc, &p->algo,
                                 G.workspace, WORKSPACE, 0));

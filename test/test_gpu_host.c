@@ -3,7 +3,11 @@
      the MoE slot sort and the aux/z losses against ut_moe_forward's own
      (same topk_e -> the same slots, offsets and counts, exactly; the same
      probabilities -> the same aux and z, exactly: same order of additions);
-     the embedding's token buckets against a plain scan (rows in n order).
+     the embedding's token buckets against a plain scan (rows in n order);
+     each layer's parameter offsets against ut_layer_weights;
+     the row-major -> column-major product mapping: a plain column-major
+     GEMM with cuBLAS's meaning of every field, fed gpu_gemm_colmajor's
+     answer, against a row-major triple loop, for the four transposes.
    Prints PASS/FAIL lines; exits non-zero on failure. */
 #define ULTRATHINK_IMPLEMENTATION
 #include "../ultrathink.h"
@@ -82,6 +86,73 @@ static void test_buckets(int N, int V) {
     free(tok); free(off); free(pos); free(fill);
 }
 
+static void test_layer_offsets(int moe, int tie) {
+    ut_config c = ut_config_default();
+    c.vocab_size = 50; c.max_seq_len = 16; c.n_layers = 3; c.d_model = 24; c.n_heads = 4; c.n_kv_heads = 2;
+    c.head_dim = 6; c.ffn_hidden = 20; c.n_experts = moe ? 3 : 1; c.top_k = moe ? 2 : 1; c.tie_embeddings = tie;
+    ut_model m;
+    if (ut_model_init(&m, &c, 1)) { report("gpu_host_layer_offsets", 0, ut_error()); return; }
+    int ok = 1;
+    for (int l = 0; l < c.n_layers; l++) {
+        ut_layer w = ut_layer_weights(m.p, &c, l);
+        gpu_layer g = gpu_layer_offsets(&c, m.sizes, l);
+        ok &= (size_t)(w.attn_norm - m.params) == g.attn_norm && (size_t)(w.wq - m.params) == g.wq &&
+              (size_t)(w.wk - m.params) == g.wk && (size_t)(w.wv - m.params) == g.wv &&
+              (size_t)(w.wo - m.params) == g.wo && (size_t)(w.ffn_norm - m.params) == g.ffn_norm &&
+              (size_t)(w.w_gate - m.params) == g.w_gate && (size_t)(w.w_up - m.params) == g.w_up &&
+              (size_t)(w.w_down - m.params) == g.w_down && (!moe || (size_t)(w.router - m.params) == g.router);
+    }
+    char name[64];
+    snprintf(name, sizeof name, "gpu_host_layer_offsets_E%d_tie%d", c.n_experts, tie);
+    report(name, ok, "");
+    ut_model_free(&m);
+}
+
+/* cuBLAS's definition: C (m x n, column-major, ldc) = op(A) op(B), where A is
+   stored a_rows x a_cols column-major with leading dimension lda, and op
+   transposes it when op_a is set (so op(A) is m x k). */
+static void colmajor_gemm(const gpu_gemm_args *g, const float *A, const float *B, float *C) {
+    for (int i = 0; i < g->m; i++)
+        for (int j = 0; j < g->n; j++) {
+            double s = 0;
+            for (int p = 0; p < g->k; p++) {
+                float a = g->op_a ? A[p + (size_t)i * g->lda] : A[i + (size_t)p * g->lda];   /* op(A)[i, p] */
+                float b = g->op_b ? B[j + (size_t)p * g->ldb] : B[p + (size_t)j * g->ldb];   /* op(B)[p, j] */
+                s += (double)a * b;
+            }
+            C[i + (size_t)j * g->ldc] = (float)s;
+        }
+}
+static void test_gemm_mapping(void) {
+    int M = 5, N = 7, K = 3;
+    uint64_t rng = ut_rng_seed(4);
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            float A[5 * 3], B[3 * 7], want[5 * 7], got[5 * 7];
+            for (int i = 0; i < M * K; i++) A[i] = (float)ut_rng_normal(&rng);
+            for (int i = 0; i < K * N; i++) B[i] = (float)ut_rng_normal(&rng);
+            /* row-major: A is (M, K), or (K, M) when ta; B is (K, N), or (N, K) when tb */
+            for (int i = 0; i < M; i++)
+                for (int j = 0; j < N; j++) {
+                    double s = 0;
+                    for (int p = 0; p < K; p++)
+                        s += (double)(ta ? A[p * M + i] : A[i * K + p]) * (tb ? B[j * K + p] : B[p * N + j]);
+                    want[i * N + j] = (float)s;
+                }
+            gpu_gemm_args g = gpu_gemm_colmajor(ta, tb, M, N, K);
+            int shapes = g.m == (g.op_a ? g.a_cols : g.a_rows) && g.k == (g.op_a ? g.a_rows : g.a_cols) &&
+                         g.k == (g.op_b ? g.b_cols : g.b_rows) && g.n == (g.op_b ? g.b_rows : g.b_cols) &&
+                         g.lda >= g.a_rows && g.ldb >= g.b_rows && g.ldc >= g.c_rows && g.c_rows == g.m &&
+                         g.c_cols == g.n;
+            colmajor_gemm(&g, B, A, got);   /* cuBLAS's A is our B */
+            int same = 1;
+            for (int i = 0; i < M * N; i++) same &= got[i] == want[i];
+            char name[64];
+            snprintf(name, sizeof name, "gpu_host_gemm_mapping_ta%d_tb%d", ta, tb);
+            report(name, shapes && same, "(row-major result from the column-major call)");
+        }
+}
+
 int main(void) {
     test_moe(64, 16, 24, 4, 2, 1);
     test_moe(97, 8, 12, 8, 2, 2);
@@ -89,5 +160,8 @@ int main(void) {
     test_moe(40, 8, 12, 6, 1, 4);
     test_buckets(1000, 300);
     test_buckets(1, 5);
+    test_layer_offsets(1, 0);
+    test_layer_offsets(0, 1);
+    test_gemm_mapping();
     return fails ? 1 : 0;
 }
