@@ -49,6 +49,7 @@
 #include <cuda_runtime.h>
 #include <cuda_bf16.h>
 #include <cublasLt.h>
+#include <mma.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -736,6 +737,113 @@ static void attention_backward_gpu(floatX *dq, floatX *dk, floatX *dv, float *Dr
     attention_backward_dkdv_kernel<<<gk, 32 * WARPS>>>(dk, dv, dy, lse, Dr, q, k, v, B, T, H, KVH, HD, window, sc);
     LAUNCHED();
 }
+
+/* --- Attention forward on tensor cores (bf16; an experiment, not used by the model) ---
+   The same sums as attention_forward_kernel, 16 query rows at a time on the
+   tensor cores (WMMA, 16x16x16 bf16 tiles, fp32 accumulators) -- the first
+   step of the road to the issue's speed target. NOT USED BY THE MODEL: it
+   is checked against the CPU by test_gpu (kernel_attention_forward_tc_*)
+   and timed by bench_gpu; once those pass on a GPU it can replace the simple
+   kernel. Limits: HD == 64, T a multiple of 64, the bf16 build.
+   A warp owns 16 consecutive query rows t0..t0+15 of one (b, h); the 4 warps
+   of a block take the 64 rows of a query tile. For each tile of 64 keys the
+   warp can see (tiles wholly before the window or after t0+15 are skipped):
+       S = Q K^T            (16 x 64)  4 x 4 WMMA products, K read from global
+       online softmax       over S's rows, in shared memory, the whole
+                            warp on one row at a time (2 columns per lane)
+       O = O c + P V        (16 x 64)  P in bf16, O in fp32 in shared memory
+   Everything a warp touches in shared memory is its own: no __syncthreads. */
+#ifndef UT_GPU_FP32
+#define TC_HD 64
+#define TC_KEYS 64
+__global__ void attention_forward_tc_kernel(floatX *y, float *lse, const floatX *q, const floatX *k, const floatX *v,
+                                            int B, int T, int H, int KVH, int window, float scale) {
+    using namespace nvcuda;
+    __shared__ __align__(128) float S_all[4][16][TC_KEYS];
+    __shared__ __align__(128) float O_all[4][16][TC_HD];
+    __shared__ __align__(128) __nv_bfloat16 P_all[4][16][TC_KEYS];
+    __shared__ float m_all[4][16], l_all[4][16];
+    int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    int tiles = T / 64, qt = blockIdx.x % tiles, h = (blockIdx.x / tiles) % H, b = blockIdx.x / (tiles * H);
+    int kvh = h / (H / KVH), t0 = qt * 64 + warp * 16;
+    float (*S)[TC_KEYS] = S_all[warp], (*O)[TC_HD] = O_all[warp], *mrow = m_all[warp], *lrow = l_all[warp];
+    __nv_bfloat16 (*P)[TC_KEYS] = P_all[warp];
+    int ldq = H * TC_HD, ldk = KVH * TC_HD;
+    /* Q's 16 x 64 block as 4 fragments of 16 x 16, kept for the whole loop */
+    wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> qf[TC_HD / 16];
+    for (int kk = 0; kk < TC_HD / 16; kk++)
+        wmma::load_matrix_sync(qf[kk], q + ((size_t)(b * T + t0) * H + h) * TC_HD + 16 * kk, ldq);
+    for (int i = lane; i < 16 * TC_HD; i += 32) O[i / TC_HD][i % TC_HD] = 0;
+    if (lane < 16) { mrow[lane] = -INFINITY; lrow[lane] = 0; }
+    __syncwarp();
+    int u_first = first_visible(t0, window), kt0 = u_first / TC_KEYS, kt1 = (t0 + 15) / TC_KEYS;
+    for (int kt = kt0; kt <= kt1; kt++) {
+        int u0 = kt * TC_KEYS;
+        /* S = Q K^T: K^T (64 x 64 keys) is K read column-major */
+        for (int j = 0; j < TC_KEYS / 16; j++) {
+            wmma::fragment<wmma::accumulator, 16, 16, 16, float> sf;
+            wmma::fill_fragment(sf, 0.0f);
+            for (int kk = 0; kk < TC_HD / 16; kk++) {
+                wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::col_major> kf;
+                wmma::load_matrix_sync(kf, k + ((size_t)(b * T + u0 + 16 * j) * KVH + kvh) * TC_HD + 16 * kk, ldk);
+                wmma::mma_sync(sf, qf[kk], kf, sf);
+            }
+            wmma::store_matrix_sync(&S[0][16 * j], sf, TC_KEYS, wmma::mem_row_major);
+        }
+        __syncwarp();
+        /* online softmax, row by row: lane j holds columns j and j + 32 */
+        for (int r = 0; r < 16; r++) {
+            int t = t0 + r, lo = first_visible(t, window);
+            float s[2], mx = -INFINITY;
+            for (int c = 0; c < 2; c++) {
+                int u = u0 + lane + 32 * c;
+                s[c] = (u >= lo && u <= t) ? S[r][lane + 32 * c] * scale : -INFINITY;
+                mx = fmaxf(mx, s[c]);
+            }
+            mx = warp_max(mx);
+            float m_old = mrow[r], m_new = fmaxf(m_old, mx), sum = 0;
+            float corr = m_new == -INFINITY ? 1.0f : expf(m_old - m_new);
+            for (int c = 0; c < 2; c++) {
+                float p = s[c] == -INFINITY ? 0.0f : expf(s[c] - m_new);
+                P[r][lane + 32 * c] = __float2bfloat16(p);
+                sum += p;
+            }
+            sum = warp_sum(sum);
+            for (int c = 0; c < 2; c++) O[r][lane + 32 * c] *= corr;
+            __syncwarp();
+            if (lane == 0) { mrow[r] = m_new; lrow[r] = lrow[r] * corr + sum; }
+            __syncwarp();
+        }
+        /* O += P V */
+        for (int jn = 0; jn < TC_HD / 16; jn++) {
+            wmma::fragment<wmma::accumulator, 16, 16, 16, float> of;
+            wmma::load_matrix_sync(of, &O[0][16 * jn], TC_HD, wmma::mem_row_major);
+            for (int kk = 0; kk < TC_KEYS / 16; kk++) {
+                wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> pf;
+                wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_major> vf;
+                wmma::load_matrix_sync(pf, &P[0][16 * kk], TC_KEYS);
+                wmma::load_matrix_sync(vf, v + ((size_t)(b * T + u0 + 16 * kk) * KVH + kvh) * TC_HD + 16 * jn, ldk);
+                wmma::mma_sync(of, pf, vf, of);
+            }
+            wmma::store_matrix_sync(&O[0][16 * jn], of, TC_HD, wmma::mem_row_major);
+        }
+        __syncwarp();
+    }
+    for (int i = lane; i < 16 * TC_HD; i += 32) {
+        int r = i / TC_HD, c = i % TC_HD;
+        y[((size_t)(b * T + t0 + r) * H + h) * TC_HD + c] = st(O[r][c] / lrow[r]);
+    }
+    if (lane < 16) lse[((size_t)b * H + h) * T + t0 + lane] = mrow[lane] + logf(lrow[lane]);
+}
+/* 0 if it ran, -1 if the shape is not one it handles */
+[[maybe_unused]] static int attention_forward_tc_gpu(floatX *y, float *lse, const floatX *q, const floatX *k, const floatX *v, int B,
+                                    int T, int H, int KVH, int HD, int window) {
+    if (HD != TC_HD || T % 64) return -1;
+    attention_forward_tc_kernel<<<B * H * (T / 64), 128>>>(y, lse, q, k, v, B, T, H, KVH, window, attention_scale(HD));
+    LAUNCHED();
+    return 0;
+}
+#endif
 
 /* --- SwiGLU -------------------------------------------------------------------
    h = silu(gate) * up, silu(g) = g sigmoid(g); a thread per number.

@@ -109,10 +109,22 @@ static void bench_attention(int reps) {
         if (r) { t_f += t1 - t0; t_b += now_s() - t1; }
     }
     t_f /= reps; t_b /= reps;
+    double t_tc = 0;   /* the tensor-core forward (bf16 build), an experiment the model does not use yet */
+#ifndef UT_GPU_FP32
+    for (int r = 0; r < reps + 1; r++) {
+        CUDA_CHECK(cudaDeviceSynchronize());
+        double t0 = now_s();
+        if (attention_forward_tc_gpu(y, lse, q, k, v, B, T, H, KVH, HD, 0)) break;
+        CUDA_CHECK(cudaDeviceSynchronize());
+        if (r) t_tc += (now_s() - t0) / reps;
+    }
+#endif
     printf("attention alone: B=%d H=%d KVH=%d T=%d HD=%d causal\n", B, H, KVH, T, HD);
     printf("  forward  %.2f ms, %.1f TFLOP/s\n", 1e3 * t_f, fwd_flops / t_f / 1e12);
     printf("  backward %.2f ms, %.1f TFLOP/s\n", 1e3 * t_b, 2.5 * fwd_flops / t_b / 1e12);
     printf("  fwd+bwd  %.2f ms, %.1f TFLOP/s\n", 1e3 * (t_f + t_b), 3.5 * fwd_flops / (t_f + t_b) / 1e12);
+    if (t_tc > 0) printf("  forward on tensor cores (attention_forward_tc_kernel, not used by the model yet) %.2f ms, %.1f TFLOP/s\n",
+                         1e3 * t_tc, fwd_flops / t_tc / 1e12);
     cudaFree(q); cudaFree(y); cudaFree(dy); cudaFree(dq); cudaFree(k); cudaFree(v); cudaFree(dk); cudaFree(dv);
     cudaFree(lse); cudaFree(Dr); cudaFree(tmp); free(h);
 }

@@ -144,7 +144,7 @@ static void test_kernels(void) {
         ut_rope_backward(xc, c, s, B, T, H, HD, 0);
         rope_backward_gpu(x_, c_, s_, B, T, H, HD);
         downx(xg, x_, n);
-        check("kernel_rope_backward_undoes_forward", rel_err(xg, xc, n), TOL_KERNEL);
+        check("kernel_rope_backward", rel_err(xg, xc, n), TOL_KERNEL);
     }
     /* attention, GQA, with and without a sliding window */
     for (int window = 0; window <= 7; window += 7) {
@@ -171,6 +171,30 @@ static void test_kernels(void) {
         snprintf(name, sizeof name, "kernel_attention_backward_dv_w%d", window);
         check(name, rel_err(dv_g, dv_c, nk), TOL_KERNEL);
     }
+    /* attention forward on tensor cores (bf16 build; HD 64, T a multiple of 64) */
+#ifndef UT_GPU_FP32
+    for (int window = 0; window <= 40; window += 40) {
+        int Bt = 2, Tt = 128, Ht = 4, KVHt = 2, HDt = 64;
+        size_t nq = (size_t)Bt * Tt * Ht * HDt, nk = (size_t)Bt * Tt * KVHt * HDt, nl = (size_t)Bt * Ht * Tt;
+        float *q = randv(nq, &rng, 1), *k = randv(nk, &rng, 1), *v = randv(nk, &rng, 1);
+        float *y_c = zeros(nq), *att = zeros(nl * Tt), *y_g = zeros(nq), *lse_g = zeros(nl), *lse_c = zeros(nl);
+        ut_attention_forward_naive(y_c, att, q, k, v, Bt, Tt, Ht, KVHt, HDt, window);
+        float *scratch = zeros(ut_attention_scratch_floats(Bt, Tt, KVHt, HDt)), *y2 = zeros(nq);
+        ut_attention_forward(y2, lse_c, q, k, v, Bt, Tt, Ht, KVHt, HDt, window, scratch);
+        floatX *q_ = upx(q, nq), *k_ = upx(k, nk), *v_ = upx(v, nk), *y_ = upx(y_c, nq);
+        float *lse_ = upf(zeros(nl), nl);
+        int ran = attention_forward_tc_gpu(y_, lse_, q_, k_, v_, Bt, Tt, Ht, KVHt, HDt, window) == 0;
+        CUDA_CHECK(cudaDeviceSynchronize());
+        downx(y_g, y_, nq); downf(lse_g, lse_, nl);
+        char name[64];
+        snprintf(name, sizeof name, "kernel_attention_forward_tc_w%d", window);
+        check(name, ran ? rel_err(y_g, y_c, nq) : 1.0, TOL_KERNEL);
+        snprintf(name, sizeof name, "kernel_attention_forward_tc_lse_w%d", window);
+        check(name, ran ? rel_err(lse_g, lse_c, nl) : 1.0, TOL_KERNEL);
+    }
+#else
+    printf("SKIP kernel_attention_forward_tc (skipped: bf16 build only)\n");
+#endif
     /* SwiGLU's activation */
     {
         size_t n = (size_t)N * 96;
