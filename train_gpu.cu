@@ -43,7 +43,9 @@
    WHAT IS SIMPLE ON PURPOSE (correctness and clarity first; speed later):
    attention is a warp per query row (or key row in the dK/dV pass) walking
    the visible keys with an online softmax, reading K and V from global
-   memory: no shared-memory tiles, no tensor cores. The MoE slot sort runs on
+   memory: no shared-memory tiles, no tensor cores (a tensor-core forward,
+   attention_forward_tc_kernel, is here as an experiment for the tests and
+   the benchmark; the model does not call it yet). The MoE slot sort runs on
    the host (train_gpu_host.h), one small copy per layer. --recompute is
    accepted but the GPU keeps every layer's activations. */
 #include <cuda_runtime.h>

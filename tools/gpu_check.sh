@@ -14,7 +14,7 @@
 # 5 minutes on an H100/H200, 8 at most. Logs go to $OUT (the device tool's
 # output folder) if set, else gpu-check/; summary.txt lists every part's
 # result and the PASS/FAIL/SKIP counts. Exit status: 0 only if nothing failed.
-# STATUS: written without a GPU; it has never run.
+# STATUS: written without a GPU; only its no-GPU path has run (there every GPU part fails or skips).
 set -u
 cd "$(dirname "$0")/.." || exit 1
 LOG=${OUT:-gpu-check}
