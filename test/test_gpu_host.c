@@ -128,7 +128,7 @@ static void test_gemm_mapping(void) {
     uint64_t rng = ut_rng_seed(4);
     for (int ta = 0; ta < 2; ta++)
         for (int tb = 0; tb < 2; tb++) {
-            float A[5 * 3], B[3 * 7], want[5 * 7], got[5 * 7];
+            float A[5 * 3], B[3 * 7], want[5 * 7] = {0}, got[5 * 7] = {0};
             for (int i = 0; i < M * K; i++) A[i] = (float)ut_rng_normal(&rng);
             for (int i = 0; i < K * N; i++) B[i] = (float)ut_rng_normal(&rng);
             /* row-major: A is (M, K), or (K, M) when ta; B is (K, N), or (N, K) when tb */
