@@ -133,7 +133,7 @@ __global__ void float_to_x_kernel(floatX *out, const float *in, size_t n) {
     size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i < n) out[i] = st(in[i]);
 }
-static void float_to_x_gpu(floatX *out, const float *in, size_t n) {
+[[maybe_unused]] static void float_to_x_gpu(floatX *out, const float *in, size_t n) {  /* unused in the FP32 build */
     if (!n) return;
     float_to_x_kernel<<<blocks_for(n, 256), 256>>>(out, in, n);
     LAUNCHED();
