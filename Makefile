@@ -4,6 +4,8 @@
 #   make test       build and run every test; ends with "N passed, N failed"
 #   make bench      speed figures (ms/step, tokens/s, GFLOP/s) for the benchmark configs
 #   make lint       cppcheck + gcc/clang -Wall -Wextra -Wshadow of every program; fails on any finding
+#   make train_gpu  the CUDA trainer ./train_gpu (nvcc; GPU_ARCH="80 90", FP32=1); compiles without a GPU
+#   make test-gpu, make bench-gpu, make gpu-check   need an NVIDIA GPU (README, "The GPU build")
 
 # BIN is where the programs go: the repo root normally, build-asan/ for the
 # sanitizer build. Tests find them through the exported BIN variable.
@@ -117,4 +119,46 @@ lint: $(STB_DS)
 -include bench/bench.mk
 
 clean:
-	rm -rf build build-asan train tokenizer train_gpu
+	rm -rf build build-asan train tokenizer train_gpu gpu-check
+
+# ---- make train_gpu: the CUDA build (train_gpu.cu, README "The GPU build") ----
+# train.c compiled with -DUT_GPU (its compute calls go to the GPU through
+# train_gpu.h), linked with train_gpu.cu, cuBLASLt and the CUDA runtime.
+#   GPU_ARCH="80 90"  the GPUs to compile for (A100 = 80, H100/H200 = 90)
+#   FP32=1            every tensor in fp32 (the parity build); default bf16
+# nvcc comes from PATH, else /usr/local/cuda/bin/nvcc. Compiling needs no GPU.
+NVCC      ?= $(shell command -v nvcc 2>/dev/null || echo /usr/local/cuda/bin/nvcc)
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+GPU_ARCH  ?= 80 90
+FP32      ?=
+GPU_DEFS  := $(if $(FP32),-DUT_GPU_FP32)
+NVCCFLAGS ?= -O3 -std=c++17 -lineinfo $(foreach a,$(GPU_ARCH),-gencode arch=compute_$(a),code=sm_$(a)) \
+             -Xcompiler -Wall,-Wextra,-Wno-unused-parameter,-Wno-unused-function
+GPU_LIBS  := -L$(CUDA_HOME)/lib64 -lcublasLt -lcudart -lm
+GPU_HOST_CFLAGS := -O3 -std=c11 -Wall -Wextra -Wno-unused-parameter -Wno-unused-function -Wno-unknown-pragmas
+
+.PHONY: test-gpu bench-gpu gpu-check
+ifneq ($(BIN),.)
+.PHONY: train_gpu
+train_gpu: $(BIN)/train_gpu
+endif
+$(BUILD)/train_gpu_host$(FP32).o: train.c ultrathink.h dashboard.h export.h train_gpu.h | $(BUILD)
+	$(CC) $(GPU_HOST_CFLAGS) -DUT_GPU -c -o $@ train.c
+$(BUILD)/train_gpu_dev$(FP32).o: train_gpu.cu train_gpu.h train_gpu_host.h ultrathink.h | $(BUILD)
+	$(NVCC) $(NVCCFLAGS) $(GPU_DEFS) -c -o $@ train_gpu.cu
+$(BIN)/train_gpu: $(BUILD)/train_gpu_host$(FP32).o $(BUILD)/train_gpu_dev$(FP32).o
+	@mkdir -p $(BIN)
+	$(NVCC) $(NVCCFLAGS) -o $@ $^ $(GPU_LIBS)
+
+# make bench-gpu: G1, G2 and attention alone on the GPU (bench/bench_gpu.cu)
+BENCH_GPU_ARGS ?=
+$(BUILD)/bench_gpu: bench/bench_gpu.cu train_gpu.cu train_gpu.h train_gpu_host.h $(BUILD)/ultrathink_impl.o
+	$(NVCC) $(NVCCFLAGS) -o $@ bench/bench_gpu.cu $(BUILD)/ultrathink_impl.o $(GPU_LIBS)
+bench-gpu: $(BUILD)/bench_gpu
+	$(BUILD)/bench_gpu $(BENCH_GPU_ARGS)
+
+# make gpu-check: the one command a session with a GPU runs: builds, runs
+# test-gpu, the command line CPU vs GPU, and bench-gpu; logs to $OUT or
+# gpu-check/ (tools/gpu_check.sh). About 5 minutes on an H100/H200.
+gpu-check:
+	@bash tools/gpu_check.sh

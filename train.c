@@ -37,6 +37,11 @@
 #define _XOPEN_SOURCE 700     /* POSIX with the X/Open extras: realpath */
 #define ULTRATHINK_IMPLEMENTATION
 #include "ultrathink.h"   /* first: it asks for POSIX (fsync, fileno, isatty) */
+#ifdef UT_GPU            /* make train_gpu: the compute calls go to the GPU (train_gpu.h) */
+#include <stdio.h>
+#include <stdlib.h>
+#include "train_gpu.h"
+#endif
 
 #include <errno.h>
 #include <fcntl.h>

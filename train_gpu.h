@@ -1,0 +1,99 @@
+/* train_gpu.h — how train.c becomes train_gpu: the compute calls swapped.
+
+   `make train_gpu` compiles train.c with -DUT_GPU and links it with
+   train_gpu.cu. train.c includes this file right after ultrathink.h (its only
+   change for the GPU: three lines), and the macros at the bottom send the
+   model's compute calls -- forward, backward, AdamW -- to the GPU versions.
+   Everything else (options, run folder, metrics.jsonl, progress line,
+   checkpoints, sampling, the dashboard) is train.c's own code, unchanged:
+   same flags, same files, same checkpoint format.
+
+   The host model (ut_model) stays the one the checkpoint is read into and
+   written from. The GPU keeps its own copy of the weights and AdamW moments:
+     - uploaded at the first GPU call after ut_model_init/ut_checkpoint_load;
+     - downloaded before anything on the host reads them: a checkpoint save,
+       sampling (which runs on the CPU through ut_kv_step), a failed state check.
+   The loss, aux/z losses and expert counts of each forward are written into
+   the host model, where train.c reads them.
+
+   These wrappers live in train.c's translation unit, so they can report an
+   error the way the library does (ut__fail sets ut_error(); train.c prints
+   it and exits 1; a failing void call goes through train.c's die()). A CUDA error inside a kernel launch or a copy prints one
+   line and exits 1 from train_gpu.cu itself. */
+#ifndef TRAIN_GPU_H
+#define TRAIN_GPU_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+/* train_gpu.cu: each returns 0 (or the loss) on success, -1 with
+   ut_gpu_error() set on failure (no GPU, out of GPU memory, bad shape). */
+const char *ut_gpu_error(void);
+double ut_model_forward_gpu(ut_model *m, const int *inputs, const int *targets, int B, int T);
+int    ut_model_zero_grad_gpu(ut_model *m);
+int    ut_model_backward_gpu(ut_model *m, float scale);
+double ut_adamw_step_gpu(ut_model *m, const ut_train_config *t, float lr, int step_t);
+int    ut_model_check_state_gpu(const ut_model *m);   /* 0 ok, 1 bad, -1 error */
+int    ut_model_download_gpu(const ut_model *m);      /* GPU weights + moments -> host */
+void   ut_model_forget_gpu(const ut_model *m);        /* drop the GPU copy of m */
+#ifdef __cplusplus
+}
+#endif
+
+#ifdef ULTRATHINK_IMPLEMENTATION   /* the wrappers: in train.c only */
+/* train.c's die(): prints "train: error: ...", records the failure in the
+   run folder (metrics.jsonl's end row, the dashboard) and exits 1 */
+static void die(const char *fmt, ...);
+static void ut__gpu_die(void) { die("%s", ut_gpu_error()); }
+static double ut__gpu_forward(ut_model *m, const int *inputs, const int *targets, int B, int T) {
+    double loss = ut_model_forward_gpu(m, inputs, targets, B, T);
+    if (loss < 0) return ut__fail("%s", ut_gpu_error());
+    return loss;
+}
+static void ut__gpu_zero_grad(ut_model *m) { if (ut_model_zero_grad_gpu(m)) ut__gpu_die(); }
+static void ut__gpu_backward(ut_model *m, float scale) { if (ut_model_backward_gpu(m, scale)) ut__gpu_die(); }
+static double ut__gpu_adamw(ut_model *m, const ut_train_config *t, float lr, int step_t) {
+    double norm = ut_adamw_step_gpu(m, t, lr, step_t);
+    if (norm < 0) ut__gpu_die();
+    return norm;
+}
+/* the check runs on the GPU; only a bad state is downloaded, to name the
+   first bad number with the library's own message */
+static int ut__gpu_check_state(const ut_model *m) {
+    int bad = ut_model_check_state_gpu(m);
+    if (bad < 0) ut__gpu_die();
+    if (!bad) return 0;
+    if (ut_model_download_gpu(m)) ut__gpu_die();
+    return ut_model_check_state(m) ? -1 : ut__fail("the GPU found a non-finite weight or moment");
+}
+static int ut__gpu_save(const char *path, const ut_model *m, const ut_train_config *t, const ut_progress *pr) {
+    if (ut_model_download_gpu(m)) return ut__fail("%s", ut_gpu_error());
+    return ut_checkpoint_save(path, m, t, pr);
+}
+static ut_float *ut__gpu_kv_step(ut_kv_cache *kv, const ut_model *m, int token) {
+    if (kv->pos == 0 && ut_model_download_gpu(m)) ut__gpu_die();   /* sampling runs on the CPU */
+    return ut_kv_step(kv, m, token);
+}
+static int ut__gpu_model_init(ut_model *m, const ut_config *c, uint64_t seed) {
+    ut_model_forget_gpu(m);
+    return ut_model_init(m, c, seed);
+}
+static int ut__gpu_load(const char *path, ut_model *m, ut_train_config *t, ut_progress *pr) {
+    ut_model_forget_gpu(m);
+    return ut_checkpoint_load(path, m, t, pr);
+}
+static void ut__gpu_model_free(ut_model *m) { ut_model_forget_gpu(m); ut_model_free(m); }
+
+#define ut_model_forward     ut__gpu_forward
+#define ut_model_zero_grad   ut__gpu_zero_grad
+#define ut_model_backward    ut__gpu_backward
+#define ut_adamw_step        ut__gpu_adamw
+#define ut_model_check_state ut__gpu_check_state
+#define ut_checkpoint_save   ut__gpu_save
+#define ut_kv_step           ut__gpu_kv_step
+#define ut_model_init        ut__gpu_model_init
+#define ut_checkpoint_load   ut__gpu_load
+#define ut_model_free        ut__gpu_model_free
+#endif /* ULTRATHINK_IMPLEMENTATION */
+
+#endif /* TRAIN_GPU_H */
