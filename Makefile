@@ -4,6 +4,8 @@
 #   make test       build and run every test; ends with "N passed, N failed"
 #   make bench      speed figures (ms/step, tokens/s, GFLOP/s) for the benchmark configs
 #   make lint       cppcheck + gcc/clang -Wall -Wextra -Wshadow of every program; fails on any finding
+#   make train_mpi  the trainer for several processes (Open MPI's mpicc; README:
+#                   "Training on several processes"); plain `make` needs no MPI
 
 # BIN is where the programs go: the repo root normally, build-asan/ for the
 # sanitizer build. Tests find them through the exported BIN variable.
@@ -39,9 +41,20 @@ $(STB_DS):
 	  echo "       (or point STB_DIR at a folder holding stb_ds.h: make STB_DIR=/path/to/stb)"; exit 1; \
 	fi
 
-$(BIN)/train: train.c ultrathink.h dashboard.h export.h
+$(BIN)/train: train.c ultrathink.h dashboard.h export.h comm.h
 	@mkdir -p $(BIN)
 	$(CC) $(CFLAGS) -o $@ train.c $(LDLIBS)
+
+# ./train_mpi: the same train.c with the MPI backend of comm.h (-DUT_MPI),
+# compiled by Open MPI's wrapper (Debian: apt-get install openmpi-bin libopenmpi-dev).
+MPICC ?= mpicc
+ifneq ($(BIN),.)
+train_mpi: $(BIN)/train_mpi
+endif
+$(BIN)/train_mpi: train.c ultrathink.h dashboard.h export.h comm.h
+	@mkdir -p $(BIN)
+	@command -v $(MPICC) >/dev/null || { echo "error: $(MPICC) not found. Install Open MPI: sudo apt-get install openmpi-bin libopenmpi-dev"; exit 1; }
+	OMPI_CC=$(CC) $(MPICC) $(CFLAGS) -DUT_MPI -o $@ train.c $(LDLIBS)
 
 $(BIN)/tokenizer: tokenizer.c ultrathink.h $(STB_DS)
 	@mkdir -p $(BIN)
@@ -112,4 +125,4 @@ lint: $(STB_DS)
 -include bench/bench.mk
 
 clean:
-	rm -rf build build-asan train tokenizer train_gpu
+	rm -rf build build-asan train tokenizer train_gpu train_mpi
