@@ -767,10 +767,12 @@ static void check_resume_conflicts(const option *opts, const settings *s, const 
         if (memcmp(mine, theirs, sz) != 0) {
             char v[64];
             format_value(o, theirs, v, sizeof v);
+            if (g_comm.world > 1 && !strcmp(o->name, "grad-accum"))   /* it counts one rank's micro-batches */
+                die("--grad-accum %s on %d ranks (%d micro-batches per step) conflicts with the checkpoint %s, which "
+                    "has %s per step: leave the flag out (each rank then runs %s / %d)", o->arg, g_comm.world,
+                    *(const int *)mine, path, v, v, g_comm.world);
             die("--%s %s conflicts with the checkpoint %s, which has %s (a resumed run keeps its settings; "
-                "leave the flag out, or start a new run with another --out)%s", o->name, o->arg, path, v,
-                g_comm.world > 1 && !strcmp(o->name, "grad-accum") ? " (with several ranks the run's count is "
-                "--grad-accum x ranks)" : "");
+                "leave the flag out, or start a new run with another --out)", o->name, o->arg, path, v);
         }
     }
 }
