@@ -60,7 +60,7 @@ typedef struct {
 
 /* Ends every rank of the job with exit status `code` (after the caller has
    printed why). Never returns. */
-_Noreturn static void comm_abort(ut_comm *c, int code);
+_Noreturn static inline void comm_abort(ut_comm *c, int code);
 
 /* Largest piece one MPI call moves (its counts are int). */
 #define COMM_PIECE ((size_t)1 << 30)
@@ -68,7 +68,7 @@ _Noreturn static void comm_abort(ut_comm *c, int code);
 #ifdef UT_MPI
 /* ---- the MPI backend ---------------------------------------------------- */
 
-static int comm_init(ut_comm *c, int *argc, char ***argv) {
+static inline int comm_init(ut_comm *c, int *argc, char ***argv) {
     if (MPI_Init(argc, argv) != MPI_SUCCESS) return -1;
     /* errors of MPI calls end the job with MPI's own message (the default,
        said explicitly): no call below returns an error to handle */
@@ -82,18 +82,18 @@ static int comm_init(ut_comm *c, int *argc, char ***argv) {
     c->backend = "mpi";
     return 0;
 }
-static void comm_finalize(ut_comm *c) { (void)c; MPI_Finalize(); }
-_Noreturn static void comm_abort(ut_comm *c, int code) { (void)c; MPI_Abort(MPI_COMM_WORLD, code); exit(code); }
+static inline void comm_finalize(ut_comm *c) { (void)c; MPI_Finalize(); }
+_Noreturn static inline void comm_abort(ut_comm *c, int code) { (void)c; MPI_Abort(MPI_COMM_WORLD, code); exit(code); }
 
 /* x (n) <- sum over ranks of x, in place */
-static void comm_allreduce_sum_f32(ut_comm *c, float *x, size_t n) {
+static inline void comm_allreduce_sum_f32(ut_comm *c, float *x, size_t n) {
     (void)c;
     for (size_t i = 0; i < n; i += COMM_PIECE) {
         size_t k = n - i < COMM_PIECE ? n - i : COMM_PIECE;
         MPI_Allreduce(MPI_IN_PLACE, x + i, (int)k, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
     }
 }
-static void comm_allreduce_sum_f64(ut_comm *c, double *x, size_t n) {
+static inline void comm_allreduce_sum_f64(ut_comm *c, double *x, size_t n) {
     (void)c;
     for (size_t i = 0; i < n; i += COMM_PIECE) {
         size_t k = n - i < COMM_PIECE ? n - i : COMM_PIECE;
@@ -101,7 +101,7 @@ static void comm_allreduce_sum_f64(ut_comm *c, double *x, size_t n) {
     }
 }
 /* 1 on every rank if `flag` is non-zero on any rank (a decision all must share) */
-static int comm_any(ut_comm *c, int flag) {
+static inline int comm_any(ut_comm *c, int flag) {
     (void)c;
     int any = 0;
     MPI_Allreduce(&flag, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
@@ -109,7 +109,7 @@ static int comm_any(ut_comm *c, int flag) {
 }
 /* x holds W blocks of `block` numbers; rank r gets block r of the sum in
    out (block numbers). x is left as it was (MPI reads it only). */
-static void comm_reduce_scatter_sum_f32(ut_comm *c, const float *x, float *out, size_t block) {
+static inline void comm_reduce_scatter_sum_f32(ut_comm *c, const float *x, float *out, size_t block) {
     if (block > COMM_PIECE) {   /* too big for one call: block by block, each a reduce to its owner */
         for (int r = 0; r < c->world; r++)
             for (size_t i = 0; i < block; i += COMM_PIECE) {
@@ -123,7 +123,7 @@ static void comm_reduce_scatter_sum_f32(ut_comm *c, const float *x, float *out, 
 }
 /* x holds W blocks of `block` bytes, rank r's own in block r; afterwards
    every block holds its owner's bytes (in place). */
-static void comm_allgather_bytes(ut_comm *c, void *x, size_t block) {
+static inline void comm_allgather_bytes(ut_comm *c, void *x, size_t block) {
     if (block > COMM_PIECE) {
         for (int r = 0; r < c->world; r++)
             for (size_t i = 0; i < block; i += COMM_PIECE) {
@@ -134,37 +134,37 @@ static void comm_allgather_bytes(ut_comm *c, void *x, size_t block) {
     }
     MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, x, (int)block, MPI_BYTE, MPI_COMM_WORLD);
 }
-static void comm_allgather_f32(ut_comm *c, float *x, size_t block) { comm_allgather_bytes(c, x, block * sizeof(float)); }
-static void comm_broadcast(ut_comm *c, void *x, size_t bytes, int root) {
+static inline void comm_allgather_f32(ut_comm *c, float *x, size_t block) { comm_allgather_bytes(c, x, block * sizeof(float)); }
+static inline void comm_broadcast(ut_comm *c, void *x, size_t bytes, int root) {
     (void)c;
     for (size_t i = 0; i < bytes; i += COMM_PIECE) {
         size_t k = bytes - i < COMM_PIECE ? bytes - i : COMM_PIECE;
         MPI_Bcast((char *)x + i, (int)k, MPI_BYTE, root, MPI_COMM_WORLD);
     }
 }
-static void comm_barrier(ut_comm *c) { (void)c; MPI_Barrier(MPI_COMM_WORLD); }
+static inline void comm_barrier(ut_comm *c) { (void)c; MPI_Barrier(MPI_COMM_WORLD); }
 
 #else
 /* ---- a world of one: no library, every collective is trivial ------------ */
 
-static int comm_init(ut_comm *c, int *argc, char ***argv) {
+static inline int comm_init(ut_comm *c, int *argc, char ***argv) {
     (void)argc; (void)argv;
     c->rank = 0; c->world = 1; c->local_world = 1; c->backend = "single";
     return 0;
 }
-static void comm_finalize(ut_comm *c) { (void)c; }
-_Noreturn static void comm_abort(ut_comm *c, int code) { (void)c; exit(code); }
-static void comm_allreduce_sum_f32(ut_comm *c, float *x, size_t n) { (void)c; (void)x; (void)n; }  /* sum of one */
-static void comm_allreduce_sum_f64(ut_comm *c, double *x, size_t n) { (void)c; (void)x; (void)n; }
-static int comm_any(ut_comm *c, int flag) { (void)c; return flag != 0; }
-static void comm_reduce_scatter_sum_f32(ut_comm *c, const float *x, float *out, size_t block) {
+static inline void comm_finalize(ut_comm *c) { (void)c; }
+_Noreturn static inline void comm_abort(ut_comm *c, int code) { (void)c; exit(code); }
+static inline void comm_allreduce_sum_f32(ut_comm *c, float *x, size_t n) { (void)c; (void)x; (void)n; }  /* sum of one */
+static inline void comm_allreduce_sum_f64(ut_comm *c, double *x, size_t n) { (void)c; (void)x; (void)n; }
+static inline int comm_any(ut_comm *c, int flag) { (void)c; return flag != 0; }
+static inline void comm_reduce_scatter_sum_f32(ut_comm *c, const float *x, float *out, size_t block) {
     (void)c;
     if (out != x) memmove(out, x, block * sizeof(float));   /* block 0 of a sum of one */
 }
-static void comm_allgather_bytes(ut_comm *c, void *x, size_t block) { (void)c; (void)x; (void)block; }
-static void comm_allgather_f32(ut_comm *c, float *x, size_t block) { (void)c; (void)x; (void)block; }
-static void comm_broadcast(ut_comm *c, void *x, size_t bytes, int root) { (void)c; (void)x; (void)bytes; (void)root; }
-static void comm_barrier(ut_comm *c) { (void)c; }
+static inline void comm_allgather_bytes(ut_comm *c, void *x, size_t block) { (void)c; (void)x; (void)block; }
+static inline void comm_allgather_f32(ut_comm *c, float *x, size_t block) { (void)c; (void)x; (void)block; }
+static inline void comm_broadcast(ut_comm *c, void *x, size_t bytes, int root) { (void)c; (void)x; (void)bytes; (void)root; }
+static inline void comm_barrier(ut_comm *c) { (void)c; }
 #endif
 
 #endif /* UT_COMM_H */
