@@ -6,6 +6,8 @@
 #   make lint       cppcheck + gcc/clang -Wall -Wextra -Wshadow of every program; fails on any finding
 #   make train_gpu  the CUDA trainer ./train_gpu (nvcc; GPU_ARCH="80 90", FP32=1); compiles without a GPU
 #   make test-gpu, make bench-gpu, make gpu-check   need an NVIDIA GPU (README, "The GPU build")
+#   make train_mpi  the trainer for several processes (Open MPI's mpicc; README:
+#                   "Training on several processes"); plain `make` needs no MPI
 
 # BIN is where the programs go: the repo root normally, build-asan/ for the
 # sanitizer build. Tests find them through the exported BIN variable.
@@ -41,9 +43,20 @@ $(STB_DS):
 	  echo "       (or point STB_DIR at a folder holding stb_ds.h: make STB_DIR=/path/to/stb)"; exit 1; \
 	fi
 
-$(BIN)/train: train.c ultrathink.h dashboard.h export.h
+$(BIN)/train: train.c ultrathink.h dashboard.h export.h comm.h
 	@mkdir -p $(BIN)
 	$(CC) $(CFLAGS) -o $@ train.c $(LDLIBS)
+
+# ./train_mpi: the same train.c with the MPI backend of comm.h (-DUT_MPI),
+# compiled by Open MPI's wrapper (Debian: apt-get install openmpi-bin libopenmpi-dev).
+MPICC ?= mpicc
+ifneq ($(BIN),.)
+train_mpi: $(BIN)/train_mpi
+endif
+$(BIN)/train_mpi: train.c ultrathink.h dashboard.h export.h comm.h
+	@mkdir -p $(BIN)
+	@command -v $(MPICC) >/dev/null || { echo "error: $(MPICC) not found. Install Open MPI: sudo apt-get install openmpi-bin libopenmpi-dev"; exit 1; }
+	OMPI_CC=$(CC) $(MPICC) $(CFLAGS) -DUT_MPI -o $@ train.c $(LDLIBS)
 
 $(BIN)/tokenizer: tokenizer.c ultrathink.h $(STB_DS)
 	@mkdir -p $(BIN)
@@ -119,7 +132,7 @@ lint: $(STB_DS)
 -include bench/bench.mk
 
 clean:
-	rm -rf build build-asan train tokenizer train_gpu gpu-check
+	rm -rf build build-asan train tokenizer train_gpu train_mpi gpu-check
 
 # ---- make train_gpu: the CUDA build (train_gpu.cu, README "The GPU build") ----
 # train.c compiled with -DUT_GPU (its compute calls go to the GPU through

@@ -59,6 +59,12 @@
 #include <omp.h>
 #endif
 #include "dashboard.h"    /* RUN/dashboard.html, ./train dashboard, ./train report */
+#include "comm.h"         /* the ranks of a data-parallel run: one (./train) or many (./train_mpi) */
+
+/* This process's place among the ranks of a data-parallel run (section 4,
+   "several processes"): rank 0 of 1 in ./train; in ./train_mpi, set by
+   comm_init in main. */
+static ut_comm g_comm = {0, 1, 1, "single"};
 
 /* ===========================================================================
    1. OPTIONS
@@ -74,6 +80,11 @@
 static void (*on_die)(const char *msg);
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+/* With several ranks (./train_mpi) the error names its rank, and the whole
+   job ends (comm_abort): the other ranks may be waiting in a collective for
+   this one, and would wait for ever. Most errors (a bad flag or file) happen
+   on every rank at once: the ranks after 0 wait a moment first, so that
+   rank 0's line usually comes alone (its abort ends them before they print). */
 static void die(const char *fmt, ...) {
     char msg[8192];
     va_list ap;
@@ -81,9 +92,15 @@ static void die(const char *fmt, ...) {
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     fflush(stdout);
-    fprintf(stderr, "train: error: %s\n", msg);
+    if (g_comm.world > 1) {
+        if (g_comm.rank > 0) { struct timespec ts = {0, 300000000}; nanosleep(&ts, NULL); }
+        fprintf(stderr, "train: error: [rank %d of %d] %s\n", g_comm.rank, g_comm.world, msg);
+    } else {
+        fprintf(stderr, "train: error: %s\n", msg);
+    }
     if (on_die) { void (*f)(const char *) = on_die; on_die = NULL; f(msg); }   /* once: f may fail too */
-    exit(1);
+    fflush(stderr);
+    comm_abort(&g_comm, 1);   /* one rank: exit(1); several: MPI_Abort ends every rank */
 }
 
 enum { OPT_INT, OPT_U64, OPT_FLOAT, OPT_STR, OPT_FLAG };
@@ -212,6 +229,7 @@ static FILE *metrics;
 static const char *metrics_path;
 static void metrics_write(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void metrics_write(const char *fmt, ...) {
+    if (g_comm.rank > 0) return;   /* only rank 0 writes the run folder */
     va_list ap;
     va_start(ap, fmt);
     int bad = vfprintf(metrics, fmt, ap) < 0;
@@ -531,6 +549,18 @@ static int num_threads(void) {
     return 1;
 #endif
 }
+/* Several ranks on one machine share its cores: each takes cores / ranks
+   threads (at least 1), unless OMP_NUM_THREADS or --threads says otherwise.
+   0 = no change (one rank per machine: all cores, as ./train). */
+static int threads_per_rank(void) {
+#ifdef _OPENMP
+    if (g_comm.local_world > 1 && !getenv("OMP_NUM_THREADS")) {
+        int n = omp_get_num_procs() / g_comm.local_world;
+        return n > 0 ? n : 1;
+    }
+#endif
+    return 0;
+}
 
 /* ===========================================================================
    3. SAMPLING
@@ -653,6 +683,7 @@ typedef struct {
     int threads, eval_every, eval_batches, eval_tokens, sample_every, sample_tokens, save_every, log_every, dry_run,
         stop_at, keep_best, force;
     int recompute;   /* an execution choice like threads: not in the checkpoint, never a resume conflict */
+    int zero;        /* --zero 1: shard the AdamW state over the ranks (ZeRO-1); an execution choice too */
     const char *train_path, *val_path, *tok_path, *out_dir, *resume;
 } settings;
 
@@ -703,6 +734,7 @@ static option *train_options(settings *s) {
         {"seed", OPT_U64, &s->tc.seed, 0, 1.8e19, 1, "random seed (weights and data order)", NULL},
         {"threads", OPT_INT, &s->threads, 0, 4096, 0, "OpenMP threads (0 = OMP_NUM_THREADS, else all cores, fewer while that is faster)", NULL},
         {"recompute", OPT_FLAG, &s->recompute, 0, 1, 2, "keep only each layer's input, recompute the layer in the backward pass (less memory, ~1/3 more time, same numbers)", NULL},
+        {"zero", OPT_INT, &s->zero, 0, 1, 0, "1: each rank keeps the AdamW state of 1/ranks of the weights (ZeRO-1, ./train_mpi; same numbers)", NULL},
         {"#", 0, NULL, 0, 0, 0, "data (token files from `tokenizer encode`; with --resume, default: the recorded ones):", NULL},
         {"train", OPT_STR, &s->train_path, 0, 0, 0, "training tokens", NULL},
         {"val", OPT_STR, &s->val_path, 0, 0, 0, "validation tokens (none: no evaluation)", NULL},
@@ -740,6 +772,10 @@ static void check_resume_conflicts(const option *opts, const settings *s, const 
         if (memcmp(mine, theirs, sz) != 0) {
             char v[64];
             format_value(o, theirs, v, sizeof v);
+            if (g_comm.world > 1 && !strcmp(o->name, "grad-accum"))   /* it counts one rank's micro-batches */
+                die("--grad-accum %s on %d ranks (%d micro-batches per step) conflicts with the checkpoint %s, which "
+                    "has %s per step: leave the flag out (each rank then runs %s / %d)", o->arg, g_comm.world,
+                    *(const int *)mine, path, v, v, g_comm.world);
             die("--%s %s conflicts with the checkpoint %s, which has %s (a resumed run keeps its settings; "
                 "leave the flag out, or start a new run with another --out)", o->name, o->arg, path, v);
         }
@@ -758,6 +794,14 @@ typedef struct {
     long long tok_per_step;        /* B * T * grad_accum */
     double fpt;                    /* training FLOPs per token */
     int *in, *tgt;                 /* (B, T) one micro-batch */
+    /* several ranks (section 4, "several processes"): this rank's micro-batches, and with
+       --zero 1 its shard [lo, lo + shard) of the flat buffers (padded to world * shard) */
+    int local_accum;               /* micro-batches this rank runs per step: grad_accum / world */
+    double *step_stats;            /* (grad_accum * 3 + L * E) losses and expert counts, summed over ranks */
+    size_t shard, lo, padded;      /* ZeRO-1: shard numbers per rank (a multiple of UT_NORM_CHUNK) */
+    ut_float *zm, *zv, *zg;        /* ZeRO-1: this rank's AdamW moments and summed gradient (shard each) */
+    double *znorm;                 /* ZeRO-1: (padded / UT_NORM_CHUNK) sums of squares, every rank's */
+    ut_float *gsum;                /* (n_params) the sum of this step's micro-batch gradients (local_accum > 1) */
     double *load;                  /* (L, E) tokens routed to each expert since the last report */
     char ckpt_in[4096], ckpt_out[4096], mpath[4096], best_path[4096];
     run_record rec;                /* the run folder's record (rec.found: it has one) */
@@ -837,7 +881,10 @@ static int parse_train_args(run *r, int argc, char **argv) {
                    "on a 2-core laptop.", opts);
         return 1;
     }
-    set_threads(s->threads);
+    set_threads(s->threads ? s->threads : threads_per_rank());
+    /* several ranks: --grad-accum counts the micro-batches of one rank; the
+       run, and its checkpoint, count every rank's: world x as many */
+    s->tc.grad_accum *= g_comm.world;
     if (strlen(s->out_dir) > 3000) die("--out is too long");
     /* --experts 1 without --top-k: a dense model routes every token to its one expert */
     if (!find_opt(opts, "top-k")->arg && s->mc.top_k > s->mc.n_experts) s->mc.top_k = s->mc.n_experts;
@@ -848,6 +895,10 @@ static int parse_train_args(run *r, int argc, char **argv) {
     if (!s->train_path) die("no training data: give --train FILE (a token file from `tokenizer encode`; `make run` makes one)");
     if (s->stop_at > s->tc.total_steps)
         die("--stop-at %d is after the run's last step %d: it would never stop there", s->stop_at, s->tc.total_steps);
+    if (s->tc.grad_accum % g_comm.world)
+        die("the run takes %d micro-batches per step, which %d ranks cannot share evenly: use a number of ranks "
+            "that divides %d", s->tc.grad_accum, g_comm.world, s->tc.grad_accum);
+    r->local_accum = s->tc.grad_accum / g_comm.world;
     r->B = s->tc.batch_size;
     r->T = s->tc.seq_len;
     return 0;
@@ -986,13 +1037,144 @@ static void check_output_paths(run *r) {
     snprintf(r->mpath, sizeof r->mpath, "%s/metrics.jsonl", s->out_dir);
     snprintf(r->best_path, sizeof r->best_path, "%s/best.ckpt", s->out_dir);
     if (s->dry_run) return;
-    lock_run_folder(s->out_dir, 0);      /* an existing folder: is it in use? (open_output takes it otherwise) */
+    if (g_comm.rank == 0)                /* the lock is rank 0's: it alone writes the folder */
+        lock_run_folder(s->out_dir, 0);  /* an existing folder: is it in use? (open_output takes it otherwise) */
     if (!file_exists(r->ckpt_out)) return;
     if (!s->resume)
         die("%s already exists: continue it with --resume %s, or choose another --out", r->ckpt_out, s->out_dir);
     struct stat a, b;
     if (stat(r->ckpt_in, &a) || stat(r->ckpt_out, &b) || a.st_dev != b.st_dev || a.st_ino != b.st_ino)
         die("%s already exists and is not the checkpoint being resumed (%s): choose another --out", r->ckpt_out, r->ckpt_in);
+}
+
+/* ---- several processes: data parallelism (comm.h) ----------------------
+   `mpirun -np W ./train_mpi --batch B ...` runs W ranks of this program.
+   Each holds the whole model; all of them run every line of the program,
+   in step, so they make the same decisions (evaluate, sample, save, stop);
+   what differs:
+     - the data: a step of G = grad_accum micro-batches (G = W x --grad-accum,
+       the count the checkpoint stores) gives micro-batch k to rank k / (G/W).
+       Every rank draws all G from the one data-loader stream (drawing is
+       cheap) and keeps its own, so the stream, and the checkpoint's copy of
+       it, is the same whatever W: the batches are those of
+       `./train --grad-accum G`, in the same order.
+     - the gradient: each rank's backward scales by 1/G, as --grad-accum
+       does, and the ranks then sum (comm_allreduce_sum_f32). The scaling
+       comes first and the sum second, the order --grad-accum uses; with
+       G = 2 on 2 ranks the sum is the one addition --grad-accum makes, so the
+       two runs are bit-identical (test/test_mpi.sh checks losses and a
+       checksum of the weights at every step).
+     - the output: only rank 0 prints (the others' stdout is /dev/null),
+       writes the run folder (lock, run.json, metrics.jsonl, dashboard,
+       checkpoints). Errors go to stderr from any rank, naming it (die).
+     - the expert load (MoE) is counted over every rank's tokens: the counts
+       are summed with the losses, in one all-reduce of doubles.
+   ZeRO-1 (--zero 1). Without it every rank keeps both AdamW moments of every
+   weight (8 bytes per weight) and runs the same update W times. With it the
+   flat buffer of P weights is cut into W shards of `shard` numbers (padded
+   with zeros to W x shard; shard a multiple of UT_NORM_CHUNK); rank r keeps
+   the moments of shard r only and updates only those weights:
+       reduce-scatter the gradients   rank r: the summed gradient of shard r
+       the global norm                chunk sums of squares, all-gathered,
+                                      added in order (ut_grad_norm's numbers)
+       AdamW on shard r               ut_adamw_update(lo, hi) with the shard's moments
+       all-gather the weights         every rank: all W updated shards
+   The numbers are those of the plain update (same formula, same clip
+   factor, same gradient sums), so --zero 1 changes memory, not results. A
+   checkpoint stays one file in the usual format: saving gathers the shards
+   (save_checkpoint), loading cuts them again (zero_setup): a run saved by W
+   ranks resumes on any other number that divides its micro-batches, and in
+   the plain ./train. */
+
+/* ZeRO-1: pad the flat buffers to world x shard numbers and keep only this
+   rank's shard of the moments. The library allocated exactly n_params; the
+   two buffers grow (the tail is zero and stays zero: zero gradients give zero
+   updates, and nothing reads those numbers), and the tensor table is aimed
+   at their new place. */
+static void zero_setup(run *r) {
+    ut_model *m = &r->m;
+    size_t P = m->n_params, W = (size_t)g_comm.world, CH = UT_NORM_CHUNK;
+    r->shard = (P + W * CH - 1) / (W * CH) * CH;
+    r->padded = r->shard * W;
+    r->lo = r->shard * (size_t)g_comm.rank;
+    size_t off[UT_NUM_TENSORS];
+    for (int k = 0; k < UT_NUM_TENSORS; k++) off[k] = (size_t)(m->p[k] - m->params);
+    ut_float *p = (ut_float *)realloc(m->params, r->padded * sizeof(ut_float));
+    if (p) m->params = p;
+    ut_float *g = p ? (ut_float *)realloc(m->grads, r->padded * sizeof(ut_float)) : NULL;
+    if (g) m->grads = g;
+    r->zm = (ut_float *)calloc(r->shard, sizeof(ut_float));
+    r->zv = (ut_float *)calloc(r->shard, sizeof(ut_float));
+    r->zg = (ut_float *)calloc(r->shard, sizeof(ut_float));
+    r->znorm = (double *)calloc(r->padded / CH, sizeof(double));
+    if (!p || !g || !r->zm || !r->zv || !r->zg || !r->znorm) die("out of memory for --zero 1");
+    memset(m->params + P, 0, (r->padded - P) * sizeof(ut_float));
+    memset(m->grads + P, 0, (r->padded - P) * sizeof(ut_float));
+    for (int k = 0; k < UT_NUM_TENSORS; k++) { m->p[k] = m->params + off[k]; m->g[k] = m->grads + off[k]; }
+    /* this rank's moments: zeros for a new run, the checkpoint's on --resume */
+    size_t hi = r->lo + r->shard < P ? r->lo + r->shard : P;
+    if (r->lo < hi) {
+        memcpy(r->zm, m->adam_m + r->lo, (hi - r->lo) * sizeof(ut_float));
+        memcpy(r->zv, m->adam_v + r->lo, (hi - r->lo) * sizeof(ut_float));
+    }
+    free(m->adam_m); free(m->adam_v);
+    m->adam_m = m->adam_v = NULL;   /* from here on only the shard exists (save_checkpoint gathers it) */
+    printf("zero-1: AdamW state %.2f MB per rank (the moments of a shard of %zu of the %zu weights, padded to %zu); "
+           "%.2f MB per rank without --zero 1\n", 2.0 * r->shard * sizeof(ut_float) / 1e6, r->shard, P, r->padded,
+           2.0 * P * sizeof(ut_float) / 1e6);
+}
+
+/* A checkpoint from any number of ranks is the one file ./train writes.
+   With --zero 1 the moments are gathered first (every rank takes part: it
+   is a collective), then rank 0 writes. */
+static void save_checkpoint(run *r, const char *path) {
+    ut_model *m = &r->m;
+    if (!r->s.zero) {
+        if (g_comm.rank == 0 && ut_checkpoint_save(path, m, &r->s.tc, &r->pr)) die("%s", ut_error());
+        return;
+    }
+    ut_float *full_m = (ut_float *)malloc(r->padded * sizeof(ut_float));
+    ut_float *full_v = (ut_float *)malloc(r->padded * sizeof(ut_float));
+    if (!full_m || !full_v) die("out of memory gathering the AdamW state to save it");
+    memcpy(full_m + r->lo, r->zm, r->shard * sizeof(ut_float));
+    memcpy(full_v + r->lo, r->zv, r->shard * sizeof(ut_float));
+    comm_allgather_f32(&g_comm, full_m, r->shard);
+    comm_allgather_f32(&g_comm, full_v, r->shard);
+    m->adam_m = full_m; m->adam_v = full_v;
+    int bad = g_comm.rank == 0 && ut_checkpoint_save(path, m, &r->s.tc, &r->pr);
+    m->adam_m = m->adam_v = NULL;
+    free(full_m); free(full_v);
+    if (bad) die("%s", ut_error());
+}
+
+/* The weights and moments after an update must be finite. With --zero 1
+   this rank looks at its shard (the weights of the others' shards are theirs
+   to check); -1 with ut_error() set, as ut_model_check_state. */
+static int check_state(const run *r) {
+    if (!r->s.zero) return ut_model_check_state(&r->m);
+    size_t P = r->m.n_params, hi = r->lo + r->shard < P ? r->lo + r->shard : P;
+    for (size_t i = r->lo; i < hi; i++) {
+        ut_float p = r->m.params[i], mm = r->zm[i - r->lo], vv = r->zv[i - r->lo];
+        if (!isfinite(p) || !isfinite(mm) || !isfinite(vv) || vv < 0) {
+            snprintf(ut__errbuf, sizeof ut__errbuf, "weight, AdamW moments [%zu] = %g, %g, %g", i, (double)p,
+                     (double)mm, (double)vv);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* UT_CHECKSUMS=1 (tests, lesson 16): after every step each rank prints a
+   checksum of its weights to stderr, "checksum step S rank R: HEX"; every
+   rank must print the same one (and ./train the same as ./train_mpi). */
+static void print_checksum(const run *r, int s1) {
+    static int on = -1;
+    if (on < 0) on = getenv("UT_CHECKSUMS") && atoi(getenv("UT_CHECKSUMS")) > 0;
+    if (!on) return;
+    uint64_t h = 1469598103934665603ull;   /* FNV-1a 64 over the weights' bytes */
+    const unsigned char *b = (const unsigned char *)r->m.params;
+    for (size_t i = 0; i < r->m.n_params * sizeof(ut_float); i++) { h ^= b[i]; h *= 1099511628211ull; }
+    fprintf(stderr, "checksum step %d rank %d: %016llx\n", s1, g_comm.rank, (unsigned long long)h);
 }
 
 static void print_config_line(const char *what, const ut_config *c, const ut_train_config *t, int threads) {
@@ -1005,6 +1187,10 @@ static void print_config_line(const char *what, const ut_config *c, const ut_tra
            c->top_k, t->seq_len, c->vocab_size, c->tie_embeddings ? " tied" : "",
            extra, p, a, t->batch_size, t->seq_len, t->grad_accum, t->total_steps,
            t->lr, t->min_lr, t->warmup_steps, t->weight_decay, t->grad_clip, (unsigned long long)t->seed, threads);
+    if (g_comm.world > 1)
+        printf("%d ranks (%s), %d on this machine: each runs %d micro-batch%s of %d per step\n", g_comm.world,
+               g_comm.backend, g_comm.local_world, t->grad_accum / g_comm.world,
+               t->grad_accum / g_comm.world > 1 ? "es" : "", t->grad_accum);
 }
 /* Everything before the first step. Returns 1 if it printed --help. */
 static int train_setup(run *r, int argc, char **argv) {
@@ -1017,11 +1203,15 @@ static int train_setup(run *r, int argc, char **argv) {
     r->in = (int *)malloc((size_t)r->B * r->T * sizeof(int));
     r->tgt = (int *)malloc((size_t)r->B * r->T * sizeof(int));
     r->load = (double *)calloc((size_t)mc->n_layers * mc->n_experts, sizeof(double));
-    if (!r->in || !r->tgt || !r->load) die("out of memory");
+    r->step_stats = (double *)calloc((size_t)r->s.tc.grad_accum * 3 + (size_t)mc->n_layers * mc->n_experts,
+                                     sizeof(double));
+    if (!r->in || !r->tgt || !r->load || !r->step_stats) die("out of memory");
     r->m.recompute = r->s.recompute;   /* activation checkpointing (ut_model.recompute) */
     r->fpt = ut_flops_per_token(mc, r->T);
     r->tok_per_step = (long long)r->B * r->T * r->s.tc.grad_accum;
     print_config_line(r->s.resume ? "resume" : "train", mc, &r->s.tc, num_threads());
+    if (r->s.zero) zero_setup(r);
+    comm_barrier(&g_comm);   /* every rank has read the folder before rank 0 starts writing it */
     return 0;
 }
 
@@ -1033,7 +1223,8 @@ static void train_free(run *r) {
     ut_tokens_free(&r->train);
     ut_tokens_free(&r->val);
     ut_model_free(&r->m);
-    free(r->in); free(r->tgt); free(r->load);
+    free(r->in); free(r->tgt); free(r->load); free(r->step_stats);
+    free(r->zm); free(r->zv); free(r->zg); free(r->znorm); free(r->gsum);
     free(r->rec.runs);
 }
 
@@ -1056,20 +1247,39 @@ static void stop_not_finite(const run *r, const char *what, int step) {
 }
 
 /* One optimizer step (`step` counts from 0):
-     zero the gradients (backward always adds into them);
-     grad_accum times: draw a micro-batch, forward, backward scaled by
-       1/grad_accum, so the gradients sum to the mean over all micro-batches;
+     grad_accum times: draw a micro-batch, zero the gradients (backward
+       always adds into them), forward, backward scaled by 1/grad_accum, and
+       add the micro-batch's gradient to the step's sum (r->gsum), so the
+       sum is the mean gradient over all micro-batches;
      one AdamW step at the scheduled learning rate.
-   The expert counts are added to r->load. The loss is kept in double, as
-   ut_model_forward returns it. */
+   Why a separate sum rather than letting backward add micro-batch after
+   micro-batch into one buffer (which saves its memory)? Inside one backward
+   a weight may receive several contributions (a token seen twice, a matmul
+   summed block by block), so "backward into a buffer holding g1" is not
+   exactly g1 + g2: the rounding differs. Each micro-batch's gradient on its
+   own, then one addition per micro-batch, is what several ranks compute
+   (each its own gradient, then the sum): so 2 ranks and --grad-accum 2 give
+   bit-identical runs.
+   With several ranks (see "several processes" above) each rank runs its
+   share of the micro-batches, the gradients and the losses are summed over
+   the ranks, and the update is the same everywhere (or, --zero 1, each rank
+   updates its shard and the weights are gathered). The expert counts are
+   added to r->load. The loss is kept in double, as ut_model_forward returns it. */
 static step_result train_step(run *r, int step) {
     ut_model *m = &r->m;
     const ut_train_config *tc = &r->s.tc;
-    int accum = tc->grad_accum, LE = m->cfg.n_layers * m->cfg.n_experts;
+    int accum = tc->grad_accum, LE = m->cfg.n_layers * m->cfg.n_experts, moe = m->cfg.n_experts > 1;
+    int first = g_comm.rank * r->local_accum, last = first + r->local_accum;   /* this rank's micro-batches */
     step_result st = {0, 0, 0, ut_lr_at(tc, step), 0};
-    ut_model_zero_grad(m);
+    double *mb = r->step_stats, *count = r->step_stats + (size_t)accum * 3;   /* (accum, 3) and (L, E) */
+    size_t P = m->n_params;
+    memset(r->step_stats, 0, ((size_t)accum * 3 + (size_t)LE) * sizeof(double));
+    if (r->local_accum > 1 && !r->gsum && !(r->gsum = (ut_float *)malloc(P * sizeof(ut_float))))
+        die("out of memory for the gradient sum of --grad-accum");
     for (int a = 0; a < accum; a++) {
-        ut_batch_random(&r->train, &r->pr.data_rng, r->B, r->T, r->in, r->tgt);
+        ut_batch_random(&r->train, &r->pr.data_rng, r->B, r->T, r->in, r->tgt);   /* every rank draws every batch */
+        if (a < first || a >= last) continue;                                      /* another rank's */
+        ut_model_zero_grad(m);
         double loss = ut_model_forward(m, r->in, r->tgt, r->B, r->T);
         if (loss < 0) die("%s", ut_error());
         if (!isfinite(loss)) {
@@ -1077,17 +1287,48 @@ static step_result train_step(run *r, int step) {
             snprintf(what, sizeof what, "the loss is %g", loss);
             stop_not_finite(r, what, step + 1);
         }
-        st.loss += loss; st.aux += m->aux_loss; st.z += m->z_loss;
-        for (int i = 0; m->cfg.n_experts > 1 && i < LE; i++) r->load[i] += m->expert_count[i];
+        mb[a * 3] = loss; mb[a * 3 + 1] = m->aux_loss; mb[a * 3 + 2] = m->z_loss;
+        for (int i = 0; moe && i < LE; i++) count[i] += m->expert_count[i];
         ut_model_backward(m, 1.0f / accum);
+        if (r->local_accum == 1) continue;                  /* the gradient is already the sum */
+        if (a == first) memcpy(r->gsum, m->grads, P * sizeof(ut_float));
+        else {
+            ut_float *gs = r->gsum;
+            const ut_float *g = m->grads;
+            #pragma omp parallel for
+            for (size_t i = 0; i < P; i++) gs[i] += g[i];
+        }
     }
+    if (r->local_accum > 1) memcpy(m->grads, r->gsum, P * sizeof(ut_float));
+    /* every rank's losses and counts (each entry has one rank's number and
+       zeros elsewhere, so the sums are exact), then added in micro-batch order */
+    comm_allreduce_sum_f64(&g_comm, r->step_stats, (size_t)accum * 3 + (size_t)LE);
+    for (int a = 0; a < accum; a++) { st.loss += mb[a * 3]; st.aux += mb[a * 3 + 1]; st.z += mb[a * 3 + 2]; }
+    for (int i = 0; moe && i < LE; i++) r->load[i] += count[i];
     st.loss /= accum; st.aux /= accum; st.z /= accum;
-    st.grad_norm = ut_adamw_step(m, tc, st.lr, step + 1);
+    if (!r->s.zero) {
+        comm_allreduce_sum_f32(&g_comm, m->grads, m->n_params);   /* every rank: the whole step's gradient */
+        st.grad_norm = ut_adamw_step(m, tc, st.lr, step + 1);
+    } else {
+        size_t CH = UT_NORM_CHUNK, nc = r->shard / CH;
+        size_t hi = r->lo + r->shard < P ? r->lo + r->shard : P;
+        comm_reduce_scatter_sum_f32(&g_comm, m->grads, r->zg, r->shard);          /* shard r of the sum */
+        memcpy(m->grads + r->lo, r->zg, r->shard * sizeof(ut_float));            /* where AdamW reads it */
+        ut_sum_squares_chunks(m->grads + r->lo, r->shard, r->znorm + (size_t)g_comm.rank * nc);
+        comm_allgather_bytes(&g_comm, r->znorm, nc * sizeof(double));           /* every chunk's sum */
+        double total = 0;
+        for (size_t c = 0; c < nc * (size_t)g_comm.world; c++) total += r->znorm[c];   /* chunk order */
+        st.grad_norm = sqrt(total);
+        ut_float clip = 1;
+        if (tc->grad_clip > 0 && st.grad_norm > tc->grad_clip) clip = (ut_float)(tc->grad_clip / st.grad_norm);
+        if (r->lo < hi) ut_adamw_update(m, tc, st.lr, step + 1, clip, r->lo, hi, r->zm, r->zv);
+        comm_allgather_f32(&g_comm, m->params, r->shard);                        /* every rank's shard */
+    }
     /* A finite gradient can still give non-finite weights or moments (a huge
        lr or weight decay, or g^2 overflowing): look at what the update made. */
     char what[600];
     if (!isfinite(st.grad_norm)) snprintf(what, sizeof what, "the gradient norm is %g", st.grad_norm);
-    else if (ut_model_check_state(m)) snprintf(what, sizeof what, "the update made %s", ut_error());
+    else if (check_state(r)) snprintf(what, sizeof what, "the update made %s", ut_error());
     else return st;
     stop_not_finite(r, what, step + 1);   /* the weights are now bad */
 }
@@ -1119,9 +1360,6 @@ static void dry_run(run *r) {
 
 /* ---- logging: metrics.jsonl, evaluations, the progress line ------------- */
 
-static void save_or_die(const char *path, const ut_model *m, const ut_train_config *tc, const ut_progress *pr) {
-    if (ut_checkpoint_save(path, m, tc, pr)) die("%s", ut_error());
-}
 
 /* Ctrl-C (SIGINT) or SIGTERM (what `kill`, Slurm at a time limit and
    container shutdowns send) sets this to the signal's number; the loop
@@ -1264,7 +1502,7 @@ static void log_eval(run *r, int step, int final) {
         metrics_write("{\"step\":%d,\"warning\":\"overfitting: validation loss rose at 3 evaluations in a row while "
                       "training loss fell\",\"epoch\":%.3f}", step, ep);
     }
-    if (r->new_best && r->s.keep_best) save_or_die(r->best_path, &r->m, &r->s.tc, &r->pr);
+    if (r->new_best && r->s.keep_best) save_checkpoint(r, r->best_path);
 }
 
 /* On --resume: replay the rows of metrics.jsonl (already cut back to the
@@ -1394,6 +1632,7 @@ static double dash_last_write;
 static int dash_warned;             /* warn once, not at every evaluation */
 
 static void dashboard_write(const run *r, const char *state, const char *note) {
+    if (g_comm.rank > 0) return;   /* rank 0's, like the whole folder */
     char err[8800];
     dash_last_write = now_s();
     if (dash_write_run(r->s.out_dir, state, note, err, sizeof err) && !dash_warned) {
@@ -1466,7 +1705,7 @@ static void dashboard_on_die(const char *msg) {
 static void dashboard_start(run *r) {
     metrics_config_row(r);
     dash_current = r;
-    on_die = dashboard_on_die;
+    if (g_comm.rank == 0) on_die = dashboard_on_die;
     dashboard_write(r, "live", NULL);
     dashboard_print_url(r);
 }
@@ -1545,7 +1784,7 @@ static void tuner_after(thread_tuner *t, int step, double sec) {
    sums then restart, and the next report says so.) */
 static void moe_state_path(const run *r, char *buf, size_t n) { snprintf(buf, n, "%s/moe.state", r->s.out_dir); }
 static void moe_state_save(const run *r) {
-    if (r->s.mc.n_experts < 2) return;
+    if (r->s.mc.n_experts < 2 || g_comm.rank > 0) return;
     char path[4200], tmp[4300];
     moe_state_path(r, path, sizeof path);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
@@ -1583,14 +1822,17 @@ static void moe_state_load(run *r) {
    opened (on --resume cut back to the checkpoint's step). Returns 1 if the checkpoint has no steps left. */
 static int open_output(run *r) {
     const settings *s = &r->s;
-    if (make_dirs(s->out_dir)) die("cannot create output folder %s: %s", s->out_dir, strerror(errno));
-    if (lock_fd < 0) lock_run_folder(s->out_dir, 1);
-    lock_write_pid(s->out_dir);
-    record_write(s->out_dir, &r->rec, r->opts, r->pr.step);
-    metrics_check_regular(r->mpath);
-    if (s->resume) metrics_truncate_to(r->mpath, r->pr.step);
-    metrics_path = r->mpath;
-    if (!(metrics = fopen(r->mpath, s->resume ? "ab" : "wb"))) die("cannot write %s: %s", r->mpath, strerror(errno));
+    if (g_comm.rank == 0) {   /* the folder is rank 0's */
+        if (make_dirs(s->out_dir)) die("cannot create output folder %s: %s", s->out_dir, strerror(errno));
+        if (lock_fd < 0) lock_run_folder(s->out_dir, 1);
+        lock_write_pid(s->out_dir);
+        record_write(s->out_dir, &r->rec, r->opts, r->pr.step);
+        metrics_check_regular(r->mpath);
+        if (s->resume) metrics_truncate_to(r->mpath, r->pr.step);
+        metrics_path = r->mpath;
+        if (!(metrics = fopen(r->mpath, s->resume ? "ab" : "wb"))) die("cannot write %s: %s", r->mpath, strerror(errno));
+    }
+    comm_barrier(&g_comm);   /* the others read metrics.jsonl (start_monitoring) once it is cut back */
     if (s->resume && r->pr.step >= (uint64_t)s->tc.total_steps) {
         printf("the checkpoint %s has finished all %d steps: nothing to do\n", r->ckpt_in, s->tc.total_steps);
         return 1;
@@ -1669,12 +1911,16 @@ static int train_loop(run *r) {
         r->pr.step = (uint64_t)step + 1;
         r->pr.tokens_seen += (uint64_t)r->tok_per_step;
         int s1 = step + 1, last = s1 == total;
+        print_checksum(r, s1);
+        /* Ctrl-C may reach some ranks and not others: they stop together, or
+           the others would wait for ever in the next step's collectives */
+        if (g_comm.world > 1) interrupted = comm_any(&g_comm, interrupted);
         log_step(r, &st, s1, last, now_s() - t0);
         if (s->sample_every && (s1 % s->sample_every == 0 || last)) print_sample(r, s1, &sample_rng);
         int stop = !last && (interrupted || s1 == s->stop_at);
         if ((s->save_every && s1 % s->save_every == 0) || last || stop) {
             moe_state_save(r);
-            save_or_die(r->ckpt_out, &r->m, &s->tc, &r->pr);
+            save_checkpoint(r, r->ckpt_out);
         }
         fflush(stdout);
         if (stop) {
@@ -2036,13 +2282,21 @@ static int export_main(int argc, char **argv) {
    6. MAIN
    ======================================================================== */
 
+/* ./train_mpi: every rank runs main. comm_init joins the ranks (before
+   anything else: MPI may take its own arguments out of argv); the ranks
+   after 0 print nothing (stdout to /dev/null; errors still reach stderr). */
 int main(int argc, char **argv) {
     t_process = now_s();
+    if (comm_init(&g_comm, &argc, &argv)) { fprintf(stderr, "train: error: cannot start MPI\n"); return 1; }
+    if (g_comm.rank > 0 && !freopen("/dev/null", "w", stdout)) die("cannot send rank %d's output to /dev/null", g_comm.rank);
     g_argc = argc; g_argv = argv;
-    if (argc > 1 && !strcmp(argv[1], "sample")) return sample_main(argc - 2, argv + 2);
-    if (argc > 1 && !strcmp(argv[1], "eval")) return eval_main(argc - 2, argv + 2);
-    if (argc > 1 && !strcmp(argv[1], "dashboard")) return dashboard_main(argc - 2, argv + 2);   /* dashboard.h */
-    if (argc > 1 && !strcmp(argv[1], "report")) return report_main(argc - 2, argv + 2);         /* dashboard.h */
-    if (argc > 1 && !strcmp(argv[1], "export")) return export_main(argc - 2, argv + 2);
-    return train_main(argc - 1, argv + 1);
+    int rc;
+    if (argc > 1 && !strcmp(argv[1], "sample")) rc = sample_main(argc - 2, argv + 2);
+    else if (argc > 1 && !strcmp(argv[1], "eval")) rc = eval_main(argc - 2, argv + 2);
+    else if (argc > 1 && !strcmp(argv[1], "dashboard")) rc = dashboard_main(argc - 2, argv + 2);   /* dashboard.h */
+    else if (argc > 1 && !strcmp(argv[1], "report")) rc = report_main(argc - 2, argv + 2);         /* dashboard.h */
+    else if (argc > 1 && !strcmp(argv[1], "export")) rc = export_main(argc - 2, argv + 2);
+    else rc = train_main(argc - 1, argv + 1);
+    comm_finalize(&g_comm);
+    return rc;
 }

@@ -299,6 +299,15 @@ float  ut_lr_at(const ut_train_config *t, int step);   /* schedule, step counts 
 /* One AdamW step (t = 1, 2, ... for bias correction) with global-norm clipping;
    returns the gradient norm before clipping. */
 double ut_adamw_step(ut_model *m, const ut_train_config *t, float lr, int step_t);
+/* The two halves of ut_adamw_step, for a trainer that owns only a slice of the
+   flat buffers (ZeRO-1, train.c): the sums of squares of x[0..n) in chunks of
+   UT_NORM_CHUNK (part[n/UT_NORM_CHUNK rounded up]); and the update of the
+   parameters [lo, hi) of the flat buffer, with moments mm, vv holding
+   entries lo..hi-1 (mm[0] is entry lo) and the clip factor already chosen. */
+#define UT_NORM_CHUNK ((size_t)1 << 14)
+void   ut_sum_squares_chunks(const ut_float *x, size_t n, double *part);
+void   ut_adamw_update(ut_model *m, const ut_train_config *t, float lr, int step_t, ut_float clip,
+                       size_t lo, size_t hi, ut_float *mm, ut_float *vv);
 
 /* Checkpoint (section 8 documents the format). */
 typedef struct {
@@ -1729,20 +1738,27 @@ void ut_model_backward(ut_model *m, float scale) {
    ======================================================================== */
 
 /* Global L2 norm of the gradient: sqrt(sum of all squares). Summed in fixed
-   chunks (parallel) whose partial sums are added in chunk order, so the result
-   is the same for any number of threads. */
-double ut_grad_norm(const ut_model *m) {
-    const size_t chunk = 1 << 14;
-    size_t n = m->n_params, nc = (n + chunk - 1) / chunk;
-    double *part = (double *)calloc(nc ? nc : 1, sizeof(double)), total = 0;
-    if (!part) return NAN;
+   chunks of UT_NORM_CHUNK numbers (parallel) whose partial sums are added in
+   chunk order, so the result is the same for any number of threads. The same
+   chunks let a trainer that holds only a slice of the gradient (ZeRO-1, whose
+   slices start at multiples of UT_NORM_CHUNK) get the very same number:
+   each process sums its own chunks, they exchange the partial sums, and every
+   process adds all of them in chunk order. */
+void ut_sum_squares_chunks(const ut_float *x, size_t n, double *part) {
+    size_t nc = (n + UT_NORM_CHUNK - 1) / UT_NORM_CHUNK;
     #pragma omp parallel for
     for (size_t c = 0; c < nc; c++) {
         double s = 0;
-        size_t end = (c + 1) * chunk < n ? (c + 1) * chunk : n;
-        for (size_t i = c * chunk; i < end; i++) s += (double)m->grads[i] * m->grads[i];
+        size_t end = (c + 1) * UT_NORM_CHUNK < n ? (c + 1) * UT_NORM_CHUNK : n;
+        for (size_t i = c * UT_NORM_CHUNK; i < end; i++) s += (double)x[i] * x[i];
         part[c] = s;
     }
+}
+double ut_grad_norm(const ut_model *m) {
+    size_t n = m->n_params, nc = (n + UT_NORM_CHUNK - 1) / UT_NORM_CHUNK;
+    double *part = (double *)calloc(nc ? nc : 1, sizeof(double)), total = 0;
+    if (!part) return NAN;
+    ut_sum_squares_chunks(m->grads, n, part);
     for (size_t c = 0; c < nc; c++) total += part[c];
     free(part);
     return sqrt(total);
@@ -1771,14 +1787,27 @@ double ut_adamw_step(ut_model *m, const ut_train_config *t, float lr, int step_t
     double norm = ut_grad_norm(m);
     ut_float clip = 1;
     if (t->grad_clip > 0 && norm > t->grad_clip) clip = (ut_float)(t->grad_clip / norm);
+    ut_adamw_update(m, t, lr, step_t, clip, 0, m->n_params, m->adam_m, m->adam_v);
+    return norm;
+}
+
+/* The update itself, for the parameters [lo, hi) of the flat buffer (all of
+   them: lo = 0, hi = n_params). Each tensor's overlap with [lo, hi) gets the
+   formula above; whether it decays depends on the tensor. */
+void ut_adamw_update(ut_model *m, const ut_train_config *t, float lr, int step_t, ut_float clip,
+                     size_t lo, size_t hi, ut_float *mom_m, ut_float *mom_v) {
     double bc1 = 1.0 - pow(t->beta1, step_t), bc2 = 1.0 - pow(t->beta2, step_t);
     ut_float step_size = (ut_float)(lr / bc1), bc2_sqrt = (ut_float)sqrt(bc2);
     ut_float b1 = t->beta1, b2 = t->beta2, eps = t->eps;
     for (int k = 0; k < UT_NUM_TENSORS; k++) {
         int decay = !(k == UT_ATTN_NORM || k == UT_FFN_NORM || k == UT_FINAL_NORM);
         ut_float keep = decay ? (ut_float)(1.0 - (double)lr * t->weight_decay) : 1;
-        size_t off = (size_t)(m->p[k] - m->params), n = m->sizes[k];
-        ut_float *p = m->params + off, *g = m->grads + off, *mm = m->adam_m + off, *vv = m->adam_v + off;
+        size_t start = (size_t)(m->p[k] - m->params), end = start + m->sizes[k];
+        if (start < lo) start = lo;
+        if (end > hi) end = hi;
+        if (start >= end) continue;                   /* this tensor lies outside [lo, hi) */
+        size_t n = end - start;
+        ut_float *p = m->params + start, *g = m->grads + start, *mm = mom_m + (start - lo), *vv = mom_v + (start - lo);
         #pragma omp parallel for
         for (size_t i = 0; i < n; i++) {
             ut_float gi = g[i] * clip;
@@ -1787,7 +1816,6 @@ double ut_adamw_step(ut_model *m, const ut_train_config *t, float lr, int step_t
             p[i] = p[i] * keep - step_size * mm[i] / (ut__sqrt(vv[i]) / bc2_sqrt + eps);
         }
     }
-    return norm;
 }
 
 /* ===========================================================================

@@ -18,6 +18,10 @@ for dir in lessons/[0-9][0-9]-*/; do
     bash lessons/run.sh "$n" "$impl" > "$log" 2>&1
     code=$?
     p=$(grep -c '^PASS ' "$log"); f=$(grep -c '^FAIL ' "$log")
+    # a lesson whose tools are missing (lesson 16 without Open MPI) says SKIP and passes nothing
+    if [ $code -eq 0 ] && [ "$p" -eq 0 ] && [ "$f" -eq 0 ] && grep -q '^SKIP ' "$log"; then
+      echo "SKIP lesson_${n}_$impl $(grep -m1 '^SKIP ' "$log" | cut -d' ' -f3-)"; rm -f "$log"; continue
+    fi
     if [ $impl = solution ]; then
       if [ $code -eq 0 ] && [ "$f" -eq 0 ] && [ "$p" -gt 0 ]; then
         echo "PASS lesson_${n}_solution_passes $p check(s) pass with solution.c"

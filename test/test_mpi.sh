@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# test_mpi.sh — data-parallel training across processes (issue 14, CPU):
+# ./train_mpi on 2 ranks (mpirun) against ./train --grad-accum 2 in one
+# process, on a tiny MoE model and a generated corpus, 50 steps:
+#   - the losses (metrics.jsonl), the weights after EVERY step (a checksum
+#     each rank prints with UT_CHECKSUMS=1) and the final checkpoint file
+#     (weights and both AdamW moments) are bit-identical — tolerance zero —
+#     without and with --zero 1; every rank prints the same checksum;
+#   - a run stopped at step 25 and resumed with another rank count (2 -> 1,
+#     1 -> 2) ends bit-identical to the uninterrupted run;
+#   - kill -9 of one rank ends the whole job within 20 s, and mpirun names
+#     the rank; an error on one rank only (a bad token file given to rank 1)
+#     ends the job with that rank's error line, no hang;
+#   - a checkpoint whose micro-batches the ranks cannot share is refused.
+# Every mpirun is wrapped in `timeout`, so a hang is a FAIL, never a stuck test.
+# SKIP lines when mpirun or $BIN/train_mpi is missing (make train_mpi; Debian:
+# apt-get install openmpi-bin libopenmpi-dev).
+# Prints PASS/FAIL/SKIP lines (test/run.sh counts them); exits non-zero on failure.
+cd "$(dirname "$0")/.." || exit 1
+source test/cli_lib.sh
+cli_setup test_mpi
+MPI=$BIN/train_mpi
+if ! command -v mpirun > /dev/null; then echo "SKIP mpi mpirun not found (apt-get install openmpi-bin libopenmpi-dev)"; exit 0; fi
+if [ ! -x "$MPI" ]; then echo "SKIP mpi $MPI is not built (make train_mpi needs mpicc: apt-get install libopenmpi-dev)"; exit 0; fi
+
+# One OpenMP thread per rank, ranks sleep while waiting (the machine may have
+# 2 cores for 2 ranks and other work). mpirun: as root it must be allowed;
+# --oversubscribe: more ranks than free cores is fine; --bind-to none: the
+# default binds each rank to one core (README, "Training on several processes").
+export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive
+# In `make test-asan`, train_mpi is built with AddressSanitizer: its leak
+# check reports memory Open MPI keeps until exit (not ours), so it is off here.
+export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
+MPIRUN=(timeout 120 mpirun --allow-run-as-root --oversubscribe --bind-to none)
+
+make_corpus "$D/text.txt" 2000
+$TOK train --input "$D/text.txt" --vocab-size 300 --output "$D/tok" > /dev/null 2>&1 &&
+$TOK encode --model "$D/tok" --input "$D/text.txt" --output "$D/train.bin" > /dev/null 2>&1 ||
+  { fail mpi_setup "tokenizer failed"; exit 1; }
+MODEL=(--train "$D/train.bin" --layers 2 --dim 32 --heads 4 --kv-heads 2 --ffn 64 --experts 4 --top-k 2
+       --seq 32 --batch 4 --lr 3e-3 --warmup 5 --eval-every 0 --save-every 0)
+ARGS=("${MODEL[@]}" --steps 50)
+
+# checksums LOG RANK: "step hash" for each step, from UT_CHECKSUMS lines of one rank
+checksums() { grep "^checksum step .* rank $2:" "$1" | awk '{print $3, $6}'; }
+
+# the reference: one process, two micro-batches of 4 per step
+UT_CHECKSUMS=1 $TRAIN "${ARGS[@]}" --grad-accum 2 --out "$D/one" > "$D/one.log" 2> "$D/one.err" ||
+  { fail mpi_reference "$(tail -2 "$D/one.err")"; exit 1; }
+[ "$(checksums "$D/one.err" 0 | wc -l)" = 50 ] || fail mpi_reference "expected 50 checksum lines, got: $(head -3 "$D/one.err")"
+
+# same_run NAME DIR: DIR's losses and checkpoint are bit-identical to one/'s
+same_run() {
+  if [ "$(train_losses "$1/metrics.jsonl" | wc -l)" != 50 ]; then fail "$2" "$1/metrics.jsonl has $(train_losses "$1/metrics.jsonl" | wc -l) train rows, not 50"
+  elif ! cmp -s <(train_losses "$D/one/metrics.jsonl") <(train_losses "$1/metrics.jsonl"); then
+    fail "$2" "losses differ: $(diff <(train_losses "$D/one/metrics.jsonl") <(train_losses "$1/metrics.jsonl") | head -4 | tr '\n' ' ')"
+  elif ! cmp -s "$D/one/ckpt.bin" "$1/ckpt.bin"; then fail "$2" "the losses agree but ckpt.bin differs: $(cmp "$D/one/ckpt.bin" "$1/ckpt.bin")"
+  else pass "$2" "50 losses and the final checkpoint (weights, AdamW moments) bit-identical to one process"; fi
+}
+
+for zero in 0 1; do
+  name=two_z$zero
+  s0=$(date +%s)
+  UT_CHECKSUMS=1 "${MPIRUN[@]}" -np 2 "$MPI" "${ARGS[@]}" --zero $zero --out "$D/$name" > "$D/$name.log" 2> "$D/$name.err"
+  rc=$?
+  if [ $rc -ne 0 ]; then fail "mpi_2ranks_zero$zero" "exit $rc: $(tail -3 "$D/$name.err")"; continue; fi
+  same_run "$D/$name" "mpi_2ranks_equal_grad_accum_2_zero$zero"
+  # the weights after every step: rank 0 = rank 1 = one process
+  c0=$(checksums "$D/$name.err" 0) c1=$(checksums "$D/$name.err" 1) ref=$(checksums "$D/one.err" 0)
+  if [ "$(echo "$c0" | grep -c .)" != 50 ]; then fail "mpi_checksums_zero$zero" "rank 0 printed $(echo "$c0" | grep -c .) checksums, not 50"
+  elif [ "$c0" != "$c1" ]; then fail "mpi_checksums_zero$zero" "rank 0 and rank 1 differ: $(diff <(echo "$c0") <(echo "$c1") | head -3 | tr '\n' ' ')"
+  elif [ "$c0" != "$ref" ]; then fail "mpi_checksums_zero$zero" "the ranks agree but differ from one process: $(diff <(echo "$ref") <(echo "$c0") | head -3 | tr '\n' ' ')"
+  else pass "mpi_checksums_zero$zero" "the weights' checksum after each of 50 steps is the same on both ranks and in one process ($(( $(date +%s) - s0 )) s)"; fi
+done
+grep -q "^zero-1: AdamW state .* MB per rank" "$D/two_z1.log" && pass mpi_zero_memory_line "$(grep '^zero-1' "$D/two_z1.log")" ||
+  fail mpi_zero_memory_line "no 'zero-1: AdamW state ... per rank' line in the output"
+# only rank 0 prints: one config line, not two
+n=$(grep -c '^train: L=' "$D/two_z0.log")
+[ "$n" = 1 ] && pass mpi_rank0_prints "one config line from 2 ranks" || fail mpi_rank0_prints "$n config lines"
+
+# resume with another rank count: 2 ranks (ZeRO-1) stop at 25, ./train goes on; and 1 -> 2
+"${MPIRUN[@]}" -np 2 "$MPI" "${ARGS[@]}" --zero 1 --stop-at 25 --out "$D/r21" > "$D/r21.log" 2>&1 &&
+  $TRAIN --resume "$D/r21" >> "$D/r21.log" 2>&1 &&
+  same_run "$D/r21" mpi_resume_2_ranks_then_1 || fail mpi_resume_2_ranks_then_1 "$(tail -3 "$D/r21.log")"
+$TRAIN "${ARGS[@]}" --grad-accum 2 --stop-at 25 --out "$D/r12" > "$D/r12.log" 2>&1 &&
+  "${MPIRUN[@]}" -np 2 "$MPI" --resume "$D/r12" >> "$D/r12.log" 2>&1 &&
+  same_run "$D/r12" mpi_resume_1_then_2_ranks || fail mpi_resume_1_then_2_ranks "$(tail -3 "$D/r12.log")"
+
+# a step of 3 micro-batches cannot be shared by 2 ranks
+$TRAIN "${ARGS[@]}" --grad-accum 3 --stop-at 1 --out "$D/odd" > /dev/null 2>&1
+out=$("${MPIRUN[@]}" -np 2 "$MPI" --resume "$D/odd" 2>&1); rc=$?
+if [ $rc -ne 0 ] && echo "$out" | grep -q "3 micro-batches per step, which 2 ranks cannot share"; then
+  pass mpi_uneven_accum_refused "$(echo "$out" | grep -m1 'error:')"
+else fail mpi_uneven_accum_refused "exit $rc: $(echo "$out" | tail -2)"; fi
+
+# kill -9 of rank 1 in mid-run: mpirun ends the job and names the rank
+"${MPIRUN[@]}" -np 2 "$MPI" "${MODEL[@]}" --steps 1000000 --out "$D/kill" > "$D/kill.log" 2>&1 &
+tpid=$!
+for _ in $(seq 1 600); do grep -qs train_loss "$D/kill/metrics.jsonl" && break; sleep 0.05; done
+mpid=$(pgrep -P $tpid)                                 # timeout's child: mpirun
+ranks=$(for p in $(pgrep -P "$mpid"); do echo "$p"; done | sort -n)
+victim=$(echo "$ranks" | sed -n 2p)
+if [ -z "$victim" ]; then
+  fail mpi_kill_one_rank "could not find the ranks under mpirun (pid $mpid): $(tail -2 "$D/kill.log")"; kill $tpid 2>/dev/null
+else
+  t0=$(date +%s.%N)
+  kill -9 "$victim"
+  ( sleep 20; kill -9 "$mpid" 2>/dev/null ) & watchdog=$!   # bounded: never wait more than 20 s
+  wait $tpid; rc=$?
+  kill $watchdog 2>/dev/null; wait $watchdog 2>/dev/null
+  dt=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}')
+  msg=$(grep -m1 "exited on signal 9" "$D/kill.log")
+  if [ $rc -ne 0 ] && awk -v d="$dt" 'BEGIN {exit !(d < 20)}' && [ -n "$msg" ]; then
+    pass mpi_kill_one_rank "the job ended ${dt} s after kill -9 of one rank, exit $rc: '$(echo "$msg" | sed 's/ with PID.*on node [^ ]*//')'"
+  else fail mpi_kill_one_rank "exit $rc after ${dt} s; log: $(tail -4 "$D/kill.log" | tr '\n' ' ')"; fi
+fi
+
+# an error on one rank only (rank 1 is given a truncated token file; MPMD
+# launch: each side of ':' is a rank): every rank stops, the error names rank 1
+head -c 100 "$D/train.bin" > "$D/bad.bin"
+t0=$(date +%s)
+out=$("${MPIRUN[@]}" -np 1 "$MPI" "${ARGS[@]}" --out "$D/err" : -np 1 "$MPI" "${ARGS[@]/$D\/train.bin/$D/bad.bin}" --out "$D/err" 2>&1)
+rc=$?
+line=$(echo "$out" | grep -m1 "error: \[rank 1 of 2\].*bad.bin")
+if [ $rc -ne 0 ] && [ $rc -ne 124 ] && [ -n "$line" ]; then
+  pass mpi_error_on_one_rank "exit $rc after $(( $(date +%s) - t0 )) s: $line"
+else fail mpi_error_on_one_rank "exit $rc (124: hung until timeout): $(echo "$out" | tail -3 | tr '\n' ' ')"; fi
+exit $failed
