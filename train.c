@@ -1914,7 +1914,7 @@ static int train_loop(run *r) {
         print_checksum(r, s1);
         /* Ctrl-C may reach some ranks and not others: they stop together, or
            the others would wait for ever in the next step's collectives */
-        if (g_comm.world > 1) interrupted = comm_any(&g_comm, interrupted);
+        if (g_comm.world > 1 && comm_any(&g_comm, interrupted != 0) && !interrupted) interrupted = SIGINT;
         log_step(r, &st, s1, last, now_s() - t0);
         if (s->sample_every && (s1 % s->sample_every == 0 || last)) print_sample(r, s1, &sample_rng);
         int stop = !last && (interrupted || s1 == s->stop_at);
