@@ -3959,13 +3959,13 @@ void ut_attention_backward(ut_float *dq, ut_float *dk, ut_float *dv, const ut_fl
                                 int lo, hi;
                                 ut__att_visible(t0 + r, u0, bk, window, &lo, &hi);
                                 ut_float *p = P + (size_t)r * BT, *g = G + (size_t)r * BT;
+                                const ut_float lr = lsei[r], dr = D[r];
                                 /* whole rows and a select, as in ut__online_softmax_row */
-                                #pragma omp simd
                                 for (int u = 0; u < bk; u++) {
-                                    int vis = u >= lo && u < hi;
-                                    ut_float e = ut__exp(scale * p[u] - lsei[r]);
-                                    p[u] = vis ? e : 0;
-                                    g[u] = vis ? e * (g[u] - D[r]) * scale : 0;
+                                    ut_float e = ut__exp(scale * p[u] - lr);
+                                    e = (u >= lo && u < hi) ? e : 0;
+                                    p[u] = e;
+                                    g[u] = e * (g[u] - dr) * scale;
                                 }
                             }
                             /* dQ_i += dS K_j;  dK_j += dS^T Q_i;  dV_j += P^T dY_i. A transposed
