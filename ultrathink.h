@@ -3769,10 +3769,21 @@ static void ut__experts_backward(ut_float *dx, ut_float *dwg, ut_float *dwu, ut_
    V tiles once and runs the group's H/KVH query heads against them (K and V
    are never copied per query head). Every output row -- y and lse of the
    group's heads; dq of those heads; dk and dv of the kv head -- is written by
-   that one task, in a fixed order (heads h ascending, then query tiles i
-   ascending, then key tiles j ascending), so the result does not depend on
-   the number of threads, and no atomics are needed. Memory: each pair's
-   packed tiles and two BT x BT tiles, O(T HD) -- ut_attention_scratch_floats.
+   that one task, in a fixed order (query tiles i ascending, then key tiles j
+   ascending, then heads h ascending), so the result does not depend on the
+   number of threads, and no atomics are needed. Memory: each pair's packed
+   tiles, two BT x BT tiles and the per-head row state, O(T HD) --
+   ut_attention_scratch_floats.
+
+   WHY THE HEADS ARE THE INNERMOST LOOP. A key tile j is used by every query
+   head of the group. Run the heads one after another over all key tiles
+   (h outer, j inner) and each head streams the whole packed K and V of the
+   pair again: 2 MB at T = 4096, HD = 64 -- more than the L2 cache, so every
+   head re-reads them from L3. With the heads innermost (i, then j, then h),
+   a K_j/V_j tile (16 KB each) is loaded once and used by UT__ATT_HEADS heads
+   while it is still in L1/L2; the price is that the running softmax state
+   (m, l; the packed Q_i and dY_i in the backward) is kept for all those
+   heads at once -- a few KB per head.
 
    Differences from the plain version: the sums are added in another order
    and the forward's exp is taken against a running maximum, so results agree
@@ -3780,15 +3791,20 @@ static void ut__experts_backward(ut_float *dx, ut_float *dwg, ut_float *dwu, ut_
 #ifndef UT__ATT_TILE
 #  define UT__ATT_TILE 64   /* BT: query and key tile; measured 32-128 within a few % */
 #endif
+#ifndef UT__ATT_HEADS
+#  define UT__ATT_HEADS 4   /* query heads sharing one pass over the key tiles (a GQA group) */
+#endif
 
 /* Scratch of one (batch, kv head) pair, in floats: the packed tiles
    (K_j^T and V_j^T, HD x BT each, and K_j or V_j, BT x HD, for every key
-   tile j), the packed Q_i and dY_i of the current query tile, the two
-   BT x BT tiles and a BT row vector; whole cache lines. */
+   tile j), the packed Q_i and dY_i of the current query tile for
+   UT__ATT_HEADS heads, the two BT x BT tiles and two BT row vectors per head
+   (m and l in the forward, D in the backward); whole cache lines. */
 static size_t ut__att_pair_floats(int T, int HD) {
     size_t nt = (size_t)(T + UT__ATT_TILE - 1) / UT__ATT_TILE;
     size_t kt = ut__packed_size(HD, UT__ATT_TILE), kv = ut__packed_size(UT__ATT_TILE, HD);
-    size_t n = nt * (2 * kt + kv) + 2 * kv + 2 * (size_t)UT__ATT_TILE * UT__ATT_TILE + 2 * UT__ATT_TILE;
+    size_t n = nt * (2 * kt + kv) + UT__ATT_HEADS * (2 * kv + 2 * (size_t)UT__ATT_TILE)
+             + 2 * (size_t)UT__ATT_TILE * UT__ATT_TILE;
     return (n + 15) / 16 * 16;
 }
 size_t ut_attention_scratch_floats(int B, int T, int KVH, int HD) {
@@ -3806,7 +3822,15 @@ static void ut__att_visible(int t, int u0, int bk, int window, int *lo, int *hi)
 /* One row of the online softmax, for one key tile: s (bk scores q_t . k_u)
    becomes p_u = exp(scale s_u - m') on the visible columns [lo, hi) and 0
    elsewhere; the running max m and sum l are updated. Returns e^(m - m'),
-   the factor the row's running output must be multiplied by. */
+   the factor the row's running output must be multiplied by.
+   Speed: the loops run over the whole row, 0 .. bk, and choose "visible or
+   not" with a select instead of starting at lo and stopping at hi. A loop of
+   fixed length vectorises without a scalar remainder; with variable bounds
+   the diagonal tile's rows (1, 2, ..., 64 visible entries) spent most of
+   their time in the one-at-a-time remainder. The entries outside [lo, hi)
+   are computed and thrown away (they are finite: stale scores or zeros).
+   The max is a vector reduction too: max is exact, so any order gives the
+   same m (the result stays bit-identical for any number of threads). */
 static ut_float ut__online_softmax_row(ut_float *s, int lo, int hi, int bk, ut_float scale,
                                        ut_float *m, ut_float *l) {
     if (lo >= hi) {                  /* nothing visible in this tile: no change */
@@ -3814,13 +3838,19 @@ static ut_float ut__online_softmax_row(ut_float *s, int lo, int hi, int bk, ut_f
         return 1;
     }
     ut_float mx = -INFINITY, sum = 0;
-    for (int u = lo; u < hi; u++) { s[u] *= scale; mx = s[u] > mx ? s[u] : mx; }
+    UT__PRAGMA(omp simd reduction(max : mx))
+    for (int u = 0; u < bk; u++) {
+        ut_float x = (u >= lo && u < hi) ? s[u] * scale : -INFINITY;
+        mx = x > mx ? x : mx;
+    }
     ut_float m_new = mx > *m ? mx : *m;
     ut_float alpha = *m == -INFINITY ? 0 : ut__exp(*m - m_new);   /* first tile: o = l = 0 anyway */
     UT_SIMD_SUM(sum)
-    for (int u = lo; u < hi; u++) { s[u] = ut__exp(s[u] - m_new); sum += s[u]; }
-    for (int u = 0; u < lo; u++) s[u] = 0;
-    for (int u = hi; u < bk; u++) s[u] = 0;
+    for (int u = 0; u < bk; u++) {
+        ut_float e = ut__exp(s[u] * scale - m_new);
+        s[u] = (u >= lo && u < hi) ? e : 0;
+        sum += s[u];
+    }
     *l = *l * alpha + sum;
     *m = m_new;
     return alpha;
@@ -3838,9 +3868,10 @@ void ut_attention_forward(ut_float *y, ut_float *lse, const ut_float *q, const u
     #pragma omp parallel for collapse(2) schedule(dynamic, 1)
     for (int b = 0; b < B; b++)
         for (int kvh = 0; kvh < KVH; kvh++) {
-            /* this pair's scratch: packed K_j^T for every j, packed V_j, then S and m, l */
+            /* this pair's scratch: packed K_j^T for every j, packed V_j, then S
+               and, per head of the chunk, m and l (BT each) */
             ut_float *kt = scratch + ((size_t)b * KVH + kvh) * per, *vp = kt + nt * kt_sz;
-            ut_float *S = vp + nt * kv_sz, *mrow = S + (size_t)BT * BT, *lrow = mrow + BT;
+            ut_float *S = vp + nt * kv_sz, *mrow = S + (size_t)BT * BT, *lrow = mrow + UT__ATT_HEADS * BT;
             const ut_float *kb = k + (size_t)b * T * ks + (size_t)kvh * HD;
             const ut_float *vb = v + (size_t)b * T * ks + (size_t)kvh * HD;
             for (int j = 0; j < nt; j++) {
@@ -3848,39 +3879,51 @@ void ut_attention_forward(ut_float *y, ut_float *lse, const ut_float *q, const u
                 ut__pack(kt + j * kt_sz, kb + u0 * ks, 1, ks, HD, bk);  /* K_j^T: (i, u) = k[u0+u][i] */
                 ut__pack(vp + j * kv_sz, vb + u0 * ks, ks, 1, bk, HD);  /* V_j:   (u, i) = v[u0+u][i] */
             }
-            for (int h = kvh * group; h < (kvh + 1) * group; h++)
-                for (int i = 0; i < nt; i++) {                     /* query tile i: rows t0 .. t0+bq */
-                    int t0 = i * BT, bq = T - t0 < BT ? T - t0 : BT;
-                    const ut_float *qi = q + ((size_t)b * T + t0) * qs + (size_t)h * HD;
-                    ut_float *yi = y + ((size_t)b * T + t0) * qs + (size_t)h * HD;
-                    for (int r = 0; r < bq; r++) {                 /* o = 0, l = 0, m = -inf */
-                        mrow[r] = -INFINITY; lrow[r] = 0;
-                        memset(yi + r * qs, 0, (size_t)HD * sizeof(ut_float));
-                    }
+            memset(S, 0, (size_t)BT * BT * sizeof(ut_float));   /* the softmax reads whole rows */
+            for (int i = 0; i < nt; i++) {                         /* query tile i: rows t0 .. t0+bq */
+                int t0 = i * BT, bq = T - t0 < BT ? T - t0 : BT;
+                /* the group's heads, UT__ATT_HEADS at a time (all of them, for
+                   the usual group of 4 or fewer) */
+                for (int h0 = kvh * group; h0 < (kvh + 1) * group; h0 += UT__ATT_HEADS) {
+                    int nh = (kvh + 1) * group - h0 < UT__ATT_HEADS ? (kvh + 1) * group - h0 : UT__ATT_HEADS;
+                    size_t row0 = ((size_t)b * T + t0) * qs + (size_t)h0 * HD;   /* head h0, row t0 */
+                    for (int hh = 0; hh < nh; hh++)                 /* o = 0, l = 0, m = -inf */
+                        for (int r = 0; r < bq; r++) {
+                            mrow[hh * BT + r] = -INFINITY; lrow[hh * BT + r] = 0;
+                            memset(y + row0 + hh * HD + r * qs, 0, (size_t)HD * sizeof(ut_float));
+                        }
                     for (int j = ut__first_visible(t0, window) / BT; j <= i; j++) {
                         int u0 = j * BT, bk = T - u0 < BT ? T - u0 : BT, diag = j == i;
-                        /* S = Q_i K_j^T (bq x bk); on the diagonal only its lower half */
-                        ut__gemm_block(bq, bk, HD, qi, qs, 1, kt + j * kt_sz, S, BT, 0,
-                                       diag ? UT__OUT_LOWER : UT__ALL);
-                        for (int r = 0; r < bq; r++) {             /* S -> P, rescale o */
-                            int lo, hi;
-                            ut__att_visible(t0 + r, u0, bk, window, &lo, &hi);
-                            ut_float alpha = ut__online_softmax_row(S + (size_t)r * BT, lo, hi, bk, scale,
-                                                                    &mrow[r], &lrow[r]);
-                            if (alpha != 1)
-                                for (int c = 0; c < HD; c++) yi[r * qs + c] *= alpha;
+                        for (int hh = 0; hh < nh; hh++) {           /* head h0 + hh against K_j, V_j */
+                            const ut_float *qi = q + row0 + hh * HD;
+                            ut_float *yi = y + row0 + hh * HD, *m = mrow + hh * BT, *l = lrow + hh * BT;
+                            /* S = Q_i K_j^T (bq x bk); on the diagonal only its lower half */
+                            ut__gemm_block(bq, bk, HD, qi, qs, 1, kt + j * kt_sz, S, BT, 0,
+                                           diag ? UT__OUT_LOWER : UT__ALL);
+                            for (int r = 0; r < bq; r++) {         /* S -> P, rescale o */
+                                int lo, hi;
+                                ut__att_visible(t0 + r, u0, bk, window, &lo, &hi);
+                                ut_float alpha = ut__online_softmax_row(S + (size_t)r * BT, lo, hi, bk, scale,
+                                                                        &m[r], &l[r]);
+                                if (alpha != 1)
+                                    for (int c = 0; c < HD; c++) yi[r * qs + c] *= alpha;
+                            }
+                            /* o += P V_j (bq x HD); on the diagonal P is lower triangular */
+                            ut__gemm_block(bq, HD, bk, S, BT, 1, vp + j * kv_sz, yi, qs, 1,
+                                           diag ? UT__A_LOWER : UT__ALL);
                         }
-                        /* o += P V_j (bq x HD); on the diagonal P is lower triangular */
-                        ut__gemm_block(bq, HD, bk, S, BT, 1, vp + j * kv_sz, yi, qs, 1,
-                                       diag ? UT__A_LOWER : UT__ALL);
                     }
-                    ut_float *lsei = lse + ((size_t)b * H + h) * T + t0;
-                    for (int r = 0; r < bq; r++) {                 /* y = o / l, lse = m + log l */
-                        ut_float inv = 1 / lrow[r];
-                        for (int c = 0; c < HD; c++) yi[r * qs + c] *= inv;
-                        lsei[r] = mrow[r] + ut__log(lrow[r]);
+                    for (int hh = 0; hh < nh; hh++) {               /* y = o / l, lse = m + log l */
+                        ut_float *yi = y + row0 + hh * HD, *m = mrow + hh * BT, *l = lrow + hh * BT;
+                        ut_float *lsei = lse + ((size_t)b * H + h0 + hh) * T + t0;
+                        for (int r = 0; r < bq; r++) {
+                            ut_float inv = 1 / l[r];
+                            for (int c = 0; c < HD; c++) yi[r * qs + c] *= inv;
+                            lsei[r] = m[r] + ut__log(l[r]);
+                        }
                     }
                 }
+            }
         }
 }
 
@@ -3898,11 +3941,12 @@ void ut_attention_backward(ut_float *dq, ut_float *dk, ut_float *dv, const ut_fl
     #pragma omp parallel for collapse(2) schedule(dynamic, 1)
     for (int b = 0; b < B; b++)
         for (int kvh = 0; kvh < KVH; kvh++) {
-            /* this pair's scratch: packed K_j^T, V_j^T, K_j for every j; packed
-               Q_i, dY_i; P and dS (BT x BT); D (BT) */
+            /* this pair's scratch: packed K_j^T, V_j^T, K_j for every j; per
+               head of the chunk packed Q_i and dY_i; P and dS (BT x BT); per
+               head D (BT) */
             ut_float *kt = scratch + ((size_t)b * KVH + kvh) * per, *vt = kt + nt * kt_sz;
-            ut_float *kp = vt + nt * kt_sz, *qp = kp + nt * kv_sz, *dyp = qp + kv_sz;
-            ut_float *P = dyp + kv_sz, *G = P + (size_t)BT * BT, *Drow = G + (size_t)BT * BT;
+            ut_float *kp = vt + nt * kt_sz, *qp = kp + nt * kv_sz, *dyp = qp + UT__ATT_HEADS * kv_sz;
+            ut_float *P = dyp + UT__ATT_HEADS * kv_sz, *G = P + (size_t)BT * BT, *Drow = G + (size_t)BT * BT;
             const ut_float *kb = k + (size_t)b * T * ks + (size_t)kvh * HD;
             const ut_float *vb = v + (size_t)b * T * ks + (size_t)kvh * HD;
             ut_float *dkb = dk + (size_t)b * T * ks + (size_t)kvh * HD;
@@ -3913,47 +3957,57 @@ void ut_attention_backward(ut_float *dq, ut_float *dk, ut_float *dv, const ut_fl
                 ut__pack(vt + j * kt_sz, vb + u0 * ks, 1, ks, HD, bk);  /* V_j^T */
                 ut__pack(kp + j * kv_sz, kb + u0 * ks, ks, 1, bk, HD);  /* K_j   */
             }
-            for (int h = kvh * group; h < (kvh + 1) * group; h++)
-                for (int i = 0; i < nt; i++) {
-                    int t0 = i * BT, bq = T - t0 < BT ? T - t0 : BT;
-                    size_t row0 = ((size_t)b * T + t0) * qs + (size_t)h * HD;
-                    const ut_float *qi = q + row0, *dyi = dy + row0, *yi = y + row0;
-                    const ut_float *lsei = lse + ((size_t)b * H + h) * T + t0;
-                    ut_float *dqi = dq + row0;
-                    ut__pack(qp, qi, qs, 1, bq, HD);                   /* Q_i  (bq x HD) */
-                    ut__pack(dyp, dyi, qs, 1, bq, HD);                 /* dY_i (bq x HD) */
-                    for (int r = 0; r < bq; r++) {                     /* D_t = dy_t . y_t */
-                        ut_float s = 0;
-                        for (int c = 0; c < HD; c++) s += dyi[r * qs + c] * yi[r * qs + c];
-                        Drow[r] = s;
+            memset(P, 0, 2 * (size_t)BT * BT * sizeof(ut_float));   /* P and G: whole rows are read */
+            for (int i = 0; i < nt; i++) {
+                int t0 = i * BT, bq = T - t0 < BT ? T - t0 : BT;
+                for (int h0 = kvh * group; h0 < (kvh + 1) * group; h0 += UT__ATT_HEADS) {
+                    int nh = (kvh + 1) * group - h0 < UT__ATT_HEADS ? (kvh + 1) * group - h0 : UT__ATT_HEADS;
+                    size_t row0 = ((size_t)b * T + t0) * qs + (size_t)h0 * HD;   /* head h0, row t0 */
+                    for (int hh = 0; hh < nh; hh++) {
+                        const ut_float *qi = q + row0 + hh * HD, *dyi = dy + row0 + hh * HD, *yi = y + row0 + hh * HD;
+                        ut__pack(qp + hh * kv_sz, qi, qs, 1, bq, HD);      /* Q_i  (bq x HD) */
+                        ut__pack(dyp + hh * kv_sz, dyi, qs, 1, bq, HD);    /* dY_i (bq x HD) */
+                        for (int r = 0; r < bq; r++) {                     /* D_t = dy_t . y_t */
+                            ut_float s = 0;
+                            for (int c = 0; c < HD; c++) s += dyi[r * qs + c] * yi[r * qs + c];
+                            Drow[hh * BT + r] = s;
+                        }
                     }
                     for (int j = ut__first_visible(t0, window) / BT; j <= i; j++) {
                         int u0 = j * BT, bk = T - u0 < BT ? T - u0 : BT, diag = j == i;
-                        ut__gemm_block(bq, bk, HD, qi, qs, 1, kt + j * kt_sz, P, BT, 0,
-                                       diag ? UT__OUT_LOWER : UT__ALL);    /* S  = Q_i K_j^T  */
-                        ut__gemm_block(bq, bk, HD, dyi, qs, 1, vt + j * kt_sz, G, BT, 0,
-                                       diag ? UT__OUT_LOWER : UT__ALL);    /* dP = dY_i V_j^T */
-                        for (int r = 0; r < bq; r++) {     /* P = exp(scale S - lse), dS = P (dP - D) scale */
-                            int lo, hi;
-                            ut__att_visible(t0 + r, u0, bk, window, &lo, &hi);
-                            ut_float *p = P + (size_t)r * BT, *g = G + (size_t)r * BT;
-                            for (int u = lo; u < hi; u++) {
-                                p[u] = ut__exp(scale * p[u] - lsei[r]);
-                                g[u] = p[u] * (g[u] - Drow[r]) * scale;
+                        for (int hh = 0; hh < nh; hh++) {           /* head h0 + hh against K_j, V_j */
+                            const ut_float *qi = q + row0 + hh * HD, *dyi = dy + row0 + hh * HD;
+                            const ut_float *lsei = lse + ((size_t)b * H + h0 + hh) * T + t0, *D = Drow + hh * BT;
+                            ut_float *dqi = dq + row0 + hh * HD;
+                            ut__gemm_block(bq, bk, HD, qi, qs, 1, kt + j * kt_sz, P, BT, 0,
+                                           diag ? UT__OUT_LOWER : UT__ALL);    /* S  = Q_i K_j^T  */
+                            ut__gemm_block(bq, bk, HD, dyi, qs, 1, vt + j * kt_sz, G, BT, 0,
+                                           diag ? UT__OUT_LOWER : UT__ALL);    /* dP = dY_i V_j^T */
+                            for (int r = 0; r < bq; r++) { /* P = exp(scale S - lse), dS = P (dP - D) scale */
+                                int lo, hi;
+                                ut__att_visible(t0 + r, u0, bk, window, &lo, &hi);
+                                ut_float *p = P + (size_t)r * BT, *g = G + (size_t)r * BT;
+                                const ut_float lr = lsei[r], dr = D[r];
+                                /* whole rows and a select, as in ut__online_softmax_row */
+                                for (int u = 0; u < bk; u++) {
+                                    ut_float e = ut__exp(scale * p[u] - lr);
+                                    e = (u >= lo && u < hi) ? e : 0;
+                                    p[u] = e;
+                                    g[u] = e * (g[u] - dr) * scale;
+                                }
                             }
-                            for (int u = 0; u < bk; u++)
-                                if (u < lo || u >= hi) p[u] = g[u] = 0;
+                            /* dQ_i += dS K_j;  dK_j += dS^T Q_i;  dV_j += P^T dY_i. A transposed
+                               tile is read with row stride 1 and column stride BT: no copy */
+                            ut__gemm_block(bq, HD, bk, G, BT, 1, kp + j * kv_sz, dqi, qs, 1,
+                                           diag ? UT__A_LOWER : UT__ALL);
+                            ut__gemm_block(bk, HD, bq, G, 1, BT, qp + hh * kv_sz, dkb + u0 * ks, ks, 1,
+                                           diag ? UT__A_UPPER : UT__ALL);
+                            ut__gemm_block(bk, HD, bq, P, 1, BT, dyp + hh * kv_sz, dvb + u0 * ks, ks, 1,
+                                           diag ? UT__A_UPPER : UT__ALL);
                         }
-                        /* dQ_i += dS K_j;  dK_j += dS^T Q_i;  dV_j += P^T dY_i. A transposed
-                           tile is read with row stride 1 and column stride BT: no copy */
-                        ut__gemm_block(bq, HD, bk, G, BT, 1, kp + j * kv_sz, dqi, qs, 1,
-                                       diag ? UT__A_LOWER : UT__ALL);
-                        ut__gemm_block(bk, HD, bq, G, 1, BT, qp, dkb + u0 * ks, ks, 1,
-                                       diag ? UT__A_UPPER : UT__ALL);
-                        ut__gemm_block(bk, HD, bq, P, 1, BT, dyp, dvb + u0 * ks, ks, 1,
-                                       diag ? UT__A_UPPER : UT__ALL);
                     }
                 }
+            }
         }
 }
 

@@ -6,3 +6,8 @@ $(BUILD)/bench: bench/bench.c ultrathink.h | $(BUILD)
 
 bench: $(BUILD)/bench
 	$(BUILD)/bench $(BENCH_ARGS)
+
+# bench/step_cpu.c: one model shape, CPU time per step (for A/B comparisons
+# on a shared machine; see bench/README.md, "Long context").
+$(BUILD)/step_cpu: bench/step_cpu.c ultrathink.h | $(BUILD)
+	$(CC) $(CFLAGS) -o $@ bench/step_cpu.c $(LDLIBS)

@@ -16,6 +16,9 @@
         memory
      5. a weight gradient over more rows than the packing buffer holds, done
         in chunks, is bit-identical to one product
+     6. a GQA group larger than UT__ATT_HEADS (the query heads that share one
+        pass over the key tiles): the heads run in chunks (4, then 2), and
+        y, dq, dk, dv still agree with the plain loops
    Float build, with OpenMP when the compiler has it. */
 #define ULTRATHINK_IMPLEMENTATION
 #include "../ultrathink.h"
@@ -208,9 +211,43 @@ static void test_chunked_dw(void) {
     free(x); free(dout); free(dw1); free(dw2); free(dw3); free(bp);
 }
 
+/* 6. The tiled attention runs a kv head's query heads UT__ATT_HEADS at a
+   time against each key tile (appendix A.7). With a group of 6 (MQA, H 6,
+   KVH 1) they come in two chunks, 4 and 2; compare with the plain loops of
+   section 5. Both float, different summation orders: agreement to rounding,
+   |tiled - plain| <= 1e-5 (1 + |plain|), as in test_props. */
+static double max_rel_diff(const ut_float *a, const ut_float *b, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]) / (1 + fabs((double)b[i]));
+        if (!(d <= m)) m = d;   /* NaN-safe: a NaN makes m NaN, and the check fails */
+    }
+    return m;
+}
+static void test_head_chunks(shape s) {
+    att_bufs a = att_alloc(s, 9), p = att_alloc(s, 9);   /* same inputs; p: the plain version */
+    ut_float *att = malloc((size_t)s.B * s.H * s.T * s.T * sizeof(ut_float));
+    memset(a.dq, 0, a.nq * sizeof(ut_float)); memset(a.dk, 0, a.nk * sizeof(ut_float)); memset(a.dv, 0, a.nk * sizeof(ut_float));
+    memset(p.dq, 0, p.nq * sizeof(ut_float)); memset(p.dk, 0, p.nk * sizeof(ut_float)); memset(p.dv, 0, p.nk * sizeof(ut_float));
+    ut_attention_forward(a.y, a.lse, a.q, a.k, a.v, s.B, s.T, s.H, s.KVH, s.HD, s.W, a.scratch);
+    ut_attention_backward(a.dq, a.dk, a.dv, a.dy, a.y, a.lse, a.q, a.k, a.v, s.B, s.T, s.H, s.KVH, s.HD, s.W, a.scratch);
+    ut_attention_forward_naive(p.y, att, p.q, p.k, p.v, s.B, s.T, s.H, s.KVH, s.HD, s.W);
+    ut_attention_backward_naive(p.dq, p.dk, p.dv, p.dy, att, p.q, p.k, p.v, s.B, s.T, s.H, s.KVH, s.HD, s.W);
+    double e[4] = {max_rel_diff(a.y, p.y, a.nq), max_rel_diff(a.dq, p.dq, a.nq), max_rel_diff(a.dk, p.dk, a.nk),
+                   max_rel_diff(a.dv, p.dv, a.nk)}, worst = 0;
+    for (int i = 0; i < 4; i++) if (!(e[i] <= worst)) worst = e[i];
+    char name[96];
+    snprintf(name, sizeof name, "attention_head_chunks_equal_plain(B%d T%d H%d KVH%d HD%d W%d)", s.B, s.T, s.H, s.KVH, s.HD, s.W);
+    report(worst <= 1e-5, name, "%d heads per kv head, %d at a time: max rel diff y %.1e dq %.1e dk %.1e dv %.1e (tolerance 1e-5)",
+           s.H / s.KVH, UT__ATT_HEADS, e[0], e[1], e[2], e[3]);
+    free(att); att_free(&a); att_free(&p);
+}
+
 int main(void) {
-    const shape sh[3] = {{2, 200, 4, 2, 64, 0}, {3, 150, 3, 1, 32, 70}, {1, 257, 2, 2, 16, 9}};
-    for (int i = 0; i < 3; i++) test_threads(sh[i]);
+    const shape sh[4] = {{2, 200, 4, 2, 64, 0}, {3, 150, 3, 1, 32, 70}, {1, 257, 2, 2, 16, 9}, {2, 150, 6, 1, 32, 0}};
+    for (int i = 0; i < 4; i++) test_threads(sh[i]);
+    test_head_chunks(sh[3]);
+    test_head_chunks((shape){1, 200, 6, 1, 16, 70});
     test_visibility(sh[0], 70);
     test_visibility(sh[1], 20);   /* window 70: rows 20..89 see it, tile 2 onwards does not */
     test_visibility(sh[2], 130);
