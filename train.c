@@ -6,6 +6,8 @@
      ./train eval [OPTIONS]     loss, bits per byte, perplexity on a token file
      ./train export [OPTIONS]   the model as GGUF (llama.cpp) or a Hugging Face folder
                                 (./train export --help; the formats: export.h)
+     ./train import --hf DIR --out RUN   a Hugging Face folder as a run folder
+                                (to sample, evaluate or fine-tune: --init-from RUN)
      ./train dashboard RUN...   write RUN/dashboard.html again (dashboard.h)
      ./train report RUN... --out compare.html   a page comparing runs (dashboard.h)
 
@@ -54,6 +56,7 @@
 #include <omp.h>
 #endif
 #include "dashboard.h"    /* RUN/dashboard.html, ./train dashboard, ./train report */
+#include "export.h"       /* GGUF and Hugging Face out (./train export) and in (--init-from-hf, ./train import) */
 
 /* ===========================================================================
    1. OPTIONS
@@ -283,6 +286,9 @@ static int is_dir(const char *p) { struct stat st; return stat(p, &st) == 0 && S
    later without remembering anything:
      train, val, tokenizer  each input by absolute path, size in bytes and the
                             FNV-1a 64 checksum of its bytes (null: not given)
+     init_from              a fine-tuning run only: the model it started from
+                            (the checkpoint file, or the model.safetensors of
+                            a Hugging Face folder), the same way
      build                  the compiler, OpenMP or not, the float width
      runs                   one line per start: when, from which step, in
                             which folder, with which command line
@@ -302,6 +308,7 @@ typedef struct {
 
 typedef struct {
     file_id train, val, tok;
+    file_id init;                  /* a fine-tuning run: its starting model (set = 0: none) */
     char *runs;                    /* the "runs" lines so far (NULL: none) */
     char options[2048];            /* the "options" line: the monitoring settings (stored = 2) */
     int found;                     /* 0: the folder has no run.json */
@@ -403,6 +410,8 @@ static void record_read(const char *dir, run_record *rec) {
     if (toolong || strncmp(text, "{\n  \"format\": \"ultrathink run 1\",", 33) || record_read_file(text, "train", &rec->train) ||
         record_read_file(text, "val", &rec->val) || record_read_file(text, "tokenizer", &rec->tok) || !end)
         die("%s is damaged (move it away to go on without the run's record)", path);
+    if (strstr(text, "\n  \"init_from\": ") && record_read_file(text, "init_from", &rec->init))
+        die("%s is damaged (move it away to go on without the run's record)", path);
     const char *o = strstr(text, "\n  \"options\": {"), *oe = o ? strchr(o + 1, '\n') : NULL;
     if (o && oe && oe - o < (long)sizeof rec->options) { memcpy(rec->options, o + 1, (size_t)(oe - o - 1)); }
     runs += strlen("\n  \"runs\": [\n");
@@ -429,6 +438,7 @@ static void record_write(const char *dir, const run_record *rec, const option *o
     record_write_file(f, "train", &rec->train);
     record_write_file(f, "val", &rec->val);
     record_write_file(f, "tokenizer", &rec->tok);
+    if (rec->init.set) record_write_file(f, "init_from", &rec->init);
     fprintf(f, "  \"options\": {");
     int first = 1;
     for (const option *o = opts; o->name; o++) {
@@ -649,6 +659,7 @@ typedef struct {
         stop_at, keep_best, force;
     int recompute;   /* an execution choice like threads: not in the checkpoint, never a resume conflict */
     const char *train_path, *val_path, *tok_path, *out_dir, *resume;
+    const char *init_from, *init_from_hf;   /* fine-tuning: the model a new run starts from */
 } settings;
 
 /* The model and the optimiser start from the library's defaults,
@@ -713,6 +724,8 @@ static option *train_options(settings *s) {
         {"out", OPT_STR, &s->out_dir, 0, 0, 0, "output folder: ckpt.bin, metrics.jsonl (default with --resume DIR: DIR)", NULL},
         {"save-every", OPT_INT, &s->save_every, 0, BIG, 2, "save a checkpoint every N steps (0 = only at the end)", NULL},
         {"resume", OPT_STR, &s->resume, 0, 0, 0, "continue the run in DIR (DIR/ckpt.bin) or from a checkpoint FILE", NULL},
+        {"init-from", OPT_STR, &s->init_from, 0, 0, 0, "fine-tune: a new run starting from the weights of run DIR (DIR/ckpt.bin) or a checkpoint FILE", NULL},
+        {"init-from-hf", OPT_STR, &s->init_from_hf, 0, 0, 0, "fine-tune: a new run starting from a Hugging Face folder (config.json, model.safetensors, tokenizer.json)", NULL},
         {"stop-at", OPT_INT, &s->stop_at, 0, BIG, 0, "save and stop after step N, to continue later with --resume (0 = off)", NULL},
         {"force", OPT_FLAG, &s->force, 0, 1, 0, "--resume with a training file or tokenizer other than the recorded one", NULL},
         {"dry-run", OPT_FLAG, &s->dry_run, 0, 1, 0, "print sizes, FLOPs, memory and the time per step, then exit", NULL},
@@ -816,6 +829,83 @@ static void resume_settings(run *r, option *opts) {
             (unsigned long long)r->pr.step);
 }
 
+/* FINE-TUNING: --init-from RUN|FILE or --init-from-hf DIR. A new run (its
+   own folder, AdamW moments at zero, step 0, the schedule and seed of this
+   command line) whose weights start as the base model's. The base gives the
+   model's shape, so a shape flag (--layers, --dim, ...) is an error; --seq
+   may be shorter than the base's context (default: the base's). The
+   tokenizer must be the base's: --init-from takes the base run's recorded
+   one when --tokenizer is not given, and refuses another (unless --force);
+   --init-from-hf checks a given --tokenizer against tokenizer.json. run.json
+   records the base (init_from: path, size, checksum). */
+static void init_from_settings(run *r, option *opts) {
+    settings *s = &r->s;
+    if (s->resume) die("--resume continues a run; --init-from%s starts a new one: give one of them", s->init_from ? "" : "-hf");
+    if (s->init_from && s->init_from_hf) die("--init-from and --init-from-hf both name a base model: give one");
+    const char *what = s->init_from ? "--init-from" : "--init-from-hf", *base = s->init_from ? s->init_from : s->init_from_hf;
+    static char path[4400];
+    ut_train_config btc;
+    if (s->init_from) {
+        checkpoint_path(base, path, sizeof path);
+        if (!file_exists(path)) die("--init-from: no checkpoint at %s", path);
+        ut_progress bpr;
+        if (ut_checkpoint_load(path, &r->m, &btc, &bpr)) die("%s", ut_error());
+        char dir[4096];
+        run_record brec;
+        memset(&brec, 0, sizeof brec);
+        run_dir_of(base, dir, sizeof dir);
+        record_read(dir, &brec);
+        static char base_tok[4096];
+        if (!s->tok_path && brec.tok.set && file_exists(brec.tok.path)) {
+            memcpy(base_tok, brec.tok.path, sizeof base_tok);
+            s->tok_path = base_tok;
+        }
+        else if (s->tok_path && brec.tok.set) {
+            file_id now;
+            file_identify(s->tok_path, &now);
+            if (file_differs(&now, &brec.tok) && !s->force)
+                die("--tokenizer %s is not the base run's tokenizer (%s): the new text must be encoded with the "
+                    "base model's tokenizer (--force: go on anyway)", now.path, brec.tok.path);
+        }
+        free(brec.runs);
+    } else {
+        if (!is_dir(base)) die("--init-from-hf: %s is not a folder", base);
+        ut_tokenizer hf_tk;
+        if (ex_hf_import(base, &r->m, &hf_tk)) die("%s", ex_err);
+        if (s->tok_path) {   /* the tokenizer given must be the one in tokenizer.json */
+            ut_tokenizer tk;
+            if (ut_tokenizer_load(&tk, s->tok_path)) die("%s", ut_error());
+            size_t na, nb;
+            uint8_t *a = ut_tokenizer_serialize(&tk, &na), *b = ut_tokenizer_serialize(&hf_tk, &nb);
+            if (!a || !b) die("out of memory");
+            if ((na != nb || memcmp(a, b, na)) && !s->force)
+                die("--tokenizer %s is not the tokenizer of %s/tokenizer.json (--force: go on anyway)", s->tok_path, base);
+            free(a); free(b);
+            ut_tokenizer_free(&tk);
+        }
+        ut_tokenizer_free(&hf_tk);
+        snprintf(path, sizeof path, "%s/model.safetensors", base);
+        btc = s->tc;
+        btc.seq_len = r->m.cfg.max_seq_len;
+    }
+    file_identify(path, &r->rec.init);
+    /* the shape is the base's; the loss weights of an MoE (--aux-coef, --z-coef) may change */
+    for (const option *o = opts; o->name; o++) {
+        const char *dst = (const char *)o->dst;
+        if (!o->arg || dst < (const char *)&s->mc || dst >= (const char *)(&s->mc + 1)) continue;
+        if (!strcmp(o->name, "aux-coef")) r->m.cfg.aux_loss_coef = s->mc.aux_loss_coef;
+        else if (!strcmp(o->name, "z-coef")) r->m.cfg.z_loss_coef = s->mc.z_loss_coef;
+        else die("--%s: the model's shape comes from %s %s; leave the flag out", o->name, what, base);
+    }
+    s->mc = r->m.cfg;
+    if (!find_opt(opts, "seq")->arg) s->tc.seq_len = btc.seq_len;
+    if (s->tc.seq_len > s->mc.max_seq_len)
+        die("--seq %d is longer than the base model's context of %d tokens", s->tc.seq_len, s->mc.max_seq_len);
+    /* a new run: nothing of the base's optimizer state */
+    ut__zero(r->m.adam_m, r->m.n_params);
+    ut__zero(r->m.adam_v, r->m.n_params);
+}
+
 /* Parses the command line into r->s. Returns 1 if it printed --help. */
 static int parse_train_args(run *r, int argc, char **argv) {
     settings *s = &r->s;
@@ -839,6 +929,7 @@ static int parse_train_args(run *r, int argc, char **argv) {
     if (!find_opt(opts, "min-lr")->arg) s->tc.min_lr = s->tc.lr / 10;   /* the usual: decay to lr/10 */
     if (!find_opt(opts, "warmup")->arg && s->tc.warmup_steps > s->tc.total_steps / 10)
         s->tc.warmup_steps = s->tc.total_steps / 10;                     /* short runs: 10% warmup */
+    if (s->init_from || s->init_from_hf) init_from_settings(r, opts);
     if (s->resume) resume_settings(r, opts);
     if (!s->train_path) die("no training data: give --train FILE (a token file from `tokenizer encode`; `make run` makes one)");
     if (s->stop_at > s->tc.total_steps)
@@ -873,6 +964,9 @@ static void load_data(run *r) {
     if (s->resume && (int)r->train.vocab_size != r->m.cfg.vocab_size)
         die("%s has vocabulary %u but the checkpoint %s was trained with %d (a different tokenizer?)",
             s->train_path, r->train.vocab_size, r->ckpt_in, r->m.cfg.vocab_size);
+    if ((s->init_from || s->init_from_hf) && (int)r->train.vocab_size != r->m.cfg.vocab_size)
+        die("%s has vocabulary %u but the base model %s has %d: encode the new text with the base model's tokenizer",
+            s->train_path, r->train.vocab_size, s->init_from ? s->init_from : s->init_from_hf, r->m.cfg.vocab_size);
     if (r->train.n_tokens < (uint64_t)T + 1)
         die("%s holds %llu tokens, fewer than one sequence (--seq %d needs %d); use more text or a smaller --seq",
             s->train_path, (unsigned long long)r->train.n_tokens, T, T + 1);
@@ -913,6 +1007,12 @@ static const char *flag_names(const char *msg) {
 static void init_model(run *r) {
     ut_config *mc = &r->s.mc;
     const ut_train_config *tc = &r->s.tc;
+    if (r->s.init_from || r->s.init_from_hf) {   /* fine-tuning: the weights are the base's (init_from_settings) */
+        if (tc->min_lr > tc->lr) die("--min-lr %g is larger than --lr %g", tc->min_lr, tc->lr);
+        if (tc->warmup_steps > tc->total_steps) die("--warmup %d is longer than --steps %d", tc->warmup_steps, tc->total_steps);
+        r->pr.data_rng = ut_rng_seed(tc->seed ^ 0xDA7A0DA7A0ull);
+        return;
+    }
     mc->vocab_size = (int)r->train.vocab_size;
     mc->max_seq_len = r->T;
     if (mc->d_model % mc->n_heads) die("--dim %d is not divisible by --heads %d (head_dim = dim / heads)", mc->d_model, mc->n_heads);
@@ -1016,7 +1116,9 @@ static int train_setup(run *r, int argc, char **argv) {
     r->m.recompute = r->s.recompute;   /* activation checkpointing (ut_model.recompute) */
     r->fpt = ut_flops_per_token(mc, r->T);
     r->tok_per_step = (long long)r->B * r->T * r->s.tc.grad_accum;
-    print_config_line(r->s.resume ? "resume" : "train", mc, &r->s.tc, num_threads());
+    print_config_line(r->s.resume ? "resume" : r->rec.init.set ? "fine-tune" : "train", mc, &r->s.tc, num_threads());
+    if (r->rec.init.set && !r->s.resume)
+        printf("fine-tune: from %s (%llu bytes, fnv1a64 %016llx)\n", r->rec.init.path, r->rec.init.bytes, r->rec.init.hash);
     return 0;
 }
 
@@ -1847,7 +1949,6 @@ static int eval_main(int argc, char **argv) {
    Hugging Face folder (export.h says what each holds and why). The
    tokenizer goes with it (the run's, or --tokenizer). Every input is checked
    first; the output appears whole (temp + rename) or not at all. */
-#include "export.h"
 
 typedef struct { const ut_model *m; const ut_tokenizer *tk; int type; const char *name; const ex_card *card; } export_job;
 static int write_gguf(FILE *f, const void *p) {
@@ -2015,6 +2116,64 @@ static int export_main(int argc, char **argv) {
     return 0;
 }
 
+/* import: a Hugging Face folder (export.h, section 7) as a run folder --
+   OUT/ckpt.bin (step 0 of a one-step run; the weights are what matters),
+   OUT/tokenizer.tok (tokenizer.json as ours) and OUT/run.json (the folder
+   it came from as init_from) -- so that sample, eval, export and
+   --init-from read it like any run. */
+static int write_bytes(FILE *f, const void *p) {
+    const ut_tokenizer *tk = (const ut_tokenizer *)p;
+    size_t n;
+    uint8_t *b = ut_tokenizer_serialize(tk, &n);
+    if (!b) return ex_fail("%s", ut_error());
+    int r = fwrite(b, 1, n, f) == n ? 0 : ex_fail("write failed: %s", strerror(errno));
+    free(b);
+    return r;
+}
+static int import_main(int argc, char **argv) {
+    const char *hf = NULL, *out = NULL;
+    int force = 0;
+    option opts[] = {
+        {"hf", OPT_STR, &hf, 0, 0, 0, "the Hugging Face folder: config.json, model.safetensors, tokenizer.json (required)", NULL},
+        {"out", OPT_STR, &out, 0, 0, 0, "the run folder to write: ckpt.bin, tokenizer.tok, run.json (required)", NULL},
+        {"force", OPT_FLAG, &force, 0, 1, 0, "replace OUT/ckpt.bin if it exists", NULL},
+        {NULL, 0, NULL, 0, 0, 0, NULL, NULL}};
+    if (parse_options(opts, argc, argv, "train import")) {
+        print_help("usage: train import --hf DIR --out RUN\n"
+                   "Reads a Llama/Mistral/Mixtral Hugging Face folder (f32, f16 or bf16 safetensors; a byte-level BPE\n"
+                   "tokenizer laid out as ultrathink's, such as `train export --format hf` writes) into a run folder.", opts);
+        return 0;
+    }
+    if (!hf || !out || !*out) die("import needs --hf DIR and --out RUN");
+    if (!is_dir(hf)) die("import: %s is not a folder", hf);
+    ut_model m;
+    ut_tokenizer tk;
+    if (ex_hf_import(hf, &m, &tk)) die("%s", ex_err);
+    char ckpt[4200], tok[4200], st_path[4200];
+    snprintf(ckpt, sizeof ckpt, "%s/ckpt.bin", out);
+    snprintf(tok, sizeof tok, "%s/tokenizer.tok", out);
+    snprintf(st_path, sizeof st_path, "%s/model.safetensors", hf);
+    if (file_exists(ckpt) && !force) die("%s already exists: --force replaces it", ckpt);
+    if (make_dirs(out)) die("cannot create %s: %s", out, strerror(errno));
+    ut_train_config tc = ut_train_config_default();
+    tc.seq_len = m.cfg.max_seq_len;
+    tc.total_steps = 1; tc.warmup_steps = 0; tc.decay_steps = 0;
+    ut_progress pr = {0, 0, 0};
+    run_record rec;
+    memset(&rec, 0, sizeof rec);
+    if (ex_write_file(tok, write_bytes, &tk)) die("%s", ex_err);
+    if (ut_checkpoint_save(ckpt, &m, &tc, &pr)) die("%s", ut_error());
+    file_identify(tok, &rec.tok);
+    file_identify(st_path, &rec.init);
+    const option none[] = {{NULL, 0, NULL, 0, 0, 0, NULL, NULL}};
+    record_write(out, &rec, none, 0);
+    printf("import: %s (%s, %d layers, vocab %d, %zu params) -> %s\n", hf, m.cfg.n_experts > 1 ? "MoE" : "dense",
+           m.cfg.n_layers, m.cfg.vocab_size, ut_num_params(&m.cfg), out);
+    ut_tokenizer_free(&tk);
+    ut_model_free(&m);
+    return 0;
+}
+
 /* ===========================================================================
    6. MAIN
    ======================================================================== */
@@ -2027,5 +2186,6 @@ int main(int argc, char **argv) {
     if (argc > 1 && !strcmp(argv[1], "dashboard")) return dashboard_main(argc - 2, argv + 2);   /* dashboard.h */
     if (argc > 1 && !strcmp(argv[1], "report")) return report_main(argc - 2, argv + 2);         /* dashboard.h */
     if (argc > 1 && !strcmp(argv[1], "export")) return export_main(argc - 2, argv + 2);
+    if (argc > 1 && !strcmp(argv[1], "import")) return import_main(argc - 2, argv + 2);
     return train_main(argc - 1, argv + 1);
 }

@@ -1,0 +1,5 @@
+# Fine-tuning (issue #17): --init-from RUN, --init-from-hf DIR and
+# ./train import (a Hugging Face folder, such as our own export, back into a
+# run). Uses $(BIN)/train and $(BIN)/tokenizer; python3 (any, no packages)
+# edits a safetensors header for two bad-input checks (SKIP without it).
+TESTS += "bash test/test_finetune.sh"

@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# test_finetune.sh — fine-tuning (issue #17): start a new run from an existing
+# model, ours (--init-from RUN) or a Hugging Face folder (--init-from-hf DIR,
+# ./train import --hf DIR --out RUN).
+#   - a Hugging Face f32 export imported back gives bit-identical logits (the
+#     probabilities of a greedy continuation, byte for byte), weights and
+#     tokenizer file, dense and MoE; an f16 export loads and costs < 0.01 nats
+#   - --init-from RUN and --init-from-hf (RUN's export) make the same run, bit
+#     for bit; run.json records the base (path, size, checksum), also after
+#     --resume; the fine-tuned model is better on the new text than the base
+#   - bad input: one error line, exit 1, nothing written
+cd "$(dirname "$0")/.." || exit 1
+source test/cli_lib.sh
+cli_setup test_finetune
+export OMP_NUM_THREADS=1
+
+# ---- a base text and a "new" text, one tokenizer, two tiny base models --------
+make_corpus "$D/text.txt" 1500
+awk 'NR % 3 == 0 { print "Fortune: " $0 " -- and so it goes." }' "$D/text.txt" > "$D/new.txt"
+$TOK train --input "$D/text.txt" --vocab-size 300 --output "$D/tok" >/dev/null 2>"$D/err" &&
+$TOK train --input "$D/text.txt" --vocab-size 280 --output "$D/tok280" >/dev/null 2>>"$D/err" &&
+$TOK encode --model "$D/tok" --input "$D/text.txt" --output "$D/train.bin" --val-fraction 0.1 \
+            --val-output "$D/val.bin" >/dev/null 2>>"$D/err" &&
+$TOK encode --model "$D/tok" --input "$D/new.txt" --output "$D/new.bin" --val-fraction 0.1 \
+            --val-output "$D/newval.bin" >/dev/null 2>>"$D/err" &&
+$TOK encode --model "$D/tok280" --input "$D/new.txt" --output "$D/new280.bin" >/dev/null 2>>"$D/err" ||
+  { fail finetune_setup "$(head -3 "$D/err")"; exit 1; }
+M=(--layers 2 --dim 32 --heads 4 --kv-heads 2 --ffn 48 --seq 32 --batch 4 --steps 40 --eval-every 20 --eval-batches 2)
+for m in dense moe; do
+  if [ $m = dense ]; then arch=(--experts 1); else arch=(--experts 4 --top-k 2); fi
+  $TRAIN --train "$D/train.bin" --val "$D/val.bin" --tokenizer "$D/tok" "${M[@]}" "${arch[@]}" --out "$D/$m" \
+    > "$D/$m.log" 2>&1 || { fail finetune_setup "train $m: $(tail -2 "$D/$m.log")"; exit 1; }
+done
+
+# ---- import of our own export: bit-identical -------------------------------------
+# params of a checkpoint: the bytes after the 256-byte header, 4 per weight
+n_params() { u64 "$1" 160; }
+weights() { tail -c +257 "$1" | head -c $((4 * $(n_params "$1"))); }
+greedy() { $TRAIN sample --resume "$1" --temperature 0 --tokens 48 --prompt "the king" --probs "$2"; }
+for m in dense moe; do
+  $TRAIN export --resume "$D/$m" --format hf --out "$D/$m.hf" > "$D/exp.log" 2>&1 &&
+  $TRAIN import --hf "$D/$m.hf" --out "$D/$m.imp" > "$D/imp.log" 2>&1 ||
+    { fail "hf_import_$m" "$(tail -2 "$D/exp.log" "$D/imp.log")"; continue; }
+  greedy "$D/$m" "$D/$m.p.orig" > "$D/$m.s.orig" 2>/dev/null
+  greedy "$D/$m.imp" "$D/$m.p.imp" > "$D/$m.s.imp" 2>/dev/null
+  if [ -s "$D/$m.p.orig" ] && cmp -s "$D/$m.p.orig" "$D/$m.p.imp" && cmp -s "$D/$m.s.orig" "$D/$m.s.imp" &&
+     cmp -s <(weights "$D/$m/ckpt.bin") <(weights "$D/$m.imp/ckpt.bin") && cmp -s "$D/tok" "$D/$m.imp/tokenizer.tok"; then
+    pass "hf_import_bit_identical_$m" "(48 greedy tokens' probabilities, $(n_params "$D/$m/ckpt.bin") weights, tokenizer file)"
+  else fail "hf_import_bit_identical_$m" "imported model or tokenizer differs from the original"; fi
+done
+# f16: loads, and costs what f16 rounding costs
+$TRAIN export --resume "$D/dense" --format hf --dtype f16 --out "$D/f16.hf" > /dev/null 2>&1 &&
+$TRAIN import --hf "$D/f16.hf" --out "$D/f16.imp" > /dev/null 2>&1 &&
+a=$($TRAIN eval --resume "$D/dense" --val "$D/val.bin" 2>/dev/null | sed -n 's/.*val_loss \([0-9.]*\).*/\1/p') &&
+b=$($TRAIN eval --resume "$D/f16.imp" --val "$D/val.bin" 2>/dev/null | sed -n 's/.*val_loss \([0-9.]*\).*/\1/p') &&
+[ -n "$a" ] && awk -v a="$a" -v b="$b" 'BEGIN {d = a - b; exit !(d < 0.01 && d > -0.01)}' &&
+  pass hf_import_f16 "(val_loss f32 $a, imported f16 $b)" || fail hf_import_f16 "val_loss $a vs $b"
+
+# ---- fine-tuning: from a run and from its export, the same run ------------------
+FT=(--train "$D/new.bin" --val "$D/newval.bin" --steps 30 --lr 1e-3 --warmup 3 --eval-every 15 --eval-batches 2 --batch 4)
+$TRAIN --init-from "$D/dense" "${FT[@]}" --out "$D/ft" > "$D/ft.log" 2>&1 &&
+$TRAIN --init-from-hf "$D/dense.hf" --tokenizer "$D/tok" "${FT[@]}" --out "$D/fthf" > "$D/fthf.log" 2>&1 ||
+  fail finetune_runs "$(tail -2 "$D/ft.log" "$D/fthf.log")"
+cmp -s "$D/ft/ckpt.bin" "$D/fthf/ckpt.bin" && cmp -s <(train_losses "$D/ft/metrics.jsonl") <(train_losses "$D/fthf/metrics.jsonl") &&
+  pass finetune_run_equals_hf_run "(30 steps: same losses, same checkpoint)" || fail finetune_run_equals_hf_run "the two runs differ"
+size=$(stat -c %s "$D/dense/ckpt.bin")
+grep -q "\"init_from\": {\"path\": \"$(cd "$D" && pwd -P)/dense/ckpt.bin\", \"bytes\": $size, \"fnv1a64\": \"[0-9a-f]\{16\}\"}" "$D/ft/run.json" &&
+  grep -q "\"init_from\": {\"path\": \".*/dense.hf/model.safetensors\"" "$D/fthf/run.json" &&
+  pass finetune_records_base "(run.json init_from: path, bytes, fnv1a64)" || fail finetune_records_base "$(grep init_from "$D/ft/run.json")"
+# the step counter starts at 0 and the schedule is the new run's (30 steps), not the base's
+grep -q '^fine-tune: L=2 D=32.* 30 steps, lr 0.001' "$D/ft.log" && grep -q 'saved .*ckpt.bin (step 30,' "$D/ft.log" &&
+  pass finetune_new_run "(step 0 to 30, its own schedule)" || fail finetune_new_run "$(grep -E '^fine-tune|saved' "$D/ft.log")"
+$TRAIN --resume "$D/ft" --steps 35 > "$D/ftr.log" 2>&1 && grep -q '"init_from": {"path": ".*/dense/ckpt.bin"' "$D/ft/run.json" &&
+  pass finetune_resume_keeps_base || fail finetune_resume_keeps_base "$(tail -2 "$D/ftr.log")"
+base=$($TRAIN eval --resume "$D/dense" --val "$D/newval.bin" 2>/dev/null | sed -n 's/.*val_loss \([0-9.]*\).*/\1/p')
+tuned=$($TRAIN eval --resume "$D/fthf" --val "$D/newval.bin" 2>/dev/null | sed -n 's/.*val_loss \([0-9.]*\).*/\1/p')
+[ -n "$base" ] && [ -n "$tuned" ] && awk -v a="$base" -v b="$tuned" 'BEGIN {exit !(b < a - 0.1)}' &&
+  pass finetune_learns_new_text "(val_loss on the new text: base $base, fine-tuned $tuned)" ||
+  fail finetune_learns_new_text "base $base, fine-tuned $tuned"
+
+# ---- bad input ------------------------------------------------------------------
+# expect_error NAME 'message part' OUT ARGS...: exit 1, one stderr line
+# "train: error: ..." holding the message part, and OUT not created.
+expect_error() {
+  local name=$1 want=$2 out=$3; shift 3
+  "$TRAIN" "$@" > "$D/out" 2> "$D/err"
+  local s=$? n; n=$(wc -l < "$D/err")
+  if [ $s = 1 ] && [ "$n" = 1 ] && grep -q '^train: error: ' "$D/err" && grep -qF -- "$want" "$D/err" && [ ! -e "$out" ]; then
+    pass "$name"
+  else fail "$name" "exit $s, $n stderr lines: $(head -c 300 "$D/err")"; fi
+}
+expect_error err_init_shape_flag "--layers: the model's shape comes from --init-from" "$D/x" \
+  --init-from "$D/dense" "${FT[@]}" --layers 3 --out "$D/x"
+expect_error err_init_and_resume "give one of them" "$D/x" --init-from "$D/dense" --resume "$D/ft" --out "$D/x"
+expect_error err_init_vocab "encode the new text with the base model's tokenizer" "$D/x" \
+  --init-from "$D/dense" --train "$D/new280.bin" --out "$D/x"
+expect_error err_init_tokenizer "is not the base run's tokenizer" "$D/x" \
+  --init-from "$D/dense" "${FT[@]}" --tokenizer "$D/tok280" --out "$D/x"
+expect_error err_init_seq "longer than the base model's context of 32" "$D/x" --init-from "$D/dense" "${FT[@]}" --seq 64 --out "$D/x"
+expect_error err_hf_tokenizer "is not the tokenizer of" "$D/x" --init-from-hf "$D/dense.hf" "${FT[@]}" --tokenizer "$D/tok280" --out "$D/x"
+# damaged folders: a copy of the export with one thing changed
+bad() { rm -rf "$D/bad"; cp -r "$D/dense.hf" "$D/bad"; }
+st_edit() {   # st_edit FROM TO: replace a string of the same length in the safetensors header
+  python3 - "$D/bad/model.safetensors" "$1" "$2" <<'PY' 2>/dev/null
+import sys
+p, a, b = sys.argv[1], sys.argv[2].encode(), sys.argv[3].encode()
+d = bytearray(open(p, 'rb').read()); n = int.from_bytes(d[:8], 'little')
+h = bytes(d[8:8 + n]); i = h.find(a); assert i >= 0 and len(a) == len(b)
+d[8 + i:8 + i + len(a)] = b; open(p, 'wb').write(d)
+PY
+}
+imp_err() { expect_error "$1" "$2" "$D/x" import --hf "$D/bad" --out "$D/x"; }
+bad; sed -i 's/LlamaForCausalLM/GPT2LMHeadModel/' "$D/bad/config.json"; imp_err err_hf_architecture "architecture 'GPT2LMHeadModel' cannot be loaded"
+bad; sed -i 's/"rope_scaling": null/"rope_scaling": {"type": "linear", "factor": 2.0}/' "$D/bad/config.json"; imp_err err_hf_rope_scaling "rope_scaling is set"
+bad; sed -i 's/"num_hidden_layers": 2/"num_hidden_layers": 3/' "$D/bad/config.json"; imp_err err_hf_missing_tensor "has no tensor model.layers.2.input_layernorm.weight"
+bad; sed -i 's/"hidden_size": 32/"hidden_size": 36/' "$D/bad/config.json"; imp_err err_hf_shape "model.embed_tokens.weight has shape [301, ...]"
+bad; sed -i 's/"num_hidden_layers": 2/"num_hidden_layers": 1/' "$D/bad/config.json"; imp_err err_hf_extra_tensor "unexpected tensor model.layers.1."
+bad; echo '{}' > "$D/bad/model.safetensors.index.json"; imp_err err_hf_sharded "a sharded checkpoint"
+bad; rm "$D/bad/tokenizer.json"; imp_err err_hf_no_tokenizer "tokenizer.json"
+bad; sed -i 's/"vocab_size": 301/"vocab_size": 302/' "$D/bad/config.json"; imp_err err_hf_vocab "tokenizer.json has 301 tokens but config.json's vocab_size is 302"
+if python3 -c 'pass' 2>/dev/null; then
+  bad; st_edit '"F32"' '"I32"' && imp_err err_hf_dtype "has dtype 'I32'; F32, F16 and BF16 can be loaded"
+  bad; st_edit 'q_proj' 'x_proj' && imp_err err_hf_renamed_tensor "has no tensor model.layers.0.self_attn.q_proj.weight"
+else echo "SKIP err_hf_dtype no python3 to edit a safetensors header"; fi
+mkdir -p "$D/x2" && cp "$D/dense.imp/ckpt.bin" "$D/x2/" && before=$(cksum < "$D/x2/ckpt.bin")
+$TRAIN import --hf "$D/moe.hf" --out "$D/x2" > /dev/null 2> "$D/err"
+[ $? = 1 ] && grep -q 'already exists: --force replaces it' "$D/err" && [ "$(cksum < "$D/x2/ckpt.bin")" = "$before" ] &&
+  pass err_import_exists || fail err_import_exists "$(cat "$D/err")"
+exit $failed
