@@ -8,6 +8,7 @@
                                 (./train export --help; the formats: export.h)
      ./train import --hf DIR --out RUN   a Hugging Face folder as a run folder
                                 (to sample, evaluate or fine-tune: --init-from RUN)
+     ./train merge --adapter RUN --out RUN2   a LoRA run's adapter merged into its base
      ./train dashboard RUN...   write RUN/dashboard.html again (dashboard.h)
      ./train report RUN... --out compare.html   a page comparing runs (dashboard.h)
 
@@ -660,6 +661,9 @@ typedef struct {
     int recompute;   /* an execution choice like threads: not in the checkpoint, never a resume conflict */
     const char *train_path, *val_path, *tok_path, *out_dir, *resume;
     const char *init_from, *init_from_hf;   /* fine-tuning: the model a new run starts from */
+    int lora_rank;                          /* LoRA (0: off): the adapter's rank r, alpha, targets */
+    float lora_alpha;
+    const char *lora_targets;
 } settings;
 
 /* The model and the optimiser start from the library's defaults,
@@ -676,6 +680,7 @@ static settings default_settings(void) {
     s.eval_every = 100; s.eval_batches = 10; s.eval_tokens = 1000000; s.sample_every = 0; s.sample_tokens = 200;
     s.save_every = 100; s.log_every = 0;
     s.out_dir = "out";
+    s.lora_alpha = 16; s.lora_targets = "q,k,v,o";
     return s;
 }
 
@@ -726,6 +731,9 @@ static option *train_options(settings *s) {
         {"resume", OPT_STR, &s->resume, 0, 0, 0, "continue the run in DIR (DIR/ckpt.bin) or from a checkpoint FILE", NULL},
         {"init-from", OPT_STR, &s->init_from, 0, 0, 0, "fine-tune: a new run starting from the weights of run DIR (DIR/ckpt.bin) or a checkpoint FILE", NULL},
         {"init-from-hf", OPT_STR, &s->init_from_hf, 0, 0, 0, "fine-tune: a new run starting from a Hugging Face folder (config.json, model.safetensors, tokenizer.json)", NULL},
+        {"lora-rank", OPT_INT, &s->lora_rank, 0, 65536, 0, "with --init-from: train a LoRA adapter of this rank r on the frozen base (0 = full fine-tuning); OUT/adapter.bin", NULL},
+        {"lora-alpha", OPT_FLOAT, &s->lora_alpha, 1e-6, 1e6, 0, "LoRA scale: the update is (alpha / r) B A", NULL},
+        {"lora-targets", OPT_STR, &s->lora_targets, 0, 0, 0, "adapted matrices of every layer: q,k,v,o,gate,up,down (gate,up,down: dense models only)", NULL},
         {"stop-at", OPT_INT, &s->stop_at, 0, BIG, 0, "save and stop after step N, to continue later with --resume (0 = off)", NULL},
         {"force", OPT_FLAG, &s->force, 0, 1, 0, "--resume with a training file or tokenizer other than the recorded one", NULL},
         {"dry-run", OPT_FLAG, &s->dry_run, 0, 1, 0, "print sizes, FLOPs, memory and the time per step, then exit", NULL},
@@ -761,6 +769,8 @@ typedef struct {
     ut_progress pr;                /* step, tokens seen, the data loader's rng */
     ut_tokens train, val;
     ut_tokenizer tk;
+    ut_lora lora;                  /* --lora-rank: the adapter (m.lora points here); base: its frozen base */
+    ut_base_ref base;
     ut_kv_cache kv;                /* for the samples printed during training */
     int have_val, B, T;
     long long tok_per_step;        /* B * T * grad_accum */
@@ -802,14 +812,81 @@ static void extend_run(run *r, const option *steps, ut_train_config *ck) {
     ck->total_steps = want;
 }
 
+/* LORA RUNS keep the adapter in OUT/adapter.bin (ultrathink.h, section 8b:
+   the adapter, its AdamW moments, the settings and the base's path, size
+   and checksum) and no ckpt.bin: the base stays where it is, read-only. */
+
+/* "q,k,v,o" -> a bit per target (UT_LORA_Q ...) */
+static unsigned parse_lora_targets(const char *list) {
+    unsigned bits = 0;
+    const char *p = list;
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        int hit = -1;
+        for (int t = 0; t < UT_LORA_NT; t++)
+            if (strlen(ut_lora_target_names[t]) == n && !strncmp(p, ut_lora_target_names[t], n)) hit = t;
+        if (hit < 0) die("--lora-targets: '%.*s' is not one of q, k, v, o, gate, up, down", (int)n, p);
+        bits |= 1u << hit;
+        p += n + (p[n] == ',');
+    }
+    if (!bits) die("--lora-targets is empty: name some of q, k, v, o, gate, up, down");
+    return bits;
+}
+
+/* The adapter file a --resume DIR|FILE names, if it names one: DIR/adapter.bin
+   (a folder without ckpt.bin), or a file starting with UTLA. */
+static int adapter_path(const char *resume, char *buf, size_t n) {
+    if (is_dir(resume)) {
+        snprintf(buf, n, "%s/ckpt.bin", resume);
+        if (file_exists(buf)) return 0;
+        snprintf(buf, n, "%s/adapter.bin", resume);
+        return file_exists(buf);
+    }
+    char magic[4] = "";
+    FILE *f = fopen(resume, "rb");
+    int is = f && fread(magic, 1, 4, f) == 4 && !memcmp(magic, "UTLA", 4);
+    if (f) fclose(f);
+    if (is) snprintf(buf, n, "%s", resume);
+    return is;
+}
+
+/* Loads the base an adapter names (or base_given), checks that it is the
+   very file the adapter was trained on (size and checksum; --force goes on
+   with another), then the adapter itself. */
+static void load_adapter(const char *adapter, const char *base_given, int force, ut_model *m, ut_lora *lo,
+                         ut_train_config *tc, ut_progress *pr, ut_base_ref *base) {
+    if (ut_lora_base(adapter, base)) die("%s", ut_error());
+    char bpath[4096];
+    if (base_given) checkpoint_path(base_given, bpath, sizeof bpath);
+    else snprintf(bpath, sizeof bpath, "%s", base->path);
+    if (!file_exists(bpath)) die("the base model of the adapter %s, %s, is missing (give --base RUN|FILE)", adapter, bpath);
+    file_id id;
+    file_identify(bpath, &id);
+    if ((id.hash != base->hash || id.bytes != base->bytes) && !force)
+        die("%s is not the base the adapter %s was trained on (%s, %llu bytes, fnv1a64 %016llx; this one: %llu bytes, "
+            "%016llx) (--force: use it anyway)", bpath, adapter, base->path, (unsigned long long)base->bytes,
+            (unsigned long long)base->hash, id.bytes, id.hash);
+    ut_train_config btc;
+    ut_progress bpr;
+    if (ut_checkpoint_load(bpath, m, &btc, &bpr)) die("%s", ut_error());
+    if (ut_lora_load(adapter, lo, &m->cfg, tc, pr, base)) die("%s", ut_error());
+    m->lora = lo;
+}
+
 /* --resume: the checkpoint's model and training settings replace the
    defaults (a flag that disagrees with them is an error). */
 static void resume_settings(run *r, option *opts) {
     settings *s = &r->s;
-    checkpoint_path(s->resume, r->ckpt_in, sizeof r->ckpt_in);
-    if (!file_exists(r->ckpt_in)) die("--resume: no checkpoint at %s", r->ckpt_in);
     settings ck = *s;
-    if (ut_checkpoint_load(r->ckpt_in, &r->m, &ck.tc, &r->pr)) die("%s", ut_error());
+    if (adapter_path(s->resume, r->ckpt_in, sizeof r->ckpt_in)) {   /* a LoRA run */
+        if (find_opt(opts, "lora-rank")->arg || find_opt(opts, "lora-alpha")->arg || find_opt(opts, "lora-targets")->arg)
+            die("--lora-rank, --lora-alpha and --lora-targets are the adapter's (%s): leave them out with --resume", r->ckpt_in);
+        load_adapter(r->ckpt_in, NULL, 0, &r->m, &r->lora, &ck.tc, &r->pr, &r->base);
+    } else {
+        checkpoint_path(s->resume, r->ckpt_in, sizeof r->ckpt_in);
+        if (!file_exists(r->ckpt_in)) die("--resume: no checkpoint at %s", r->ckpt_in);
+        if (ut_checkpoint_load(r->ckpt_in, &r->m, &ck.tc, &r->pr)) die("%s", ut_error());
+    }
     ck.mc = r->m.cfg;
     check_resume_conflicts(opts, s, &ck, r->ckpt_in);
     extend_run(r, find_opt(opts, "steps"), &ck.tc);
@@ -898,6 +975,18 @@ static void init_from_settings(run *r, option *opts) {
         else die("--%s: the model's shape comes from %s %s; leave the flag out", o->name, what, base);
     }
     s->mc = r->m.cfg;
+    if (s->lora_rank) {   /* LoRA: the base stays frozen; a fresh adapter (B = 0) learns */
+        if (s->init_from_hf)
+            die("--lora-rank needs --init-from RUN|FILE (the adapter refers to a checkpoint): make one with "
+                "train import --hf %s --out RUN", base);
+        if (ut_lora_init(&r->lora, &s->mc, s->lora_rank, s->lora_alpha, parse_lora_targets(s->lora_targets),
+                         s->tc.seed ^ 0x10AA10AAull))
+            die("%s", ut_error());
+        r->m.lora = &r->lora;
+        memcpy(r->base.path, r->rec.init.path, sizeof r->base.path);
+        r->base.bytes = r->rec.init.bytes;
+        r->base.hash = r->rec.init.hash;
+    }
     if (!find_opt(opts, "seq")->arg) s->tc.seq_len = btc.seq_len;
     if (s->tc.seq_len > s->mc.max_seq_len)
         die("--seq %d is longer than the base model's context of %d tokens", s->tc.seq_len, s->mc.max_seq_len);
@@ -930,6 +1019,7 @@ static int parse_train_args(run *r, int argc, char **argv) {
     if (!find_opt(opts, "warmup")->arg && s->tc.warmup_steps > s->tc.total_steps / 10)
         s->tc.warmup_steps = s->tc.total_steps / 10;                     /* short runs: 10% warmup */
     if (s->init_from || s->init_from_hf) init_from_settings(r, opts);
+    else if (s->lora_rank && !s->resume) die("--lora-rank needs --init-from RUN|FILE: the frozen base model to adapt");
     if (s->resume) resume_settings(r, opts);
     if (!s->train_path) die("no training data: give --train FILE (a token file from `tokenizer encode`; `make run` makes one)");
     if (s->stop_at > s->tc.total_steps)
@@ -1072,14 +1162,18 @@ static void lock_write_pid(const char *dir) {
         die("writing %s/lock failed: %s", dir, strerror(errno));
 }
 
+static const ut_base_ref *g_lora_base;   /* the base a LoRA run's adapter names (save_or_die) */
+
 /* Never replace another run's checkpoint: a new run needs a fresh --out, and
    --resume A --out B may only write to B if B's checkpoint is A itself. A
    folder another run is writing is an error first (see the lock above). */
 static void check_output_paths(run *r) {
     const settings *s = &r->s;
-    snprintf(r->ckpt_out, sizeof r->ckpt_out, "%s/ckpt.bin", s->out_dir);
+    int lora = r->m.lora != NULL;   /* a LoRA run saves its adapter, not a checkpoint */
+    snprintf(r->ckpt_out, sizeof r->ckpt_out, "%s/%s", s->out_dir, lora ? "adapter.bin" : "ckpt.bin");
     snprintf(r->mpath, sizeof r->mpath, "%s/metrics.jsonl", s->out_dir);
-    snprintf(r->best_path, sizeof r->best_path, "%s/best.ckpt", s->out_dir);
+    snprintf(r->best_path, sizeof r->best_path, "%s/%s", s->out_dir, lora ? "best.adapter" : "best.ckpt");
+    g_lora_base = &r->base;
     if (s->dry_run) return;
     lock_run_folder(s->out_dir, 0);      /* an existing folder: is it in use? (open_output takes it otherwise) */
     if (!file_exists(r->ckpt_out)) return;
@@ -1119,6 +1213,16 @@ static int train_setup(run *r, int argc, char **argv) {
     print_config_line(r->s.resume ? "resume" : r->rec.init.set ? "fine-tune" : "train", mc, &r->s.tc, num_threads());
     if (r->rec.init.set && !r->s.resume)
         printf("fine-tune: from %s (%llu bytes, fnv1a64 %016llx)\n", r->rec.init.path, r->rec.init.bytes, r->rec.init.hash);
+    if (r->m.lora) {   /* what LoRA trains, and what its optimizer holds, against full fine-tuning */
+        const ut_lora *lo = r->m.lora;
+        char tg[64] = "";
+        for (int t = 0; t < UT_LORA_NT; t++)
+            if ((lo->targets >> t) & 1u) snprintf(tg + strlen(tg), sizeof tg - strlen(tg), "%s%s", tg[0] ? "," : "", ut_lora_target_names[t]);
+        printf("lora: rank %d, alpha %g, targets %s: %zu trainable numbers (%.2f%% of %zu), AdamW state %.2f MB "
+               "(full fine-tuning: %.2f MB); the base is frozen (%s)\n", lo->rank, lo->alpha, tg, lo->n_params,
+               100.0 * lo->n_params / r->m.n_params, r->m.n_params, 8.0 * lo->n_params / 1e6, 8.0 * r->m.n_params / 1e6,
+               r->base.path);
+    }
     return 0;
 }
 
@@ -1130,6 +1234,7 @@ static void train_free(run *r) {
     ut_tokens_free(&r->train);
     ut_tokens_free(&r->val);
     ut_model_free(&r->m);
+    ut_lora_free(&r->lora);
     free(r->in); free(r->tgt); free(r->load);
     free(r->rec.runs);
 }
@@ -1164,7 +1269,8 @@ static step_result train_step(run *r, int step) {
     const ut_train_config *tc = &r->s.tc;
     int accum = tc->grad_accum, LE = m->cfg.n_layers * m->cfg.n_experts;
     step_result st = {0, 0, 0, ut_lr_at(tc, step), 0};
-    ut_model_zero_grad(m);
+    if (m->lora) ut__zero(m->lora->grads, m->lora->n_params);   /* LoRA: only the adapter has gradients */
+    else ut_model_zero_grad(m);
     for (int a = 0; a < accum; a++) {
         ut_batch_random(&r->train, &r->pr.data_rng, r->B, r->T, r->in, r->tgt);
         double loss = ut_model_forward(m, r->in, r->tgt, r->B, r->T);
@@ -1179,12 +1285,13 @@ static step_result train_step(run *r, int step) {
         ut_model_backward(m, 1.0f / accum);
     }
     st.loss /= accum; st.aux /= accum; st.z /= accum;
-    st.grad_norm = ut_adamw_step(m, tc, st.lr, step + 1);
+    st.grad_norm = m->lora ? ut_lora_adamw_step(m->lora, tc, st.lr, step + 1) : ut_adamw_step(m, tc, st.lr, step + 1);
     /* A finite gradient can still give non-finite weights or moments (a huge
        lr or weight decay, or g^2 overflowing): look at what the update made. */
     char what[600];
     if (!isfinite(st.grad_norm)) snprintf(what, sizeof what, "the gradient norm is %g", st.grad_norm);
-    else if (ut_model_check_state(m)) snprintf(what, sizeof what, "the update made %s", ut_error());
+    else if (m->lora ? ut__lora_check(m->lora) : ut_model_check_state(m))
+        snprintf(what, sizeof what, "the update made %s", ut_error());
     else return st;
     stop_not_finite(r, what, step + 1);   /* the weights are now bad */
 }
@@ -1217,7 +1324,8 @@ static void dry_run(run *r) {
 /* ---- logging: metrics.jsonl, evaluations, the progress line ------------- */
 
 static void save_or_die(const char *path, const ut_model *m, const ut_train_config *tc, const ut_progress *pr) {
-    if (ut_checkpoint_save(path, m, tc, pr)) die("%s", ut_error());
+    if (m->lora ? ut_lora_save(path, m->lora, &m->cfg, tc, pr, g_lora_base) : ut_checkpoint_save(path, m, tc, pr))
+        die("%s", ut_error());
 }
 
 /* Ctrl-C sets this; the loop finishes its step (or the final evaluation stops
@@ -1805,8 +1913,17 @@ static void open_checkpoint(const char *cmd, const char *resume, ut_model *m, ut
                             run_record *rec) {
     char path[4096], dir[4096];
     if (!resume) die("%s needs --resume DIR|FILE (a run folder or a checkpoint)", cmd);
-    checkpoint_path(resume, path, sizeof path);
-    if (ut_checkpoint_load(path, m, tc, pr)) die("%s", ut_error());
+    if (adapter_path(resume, path, sizeof path)) {   /* a LoRA run: its base with the adapter merged in */
+        ut_lora lo;
+        ut_base_ref base;
+        load_adapter(path, NULL, 0, m, &lo, tc, pr, &base);
+        ut_lora_merge(m, &lo);
+        m->lora = NULL;
+        ut_lora_free(&lo);
+    } else {
+        checkpoint_path(resume, path, sizeof path);
+        if (ut_checkpoint_load(path, m, tc, pr)) die("%s", ut_error());
+    }
     run_dir_of(resume, dir, sizeof dir);
     memset(rec, 0, sizeof *rec);
     record_read(dir, rec);
@@ -2174,6 +2291,61 @@ static int import_main(int argc, char **argv) {
     return 0;
 }
 
+/* merge: a LoRA run's adapter folded into its base, W + (alpha / r) B A for
+   every adapted matrix (ut_lora_merge), written as an ordinary run folder:
+   OUT/ckpt.bin (the adapter's step and settings, AdamW moments zero) and
+   OUT/run.json (the base's tokenizer, init_from: the base). It samples,
+   evaluates, exports and fine-tunes like any run. */
+static int merge_main(int argc, char **argv) {
+    const char *base = NULL, *adapter = NULL, *out = NULL;
+    int force = 0;
+    option opts[] = {
+        {"base", OPT_STR, &base, 0, 0, 0, "the base model: a run folder or a checkpoint (default: the one the adapter names)", NULL},
+        {"adapter", OPT_STR, &adapter, 0, 0, 0, "the LoRA run folder (OUT/adapter.bin) or adapter file (required)", NULL},
+        {"out", OPT_STR, &out, 0, 0, 0, "the run folder to write: ckpt.bin, run.json (required)", NULL},
+        {"force", OPT_FLAG, &force, 0, 1, 0, "replace OUT/ckpt.bin; merge into a --base other than the adapter's", NULL},
+        {NULL, 0, NULL, 0, 0, 0, NULL, NULL}};
+    if (parse_options(opts, argc, argv, "train merge")) {
+        print_help("usage: train merge [--base RUN|FILE] --adapter RUN|FILE --out RUN\n"
+                   "Writes the base model with the LoRA adapter merged in (W + (alpha/r) B A) as an ordinary checkpoint.", opts);
+        return 0;
+    }
+    char apath[4200], ckpt[4200];
+    if (!adapter || !out || !*out) die("merge needs --adapter RUN|FILE and --out RUN");
+    if (!adapter_path(adapter, apath, sizeof apath)) die("merge: %s is not a LoRA run or adapter file", adapter);
+    snprintf(ckpt, sizeof ckpt, "%s/ckpt.bin", out);
+    if (file_exists(ckpt) && !force) die("%s already exists: --force replaces it", ckpt);
+    ut_model m;
+    ut_lora lo;
+    ut_base_ref bref;
+    ut_train_config tc;
+    ut_progress pr;
+    load_adapter(apath, base, force, &m, &lo, &tc, &pr, &bref);
+    ut_lora_merge(&m, &lo);
+    m.lora = NULL;
+    ut__zero(m.adam_m, m.n_params);
+    ut__zero(m.adam_v, m.n_params);
+    /* the record: the base's tokenizer, and where the weights came from */
+    char bpath[4096], bdir[4096];
+    if (base) checkpoint_path(base, bpath, sizeof bpath); else snprintf(bpath, sizeof bpath, "%s", bref.path);
+    run_record brec, rec;
+    memset(&brec, 0, sizeof brec);
+    memset(&rec, 0, sizeof rec);
+    run_dir_of(bpath, bdir, sizeof bdir);
+    record_read(bdir, &brec);
+    if (brec.tok.set) rec.tok = brec.tok;
+    free(brec.runs);
+    file_identify(bpath, &rec.init);
+    if (make_dirs(out)) die("cannot create %s: %s", out, strerror(errno));
+    if (ut_checkpoint_save(ckpt, &m, &tc, &pr)) die("%s", ut_error());
+    const option none[] = {{NULL, 0, NULL, 0, 0, 0, NULL, NULL}};
+    record_write(out, &rec, none, pr.step);
+    printf("merge: %s (rank %d, alpha %g, %zu numbers) into %s -> %s\n", apath, lo.rank, lo.alpha, lo.n_params, bpath, ckpt);
+    ut_lora_free(&lo);
+    ut_model_free(&m);
+    return 0;
+}
+
 /* ===========================================================================
    6. MAIN
    ======================================================================== */
@@ -2187,5 +2359,6 @@ int main(int argc, char **argv) {
     if (argc > 1 && !strcmp(argv[1], "report")) return report_main(argc - 2, argv + 2);         /* dashboard.h */
     if (argc > 1 && !strcmp(argv[1], "export")) return export_main(argc - 2, argv + 2);
     if (argc > 1 && !strcmp(argv[1], "import")) return import_main(argc - 2, argv + 2);
+    if (argc > 1 && !strcmp(argv[1], "merge")) return merge_main(argc - 2, argv + 2);
     return train_main(argc - 1, argv + 1);
 }

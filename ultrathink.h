@@ -363,6 +363,8 @@ void   ut_lora_merge(ut_model *m, const ut_lora *lo);    /* W += (alpha / r) B A
 typedef struct { char path[4096]; uint64_t bytes, hash; } ut_base_ref;   /* the base model: path, size, FNV-1a 64 */
 int ut_lora_save(const char *path, const ut_lora *lo, const ut_config *c, const ut_train_config *t,
                  const ut_progress *pr, const ut_base_ref *base);
+/* The base an adapter file names (to load the base before the adapter). */
+int ut_lora_base(const char *path, ut_base_ref *base);
 /* Loads into a fresh lo (ut_lora_init inside); c: the base's config (must match the file's). */
 int ut_lora_load(const char *path, ut_lora *lo, const ut_config *c, ut_train_config *t, ut_progress *pr,
                  ut_base_ref *base);
@@ -2440,6 +2442,19 @@ int ut_lora_save(const char *path, const ut_lora *lo, const ut_config *c, const 
     if (r) remove(tmp);
     free(tmp);
     return r;
+}
+int ut_lora_base(const char *path, ut_base_ref *base) {
+    static uint8_t h[UT_LORA_HEADER];
+    memset(base, 0, sizeof *base);
+    FILE *f = fopen(path, "rb");
+    if (!f) return ut__fail("cannot open adapter %s: %s", path, strerror(errno));
+    int ok = fread(h, 1, UT_LORA_HEADER, f) == UT_LORA_HEADER && !memcmp(h, "UTLA", 4) && ut_get_u32(h + 4) == 1;
+    fclose(f);
+    if (!ok) return ut__fail("%s is not an ultrathink LoRA adapter (magic UTLA, version 1)", path);
+    memcpy(base->path, h + 256, 4095);
+    base->bytes = ut_get_u64(h + 192);
+    base->hash = ut_get_u64(h + 200);
+    return 0;
 }
 int ut_lora_load(const char *path, ut_lora *lo, const ut_config *c, ut_train_config *t, ut_progress *pr,
                  ut_base_ref *base) {
