@@ -2,4 +2,5 @@
 # ./train import (a Hugging Face folder, such as our own export, back into a
 # run). Uses $(BIN)/train and $(BIN)/tokenizer; python3 (any, no packages)
 # edits a safetensors header for two bad-input checks (SKIP without it).
-TESTS += "bash test/test_finetune.sh"
+# build/export_texts (test/export.mk) feeds the llama.cpp check of a merged LoRA run.
+TESTS += "bash test/test_finetune.sh $(BUILD)/export_texts"

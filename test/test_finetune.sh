@@ -8,9 +8,15 @@
 #   - --init-from RUN and --init-from-hf (RUN's export) make the same run, bit
 #     for bit; run.json records the base (path, size, checksum), also after
 #     --resume; the fine-tuned model is better on the new text than the base
+#   - LoRA (--init-from RUN --lora-rank r): OUT/adapter.bin only (small), the
+#     base file untouched, resume bit-identical, better on the new text;
+#     train merge gives the adapter run's loss (1e-4); the merged model
+#     exported to GGUF gives our greedy tokens and probabilities in llama.cpp
+#     (node-llama-cpp, through test/export_clients.mjs; SKIP without it)
 #   - bad input: one error line, exit 1, nothing written
 cd "$(dirname "$0")/.." || exit 1
 source test/cli_lib.sh
+HELPER=${1:-build/export_texts}   # the export test's helper: our chunks and ids of texts (test/export_texts.c)
 cli_setup test_finetune
 export OMP_NUM_THREADS=1
 
@@ -78,6 +84,52 @@ tuned=$($TRAIN eval --resume "$D/fthf" --val "$D/newval.bin" 2>/dev/null | sed -
   pass finetune_learns_new_text "(val_loss on the new text: base $base, fine-tuned $tuned)" ||
   fail finetune_learns_new_text "base $base, fine-tuned $tuned"
 
+# ---- LoRA: adapter runs, resume, merge, export to llama.cpp ---------------------
+LO=(--init-from "$D/dense" --lora-rank 4 --lora-alpha 8 --lora-targets q,k,v,o,gate,up,down "${FT[@]}")
+base_sum=$(cksum < "$D/dense/ckpt.bin")
+$TRAIN "${LO[@]}" --out "$D/lora" > "$D/lora.log" 2>&1 &&
+$TRAIN "${LO[@]}" --out "$D/lora2" --stop-at 12 > "$D/lora2.log" 2>&1 &&
+$TRAIN --resume "$D/lora2" > "$D/lora2r.log" 2>&1 || fail lora_runs "$(tail -2 "$D/lora.log" "$D/lora2.log" "$D/lora2r.log")"
+n=$(u64 "$D/lora/adapter.bin" 160); size=$(stat -c %s "$D/lora/adapter.bin")
+[ ! -e "$D/lora/ckpt.bin" ] && [ "$size" = $((4352 + 12 * n)) ] && [ "$size" -lt $(($(stat -c %s "$D/dense/ckpt.bin") / 4)) ] &&
+  grep -q "^lora: rank 4, alpha 8, targets q,k,v,o,gate,up,down: $n trainable numbers" "$D/lora.log" &&
+  pass lora_adapter_only "(OUT/adapter.bin: $n numbers + AdamW state, $size bytes; the base checkpoint: $(stat -c %s "$D/dense/ckpt.bin"))" ||
+  fail lora_adapter_only "size $size for $n numbers; $(grep '^lora' "$D/lora.log")"
+[ "$(cksum < "$D/dense/ckpt.bin")" = "$base_sum" ] && pass lora_base_file_untouched || fail lora_base_file_untouched
+cmp -s "$D/lora/adapter.bin" "$D/lora2/adapter.bin" && cmp -s <(train_losses "$D/lora/metrics.jsonl") <(train_losses "$D/lora2/metrics.jsonl") &&
+  pass lora_resume_bit_identical "(30 steps straight = 12 + --resume 18: same losses, same adapter.bin)" ||
+  fail lora_resume_bit_identical "the resumed LoRA run differs"
+tuned=$($TRAIN eval --resume "$D/lora" --val "$D/newval.bin" 2>/dev/null | sed -n 's/.*val_loss \([0-9.]*\).*/\1/p')
+[ -n "$tuned" ] && awk -v a="$base" -v b="$tuned" 'BEGIN {exit !(b < a - 0.02)}' &&
+  pass lora_learns_new_text "(val_loss on the new text: base $base, LoRA r=4 $tuned)" || fail lora_learns_new_text "base $base, LoRA $tuned"
+# merge: an ordinary checkpoint; its loss is the adapter run's own final evaluation (unmerged, in training)
+$TRAIN merge --adapter "$D/lora" --out "$D/merged" > "$D/merge.log" 2>&1 || fail lora_merge "$(cat "$D/merge.log")"
+during=$(grep -o '"val_loss":[0-9.]*' "$D/lora/metrics.jsonl" | tail -1 | cut -d: -f2)
+merged=$($TRAIN eval --resume "$D/merged" --val "$D/newval.bin" --eval-tokens 0 2>/dev/null | sed -n 's/.*val_loss \([0-9.]*\).*/\1/p')
+[ -n "$during" ] && [ -n "$merged" ] && awk -v a="$during" -v b="$merged" 'BEGIN {d = a - b; exit !(d < 1e-4 && d > -1e-4)}' &&
+  pass lora_merge_equivalent "(val_loss unmerged, at the end of training, $during; merged checkpoint $merged; tolerance 1e-4)" ||
+  fail lora_merge_equivalent "unmerged $during, merged $merged"
+# fine-tune -> merge -> export GGUF -> llama.cpp: its greedy tokens and probabilities are ours
+if ! command -v node >/dev/null || [ ! -d test/node_modules/node-llama-cpp ] || [ ! -x "$HELPER" ]; then
+  echo "SKIP lora_merged_in_llama_cpp (skipped: needs node, test/node_modules (cd test && npm ci --ignore-scripts --omit=optional) and $HELPER)"
+else
+  $TRAIN export --resume "$D/merged" --format gguf --out "$D/merged.gguf" > /dev/null 2>&1 &&
+  $TRAIN export --resume "$D/merged" --format hf --out "$D/merged.hf" > /dev/null 2>&1 || fail lora_export "export failed"
+  prompts=""
+  for i in 0 1; do
+    p=$([ $i = 0 ] && echo "Fortune: the king" || echo "a lady")
+    printf '%s' "$p" > "$D/lp$i.txt"
+    $TRAIN sample --resume "$D/merged" --temperature 0 --tokens 16 --prompt "$p" --probs "$D/lp$i.probs" > "$D/lp$i.out" 2>/dev/null
+    prompts+="${prompts:+,}{\"file\": \"$D/lp$i.txt\", \"out\": \"$D/lp$i.out\", \"probs\": \"$D/lp$i.probs\"}"
+  done
+  node test/export_clients.mjs texts "$D/texts" 20
+  "$HELPER" "$D/tok" "$D"/texts/*.txt > "$D/dump.txt" || fail lora_export_texts "the helper failed"
+  texts=$(ls "$D"/texts/*.txt | sed 's/.*/"&"/' | paste -sd, -)
+  printf '{"texts": [%s], "dump": "%s", "models": [{"name": "lora_merged", "vocab": 301, "ctx": 32, "hf": "%s", "gguf": {"f32": "%s"}, "prompts": [%s]}]}\n' \
+    "$texts" "$D/dump.txt" "$D/merged.hf" "$D/merged.gguf" "$prompts" > "$D/job.json"
+  node test/export_clients.mjs check "$D/job.json" | grep -v '^PASS pretok_regex' || failed=1
+fi
+
 # ---- bad input ------------------------------------------------------------------
 # expect_error NAME 'message part' OUT ARGS...: exit 1, one stderr line
 # "train: error: ..." holding the message part, and OUT not created.
@@ -98,6 +150,11 @@ expect_error err_init_tokenizer "is not the base run's tokenizer" "$D/x" \
   --init-from "$D/dense" "${FT[@]}" --tokenizer "$D/tok280" --out "$D/x"
 expect_error err_init_seq "longer than the base model's context of 32" "$D/x" --init-from "$D/dense" "${FT[@]}" --seq 64 --out "$D/x"
 expect_error err_hf_tokenizer "is not the tokenizer of" "$D/x" --init-from-hf "$D/dense.hf" "${FT[@]}" --tokenizer "$D/tok280" --out "$D/x"
+expect_error err_lora_no_base "--lora-rank needs --init-from" "$D/x" "${FT[@]}" --lora-rank 4 --out "$D/x"
+expect_error err_lora_moe_mlp "adapts q, k, v and o only" "$D/x" --init-from "$D/moe" "${FT[@]}" --lora-rank 4 --lora-targets q,gate --out "$D/x"
+expect_error err_lora_target "'ffn' is not one of q, k, v, o, gate, up, down" "$D/x" --init-from "$D/dense" "${FT[@]}" --lora-rank 4 --lora-targets q,ffn --out "$D/x"
+expect_error err_lora_resume_flags "are the adapter's" "$D/x" --resume "$D/lora" --lora-rank 8 --out "$D/x"
+expect_error err_lora_base_changed "is not the base the adapter" "$D/x" merge --adapter "$D/lora" --base "$D/ft" --out "$D/x"
 # damaged folders: a copy of the export with one thing changed
 bad() { rm -rf "$D/bad"; cp -r "$D/dense.hf" "$D/bad"; }
 st_edit() {   # st_edit FROM TO: replace a string of the same length in the safetensors header
