@@ -1939,9 +1939,38 @@ static const char *pick_tokenizer(const char *given, const run_record *rec, int 
     return given;
 }
 
+/* --dtype int8|int4 of sample and eval: every weight matrix (the embedding,
+   q k v o, the MLPs or experts, the LM head; not the norms or the router)
+   rounded through weight-only quantization with one scale per --group
+   numbers of a row (ultrathink.h, section 11b), then computed with as f32:
+   the numbers a weight-only int8/int4 kernel (ut_qdot) computes with. Sets
+   the bytes the matrices take stored that way and as f32. */
+static void quantize_weights(ut_model *m, const char *dtype, int group, double *q_bytes, double *f_bytes) {
+    int bits = !strcmp(dtype, "int8") ? 8 : !strcmp(dtype, "int4") ? 4 : !strcmp(dtype, "f32") ? 32 : -1;
+    if (bits < 0) die("--dtype: '%s' is not one of f32, int8, int4", dtype);
+    const ut_config *c = &m->cfg;
+    int cols[UT_NUM_TENSORS] = {0};   /* each matrix's row length; 0: not quantized */
+    cols[UT_TOK_EMB] = cols[UT_WQ] = cols[UT_WK] = cols[UT_WV] = c->d_model;
+    cols[UT_W_GATE] = cols[UT_W_UP] = cols[UT_LM_HEAD] = c->d_model;
+    cols[UT_WO] = c->n_heads * c->head_dim;
+    cols[UT_W_DOWN] = c->ffn_hidden;
+    *q_bytes = *f_bytes = 0;
+    for (int t = 0; t < UT_NUM_TENSORS; t++) {
+        if (!cols[t] || !m->sizes[t]) continue;
+        int rows = (int)(m->sizes[t] / (size_t)cols[t]);
+        *f_bytes += 4.0 * m->sizes[t];
+        if (bits == 32) { *q_bytes += 4.0 * m->sizes[t]; continue; }
+        ut_qmatrix qm;
+        if (ut_quantize(&qm, m->p[t], rows, cols[t], bits, group)) die("%s", ut_error());
+        ut_dequantize(m->p[t], &qm);
+        *q_bytes += (double)ut_qmatrix_bytes(&qm);
+        ut_qmatrix_free(&qm);
+    }
+}
+
 static int sample_main(int argc, char **argv) {
-    const char *resume = NULL, *tok_path = NULL, *prompt = "", *probs_path = NULL;
-    int tokens = 256, top_k = 0, threads = 0, count = 1, force = 0;
+    const char *resume = NULL, *tok_path = NULL, *prompt = "", *probs_path = NULL, *dtype = NULL;
+    int tokens = 256, top_k = 0, threads = 0, count = 1, force = 0, group = 32;
     float temperature = 0.8f, top_p = 0.95f;
     uint64_t seed = 1337;
     option opts[] = {
@@ -1957,6 +1986,8 @@ static int sample_main(int argc, char **argv) {
         {"samples", OPT_INT, &count, 1, 1000, 0, "how many samples", NULL},
         {"threads", OPT_INT, &threads, 0, 4096, 0, "OpenMP threads (0 = all)", NULL},
         {"probs", OPT_STR, &probs_path, 0, 0, 0, "also write each generated token's probabilities (V f32) to this file", NULL},
+        {"dtype", OPT_STR, &dtype, 0, 0, 0, "weights rounded as int8 or int4 (weight-only, one scale per --group); prints the size and tokens/s", NULL},
+        {"group", OPT_INT, &group, 1, 1 << 20, 0, "numbers per quantization scale, along a row", NULL},
         {NULL, 0, NULL, 0, 0, 0, NULL, NULL}};
     if (parse_options(opts, argc, argv, "train sample")) {
         print_help("usage: train sample --resume DIR|FILE [OPTIONS]\n"
@@ -1977,16 +2008,24 @@ static int sample_main(int argc, char **argv) {
     if (!tok_path && m.cfg.vocab_size > 257)
         fprintf(stderr, "train: note: no --tokenizer: printing token ids\n");
     int *ids, np = encode_prompt(&tk, m.cfg.vocab_size, prompt, &ids);
+    double q_bytes = 0, f_bytes = 0;
+    if (dtype) quantize_weights(&m, dtype, group, &q_bytes, &f_bytes);
     ut_kv_cache kv;
     if (ut_kv_init(&kv, &m)) die("%s", ut_error());
     if (probs_path && !(probs_out = fopen(probs_path, "wb"))) die("cannot write %s: %s", probs_path, strerror(errno));
     uint64_t rng = ut_rng_seed(seed);
+    double t0 = now_s();
     for (int i = 0; i < count; i++) {
         if (count > 1) printf("--- sample %d ---\n", i + 1);
         fputs(prompt, stdout);
         if (generate(&m, &kv, &tk, ids, np, tokens, temperature, top_k, top_p, &rng)) die("%s", ut_error());
         printf("\n");
     }
+    if (dtype)
+        fprintf(stderr, "sample: %s weights (group %d): matrices %.2f MB as stored, f32 %.2f MB (%.1fx smaller); "
+                "%d tokens in %.2f s = %.0f tokens/s (computed in f32 on the rounded weights)\n", dtype, group,
+                q_bytes / 1e6, f_bytes / 1e6, f_bytes / q_bytes, count * (tokens + np), now_s() - t0,
+                count * (tokens + np) / (now_s() - t0));
     free(ids);
     if (probs_out && fclose(probs_out) != 0) die("cannot write %s: %s", probs_path, strerror(errno));
     ut_kv_free(&kv);
@@ -2001,7 +2040,8 @@ static int sample_main(int argc, char **argv) {
    reports what was read. */
 static int eval_main(int argc, char **argv) {
     const char *resume = NULL, *val_path = NULL;
-    int eval_tokens = 1000000, batch = 0, threads = 0, json = 0;
+    int eval_tokens = 1000000, batch = 0, threads = 0, json = 0, group = 32;
+    const char *dtype = NULL;
     option opts[] = {
         {"resume", OPT_STR, &resume, 0, 0, 0, "checkpoint: a run folder (DIR/ckpt.bin) or a file such as DIR/best.ckpt (required)", NULL},
         {"val", OPT_STR, &val_path, 0, 0, 0, "token file to evaluate on (default: the run's --val, from its run.json)", NULL},
@@ -2009,6 +2049,8 @@ static int eval_main(int argc, char **argv) {
         {"batch", OPT_INT, &batch, 0, 1 << 20, 0, "sequences per forward pass (0 = the run's --batch)", NULL},
         {"threads", OPT_INT, &threads, 0, 4096, 0, "OpenMP threads (0 = all)", NULL},
         {"json", OPT_FLAG, &json, 0, 1, 0, "print the result as one JSON object", NULL},
+        {"dtype", OPT_STR, &dtype, 0, 0, 0, "also evaluate with the weights rounded as int8 or int4 (weight-only, one scale per --group): the loss cost and the size", NULL},
+        {"group", OPT_INT, &group, 1, 1 << 20, 0, "numbers per quantization scale, along a row", NULL},
         {NULL, 0, NULL, 0, 0, 0, NULL, NULL}};
     if (parse_options(opts, argc, argv, "train eval")) {
         print_help("usage: train eval --resume DIR|FILE [--val FILE] [OPTIONS]\n"
@@ -2042,8 +2084,15 @@ static int eval_main(int argc, char **argv) {
     tty = isatty(fileno(stdout));
     signal(SIGINT, on_sigint);
     double t0 = now_s();
-    double loss = evaluate(&m, &val, B, T, batches, all, in, tgt, 1, &done);
+    double loss = evaluate(&m, &val, B, T, batches, all, in, tgt, 1, &done), f32_loss = loss, q_bytes = 0, f_bytes = 0;
     if (!done) die("stopped by Ctrl-C before the first batch");
+    if (dtype && strcmp(dtype, "f32")) {   /* the same windows again, on the rounded weights */
+        quantize_weights(&m, dtype, group, &q_bytes, &f_bytes);
+        loss = evaluate(&m, &val, B, T, done, all, in, tgt, 1, &done);
+        printf("eval: %s weights (group %d): val_loss %.6f vs f32 %.6f (%+.6f nats/token); matrices %.2f MB as stored, "
+               "f32 %.2f MB (%.1fx smaller)\n", dtype, group, loss, f32_loss, loss - f32_loss, q_bytes / 1e6,
+               f_bytes / 1e6, f_bytes / q_bytes);
+    } else if (dtype) quantize_weights(&m, dtype, group, &q_bytes, &f_bytes);   /* f32: checks the name only */
     long long tokens = (long long)done * B * T;
     double bpb = bits_per_byte(&val, loss), secs = now_s() - t0;
     if (json) {

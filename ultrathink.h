@@ -52,13 +52,15 @@
      5. layers, forward + backward side by side:
           embedding, RMSNorm, RoPE, attention (GQA, causal, sliding window),
           SwiGLU, Mixture-of-Experts (router, top-k, aux loss, z-loss),
+          LoRA's low-rank update beside a frozen linear layer,
           softmax cross-entropy
-     6. model: init, forward, backward
+     6. model: init, forward, backward (with or without a LoRA adapter)
      7. optimizer: gradient norm + clipping, AdamW, learning-rate schedule
-     8. checkpoint: the file format, atomic save, validated load
+     8. checkpoint: the file format, atomic save, validated load;
+        8b. LoRA adapters: state, AdamW step, merge, the adapter file
      9. data: token files and batches
     10. tokenizer files (decoding ids back to text, encoding prompts)
-    11. inference: KV cache and sampling
+    11. inference: KV cache and sampling; 11b. weight-only int8/int4 quantization
      A. appendix: how the matrix products are made fast (packing, the
         register-tiled micro-kernel, cache blocking, grouped products for
         the experts, attention tiled with an online softmax). Sections 1-11 say WHAT is
@@ -487,6 +489,23 @@ ut_float *ut_kv_step(ut_kv_cache *kv, const ut_model *m, int token);
 /* Samples from logits with temperature (0 = greedy), top-k (0 = off), top-p (1 = off). */
 int ut_sample(const ut_float *logits, int V, float temperature, int top_k, float top_p,
               uint64_t *rng);
+
+/* Weight-only quantization for inference (section 11b): a matrix (rows,
+   cols) as small integers, one float scale per group of `group` numbers
+   along a row. */
+typedef struct {
+    int bits;           /* 8: q in [-127, 127]; 4: q in [-7, 7], two per byte */
+    int group;          /* numbers per scale (the last group of a row may be shorter) */
+    int rows, cols, groups_per_row;
+    uint8_t *q;         /* int8: rows*cols bytes; int4: rows*ceil(cols/2) bytes */
+    float *scale;       /* (rows, groups_per_row) */
+} ut_qmatrix;
+int    ut_quantize(ut_qmatrix *qm, const ut_float *w, int rows, int cols, int bits, int group);
+void   ut_qmatrix_free(ut_qmatrix *qm);
+int    ut_qget(const ut_qmatrix *qm, int r, int c);           /* the integer stored for w[r][c] */
+void   ut_dequantize(ut_float *w, const ut_qmatrix *qm);       /* w[r][c] = scale * q */
+ut_float ut_qdot(const ut_qmatrix *qm, int r, const ut_float *x); /* row r . x, straight from the integers */
+size_t ut_qmatrix_bytes(const ut_qmatrix *qm);                 /* integers + scales */
 
 /* Layer functions, public so that tests and lessons can call them one by one. */
 void ut_matmul_forward(ut_float *out, const ut_float *inp, const ut_float *w, int N, int C, int OC);
@@ -3404,6 +3423,81 @@ int ut_sample(const ut_float *logits, int V, float temperature, int top_k, float
     for (int i = 0; i < keep; i++) { r -= c[i].p; if (r < 0) { pick = c[i].id; break; } }
     free(c);
     return pick;
+}
+
+/* ===========================================================================
+   11b. WEIGHT-ONLY QUANTIZATION (inference)
+   A trained weight matrix is stored as small integers and one scale per group
+   of G numbers of a row (G = 32 or 64: a group shares one scale, so one
+   outlier only coarsens its own group):
+       scale = max_i |w_i| / Q          over the group; Q = 127 (int8), 7 (int4)
+       q_i   = round(w_i / scale)       an integer in [-Q, Q]
+       w_i  ~= scale * q_i              error |w_i - scale q_i| <= scale / 2
+   int8 takes 8 bits and int4 4 bits per number, plus 32 bits per group for
+   the scale: at G = 32, 9 and 5 bits instead of 32 (3.6x and 6.4x smaller).
+   Only the weights are quantized ("weight-only"); activations stay float, so
+   a dot product is computed group by group: the integers times x, summed,
+   then times the group's scale (ut_qdot). int4 stores two numbers per byte,
+   q + 8 in each half (low half first).
+   ======================================================================== */
+
+int ut_quantize(ut_qmatrix *qm, const ut_float *w, int rows, int cols, int bits, int group) {
+    memset(qm, 0, sizeof *qm);
+    if (bits != 8 && bits != 4) return ut__fail("quantization to %d bits: 8 or 4", bits);
+    if (group < 1 || rows < 1 || cols < 1) return ut__fail("quantization group %d, matrix %dx%d", group, rows, cols);
+    int Q = bits == 8 ? 127 : 7, G = (cols + group - 1) / group;
+    size_t row_bytes = bits == 8 ? (size_t)cols : ((size_t)cols + 1) / 2;
+    qm->bits = bits; qm->group = group; qm->rows = rows; qm->cols = cols; qm->groups_per_row = G;
+    qm->q = (uint8_t *)ut__calloc((size_t)rows * row_bytes, 1);
+    qm->scale = (float *)ut__calloc((size_t)rows * G, sizeof(float));
+    if (!qm->q || !qm->scale) { ut_qmatrix_free(qm); return ut__fail("out of memory quantizing a %dx%d matrix", rows, cols); }
+    for (int r = 0; r < rows; r++)
+        for (int g = 0; g < G; g++) {
+            const ut_float *x = w + (size_t)r * cols;
+            int c0 = g * group, c1 = c0 + group < cols ? c0 + group : cols;
+            float amax = 0;
+            for (int c = c0; c < c1; c++) amax = fmaxf(amax, fabsf((float)x[c]));
+            float scale = amax / (float)Q, inv = scale > 0 ? 1.0f / scale : 0.0f;
+            qm->scale[(size_t)r * G + g] = scale;
+            for (int c = c0; c < c1; c++) {
+                int q = (int)lrintf((float)x[c] * inv);
+                q = q > Q ? Q : q < -Q ? -Q : q;
+                if (bits == 8) qm->q[(size_t)r * row_bytes + c] = (uint8_t)(int8_t)q;
+                else qm->q[(size_t)r * row_bytes + c / 2] |= (uint8_t)((q + 8) << (4 * (c & 1)));
+            }
+        }
+    return 0;
+}
+void ut_qmatrix_free(ut_qmatrix *qm) { free(qm->q); free(qm->scale); memset(qm, 0, sizeof *qm); }
+size_t ut_qmatrix_bytes(const ut_qmatrix *qm) {
+    size_t row_bytes = qm->bits == 8 ? (size_t)qm->cols : ((size_t)qm->cols + 1) / 2;
+    return (size_t)qm->rows * row_bytes + (size_t)qm->rows * qm->groups_per_row * sizeof(float);
+}
+int ut_qget(const ut_qmatrix *qm, int r, int c) {
+    if (qm->bits == 8) return (int8_t)qm->q[(size_t)r * qm->cols + c];
+    uint8_t b = qm->q[(size_t)r * (((size_t)qm->cols + 1) / 2) + c / 2];
+    return (int)((b >> (4 * (c & 1))) & 15) - 8;
+}
+void ut_dequantize(ut_float *w, const ut_qmatrix *qm) {
+    for (int r = 0; r < qm->rows; r++)
+        for (int c = 0; c < qm->cols; c++)
+            w[(size_t)r * qm->cols + c] = (ut_float)(qm->scale[(size_t)r * qm->groups_per_row + c / qm->group] *
+                                                     (float)ut_qget(qm, r, c));
+}
+/* The quantized dot product, row r of W with x (cols):
+       w . x = sum_g scale_g * (sum_{i in g} q_i x_i)
+   Each group's integers multiply x first; the scale is applied once per
+   group, not once per number. (A kernel that also quantizes x to int8 would
+   sum q_i * qx_i in integers; here x stays float: weight-only.) */
+ut_float ut_qdot(const ut_qmatrix *qm, int r, const ut_float *x) {
+    ut_float total = 0;
+    for (int g = 0; g < qm->groups_per_row; g++) {
+        int c0 = g * qm->group, c1 = c0 + qm->group < qm->cols ? c0 + qm->group : qm->cols;
+        ut_float sum = 0;
+        for (int c = c0; c < c1; c++) sum += (ut_float)ut_qget(qm, r, c) * x[c];
+        total += qm->scale[(size_t)r * qm->groups_per_row + g] * sum;
+    }
+    return total;
 }
 
 /* ===========================================================================

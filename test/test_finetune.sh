@@ -13,6 +13,8 @@
 #     train merge gives the adapter run's loss (1e-4); the merged model
 #     exported to GGUF gives our greedy tokens and probabilities in llama.cpp
 #     (node-llama-cpp, through test/export_clients.mjs; SKIP without it)
+#   - eval/sample --dtype int8|int4: the validation-loss cost (int8 < 0.01,
+#     int4 < 0.2 nats/token here), the size and tokens/s lines
 #   - bad input: one error line, exit 1, nothing written
 cd "$(dirname "$0")/.." || exit 1
 source test/cli_lib.sh
@@ -117,9 +119,9 @@ else
   $TRAIN export --resume "$D/merged" --format hf --out "$D/merged.hf" > /dev/null 2>&1 || fail lora_export "export failed"
   prompts=""
   for i in 0 1; do
-    p=$([ $i = 0 ] && echo "Fortune: the king" || echo "a lady")
+    p=$([ $i = 0 ] && echo "the king" || echo "a lady")
     printf '%s' "$p" > "$D/lp$i.txt"
-    $TRAIN sample --resume "$D/merged" --temperature 0 --tokens 16 --prompt "$p" --probs "$D/lp$i.probs" > "$D/lp$i.out" 2>/dev/null
+    $TRAIN sample --resume "$D/merged" --temperature 0 --tokens 12 --prompt "$p" --probs "$D/lp$i.probs" > "$D/lp$i.out" 2>/dev/null
     prompts+="${prompts:+,}{\"file\": \"$D/lp$i.txt\", \"out\": \"$D/lp$i.out\", \"probs\": \"$D/lp$i.probs\"}"
   done
   node test/export_clients.mjs texts "$D/texts" 20
@@ -127,8 +129,21 @@ else
   texts=$(ls "$D"/texts/*.txt | sed 's/.*/"&"/' | paste -sd, -)
   printf '{"texts": [%s], "dump": "%s", "models": [{"name": "lora_merged", "vocab": 301, "ctx": 32, "hf": "%s", "gguf": {"f32": "%s"}, "prompts": [%s]}]}\n' \
     "$texts" "$D/dump.txt" "$D/merged.hf" "$D/merged.gguf" "$prompts" > "$D/job.json"
-  node test/export_clients.mjs check "$D/job.json" | grep -v '^PASS pretok_regex' || failed=1
+  node test/export_clients.mjs check "$D/job.json" > "$D/clients.out"; [ $? = 0 ] || failed=1
+  grep -v "^PASS pretok_regex" "$D/clients.out"
 fi
+
+# ---- quantized inference: eval and sample with int8 / int4 weights -------------
+for d in int8 int4; do
+  line=$($TRAIN eval --resume "$D/dense" --val "$D/val.bin" --dtype $d --group 32 2>&1 | grep "^eval: $d weights")
+  cost=$(echo "$line" | sed -n 's/.*(\([-+][0-9.]*\) nats\/token).*/\1/p')
+  bound=$([ $d = int8 ] && echo 0.01 || echo 0.2)
+  [ -n "$cost" ] && awk -v c="$cost" -v b="$bound" 'BEGIN {exit !(c < b && c > -b)}' &&
+    pass "quantized_eval_$d" "(${line#eval: }; bound $bound)" || fail "quantized_eval_$d" "${line:-no $d line}"
+  $TRAIN sample --resume "$D/dense" --dtype $d --tokens 20 --temperature 0 > "$D/qs.out" 2> "$D/qs.err" &&
+    grep -q "^sample: $d weights (group 32): .* tokens/s" "$D/qs.err" && [ -s "$D/qs.out" ] &&
+    pass "quantized_sample_$d" "($(cut -d: -f2- < "$D/qs.err" | cut -c1-120))" || fail "quantized_sample_$d" "$(cat "$D/qs.err")"
+done
 
 # ---- bad input ------------------------------------------------------------------
 # expect_error NAME 'message part' OUT ARGS...: exit 1, one stderr line
@@ -150,6 +165,7 @@ expect_error err_init_tokenizer "is not the base run's tokenizer" "$D/x" \
   --init-from "$D/dense" "${FT[@]}" --tokenizer "$D/tok280" --out "$D/x"
 expect_error err_init_seq "longer than the base model's context of 32" "$D/x" --init-from "$D/dense" "${FT[@]}" --seq 64 --out "$D/x"
 expect_error err_hf_tokenizer "is not the tokenizer of" "$D/x" --init-from-hf "$D/dense.hf" "${FT[@]}" --tokenizer "$D/tok280" --out "$D/x"
+expect_error err_quant_dtype "--dtype: 'int2' is not one of f32, int8, int4" "$D/x" eval --resume "$D/dense" --dtype int2
 expect_error err_lora_no_base "--lora-rank needs --init-from" "$D/x" "${FT[@]}" --lora-rank 4 --out "$D/x"
 expect_error err_lora_moe_mlp "adapts q, k, v and o only" "$D/x" --init-from "$D/moe" "${FT[@]}" --lora-rank 4 --lora-targets q,gate --out "$D/x"
 expect_error err_lora_target "'ffn' is not one of q, k, v, o, gate, up, down" "$D/x" --init-from "$D/dense" "${FT[@]}" --lora-rank 4 --lora-targets q,ffn --out "$D/x"

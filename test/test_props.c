@@ -825,6 +825,52 @@ static void test_lora(int E, int K, unsigned targets) {
     ut_model_free(&m);
 }
 
+/* Weight-only quantization (issue 17): every number comes back within half
+   its group's scale (int8 and int4, rows whose length is not a multiple of
+   the group, a group of zeros, an outlier); ut_qdot, the dot product from
+   the integers, equals the dot product with the dequantized row (1e-5
+   relative: the same terms summed in another order). */
+static void test_quantization(void) {
+    int rows = 7, cols = 75;
+    float *w = (float *)malloc((size_t)rows * cols * sizeof(float)), *back = (float *)malloc((size_t)rows * cols * sizeof(float));
+    float x[75];
+    uint64_t r = ut_rng_seed(77);
+    for (int i = 0; i < rows * cols; i++) w[i] = (float)(0.05 * ut_rng_normal(&r));
+    for (int i = 0; i < 32; i++) w[2 * cols + i] = 0;     /* a whole group of zeros */
+    w[4 * cols + 40] = 3.0f;                               /* an outlier */
+    for (int i = 0; i < cols; i++) x[i] = (float)ut_rng_normal(&r);
+    for (int bits = 8; bits >= 4; bits -= 4)
+        for (int group = 32; group <= 64; group += 32) {
+            ut_qmatrix qm;
+            if (ut_quantize(&qm, w, rows, cols, bits, group)) { report(0, "quantize", "%s", ut_error()); continue; }
+            ut_dequantize(back, &qm);
+            double worst = 0, dot_err = 0;   /* worst: |w - back| / (scale / 2) */
+            int range_ok = 1, Q = bits == 8 ? 127 : 7;
+            for (int i = 0; i < rows; i++) {
+                for (int c = 0; c < cols; c++) {
+                    float sc = qm.scale[(size_t)i * qm.groups_per_row + c / group];
+                    double e = fabs((double)w[i * cols + c] - back[i * cols + c]);
+                    if (sc > 0) worst = fmax(worst, e / (sc / 2));
+                    else if (e != 0) worst = 1e9;
+                    int q = ut_qget(&qm, i, c);
+                    range_ok &= q >= -Q && q <= Q;
+                }
+                double ref = 0, mag = 0;
+                for (int c = 0; c < cols; c++) { ref += (double)back[i * cols + c] * x[c]; mag += fabs((double)back[i * cols + c] * x[c]); }
+                dot_err = fmax(dot_err, fabs(ut_qdot(&qm, i, x) - ref) / (mag > 0 ? mag : 1));
+            }
+            char name[64];
+            snprintf(name, sizeof name, "quantize_round_trip(int%d, group %d)", bits, group);
+            /* 1 + 1e-6: the float division w / scale itself rounds */
+            report(worst <= 1 + 1e-6 && range_ok, name, "max |w - scale q| = %.6f x scale/2 (bound 1); q in [-%d, %d]; "
+                   "%zu bytes for %d floats", worst, Q, Q, ut_qmatrix_bytes(&qm), rows * cols);
+            snprintf(name, sizeof name, "quantized_dot(int%d, group %d)", bits, group);
+            report(dot_err <= 1e-5, name, "ut_qdot vs the dequantized row: max relative error %.2e (bound 1e-5)", dot_err);
+            ut_qmatrix_free(&qm);
+        }
+    free(w); free(back);
+}
+
 int main(void) {
     const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
     snprintf(tmpdir, sizeof tmpdir, "%s/ut_props_XXXXXX", base);
@@ -853,6 +899,7 @@ int main(void) {
     test_linear_n_equals_separate();
     test_lora(1, 1, (1u << UT_LORA_NT) - 1);
     test_lora(4, 2, 0xFu);
+    test_quantization();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0) printf("     (could not remove %s)\n", tmpdir);
