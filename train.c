@@ -882,6 +882,7 @@ static void resume_settings(run *r, option *opts) {
         if (find_opt(opts, "lora-rank")->arg || find_opt(opts, "lora-alpha")->arg || find_opt(opts, "lora-targets")->arg)
             die("--lora-rank, --lora-alpha and --lora-targets are the adapter's (%s): leave them out with --resume", r->ckpt_in);
         load_adapter(r->ckpt_in, NULL, 0, &r->m, &r->lora, &ck.tc, &r->pr, &r->base);
+        ut_model_freeze(&r->m);
     } else {
         checkpoint_path(s->resume, r->ckpt_in, sizeof r->ckpt_in);
         if (!file_exists(r->ckpt_in)) die("--resume: no checkpoint at %s", r->ckpt_in);
@@ -983,6 +984,7 @@ static void init_from_settings(run *r, option *opts) {
                          s->tc.seed ^ 0x10AA10AAull))
             die("%s", ut_error());
         r->m.lora = &r->lora;
+        ut_model_freeze(&r->m);   /* the base trains no more: no gradients, no AdamW state */
         memcpy(r->base.path, r->rec.init.path, sizeof r->base.path);
         r->base.bytes = r->rec.init.bytes;
         r->base.hash = r->rec.init.hash;
@@ -991,8 +993,8 @@ static void init_from_settings(run *r, option *opts) {
     if (s->tc.seq_len > s->mc.max_seq_len)
         die("--seq %d is longer than the base model's context of %d tokens", s->tc.seq_len, s->mc.max_seq_len);
     /* a new run: nothing of the base's optimizer state */
-    ut__zero(r->m.adam_m, r->m.n_params);
-    ut__zero(r->m.adam_v, r->m.n_params);
+    if (r->m.adam_m) ut__zero(r->m.adam_m, r->m.n_params);   /* (a LoRA base has none: frozen) */
+    if (r->m.adam_v) ut__zero(r->m.adam_v, r->m.n_params);
 }
 
 /* Parses the command line into r->s. Returns 1 if it printed --help. */
