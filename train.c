@@ -884,6 +884,7 @@ static void resume_settings(run *r, option *opts) {
         load_adapter(r->ckpt_in, NULL, 0, &r->m, &r->lora, &ck.tc, &r->pr, &r->base);
         ut_model_freeze(&r->m);
     } else {
+        if (s->lora_rank) die("--lora-rank: %s is not a LoRA run; start one with --init-from RUN --lora-rank R", s->resume);
         checkpoint_path(s->resume, r->ckpt_in, sizeof r->ckpt_in);
         if (!file_exists(r->ckpt_in)) die("--resume: no checkpoint at %s", r->ckpt_in);
         if (ut_checkpoint_load(r->ckpt_in, &r->m, &ck.tc, &r->pr)) die("%s", ut_error());
@@ -1178,6 +1179,10 @@ static void check_output_paths(run *r) {
     g_lora_base = &r->base;
     if (s->dry_run) return;
     lock_run_folder(s->out_dir, 0);      /* an existing folder: is it in use? (open_output takes it otherwise) */
+    char other[4200];                    /* a run folder holds a checkpoint or an adapter, never both */
+    snprintf(other, sizeof other, "%s/%s", s->out_dir, lora ? "ckpt.bin" : "adapter.bin");
+    if (!s->resume && file_exists(other))
+        die("%s already exists: choose another --out (a run folder holds one run)", other);
     if (!file_exists(r->ckpt_out)) return;
     if (!s->resume)
         die("%s already exists: continue it with --resume %s, or choose another --out", r->ckpt_out, s->out_dir);

@@ -169,6 +169,7 @@ expect_error err_quant_dtype "--dtype: 'int2' is not one of f32, int8, int4" "$D
 expect_error err_lora_no_base "--lora-rank needs --init-from" "$D/x" "${FT[@]}" --lora-rank 4 --out "$D/x"
 expect_error err_lora_moe_mlp "adapts q, k, v and o only" "$D/x" --init-from "$D/moe" "${FT[@]}" --lora-rank 4 --lora-targets q,gate --out "$D/x"
 expect_error err_lora_target "'ffn' is not one of q, k, v, o, gate, up, down" "$D/x" --init-from "$D/dense" "${FT[@]}" --lora-rank 4 --lora-targets q,ffn --out "$D/x"
+expect_error err_lora_into_full_run "/ckpt.bin already exists: choose another --out" "$D/x" --init-from "$D/dense" "${FT[@]}" --lora-rank 4 --out "$D/ft"
 expect_error err_lora_resume_flags "are the adapter's" "$D/x" --resume "$D/lora" --lora-rank 8 --out "$D/x"
 expect_error err_lora_base_changed "is not the base the adapter" "$D/x" merge --adapter "$D/lora" --base "$D/ft" --out "$D/x"
 # damaged folders: a copy of the export with one thing changed
