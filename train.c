@@ -843,6 +843,8 @@ static int adapter_path(const char *resume, char *buf, size_t n) {
         return file_exists(buf);
     }
     char magic[4] = "";
+    struct stat st;
+    if (stat(resume, &st) != 0 || !S_ISREG(st.st_mode)) return 0;   /* not a file to open (a pipe would block) */
     FILE *f = fopen(resume, "rb");
     int is = f && fread(magic, 1, 4, f) == 4 && !memcmp(magic, "UTLA", 4);
     if (f) fclose(f);

@@ -2347,13 +2347,13 @@ int ut_lora_init(ut_lora *lo, const ut_config *c, int rank, float alpha, unsigne
         ut_lora_free(lo);
         return ut__fail("out of memory for a LoRA adapter of %zu numbers", n);
     }
-    uint64_t rng = ut_rng_seed(seed);
+    uint64_t init_rng = ut_rng_seed(seed);
     for (int l = 0; l < c->n_layers; l++)
         for (int t = 0; t < UT_LORA_NT; t++) {
             if (!((targets >> t) & 1u)) continue;
             ut_float *A = ut_lora_a(lo, lo->params, l, t);
             double bound = 1.0 / sqrt((double)in[t]);
-            for (size_t i = 0; i < (size_t)rank * in[t]; i++) A[i] = (ut_float)(bound * (2 * ut_rng_uniform(&rng) - 1));
+            for (size_t i = 0; i < (size_t)rank * in[t]; i++) A[i] = (ut_float)(bound * (2 * ut_rng_uniform(&init_rng) - 1));
         }
     return 0;
 }
