@@ -750,4 +750,476 @@ static void ex_remove_dir(const char *dir, const char *const *files, int n) {
     rmdir(dir);
 }
 
+/* ===========================================================================
+   7. IMPORT: A HUGGING FACE FOLDER BACK INTO A MODEL
+   The reverse of section 5, for fine-tuning (`train --init-from-hf DIR`,
+   `train import --hf DIR`): config.json gives the ut_config, model.safetensors
+   the weights, tokenizer.json the tokenizer. What loads is what section 5
+   writes, from any writer: a Llama, Mistral or Mixtral folder with one
+   model.safetensors whose tensors are exactly the ones ex_hf_tensors lists
+   (the same names and shapes; dtype F32, F16 or BF16, converted to f32), and
+   a byte-level BPE tokenizer laid out as ours: ids 0..255 the single bytes in
+   byte order, id 256 + i made by merge i, then <|endoftext|>. Hugging Face's
+   Llama uses rotate-half RoPE as we do, so Q and K are taken as they are (the
+   permutation of section 3 is for GGUF only). Anything else (a bias, RoPE
+   scaling, another activation, a sharded checkpoint, a SentencePiece
+   vocabulary) is one error line naming it: nothing is guessed.
+
+   The JSON reader below is the least that reads these three files: strings
+   (with \uXXXX escapes), numbers, true/false/null, and skipping any value. */
+
+static void ex_js_ws(const char **p) { while (**p == ' ' || **p == '\n' || **p == '\r' || **p == '\t') (*p)++; }
+
+/* The JSON string at *p as UTF-8 into out[cap] (NUL-terminated); -1 if it
+   is not a string or does not fit. */
+static int ex_js_str(const char **p, char *out, size_t cap) {
+    const char *q = *p;
+    size_t k = 0;
+    if (*q++ != '"') return -1;
+    while (*q && *q != '"') {
+        uint32_t cp = (uint8_t)*q++;
+        if (cp == '\\') {
+            char e = *q++;
+            if (e == 'u') {
+                unsigned v, lo;
+                if (sscanf(q, "%4x", &v) != 1) return -1;
+                q += 4;
+                if (v >= 0xD800 && v < 0xDC00) {   /* a surrogate pair: two escapes, one code point */
+                    if (q[0] != '\\' || q[1] != 'u' || sscanf(q + 2, "%4x", &lo) != 1) return -1;
+                    q += 6;
+                    v = 0x10000 + ((v - 0xD800) << 10) + (lo - 0xDC00);
+                }
+                cp = v;
+            } else cp = e == 'n' ? '\n' : e == 't' ? '\t' : e == 'r' ? '\r' : e == 'b' ? '\b' : e == 'f' ? '\f'
+                        : (uint32_t)(uint8_t)e;
+            if (k + 5 > cap) return -1;
+            if (cp < 0x80) out[k++] = (char)cp;
+            else if (cp < 0x800) { out[k++] = (char)(0xC0 | cp >> 6); out[k++] = (char)(0x80 | (cp & 0x3F)); }
+            else if (cp < 0x10000) {
+                out[k++] = (char)(0xE0 | cp >> 12); out[k++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+                out[k++] = (char)(0x80 | (cp & 0x3F));
+            } else {
+                out[k++] = (char)(0xF0 | cp >> 18); out[k++] = (char)(0x80 | ((cp >> 12) & 0x3F));
+                out[k++] = (char)(0x80 | ((cp >> 6) & 0x3F)); out[k++] = (char)(0x80 | (cp & 0x3F));
+            }
+            continue;
+        }
+        if (k + 2 > cap) return -1;
+        out[k++] = (char)cp;   /* a raw byte (UTF-8 passes through) */
+    }
+    if (*q != '"') return -1;
+    out[k] = 0;
+    *p = q + 1;
+    return 0;
+}
+
+/* Skips one value of any kind at *p; -1 on bad JSON. */
+static int ex_js_skip(const char **p) {
+    ex_js_ws(p);
+    if (**p == '"') {
+        const char *q = *p + 1;
+        while (*q && *q != '"') q += *q == '\\' && q[1] ? 2 : 1;
+        if (!*q) return -1;
+        *p = q + 1;
+        return 0;
+    }
+    if (**p == '{' || **p == '[') {
+        char close = **p == '{' ? '}' : ']';
+        (*p)++;
+        ex_js_ws(p);
+        if (**p == close) { (*p)++; return 0; }
+        for (;;) {
+            if (close == '}') {
+                if (ex_js_skip(p)) return -1;   /* the key */
+                ex_js_ws(p);
+                if (*(*p)++ != ':') return -1;
+            }
+            if (ex_js_skip(p)) return -1;
+            ex_js_ws(p);
+            if (**p == ',') { (*p)++; continue; }
+            if (**p == close) { (*p)++; return 0; }
+            return -1;
+        }
+    }
+    const char *q = *p;                          /* a number, true, false or null */
+    while (*q && strchr("+-.0123456789eEtrufalsn", *q)) q++;
+    if (q == *p) return -1;
+    *p = q;
+    return 0;
+}
+
+/* The value of "key" in a flat JSON object (the first such key in the
+   text), or NULL when absent. */
+static const char *ex_js_get(const char *text, const char *key) {
+    char pat[96];
+    snprintf(pat, sizeof pat, "\"%s\"", key);
+    for (const char *p = strstr(text, pat); p; p = strstr(p + 1, pat)) {
+        const char *q = p + strlen(pat);
+        ex_js_ws(&q);
+        if (*q != ':') continue;
+        q++;
+        ex_js_ws(&q);
+        return q;
+    }
+    return NULL;
+}
+static int ex_js_is(const char *v, const char *word) { return v && !strncmp(v, word, strlen(word)); }
+
+/* A whole file as a NUL-terminated string (NULL + ex_err when unreadable). */
+static char *ex_read_text(const char *dir, const char *name, size_t *len) {
+    char path[4400];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    size_t n;
+    uint8_t *b = ut__read_file(path, name, &n);   /* its buffer has room for the NUL */
+    if (!b) { ex_fail("%s", ut_error()); return NULL; }
+    b[n] = 0;
+    if (len) *len = n;
+    return (char *)b;
+}
+
+/* config.json -> c. Reads the keys section 5 writes, with transformers'
+   defaults for the optional ones; refuses every setting we cannot compute. */
+static int ex_hf_read_config(const char *dir, ut_config *c) {
+    char *t = ex_read_text(dir, "config.json", NULL);
+    if (!t) return -1;
+    const char *a = ex_js_get(t, "architectures");
+    char arch[128] = "";
+    if (a && *a == '[') { a++; ex_js_ws(&a); if (ex_js_str(&a, arch, sizeof arch)) arch[0] = 0; }
+    int moe = !strcmp(arch, "MixtralForCausalLM");
+    int r = 0;
+    if (strcmp(arch, "LlamaForCausalLM") && strcmp(arch, "MistralForCausalLM") && !moe)
+        r = ex_fail("%s/config.json: architecture '%s' cannot be loaded (LlamaForCausalLM, MistralForCausalLM or "
+                    "MixtralForCausalLM)", dir, arch);
+    const char *act = ex_js_get(t, "hidden_act"), *rs = ex_js_get(t, "rope_scaling");
+    if (!r && act && !ex_js_is(act, "\"silu\""))
+        r = ex_fail("%s/config.json: hidden_act %.20s is not silu (SwiGLU is the only MLP ultrathink has)", dir, act);
+    if (!r && rs && !ex_js_is(rs, "null"))
+        r = ex_fail("%s/config.json: rope_scaling is set; ultrathink has plain RoPE only", dir);
+    if (!r && (ex_js_is(ex_js_get(t, "attention_bias"), "true") || ex_js_is(ex_js_get(t, "mlp_bias"), "true")))
+        r = ex_fail("%s/config.json: the model has biases; ultrathink's linear layers have none", dir);
+    /* integer keys: name, where it goes, default (-1: required) */
+    struct { const char *key; int *dst; int def; } ints[] = {
+        {"vocab_size", &c->vocab_size, -1}, {"hidden_size", &c->d_model, -1},
+        {"intermediate_size", &c->ffn_hidden, -1}, {"num_hidden_layers", &c->n_layers, -1},
+        {"num_attention_heads", &c->n_heads, -1}, {"num_key_value_heads", &c->n_kv_heads, 0},
+        {"head_dim", &c->head_dim, 0}, {"max_position_embeddings", &c->max_seq_len, -1},
+        {"num_local_experts", &c->n_experts, moe ? -1 : 1}, {"num_experts_per_tok", &c->top_k, moe ? -1 : 1},
+        {"sliding_window", &c->sliding_window, 0}};
+    for (size_t i = 0; !r && i < sizeof ints / sizeof ints[0]; i++) {
+        const char *v = ex_js_get(t, ints[i].key);
+        if (!moe && (!strcmp(ints[i].key, "num_local_experts") || !strcmp(ints[i].key, "num_experts_per_tok"))) v = NULL;
+        if (!v || ex_js_is(v, "null")) {
+            if (ints[i].def < 0) r = ex_fail("%s/config.json has no %s", dir, ints[i].key);
+            *ints[i].dst = ints[i].def;
+            continue;
+        }
+        char *end;
+        double x = strtod(v, &end);
+        if (end == v || x != floor(x) || x < 0 || x > 1e9) r = ex_fail("%s/config.json: %s is not a count", dir, ints[i].key);
+        *ints[i].dst = (int)x;
+    }
+    if (r) { free(t); return r; }
+    if (!c->n_kv_heads) c->n_kv_heads = c->n_heads;                      /* absent: multi-head */
+    if (!c->head_dim && c->n_heads) c->head_dim = c->d_model / c->n_heads;
+    if (!strcmp(arch, "LlamaForCausalLM")) c->sliding_window = 0;          /* Llama has no window */
+    const char *v;
+    c->rope_theta = (v = ex_js_get(t, "rope_theta")) && !ex_js_is(v, "null") ? (float)strtod(v, NULL) : 10000.0f;
+    c->norm_eps = (v = ex_js_get(t, "rms_norm_eps")) ? (float)strtod(v, NULL) : 1e-6f;
+    c->tie_embeddings = ex_js_is(ex_js_get(t, "tie_word_embeddings"), "true");
+    if (moe && (v = ex_js_get(t, "router_aux_loss_coef"))) c->aux_loss_coef = (float)strtod(v, NULL);
+    free(t);
+    if (ut_config_validate(c)) return ex_fail("%s/config.json: %s", dir, ut_error());
+    return 0;
+}
+
+/* SAFETENSORS, read: the header's entries, then each tensor ex_hf_tensors
+   lists copied into the model (converted to f32). */
+enum { EX_ST_F32, EX_ST_F16, EX_ST_BF16 };
+typedef struct { char name[128]; int dtype, nd, used; uint64_t shape[4], begin, end; } ex_st_entry;
+
+/* One entry's value {"dtype": ..., "shape": [...], "data_offsets": [a, b]} */
+static int ex_st_entry_parse(const char **p, ex_st_entry *e) {
+    char key[32], dt[16] = "";
+    ex_js_ws(p);
+    if (*(*p)++ != '{') return -1;
+    int have_off = 0;
+    e->nd = -1;
+    for (;;) {
+        ex_js_ws(p);
+        if (ex_js_str(p, key, sizeof key)) return -1;
+        ex_js_ws(p);
+        if (*(*p)++ != ':') return -1;
+        ex_js_ws(p);
+        if (!strcmp(key, "dtype")) { if (ex_js_str(p, dt, sizeof dt)) return -1; }
+        else if (!strcmp(key, "shape") || !strcmp(key, "data_offsets")) {
+            uint64_t x[4];
+            int n = 0;
+            if (*(*p)++ != '[') return -1;
+            for (;;) {
+                ex_js_ws(p);
+                if (**p == ']') { (*p)++; break; }
+                char *end;
+                unsigned long long u = strtoull(*p, &end, 10);
+                if (end == *p || n == 4) return -1;
+                x[n++] = u;
+                *p = end;
+                ex_js_ws(p);
+                if (**p == ',') (*p)++;
+            }
+            if (key[0] == 's') { e->nd = n; memcpy(e->shape, x, sizeof x); }
+            else { if (n != 2) return -1; e->begin = x[0]; e->end = x[1]; have_off = 1; }
+        } else if (ex_js_skip(p)) return -1;
+        ex_js_ws(p);
+        if (**p == ',') { (*p)++; continue; }
+        if (*(*p)++ != '}') return -1;
+        break;
+    }
+    e->dtype = !strcmp(dt, "F32") ? EX_ST_F32 : !strcmp(dt, "F16") ? EX_ST_F16 : !strcmp(dt, "BF16") ? EX_ST_BF16 : -1;
+    if (e->dtype < 0) return ex_fail("tensor %s has dtype '%s'; F32, F16 and BF16 can be loaded", e->name, dt);
+    return e->nd < 0 || !have_off ? -1 : 0;
+}
+
+/* model.safetensors of dir -> the weights of m (its config already set). */
+static int ex_hf_read_weights(const char *dir, ut_model *m) {
+    char path[4400];
+    snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
+    struct stat st;
+    if (stat(path, &st) == 0)
+        return ex_fail("%s: a sharded checkpoint (several .safetensors files) cannot be loaded; save it as one "
+                       "model.safetensors", dir);
+    size_t len;
+    char *f = ex_read_text(dir, "model.safetensors", &len);
+    if (!f) return -1;
+    uint64_t hl = len >= 8 ? ut_get_u64((const uint8_t *)f) : 0;
+    if (len < 8 || hl < 2 || hl > len - 8)
+        { free(f); return ex_fail("%s/model.safetensors is not a safetensors file (header length %llu of a %zu-byte "
+                                  "file)", dir, (unsigned long long)hl, len); }
+    char *h = (char *)malloc(hl + 1);
+    if (!h) { free(f); return ex_fail("out of memory"); }
+    memcpy(h, f + 8, hl);
+    h[hl] = 0;
+    const uint8_t *data = (const uint8_t *)f + 8 + hl;
+    uint64_t data_len = len - 8 - hl;
+    /* the entries */
+    ex_st_entry *es = NULL;
+    int n = 0, cap = 0, r = 0;
+    const char *p = h;
+    ex_js_ws(&p);
+    if (*p++ != '{') r = -1;
+    while (!r) {
+        ex_js_ws(&p);
+        if (*p == '}') break;
+        char name[256];
+        if (ex_js_str(&p, name, sizeof name)) { r = -1; break; }
+        ex_js_ws(&p);
+        if (*p++ != ':') { r = -1; break; }
+        if (!strcmp(name, "__metadata__")) r = ex_js_skip(&p);
+        else {
+            if (n == cap) {
+                cap = cap ? 2 * cap : 64;
+                ex_st_entry *b = (ex_st_entry *)realloc(es, (size_t)cap * sizeof *es);
+                if (!b) { r = ex_fail("out of memory"); break; }
+                es = b;
+            }
+            ex_st_entry *e = &es[n++];
+            memset(e, 0, sizeof *e);
+            size_t nl = strlen(name);
+            if (nl >= sizeof e->name) r = ex_fail("%s/model.safetensors: unexpected tensor %.100s...", dir, name);
+            else { memcpy(e->name, name, nl + 1); r = ex_st_entry_parse(&p, e); }
+        }
+        ex_js_ws(&p);
+        if (*p == ',') p++;
+    }
+    if (r && !ex_err[0]) ex_fail("%s/model.safetensors: its JSON header is damaged", dir);
+    /* each tensor we need: present, the right shape, inside the data block */
+    ex_tensors ts;
+    if (!r) r = ex_hf_tensors(&ts, m, EX_F32);
+    else memset(&ts, 0, sizeof ts);
+    for (int i = 0; !r && i < ts.n; i++) {
+        const ex_tensor *t = &ts.t[i];
+        ex_st_entry *e = NULL;
+        for (int j = 0; j < n && !e; j++) if (!strcmp(es[j].name, t->name)) e = &es[j];
+        if (!e) { r = ex_fail("%s/model.safetensors has no tensor %s", dir, t->name); break; }
+        int same = e->nd == t->n_dims;
+        for (int d = 0; same && d < t->n_dims; d++) same = e->shape[d] == t->ne[t->n_dims - 1 - d];
+        if (!same) {
+            char want[64];
+            snprintf(want, sizeof want, t->n_dims == 1 ? "[%llu]" : "[%llu, %llu]", (unsigned long long)t->ne[t->n_dims - 1],
+                     (unsigned long long)t->ne[0]);
+            r = ex_fail("%s/model.safetensors: %s has shape [%llu%s] of %d dims; config.json makes it %s", dir, t->name,
+                        (unsigned long long)e->shape[0], e->nd > 1 ? ", ..." : "", e->nd, want);
+            break;
+        }
+        uint64_t numel = ex_numel(t), esz = e->dtype == EX_ST_F32 ? 4 : 2;
+        if (e->end < e->begin || e->end > data_len || e->end - e->begin != numel * esz) {
+            r = ex_fail("%s/model.safetensors: %s's data_offsets [%llu, %llu] do not hold %llu numbers inside the "
+                        "file's %llu data bytes", dir, t->name, (unsigned long long)e->begin,
+                        (unsigned long long)e->end, (unsigned long long)numel, (unsigned long long)data_len);
+            break;
+        }
+        const uint8_t *src = data + e->begin;
+        float *dst = (float *)t->data;   /* the list points into m's parameters */
+        for (uint64_t k = 0; k < numel; k++) {
+            if (e->dtype == EX_ST_F32) dst[k] = ut__bitsf(ut_get_u32(src + 4 * k));
+            else {
+                uint16_t hv = (uint16_t)(src[2 * k] | src[2 * k + 1] << 8);
+                dst[k] = e->dtype == EX_ST_F16 ? ex_f32_from_f16(hv) : ut__bitsf((uint32_t)hv << 16);  /* bf16: the top half of a float */
+            }
+        }
+        e->used = 1;
+    }
+    /* tied embeddings: a copy of the embedding as lm_head.weight is allowed (some writers save it) */
+    for (int j = 0; !r && j < n; j++) {
+        if (es[j].used) continue;
+        if (m->cfg.tie_embeddings && !strcmp(es[j].name, "lm_head.weight")) continue;
+        r = ex_fail("%s/model.safetensors: unexpected tensor %s (ultrathink's model has no such weight)", dir,
+                    es[j].name);
+    }
+    if (!r && ut_model_check_state(m)) r = ex_fail("%s/model.safetensors: %s", dir, ut_error());
+    ex_tensors_free(&ts);
+    free(es);
+    free(h);
+    free(f);
+    return r;
+}
+
+/* TOKENIZER.JSON, read: the vocabulary (string -> id) and the merges
+   ("LEFT RIGHT" or ["LEFT", "RIGHT"]) rebuilt as our merge list, then the
+   tokenizer built from it (ut_tokenizer_build) and its strings compared,
+   id by id, with the file's: the tokenizer we return encodes as the file's. */
+typedef struct { const char *s; uint32_t id; } ex_str_id;
+static int ex_cmp_str_id(const void *a, const void *b) { return strcmp(((const ex_str_id *)a)->s, ((const ex_str_id *)b)->s); }
+static int ex_lookup(const ex_str_id *tab, uint32_t n, const char *s, uint32_t *id) {
+    ex_str_id key = {s, 0};
+    const ex_str_id *hit = (const ex_str_id *)bsearch(&key, tab, n, sizeof *tab, ex_cmp_str_id);
+    if (hit) *id = hit->id;
+    return hit ? 0 : -1;
+}
+
+static int ex_hf_read_tokenizer(const char *dir, ut_tokenizer *tk) {
+    memset(tk, 0, sizeof *tk);
+    char *t = ex_read_text(dir, "tokenizer.json", NULL);
+    if (!t) return -1;
+    const char *model = ex_js_get(t, "model"), *p = model ? ex_js_get(model, "vocab") : NULL;
+    const char *type = model ? ex_js_get(model, "type") : NULL;
+    if (!p || *p != '{' || !ex_js_is(type, "\"BPE\"")) {
+        free(t);
+        return ex_fail("%s/tokenizer.json: not a BPE tokenizer with a vocab (ultrathink reads byte-level BPE)", dir);
+    }
+    /* the vocabulary: every string kept (malloc'd) with its id */
+    ex_str_id *tab = NULL;
+    char **by_id = NULL;
+    uint32_t n = 0, cap = 0, *merges = NULL;
+    int r = 0;
+    char buf[4096];
+    p++;
+    for (;;) {
+        ex_js_ws(&p);
+        if (*p == '}') break;
+        if (ex_js_str(&p, buf, sizeof buf)) { r = -1; break; }
+        ex_js_ws(&p);
+        char *end;
+        unsigned long id = *p == ':' ? strtoul(p + 1, &end, 10) : 0;
+        if (*p != ':' || end == p + 1 || id > (1u << 25)) { r = -1; break; }
+        p = end;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 1024;
+            ex_str_id *b = (ex_str_id *)realloc(tab, cap * sizeof *tab);
+            if (!b) { r = ex_fail("out of memory"); break; }
+            tab = b;
+        }
+        if (!(tab[n].s = strdup(buf))) { r = ex_fail("out of memory"); break; }
+        tab[n++].id = (uint32_t)id;
+        ex_js_ws(&p);
+        if (*p == ',') p++;
+    }
+    if (r && !ex_err[0]) ex_fail("%s/tokenizer.json: its vocab is damaged", dir);
+    /* ids 0..n-1, each once */
+    if (!r && n < 257) r = ex_fail("%s/tokenizer.json: a vocabulary of %u tokens; a byte-level BPE has at least 257", dir, n);
+    if (!r && !(by_id = (char **)calloc(n, sizeof(char *)))) r = ex_fail("out of memory");
+    for (uint32_t i = 0; !r && i < n; i++) {
+        if (tab[i].id >= n || by_id[tab[i].id])
+            r = ex_fail("%s/tokenizer.json: the vocab's ids are not 0..%u, each once (id %u)", dir, n - 1, tab[i].id);
+        else by_id[tab[i].id] = (char *)tab[i].s;
+    }
+    if (!r) qsort(tab, n, sizeof *tab, ex_cmp_str_id);
+    /* the merges, as id pairs; merge i must make id 256 + i */
+    uint32_t n_merges = n - 257;
+    const char *mp = !r ? ex_js_get(p, "merges") : NULL;   /* after the vocab: a token may be "merges" */
+    if (!r && (!mp || *mp != '[')) r = ex_fail("%s/tokenizer.json has no merges", dir);
+    if (!r && !(merges = (uint32_t *)malloc((2 * (size_t)n_merges + 1) * sizeof(uint32_t)))) r = ex_fail("out of memory");
+    uint32_t k = 0;
+    if (!r) mp++;
+    while (!r) {
+        ex_js_ws(&mp);
+        if (*mp == ']') { mp++; break; }
+        char l[4096], rt[4096];
+        if (*mp == '[') {                            /* ["LEFT", "RIGHT"] */
+            mp++;
+            ex_js_ws(&mp);
+            if (ex_js_str(&mp, l, sizeof l)) { r = -1; break; }
+            ex_js_ws(&mp);
+            if (*mp++ != ',') { r = -1; break; }
+            ex_js_ws(&mp);
+            if (ex_js_str(&mp, rt, sizeof rt)) { r = -1; break; }
+            ex_js_ws(&mp);
+            if (*mp++ != ']') { r = -1; break; }
+        } else {                                     /* "LEFT RIGHT" */
+            if (ex_js_str(&mp, buf, sizeof buf)) { r = -1; break; }
+            char *sp = strchr(buf, ' ');
+            if (!sp) { r = -1; break; }
+            *sp = 0;
+            snprintf(l, sizeof l, "%s", buf);
+            snprintf(rt, sizeof rt, "%s", sp + 1);
+        }
+        uint32_t a, b;
+        if (k >= n_merges) { r = ex_fail("%s/tokenizer.json: more merges than its vocabulary allows (%u)", dir, n_merges); break; }
+        if (ex_lookup(tab, n, l, &a) || ex_lookup(tab, n, rt, &b)) {
+            r = ex_fail("%s/tokenizer.json: merge %u ('%s' '%s') uses a string not in the vocab", dir, k, l, rt);
+            break;
+        }
+        merges[2 * k] = a; merges[2 * k + 1] = b;
+        k++;
+        ex_js_ws(&mp);
+        if (*mp == ',') mp++;
+    }
+    if (r && !ex_err[0]) ex_fail("%s/tokenizer.json: its merges are damaged", dir);
+    if (!r && k != n_merges)
+        r = ex_fail("%s/tokenizer.json: %u merges for %u tokens; ultrathink's layout needs 256 bytes + one token per "
+                    "merge + <|endoftext|> (%u merges)", dir, k, n, n_merges);
+    if (!r && ut_tokenizer_build(tk, merges, n_merges)) r = ex_fail("%s/tokenizer.json: %s", dir, ut_error());
+    /* the built tokenizer's strings must be the file's, id by id */
+    ex_vocab v;
+    memset(&v, 0, sizeof v);
+    if (!r && ex_vocab_build(&v, tk)) r = -1;
+    for (uint32_t id = 0; !r && id < n; id++)
+        if (strcmp(v.str[id], by_id[id]))
+            r = ex_fail("%s/tokenizer.json: token %u is '%s' where ultrathink's byte-level layout has '%s' (not a "
+                        "vocabulary ultrathink can encode with)", dir, id, by_id[id], v.str[id]);
+    ex_vocab_free(&v);
+    for (uint32_t i = 0; i < n; i++) free((char *)tab[i].s);
+    free(tab); free(by_id); free(merges); free(t);
+    if (r) ut_tokenizer_free(tk);
+    return r;
+}
+
+/* The whole folder: m (allocated here) and tk. Checks that the tokenizer's
+   vocabulary is the model's. */
+static int ex_hf_import(const char *dir, ut_model *m, ut_tokenizer *tk) {
+    ut_config c = ut_config_default();
+    memset(m, 0, sizeof *m);
+    memset(tk, 0, sizeof *tk);
+    ex_err[0] = 0;
+    if (ex_hf_read_config(dir, &c)) return -1;
+    if (ex_hf_read_tokenizer(dir, tk)) return -1;
+    if ((int)tk->vocab_size != c.vocab_size) {
+        ex_fail("%s: tokenizer.json has %u tokens but config.json's vocab_size is %d", dir, tk->vocab_size, c.vocab_size);
+        ut_tokenizer_free(tk);
+        return -1;
+    }
+    if (ut_model_init(m, &c, 0)) { ut_tokenizer_free(tk); return ex_fail("%s", ut_error()); }
+    if (ex_hf_read_weights(dir, m)) { ut_model_free(m); ut_tokenizer_free(tk); return -1; }
+    return 0;
+}
+
 #endif /* ULTRATHINK_EXPORT_H */

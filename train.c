@@ -6,6 +6,9 @@
      ./train eval [OPTIONS]     loss, bits per byte, perplexity on a token file
      ./train export [OPTIONS]   the model as GGUF (llama.cpp) or a Hugging Face folder
                                 (./train export --help; the formats: export.h)
+     ./train import --hf DIR --out RUN   a Hugging Face folder as a run folder
+                                (to sample, evaluate or fine-tune: --init-from RUN)
+     ./train merge --adapter RUN --out RUN2   a LoRA run's adapter merged into its base
      ./train dashboard RUN...   write RUN/dashboard.html again (dashboard.h)
      ./train report RUN... --out compare.html   a page comparing runs (dashboard.h)
 
@@ -59,6 +62,7 @@
 #include <omp.h>
 #endif
 #include "dashboard.h"    /* RUN/dashboard.html, ./train dashboard, ./train report */
+#include "export.h"       /* GGUF and Hugging Face out (./train export) and in (--init-from-hf, ./train import) */
 #include "comm.h"         /* the ranks of a data-parallel run: one (./train) or many (./train_mpi) */
 
 /* This process's place among the ranks of a data-parallel run (section 4,
@@ -306,6 +310,9 @@ static int is_dir(const char *p) { struct stat st; return stat(p, &st) == 0 && S
    later without remembering anything:
      train, val, tokenizer  each input by absolute path, size in bytes and the
                             FNV-1a 64 checksum of its bytes (null: not given)
+     init_from              a fine-tuning run only: the model it started from
+                            (the checkpoint file, or the model.safetensors of
+                            a Hugging Face folder), the same way
      build                  the compiler, OpenMP or not, the float width
      runs                   one line per start: when, from which step, in
                             which folder, with which command line
@@ -325,6 +332,7 @@ typedef struct {
 
 typedef struct {
     file_id train, val, tok;
+    file_id init;                  /* a fine-tuning run: its starting model (set = 0: none) */
     char *runs;                    /* the "runs" lines so far (NULL: none) */
     char options[2048];            /* the "options" line: the monitoring settings (stored = 2) */
     int found;                     /* 0: the folder has no run.json */
@@ -426,6 +434,8 @@ static void record_read(const char *dir, run_record *rec) {
     if (toolong || strncmp(text, "{\n  \"format\": \"ultrathink run 1\",", 33) || record_read_file(text, "train", &rec->train) ||
         record_read_file(text, "val", &rec->val) || record_read_file(text, "tokenizer", &rec->tok) || !end)
         die("%s is damaged (move it away to go on without the run's record)", path);
+    if (strstr(text, "\n  \"init_from\": ") && record_read_file(text, "init_from", &rec->init))
+        die("%s is damaged (move it away to go on without the run's record)", path);
     const char *o = strstr(text, "\n  \"options\": {"), *oe = o ? strchr(o + 1, '\n') : NULL;
     if (o && oe && oe - o < (long)sizeof rec->options) { memcpy(rec->options, o + 1, (size_t)(oe - o - 1)); }
     runs += strlen("\n  \"runs\": [\n");
@@ -452,6 +462,7 @@ static void record_write(const char *dir, const run_record *rec, const option *o
     record_write_file(f, "train", &rec->train);
     record_write_file(f, "val", &rec->val);
     record_write_file(f, "tokenizer", &rec->tok);
+    if (rec->init.set) record_write_file(f, "init_from", &rec->init);
     fprintf(f, "  \"options\": {");
     int first = 1;
     for (const option *o = opts; o->name; o++) {
@@ -685,6 +696,10 @@ typedef struct {
     int recompute;   /* an execution choice like threads: not in the checkpoint, never a resume conflict */
     int zero;        /* --zero 1: shard the AdamW state over the ranks (ZeRO-1); an execution choice too */
     const char *train_path, *val_path, *tok_path, *out_dir, *resume;
+    const char *init_from, *init_from_hf;   /* fine-tuning: the model a new run starts from */
+    int lora_rank;                          /* LoRA (0: off): the adapter's rank r, alpha, targets */
+    float lora_alpha;
+    const char *lora_targets;
 } settings;
 
 /* The model and the optimiser start from the library's defaults,
@@ -701,6 +716,7 @@ static settings default_settings(void) {
     s.eval_every = 100; s.eval_batches = 10; s.eval_tokens = 1000000; s.sample_every = 0; s.sample_tokens = 200;
     s.save_every = 100; s.log_every = 0;
     s.out_dir = "out";
+    s.lora_alpha = 16; s.lora_targets = "q,k,v,o";
     return s;
 }
 
@@ -750,6 +766,11 @@ static option *train_options(settings *s) {
         {"out", OPT_STR, &s->out_dir, 0, 0, 0, "output folder: ckpt.bin, metrics.jsonl (default with --resume DIR: DIR)", NULL},
         {"save-every", OPT_INT, &s->save_every, 0, BIG, 2, "save a checkpoint every N steps (0 = only at the end)", NULL},
         {"resume", OPT_STR, &s->resume, 0, 0, 0, "continue the run in DIR (DIR/ckpt.bin) or from a checkpoint FILE", NULL},
+        {"init-from", OPT_STR, &s->init_from, 0, 0, 0, "fine-tune: a new run starting from the weights of run DIR (DIR/ckpt.bin) or a checkpoint FILE", NULL},
+        {"init-from-hf", OPT_STR, &s->init_from_hf, 0, 0, 0, "fine-tune: a new run starting from a Hugging Face folder (config.json, model.safetensors, tokenizer.json)", NULL},
+        {"lora-rank", OPT_INT, &s->lora_rank, 0, 65536, 0, "with --init-from: train a LoRA adapter of this rank r on the frozen base (0 = full fine-tuning); OUT/adapter.bin", NULL},
+        {"lora-alpha", OPT_FLOAT, &s->lora_alpha, 1e-6, 1e6, 0, "LoRA scale: the update is (alpha / r) B A", NULL},
+        {"lora-targets", OPT_STR, &s->lora_targets, 0, 0, 0, "adapted matrices of every layer: q,k,v,o,gate,up,down (gate,up,down: dense models only)", NULL},
         {"stop-at", OPT_INT, &s->stop_at, 0, BIG, 0, "save and stop after step N, to continue later with --resume (0 = off)", NULL},
         {"force", OPT_FLAG, &s->force, 0, 1, 0, "--resume with a training file or tokenizer other than the recorded one", NULL},
         {"dry-run", OPT_FLAG, &s->dry_run, 0, 1, 0, "print sizes, FLOPs, memory and the time per step, then exit", NULL},
@@ -789,6 +810,8 @@ typedef struct {
     ut_progress pr;                /* step, tokens seen, the data loader's rng */
     ut_tokens train, val;
     ut_tokenizer tk;
+    ut_lora lora;                  /* --lora-rank: the adapter (m.lora points here); base: its frozen base */
+    ut_base_ref base;
     ut_kv_cache kv;                /* for the samples printed during training */
     int have_val, B, T;
     long long tok_per_step;        /* B * T * grad_accum */
@@ -838,14 +861,85 @@ static void extend_run(run *r, const option *steps, ut_train_config *ck) {
     ck->total_steps = want;
 }
 
+/* LORA RUNS keep the adapter in OUT/adapter.bin (ultrathink.h, section 8b:
+   the adapter, its AdamW moments, the settings and the base's path, size
+   and checksum) and no ckpt.bin: the base stays where it is, read-only. */
+
+/* "q,k,v,o" -> a bit per target (UT_LORA_Q ...) */
+static unsigned parse_lora_targets(const char *list) {
+    unsigned bits = 0;
+    const char *p = list;
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        int hit = -1;
+        for (int t = 0; t < UT_LORA_NT; t++)
+            if (strlen(ut_lora_target_names[t]) == n && !strncmp(p, ut_lora_target_names[t], n)) hit = t;
+        if (hit < 0) die("--lora-targets: '%.*s' is not one of q, k, v, o, gate, up, down", (int)n, p);
+        bits |= 1u << hit;
+        p += n + (p[n] == ',');
+    }
+    if (!bits) die("--lora-targets is empty: name some of q, k, v, o, gate, up, down");
+    return bits;
+}
+
+/* The adapter file a --resume DIR|FILE names, if it names one: DIR/adapter.bin
+   (a folder without ckpt.bin), or a file starting with UTLA. */
+static int adapter_path(const char *resume, char *buf, size_t n) {
+    if (is_dir(resume)) {
+        snprintf(buf, n, "%s/ckpt.bin", resume);
+        if (file_exists(buf)) return 0;
+        snprintf(buf, n, "%s/adapter.bin", resume);
+        return file_exists(buf);
+    }
+    char magic[4] = "";
+    struct stat st;
+    if (stat(resume, &st) != 0 || !S_ISREG(st.st_mode)) return 0;   /* not a file to open (a pipe would block) */
+    FILE *f = fopen(resume, "rb");
+    int is = f && fread(magic, 1, 4, f) == 4 && !memcmp(magic, "UTLA", 4);
+    if (f) fclose(f);
+    if (is) snprintf(buf, n, "%s", resume);
+    return is;
+}
+
+/* Loads the base an adapter names (or base_given), checks that it is the
+   very file the adapter was trained on (size and checksum; --force goes on
+   with another), then the adapter itself. */
+static void load_adapter(const char *adapter, const char *base_given, int force, ut_model *m, ut_lora *lo,
+                         ut_train_config *tc, ut_progress *pr, ut_base_ref *base) {
+    if (ut_lora_base(adapter, base)) die("%s", ut_error());
+    char bpath[4096];
+    if (base_given) checkpoint_path(base_given, bpath, sizeof bpath);
+    else snprintf(bpath, sizeof bpath, "%s", base->path);
+    if (!file_exists(bpath)) die("the base model of the adapter %s, %s, is missing (give --base RUN|FILE)", adapter, bpath);
+    file_id id;
+    file_identify(bpath, &id);
+    if ((id.hash != base->hash || id.bytes != base->bytes) && !force)
+        die("%s is not the base the adapter %s was trained on (%s, %llu bytes, fnv1a64 %016llx; this one: %llu bytes, "
+            "%016llx) (--force: use it anyway)", bpath, adapter, base->path, (unsigned long long)base->bytes,
+            (unsigned long long)base->hash, id.bytes, id.hash);
+    ut_train_config btc;
+    ut_progress bpr;
+    if (ut_checkpoint_load(bpath, m, &btc, &bpr)) die("%s", ut_error());
+    if (ut_lora_load(adapter, lo, &m->cfg, tc, pr, base)) die("%s", ut_error());
+    m->lora = lo;
+}
+
 /* --resume: the checkpoint's model and training settings replace the
    defaults (a flag that disagrees with them is an error). */
 static void resume_settings(run *r, option *opts) {
     settings *s = &r->s;
-    checkpoint_path(s->resume, r->ckpt_in, sizeof r->ckpt_in);
-    if (!file_exists(r->ckpt_in)) die("--resume: no checkpoint at %s", r->ckpt_in);
     settings ck = *s;
-    if (ut_checkpoint_load(r->ckpt_in, &r->m, &ck.tc, &r->pr)) die("%s", ut_error());
+    if (adapter_path(s->resume, r->ckpt_in, sizeof r->ckpt_in)) {   /* a LoRA run */
+        if (find_opt(opts, "lora-rank")->arg || find_opt(opts, "lora-alpha")->arg || find_opt(opts, "lora-targets")->arg)
+            die("--lora-rank, --lora-alpha and --lora-targets are the adapter's (%s): leave them out with --resume", r->ckpt_in);
+        load_adapter(r->ckpt_in, NULL, 0, &r->m, &r->lora, &ck.tc, &r->pr, &r->base);
+        ut_model_freeze(&r->m);
+    } else {
+        if (s->lora_rank) die("--lora-rank: %s is not a LoRA run; start one with --init-from RUN --lora-rank R", s->resume);
+        checkpoint_path(s->resume, r->ckpt_in, sizeof r->ckpt_in);
+        if (!file_exists(r->ckpt_in)) die("--resume: no checkpoint at %s", r->ckpt_in);
+        if (ut_checkpoint_load(r->ckpt_in, &r->m, &ck.tc, &r->pr)) die("%s", ut_error());
+    }
     ck.mc = r->m.cfg;
     check_resume_conflicts(opts, s, &ck, r->ckpt_in);
     extend_run(r, find_opt(opts, "steps"), &ck.tc);
@@ -863,6 +957,96 @@ static void resume_settings(run *r, option *opts) {
     if (s->stop_at && s->stop_at <= (int)r->pr.step)
         die("--stop-at %d is at or before the checkpoint's step %llu: nothing would be trained", s->stop_at,
             (unsigned long long)r->pr.step);
+}
+
+/* FINE-TUNING: --init-from RUN|FILE or --init-from-hf DIR. A new run (its
+   own folder, AdamW moments at zero, step 0, the schedule and seed of this
+   command line) whose weights start as the base model's. The base gives the
+   model's shape, so a shape flag (--layers, --dim, ...) is an error; --seq
+   may be shorter than the base's context (default: the base's). The
+   tokenizer must be the base's: --init-from takes the base run's recorded
+   one when --tokenizer is not given, and refuses another (unless --force);
+   --init-from-hf checks a given --tokenizer against tokenizer.json. run.json
+   records the base (init_from: path, size, checksum). */
+static void init_from_settings(run *r, option *opts) {
+    settings *s = &r->s;
+    if (s->resume) die("--resume continues a run; --init-from%s starts a new one: give one of them", s->init_from ? "" : "-hf");
+    if (s->init_from && s->init_from_hf) die("--init-from and --init-from-hf both name a base model: give one");
+    const char *what = s->init_from ? "--init-from" : "--init-from-hf", *base = s->init_from ? s->init_from : s->init_from_hf;
+    static char path[4400];
+    ut_train_config btc;
+    if (s->init_from) {
+        checkpoint_path(base, path, sizeof path);
+        if (!file_exists(path)) die("--init-from: no checkpoint at %s", path);
+        ut_progress bpr;
+        if (ut_checkpoint_load(path, &r->m, &btc, &bpr)) die("%s", ut_error());
+        char dir[4096];
+        run_record brec;
+        memset(&brec, 0, sizeof brec);
+        run_dir_of(base, dir, sizeof dir);
+        record_read(dir, &brec);
+        static char base_tok[4096];
+        if (!s->tok_path && brec.tok.set && file_exists(brec.tok.path)) {
+            memcpy(base_tok, brec.tok.path, sizeof base_tok);
+            s->tok_path = base_tok;
+        }
+        else if (s->tok_path && brec.tok.set) {
+            file_id now;
+            file_identify(s->tok_path, &now);
+            if (file_differs(&now, &brec.tok) && !s->force)
+                die("--tokenizer %s is not the base run's tokenizer (%s): the new text must be encoded with the "
+                    "base model's tokenizer (--force: go on anyway)", now.path, brec.tok.path);
+        }
+        free(brec.runs);
+    } else {
+        if (!is_dir(base)) die("--init-from-hf: %s is not a folder", base);
+        ut_tokenizer hf_tk;
+        if (ex_hf_import(base, &r->m, &hf_tk)) die("%s", ex_err);
+        if (s->tok_path) {   /* the tokenizer given must be the one in tokenizer.json */
+            ut_tokenizer tk;
+            if (ut_tokenizer_load(&tk, s->tok_path)) die("%s", ut_error());
+            size_t na, nb;
+            uint8_t *a = ut_tokenizer_serialize(&tk, &na), *b = ut_tokenizer_serialize(&hf_tk, &nb);
+            if (!a || !b) die("out of memory");
+            if ((na != nb || memcmp(a, b, na)) && !s->force)
+                die("--tokenizer %s is not the tokenizer of %s/tokenizer.json (--force: go on anyway)", s->tok_path, base);
+            free(a); free(b);
+            ut_tokenizer_free(&tk);
+        }
+        ut_tokenizer_free(&hf_tk);
+        snprintf(path, sizeof path, "%s/model.safetensors", base);
+        btc = s->tc;
+        btc.seq_len = r->m.cfg.max_seq_len;
+    }
+    file_identify(path, &r->rec.init);
+    /* the shape is the base's; the loss weights of an MoE (--aux-coef, --z-coef) may change */
+    for (const option *o = opts; o->name; o++) {
+        const char *dst = (const char *)o->dst;
+        if (!o->arg || dst < (const char *)&s->mc || dst >= (const char *)(&s->mc + 1)) continue;
+        if (!strcmp(o->name, "aux-coef")) r->m.cfg.aux_loss_coef = s->mc.aux_loss_coef;
+        else if (!strcmp(o->name, "z-coef")) r->m.cfg.z_loss_coef = s->mc.z_loss_coef;
+        else die("--%s: the model's shape comes from %s %s; leave the flag out", o->name, what, base);
+    }
+    s->mc = r->m.cfg;
+    if (s->lora_rank) {   /* LoRA: the base stays frozen; a fresh adapter (B = 0) learns */
+        if (s->init_from_hf)
+            die("--lora-rank needs --init-from RUN|FILE (the adapter refers to a checkpoint): make one with "
+                "train import --hf %s --out RUN", base);
+        if (ut_lora_init(&r->lora, &s->mc, s->lora_rank, s->lora_alpha, parse_lora_targets(s->lora_targets),
+                         s->tc.seed ^ 0x10AA10AAull))
+            die("%s", ut_error());
+        r->m.lora = &r->lora;
+        ut_model_freeze(&r->m);   /* the base trains no more: no gradients, no AdamW state */
+        memcpy(r->base.path, r->rec.init.path, sizeof r->base.path);
+        r->base.bytes = r->rec.init.bytes;
+        r->base.hash = r->rec.init.hash;
+    }
+    if (!find_opt(opts, "seq")->arg) s->tc.seq_len = btc.seq_len;
+    if (s->tc.seq_len > s->mc.max_seq_len)
+        die("--seq %d is longer than the base model's context of %d tokens", s->tc.seq_len, s->mc.max_seq_len);
+    /* a new run: nothing of the base's optimizer state */
+    if (r->m.adam_m) ut__zero(r->m.adam_m, r->m.n_params);   /* (a LoRA base has none: frozen) */
+    if (r->m.adam_v) ut__zero(r->m.adam_v, r->m.n_params);
 }
 
 /* Parses the command line into r->s. Returns 1 if it printed --help. */
@@ -891,6 +1075,8 @@ static int parse_train_args(run *r, int argc, char **argv) {
     if (!find_opt(opts, "min-lr")->arg) s->tc.min_lr = s->tc.lr / 10;   /* the usual: decay to lr/10 */
     if (!find_opt(opts, "warmup")->arg && s->tc.warmup_steps > s->tc.total_steps / 10)
         s->tc.warmup_steps = s->tc.total_steps / 10;                     /* short runs: 10% warmup */
+    if (s->init_from || s->init_from_hf) init_from_settings(r, opts);
+    else if (s->lora_rank && !s->resume) die("--lora-rank needs --init-from RUN|FILE: the frozen base model to adapt");
     if (s->resume) resume_settings(r, opts);
     if (!s->train_path) die("no training data: give --train FILE (a token file from `tokenizer encode`; `make run` makes one)");
     if (s->stop_at > s->tc.total_steps)
@@ -929,6 +1115,9 @@ static void load_data(run *r) {
     if (s->resume && (int)r->train.vocab_size != r->m.cfg.vocab_size)
         die("%s has vocabulary %u but the checkpoint %s was trained with %d (a different tokenizer?)",
             s->train_path, r->train.vocab_size, r->ckpt_in, r->m.cfg.vocab_size);
+    if ((s->init_from || s->init_from_hf) && (int)r->train.vocab_size != r->m.cfg.vocab_size)
+        die("%s has vocabulary %u but the base model %s has %d: encode the new text with the base model's tokenizer",
+            s->train_path, r->train.vocab_size, s->init_from ? s->init_from : s->init_from_hf, r->m.cfg.vocab_size);
     if (r->train.n_tokens < (uint64_t)T + 1)
         die("%s holds %llu tokens, fewer than one sequence (--seq %d needs %d); use more text or a smaller --seq",
             s->train_path, (unsigned long long)r->train.n_tokens, T, T + 1);
@@ -969,6 +1158,12 @@ static const char *flag_names(const char *msg) {
 static void init_model(run *r) {
     ut_config *mc = &r->s.mc;
     const ut_train_config *tc = &r->s.tc;
+    if (r->s.init_from || r->s.init_from_hf) {   /* fine-tuning: the weights are the base's (init_from_settings) */
+        if (tc->min_lr > tc->lr) die("--min-lr %g is larger than --lr %g", tc->min_lr, tc->lr);
+        if (tc->warmup_steps > tc->total_steps) die("--warmup %d is longer than --steps %d", tc->warmup_steps, tc->total_steps);
+        r->pr.data_rng = ut_rng_seed(tc->seed ^ 0xDA7A0DA7A0ull);
+        return;
+    }
     mc->vocab_size = (int)r->train.vocab_size;
     mc->max_seq_len = r->T;
     if (mc->d_model % mc->n_heads) die("--dim %d is not divisible by --heads %d (head_dim = dim / heads)", mc->d_model, mc->n_heads);
@@ -1028,17 +1223,25 @@ static void lock_write_pid(const char *dir) {
         die("writing %s/lock failed: %s", dir, strerror(errno));
 }
 
+static const ut_base_ref *g_lora_base;   /* the base a LoRA run's adapter names (save_checkpoint) */
+
 /* Never replace another run's checkpoint: a new run needs a fresh --out, and
    --resume A --out B may only write to B if B's checkpoint is A itself. A
    folder another run is writing is an error first (see the lock above). */
 static void check_output_paths(run *r) {
     const settings *s = &r->s;
-    snprintf(r->ckpt_out, sizeof r->ckpt_out, "%s/ckpt.bin", s->out_dir);
+    int lora = r->m.lora != NULL;   /* a LoRA run saves its adapter, not a checkpoint */
+    snprintf(r->ckpt_out, sizeof r->ckpt_out, "%s/%s", s->out_dir, lora ? "adapter.bin" : "ckpt.bin");
     snprintf(r->mpath, sizeof r->mpath, "%s/metrics.jsonl", s->out_dir);
-    snprintf(r->best_path, sizeof r->best_path, "%s/best.ckpt", s->out_dir);
+    snprintf(r->best_path, sizeof r->best_path, "%s/%s", s->out_dir, lora ? "best.adapter" : "best.ckpt");
+    g_lora_base = &r->base;
     if (s->dry_run) return;
     if (g_comm.rank == 0)                /* the lock is rank 0's: it alone writes the folder */
         lock_run_folder(s->out_dir, 0);  /* an existing folder: is it in use? (open_output takes it otherwise) */
+    char other[4200];                    /* a run folder holds a checkpoint or an adapter, never both */
+    snprintf(other, sizeof other, "%s/%s", s->out_dir, lora ? "ckpt.bin" : "adapter.bin");
+    if (!s->resume && file_exists(other))
+        die("%s already exists: choose another --out (a run folder holds one run)", other);
     if (!file_exists(r->ckpt_out)) return;
     if (!s->resume)
         die("%s already exists: continue it with --resume %s, or choose another --out", r->ckpt_out, s->out_dir);
@@ -1129,6 +1332,10 @@ static void zero_setup(run *r) {
    is a collective), then rank 0 writes. */
 static void save_checkpoint(run *r, const char *path) {
     ut_model *m = &r->m;
+    if (m->lora) {   /* a LoRA run saves its adapter (one process: see train_setup) */
+        if (ut_lora_save(path, m->lora, &m->cfg, &r->s.tc, &r->pr, g_lora_base)) die("%s", ut_error());
+        return;
+    }
     if (!r->s.zero) {
         if (g_comm.rank == 0 && ut_checkpoint_save(path, m, &r->s.tc, &r->pr)) die("%s", ut_error());
         return;
@@ -1209,7 +1416,24 @@ static int train_setup(run *r, int argc, char **argv) {
     r->m.recompute = r->s.recompute;   /* activation checkpointing (ut_model.recompute) */
     r->fpt = ut_flops_per_token(mc, r->T);
     r->tok_per_step = (long long)r->B * r->T * r->s.tc.grad_accum;
-    print_config_line(r->s.resume ? "resume" : "train", mc, &r->s.tc, num_threads());
+    print_config_line(r->s.resume ? "resume" : r->rec.init.set ? "fine-tune" : "train", mc, &r->s.tc, num_threads());
+    if (r->rec.init.set && !r->s.resume)
+        printf("fine-tune: from %s (%llu bytes, fnv1a64 %016llx)\n", r->rec.init.path, r->rec.init.bytes, r->rec.init.hash);
+    if (r->m.lora) {   /* what LoRA trains, and what its optimizer holds, against full fine-tuning */
+        const ut_lora *lo = r->m.lora;
+        char tg[64] = "";
+        for (int t = 0; t < UT_LORA_NT; t++)
+            if ((lo->targets >> t) & 1u) snprintf(tg + strlen(tg), sizeof tg - strlen(tg), "%s%s", tg[0] ? "," : "", ut_lora_target_names[t]);
+        printf("lora: rank %d, alpha %g, targets %s: %zu trainable numbers (%.2f%% of %zu), AdamW state %.2f MB "
+               "(full fine-tuning: %.2f MB); the base is frozen (%s)\n", lo->rank, lo->alpha, tg, lo->n_params,
+               100.0 * lo->n_params / r->m.n_params, r->m.n_params, 8.0 * lo->n_params / 1e6, 8.0 * r->m.n_params / 1e6,
+               r->base.path);
+    }
+    if (r->m.lora && g_comm.world > 1)   /* its adapter update is not sharded or summed over ranks yet */
+        die("a LoRA run takes one process (./train); data-parallel LoRA is not supported yet");
+#ifdef UT_GPU
+    if (r->m.lora) die("LoRA runs on the CPU (./train) for now: train_gpu has no LoRA kernels yet");
+#endif
     if (r->s.zero) zero_setup(r);
     comm_barrier(&g_comm);   /* every rank has read the folder before rank 0 starts writing it */
     return 0;
@@ -1223,6 +1447,7 @@ static void train_free(run *r) {
     ut_tokens_free(&r->train);
     ut_tokens_free(&r->val);
     ut_model_free(&r->m);
+    ut_lora_free(&r->lora);
     free(r->in); free(r->tgt); free(r->load); free(r->step_stats);
     free(r->zm); free(r->zv); free(r->zg); free(r->znorm); free(r->gsum);
     free(r->rec.runs);
@@ -1272,14 +1497,30 @@ static step_result train_step(run *r, int step) {
     int first = g_comm.rank * r->local_accum, last = first + r->local_accum;   /* this rank's micro-batches */
     step_result st = {0, 0, 0, ut_lr_at(tc, step), 0};
     double *mb = r->step_stats, *count = r->step_stats + (size_t)accum * 3;   /* (accum, 3) and (L, E) */
-    size_t P = m->n_params;
+    /* what this step trains: the whole model, or a LoRA run's adapter alone
+       (its base is frozen and has no gradient) */
+    ut_float *G = m->lora ? m->lora->grads : m->grads;
+    size_t P = m->lora ? m->lora->n_params : m->n_params;
+    /* Several micro-batches on this rank: each one's gradient is taken alone
+       and added to a sum, in micro-batch order, so that the result is the same
+       bit for bit however the micro-batches are shared among ranks. The GPU
+       build keeps its gradient on the GPU, where the backward adds into it:
+       zeroed once, it sums the micro-batches itself. */
+#ifdef UT_GPU
+    const int separate = 0;
+#else
+    const int separate = r->local_accum > 1;
+#endif
     memset(r->step_stats, 0, ((size_t)accum * 3 + (size_t)LE) * sizeof(double));
-    if (r->local_accum > 1 && !r->gsum && !(r->gsum = (ut_float *)malloc(P * sizeof(ut_float))))
+    if (separate && !r->gsum && !(r->gsum = (ut_float *)malloc(P * sizeof(ut_float))))
         die("out of memory for the gradient sum of --grad-accum");
     for (int a = 0; a < accum; a++) {
         ut_batch_random(&r->train, &r->pr.data_rng, r->B, r->T, r->in, r->tgt);   /* every rank draws every batch */
         if (a < first || a >= last) continue;                                      /* another rank's */
-        ut_model_zero_grad(m);
+        if (a == first || separate) {
+            if (m->lora) ut__zero(G, P);
+            else ut_model_zero_grad(m);
+        }
         double loss = ut_model_forward(m, r->in, r->tgt, r->B, r->T);
         if (loss < 0) die("%s", ut_error());
         if (!isfinite(loss)) {
@@ -1290,23 +1531,23 @@ static step_result train_step(run *r, int step) {
         mb[a * 3] = loss; mb[a * 3 + 1] = m->aux_loss; mb[a * 3 + 2] = m->z_loss;
         for (int i = 0; moe && i < LE; i++) count[i] += m->expert_count[i];
         ut_model_backward(m, 1.0f / accum);
-        if (r->local_accum == 1) continue;                  /* the gradient is already the sum */
-        if (a == first) memcpy(r->gsum, m->grads, P * sizeof(ut_float));
+        if (!separate) continue;                            /* the gradient is already the sum */
+        if (a == first) memcpy(r->gsum, G, P * sizeof(ut_float));
         else {
             ut_float *gs = r->gsum;
-            const ut_float *g = m->grads;
             #pragma omp parallel for
-            for (size_t i = 0; i < P; i++) gs[i] += g[i];
+            for (size_t i = 0; i < P; i++) gs[i] += G[i];
         }
     }
-    if (r->local_accum > 1) memcpy(m->grads, r->gsum, P * sizeof(ut_float));
+    if (separate) memcpy(G, r->gsum, P * sizeof(ut_float));
     /* every rank's losses and counts (each entry has one rank's number and
        zeros elsewhere, so the sums are exact), then added in micro-batch order */
     comm_allreduce_sum_f64(&g_comm, r->step_stats, (size_t)accum * 3 + (size_t)LE);
     for (int a = 0; a < accum; a++) { st.loss += mb[a * 3]; st.aux += mb[a * 3 + 1]; st.z += mb[a * 3 + 2]; }
     for (int i = 0; moe && i < LE; i++) r->load[i] += count[i];
     st.loss /= accum; st.aux /= accum; st.z /= accum;
-    if (!r->s.zero) {
+    if (m->lora) st.grad_norm = ut_lora_adamw_step(m->lora, tc, st.lr, step + 1);   /* one process: train_setup */
+    else if (!r->s.zero) {
         comm_allreduce_sum_f32(&g_comm, m->grads, m->n_params);   /* every rank: the whole step's gradient */
         st.grad_norm = ut_adamw_step(m, tc, st.lr, step + 1);
     } else {
@@ -1328,7 +1569,8 @@ static step_result train_step(run *r, int step) {
        lr or weight decay, or g^2 overflowing): look at what the update made. */
     char what[600];
     if (!isfinite(st.grad_norm)) snprintf(what, sizeof what, "the gradient norm is %g", st.grad_norm);
-    else if (check_state(r)) snprintf(what, sizeof what, "the update made %s", ut_error());
+    else if (m->lora ? ut__lora_check(m->lora) : check_state(r))
+        snprintf(what, sizeof what, "the update made %s", ut_error());
     else return st;
     stop_not_finite(r, what, step + 1);   /* the weights are now bad */
 }
@@ -1966,8 +2208,17 @@ static void open_checkpoint(const char *cmd, const char *resume, ut_model *m, ut
                             run_record *rec) {
     char path[4096], dir[4096];
     if (!resume) die("%s needs --resume DIR|FILE (a run folder or a checkpoint)", cmd);
-    checkpoint_path(resume, path, sizeof path);
-    if (ut_checkpoint_load(path, m, tc, pr)) die("%s", ut_error());
+    if (adapter_path(resume, path, sizeof path)) {   /* a LoRA run: its base with the adapter merged in */
+        ut_lora lo;
+        ut_base_ref base;
+        load_adapter(path, NULL, 0, m, &lo, tc, pr, &base);
+        ut_lora_merge(m, &lo);
+        m->lora = NULL;
+        ut_lora_free(&lo);
+    } else {
+        checkpoint_path(resume, path, sizeof path);
+        if (ut_checkpoint_load(path, m, tc, pr)) die("%s", ut_error());
+    }
     run_dir_of(resume, dir, sizeof dir);
     memset(rec, 0, sizeof *rec);
     record_read(dir, rec);
@@ -1983,9 +2234,38 @@ static const char *pick_tokenizer(const char *given, const run_record *rec, int 
     return given;
 }
 
+/* --dtype int8|int4 of sample and eval: every weight matrix (the embedding,
+   q k v o, the MLPs or experts, the LM head; not the norms or the router)
+   rounded through weight-only quantization with one scale per --group
+   numbers of a row (ultrathink.h, section 11b), then computed with as f32:
+   the numbers a weight-only int8/int4 kernel (ut_qdot) computes with. Sets
+   the bytes the matrices take stored that way and as f32. */
+static void quantize_weights(ut_model *m, const char *dtype, int group, double *q_bytes, double *f_bytes) {
+    int bits = !strcmp(dtype, "int8") ? 8 : !strcmp(dtype, "int4") ? 4 : !strcmp(dtype, "f32") ? 32 : -1;
+    if (bits < 0) die("--dtype: '%s' is not one of f32, int8, int4", dtype);
+    const ut_config *c = &m->cfg;
+    int cols[UT_NUM_TENSORS] = {0};   /* each matrix's row length; 0: not quantized */
+    cols[UT_TOK_EMB] = cols[UT_WQ] = cols[UT_WK] = cols[UT_WV] = c->d_model;
+    cols[UT_W_GATE] = cols[UT_W_UP] = cols[UT_LM_HEAD] = c->d_model;
+    cols[UT_WO] = c->n_heads * c->head_dim;
+    cols[UT_W_DOWN] = c->ffn_hidden;
+    *q_bytes = *f_bytes = 0;
+    for (int t = 0; t < UT_NUM_TENSORS; t++) {
+        if (!cols[t] || !m->sizes[t]) continue;
+        int rows = (int)(m->sizes[t] / (size_t)cols[t]);
+        *f_bytes += 4.0 * m->sizes[t];
+        if (bits == 32) { *q_bytes += 4.0 * m->sizes[t]; continue; }
+        ut_qmatrix qm;
+        if (ut_quantize(&qm, m->p[t], rows, cols[t], bits, group)) die("%s", ut_error());
+        ut_dequantize(m->p[t], &qm);
+        *q_bytes += (double)ut_qmatrix_bytes(&qm);
+        ut_qmatrix_free(&qm);
+    }
+}
+
 static int sample_main(int argc, char **argv) {
-    const char *resume = NULL, *tok_path = NULL, *prompt = "", *probs_path = NULL;
-    int tokens = 256, top_k = 0, threads = 0, count = 1, force = 0;
+    const char *resume = NULL, *tok_path = NULL, *prompt = "", *probs_path = NULL, *dtype = NULL;
+    int tokens = 256, top_k = 0, threads = 0, count = 1, force = 0, group = 32;
     float temperature = 0.8f, top_p = 0.95f;
     uint64_t seed = 1337;
     option opts[] = {
@@ -2001,6 +2281,8 @@ static int sample_main(int argc, char **argv) {
         {"samples", OPT_INT, &count, 1, 1000, 0, "how many samples", NULL},
         {"threads", OPT_INT, &threads, 0, 4096, 0, "OpenMP threads (0 = all)", NULL},
         {"probs", OPT_STR, &probs_path, 0, 0, 0, "also write each generated token's probabilities (V f32) to this file", NULL},
+        {"dtype", OPT_STR, &dtype, 0, 0, 0, "weights rounded as int8 or int4 (weight-only, one scale per --group); prints the size and tokens/s", NULL},
+        {"group", OPT_INT, &group, 1, 1 << 20, 0, "numbers per quantization scale, along a row", NULL},
         {NULL, 0, NULL, 0, 0, 0, NULL, NULL}};
     if (parse_options(opts, argc, argv, "train sample")) {
         print_help("usage: train sample --resume DIR|FILE [OPTIONS]\n"
@@ -2021,16 +2303,24 @@ static int sample_main(int argc, char **argv) {
     if (!tok_path && m.cfg.vocab_size > 257)
         fprintf(stderr, "train: note: no --tokenizer: printing token ids\n");
     int *ids, np = encode_prompt(&tk, m.cfg.vocab_size, prompt, &ids);
+    double q_bytes = 0, f_bytes = 0;
+    if (dtype) quantize_weights(&m, dtype, group, &q_bytes, &f_bytes);
     ut_kv_cache kv;
     if (ut_kv_init(&kv, &m)) die("%s", ut_error());
     if (probs_path && !(probs_out = fopen(probs_path, "wb"))) die("cannot write %s: %s", probs_path, strerror(errno));
     uint64_t rng = ut_rng_seed(seed);
+    double t0 = now_s();
     for (int i = 0; i < count; i++) {
         if (count > 1) printf("--- sample %d ---\n", i + 1);
         fputs(prompt, stdout);
         if (generate(&m, &kv, &tk, ids, np, tokens, temperature, top_k, top_p, &rng)) die("%s", ut_error());
         printf("\n");
     }
+    if (dtype)
+        fprintf(stderr, "sample: %s weights (group %d): matrices %.2f MB as stored, f32 %.2f MB (%.1fx smaller); "
+                "%d tokens in %.2f s = %.0f tokens/s (computed in f32 on the rounded weights)\n", dtype, group,
+                q_bytes / 1e6, f_bytes / 1e6, f_bytes / q_bytes, count * (tokens + np), now_s() - t0,
+                count * (tokens + np) / (now_s() - t0));
     free(ids);
     if (probs_out && fclose(probs_out) != 0) die("cannot write %s: %s", probs_path, strerror(errno));
     ut_kv_free(&kv);
@@ -2045,7 +2335,8 @@ static int sample_main(int argc, char **argv) {
    reports what was read. */
 static int eval_main(int argc, char **argv) {
     const char *resume = NULL, *val_path = NULL;
-    int eval_tokens = 1000000, batch = 0, threads = 0, json = 0;
+    int eval_tokens = 1000000, batch = 0, threads = 0, json = 0, group = 32;
+    const char *dtype = NULL;
     option opts[] = {
         {"resume", OPT_STR, &resume, 0, 0, 0, "checkpoint: a run folder (DIR/ckpt.bin) or a file such as DIR/best.ckpt (required)", NULL},
         {"val", OPT_STR, &val_path, 0, 0, 0, "token file to evaluate on (default: the run's --val, from its run.json)", NULL},
@@ -2053,6 +2344,8 @@ static int eval_main(int argc, char **argv) {
         {"batch", OPT_INT, &batch, 0, 1 << 20, 0, "sequences per forward pass (0 = the run's --batch)", NULL},
         {"threads", OPT_INT, &threads, 0, 4096, 0, "OpenMP threads (0 = all)", NULL},
         {"json", OPT_FLAG, &json, 0, 1, 0, "print the result as one JSON object", NULL},
+        {"dtype", OPT_STR, &dtype, 0, 0, 0, "also evaluate with the weights rounded as int8 or int4 (weight-only, one scale per --group): the loss cost and the size", NULL},
+        {"group", OPT_INT, &group, 1, 1 << 20, 0, "numbers per quantization scale, along a row", NULL},
         {NULL, 0, NULL, 0, 0, 0, NULL, NULL}};
     if (parse_options(opts, argc, argv, "train eval")) {
         print_help("usage: train eval --resume DIR|FILE [--val FILE] [OPTIONS]\n"
@@ -2086,8 +2379,15 @@ static int eval_main(int argc, char **argv) {
     tty = isatty(fileno(stdout));
     catch_stop_signals();
     double t0 = now_s();
-    double loss = evaluate(&m, &val, B, T, batches, all, in, tgt, 1, &done);
+    double loss = evaluate(&m, &val, B, T, batches, all, in, tgt, 1, &done), f32_loss = loss, q_bytes = 0, f_bytes = 0;
     if (!done) die("stopped by %s before the first batch", stop_signal_name());
+    if (dtype && strcmp(dtype, "f32")) {   /* the same windows again, on the rounded weights */
+        quantize_weights(&m, dtype, group, &q_bytes, &f_bytes);
+        loss = evaluate(&m, &val, B, T, done, all, in, tgt, 1, &done);
+        printf("eval: %s weights (group %d): val_loss %.6f vs f32 %.6f (%+.6f nats/token); matrices %.2f MB as stored, "
+               "f32 %.2f MB (%.1fx smaller)\n", dtype, group, loss, f32_loss, loss - f32_loss, q_bytes / 1e6,
+               f_bytes / 1e6, f_bytes / q_bytes);
+    } else if (dtype) quantize_weights(&m, dtype, group, &q_bytes, &f_bytes);   /* f32: checks the name only */
     long long tokens = (long long)done * B * T;
     double bpb = bits_per_byte(&val, loss), secs = now_s() - t0;
     if (json) {
@@ -2110,7 +2410,6 @@ static int eval_main(int argc, char **argv) {
    Hugging Face folder (export.h says what each holds and why). The
    tokenizer goes with it (the run's, or --tokenizer). Every input is checked
    first; the output appears whole (temp + rename) or not at all. */
-#include "export.h"
 
 typedef struct { const ut_model *m; const ut_tokenizer *tk; int type; const char *name; const ex_card *card; } export_job;
 static int write_gguf(FILE *f, const void *p) {
@@ -2278,6 +2577,119 @@ static int export_main(int argc, char **argv) {
     return 0;
 }
 
+/* import: a Hugging Face folder (export.h, section 7) as a run folder --
+   OUT/ckpt.bin (step 0 of a one-step run; the weights are what matters),
+   OUT/tokenizer.tok (tokenizer.json as ours) and OUT/run.json (the folder
+   it came from as init_from) -- so that sample, eval, export and
+   --init-from read it like any run. */
+static int write_bytes(FILE *f, const void *p) {
+    const ut_tokenizer *tk = (const ut_tokenizer *)p;
+    size_t n;
+    uint8_t *b = ut_tokenizer_serialize(tk, &n);
+    if (!b) return ex_fail("%s", ut_error());
+    int r = fwrite(b, 1, n, f) == n ? 0 : ex_fail("write failed: %s", strerror(errno));
+    free(b);
+    return r;
+}
+static int import_main(int argc, char **argv) {
+    const char *hf = NULL, *out = NULL;
+    int force = 0;
+    option opts[] = {
+        {"hf", OPT_STR, &hf, 0, 0, 0, "the Hugging Face folder: config.json, model.safetensors, tokenizer.json (required)", NULL},
+        {"out", OPT_STR, &out, 0, 0, 0, "the run folder to write: ckpt.bin, tokenizer.tok, run.json (required)", NULL},
+        {"force", OPT_FLAG, &force, 0, 1, 0, "replace OUT/ckpt.bin if it exists", NULL},
+        {NULL, 0, NULL, 0, 0, 0, NULL, NULL}};
+    if (parse_options(opts, argc, argv, "train import")) {
+        print_help("usage: train import --hf DIR --out RUN\n"
+                   "Reads a Llama/Mistral/Mixtral Hugging Face folder (f32, f16 or bf16 safetensors; a byte-level BPE\n"
+                   "tokenizer laid out as ultrathink's, such as `train export --format hf` writes) into a run folder.", opts);
+        return 0;
+    }
+    if (!hf || !out || !*out) die("import needs --hf DIR and --out RUN");
+    if (!is_dir(hf)) die("import: %s is not a folder", hf);
+    ut_model m;
+    ut_tokenizer tk;
+    if (ex_hf_import(hf, &m, &tk)) die("%s", ex_err);
+    char ckpt[4200], tok[4200], st_path[4200];
+    snprintf(ckpt, sizeof ckpt, "%s/ckpt.bin", out);
+    snprintf(tok, sizeof tok, "%s/tokenizer.tok", out);
+    snprintf(st_path, sizeof st_path, "%s/model.safetensors", hf);
+    if (file_exists(ckpt) && !force) die("%s already exists: --force replaces it", ckpt);
+    if (make_dirs(out)) die("cannot create %s: %s", out, strerror(errno));
+    ut_train_config tc = ut_train_config_default();
+    tc.seq_len = m.cfg.max_seq_len;
+    tc.total_steps = 1; tc.warmup_steps = 0; tc.decay_steps = 0;
+    ut_progress pr = {0, 0, 0};
+    run_record rec;
+    memset(&rec, 0, sizeof rec);
+    if (ex_write_file(tok, write_bytes, &tk)) die("%s", ex_err);
+    if (ut_checkpoint_save(ckpt, &m, &tc, &pr)) die("%s", ut_error());
+    file_identify(tok, &rec.tok);
+    file_identify(st_path, &rec.init);
+    const option none[] = {{NULL, 0, NULL, 0, 0, 0, NULL, NULL}};
+    record_write(out, &rec, none, 0);
+    printf("import: %s (%s, %d layers, vocab %d, %zu params) -> %s\n", hf, m.cfg.n_experts > 1 ? "MoE" : "dense",
+           m.cfg.n_layers, m.cfg.vocab_size, ut_num_params(&m.cfg), out);
+    ut_tokenizer_free(&tk);
+    ut_model_free(&m);
+    return 0;
+}
+
+/* merge: a LoRA run's adapter folded into its base, W + (alpha / r) B A for
+   every adapted matrix (ut_lora_merge), written as an ordinary run folder:
+   OUT/ckpt.bin (the adapter's step and settings, AdamW moments zero) and
+   OUT/run.json (the base's tokenizer, init_from: the base). It samples,
+   evaluates, exports and fine-tunes like any run. */
+static int merge_main(int argc, char **argv) {
+    const char *base = NULL, *adapter = NULL, *out = NULL;
+    int force = 0;
+    option opts[] = {
+        {"base", OPT_STR, &base, 0, 0, 0, "the base model: a run folder or a checkpoint (default: the one the adapter names)", NULL},
+        {"adapter", OPT_STR, &adapter, 0, 0, 0, "the LoRA run folder (OUT/adapter.bin) or adapter file (required)", NULL},
+        {"out", OPT_STR, &out, 0, 0, 0, "the run folder to write: ckpt.bin, run.json (required)", NULL},
+        {"force", OPT_FLAG, &force, 0, 1, 0, "replace OUT/ckpt.bin; merge into a --base other than the adapter's", NULL},
+        {NULL, 0, NULL, 0, 0, 0, NULL, NULL}};
+    if (parse_options(opts, argc, argv, "train merge")) {
+        print_help("usage: train merge [--base RUN|FILE] --adapter RUN|FILE --out RUN\n"
+                   "Writes the base model with the LoRA adapter merged in (W + (alpha/r) B A) as an ordinary checkpoint.", opts);
+        return 0;
+    }
+    char apath[4200], ckpt[4200];
+    if (!adapter || !out || !*out) die("merge needs --adapter RUN|FILE and --out RUN");
+    if (!adapter_path(adapter, apath, sizeof apath)) die("merge: %s is not a LoRA run or adapter file", adapter);
+    snprintf(ckpt, sizeof ckpt, "%s/ckpt.bin", out);
+    if (file_exists(ckpt) && !force) die("%s already exists: --force replaces it", ckpt);
+    ut_model m;
+    ut_lora lo;
+    ut_base_ref bref;
+    ut_train_config tc;
+    ut_progress pr;
+    load_adapter(apath, base, force, &m, &lo, &tc, &pr, &bref);
+    ut_lora_merge(&m, &lo);
+    m.lora = NULL;
+    ut__zero(m.adam_m, m.n_params);
+    ut__zero(m.adam_v, m.n_params);
+    /* the record: the base's tokenizer, and where the weights came from */
+    char bpath[4096], bdir[4096];
+    if (base) checkpoint_path(base, bpath, sizeof bpath); else snprintf(bpath, sizeof bpath, "%s", bref.path);
+    run_record brec, rec;
+    memset(&brec, 0, sizeof brec);
+    memset(&rec, 0, sizeof rec);
+    run_dir_of(bpath, bdir, sizeof bdir);
+    record_read(bdir, &brec);
+    if (brec.tok.set) rec.tok = brec.tok;
+    free(brec.runs);
+    file_identify(bpath, &rec.init);
+    if (make_dirs(out)) die("cannot create %s: %s", out, strerror(errno));
+    if (ut_checkpoint_save(ckpt, &m, &tc, &pr)) die("%s", ut_error());
+    const option none[] = {{NULL, 0, NULL, 0, 0, 0, NULL, NULL}};
+    record_write(out, &rec, none, pr.step);
+    printf("merge: %s (rank %d, alpha %g, %zu numbers) into %s -> %s\n", apath, lo.rank, lo.alpha, lo.n_params, bpath, ckpt);
+    ut_lora_free(&lo);
+    ut_model_free(&m);
+    return 0;
+}
+
 /* ===========================================================================
    6. MAIN
    ======================================================================== */
@@ -2296,6 +2708,8 @@ int main(int argc, char **argv) {
     else if (argc > 1 && !strcmp(argv[1], "dashboard")) rc = dashboard_main(argc - 2, argv + 2);   /* dashboard.h */
     else if (argc > 1 && !strcmp(argv[1], "report")) rc = report_main(argc - 2, argv + 2);         /* dashboard.h */
     else if (argc > 1 && !strcmp(argv[1], "export")) rc = export_main(argc - 2, argv + 2);
+    else if (argc > 1 && !strcmp(argv[1], "import")) rc = import_main(argc - 2, argv + 2);
+    else if (argc > 1 && !strcmp(argv[1], "merge")) rc = merge_main(argc - 2, argv + 2);
     else rc = train_main(argc - 1, argv + 1);
     comm_finalize(&g_comm);
     return rc;

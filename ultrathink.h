@@ -52,13 +52,15 @@
      5. layers, forward + backward side by side:
           embedding, RMSNorm, RoPE, attention (GQA, causal, sliding window),
           SwiGLU, Mixture-of-Experts (router, top-k, aux loss, z-loss),
+          LoRA's low-rank update beside a frozen linear layer,
           softmax cross-entropy
-     6. model: init, forward, backward
+     6. model: init, forward, backward (with or without a LoRA adapter)
      7. optimizer: gradient norm + clipping, AdamW, learning-rate schedule
-     8. checkpoint: the file format, atomic save, validated load
+     8. checkpoint: the file format, atomic save, validated load;
+        8b. LoRA adapters: state, AdamW step, merge, the adapter file
      9. data: token files and batches
     10. tokenizer files (decoding ids back to text, encoding prompts)
-    11. inference: KV cache and sampling
+    11. inference: KV cache and sampling; 11b. weight-only int8/int4 quantization
      A. appendix: how the matrix products are made fast (packing, the
         register-tiled micro-kernel, cache blocking, grouped products for
         the experts, attention tiled with an online softmax). Sections 1-11 say WHAT is
@@ -257,6 +259,40 @@ typedef struct {
     ut_float *out;            /* (N, D) mid + MLP: the next layer's x */
 } ut_layer_acts;
 
+/* LoRA (low-rank adaptation, Hu et al. 2021; section 8b): the base weights
+   stay frozen and each adapted matrix W (OC, C) gets a trainable pair
+   A (r, C), B (OC, r):  y = x W^T + (alpha / r) (x A^T) B^T.  A starts small
+   and random, B at zero, so an untrained adapter changes nothing. Targets
+   are the attention projections q, k, v, o of every layer and, in a dense
+   model (E = 1), the MLP's gate, up and down; the experts and the router of
+   a MoE layer, the embedding, the norms and the LM head are never adapted. */
+enum { UT_LORA_Q, UT_LORA_K, UT_LORA_V, UT_LORA_O, UT_LORA_GATE, UT_LORA_UP, UT_LORA_DOWN, UT_LORA_NT };
+extern const char *const ut_lora_target_names[UT_LORA_NT];   /* "q", "k", ... */
+typedef struct {
+    int rank;                  /* r */
+    float alpha;               /* the update is scaled by alpha / r */
+    unsigned targets;          /* bit t set: target t is adapted in every layer */
+    int n_layers, in[UT_LORA_NT], out[UT_LORA_NT];   /* L; C and OC of each target */
+    size_t n_params;
+    ut_float *params, *grads;  /* one buffer each, layer by layer, target by
+                                  target: A (r, C) then B (OC, r) */
+    ut_float *adam_m, *adam_v; /* AdamW moments, same layout */
+    /* saved by the forward for the backward, for N = B*T rows */
+    int N;
+    ut_float *xa;              /* (L, UT_LORA_NT, N, r) x A^T of each adapted product */
+    ut_float *work;            /* (N, max OC + 2 r) scratch */
+} ut_lora;
+int   ut_lora_init(ut_lora *lo, const ut_config *c, int rank, float alpha, unsigned targets, uint64_t seed);
+void  ut_lora_free(ut_lora *lo);
+ut_float *ut_lora_a(const ut_lora *lo, ut_float *buf, int l, int t);   /* A of layer l, target t in buf (params, grads, ...) */
+ut_float *ut_lora_b(const ut_lora *lo, ut_float *buf, int l, int t);   /* B, right after A */
+/* one adapted product, forward (out += s (x A^T) B^T, xa = x A^T) and backward */
+void ut_lora_forward(ut_float *out, ut_float *xa, const ut_float *x, const ut_float *A, const ut_float *B,
+                     ut_float s, int N, int C, int OC, int r, ut_float *scratch);
+void ut_lora_backward(ut_float *dx, ut_float *dA, ut_float *dB, const ut_float *dout, const ut_float *x,
+                      const ut_float *xa, const ut_float *A, const ut_float *B, ut_float s, int N, int C, int OC,
+                      int r, ut_float *scratch);
+
 typedef struct {
     ut_config cfg;
     size_t sizes[UT_NUM_TENSORS], n_params;
@@ -281,10 +317,20 @@ typedef struct {
     double aux_loss;   /* load-balancing loss, mean over layers (1.0 when balanced) */
     double z_loss;     /* router z-loss, mean over layers */
     int *expert_count; /* (L, E) tokens routed to each expert in the last forward */
+    /* LoRA: NULL for ordinary training. Set, the forward adds the adapter's
+       products (kv == NULL only: generation runs on merged weights,
+       ut_lora_merge) and the backward computes the adapter's gradients and
+       the input gradients only: no gradient of a frozen base weight is ever
+       computed (m->grads stays zero). Not owned by the model. */
+    ut_lora *lora;
 } ut_model;
 
 int  ut_model_init(ut_model *m, const ut_config *c, uint64_t seed);  /* alloc + random init */
 void ut_model_free(ut_model *m);
+/* Frees the gradients and AdamW moments of a model that will not be trained
+   itself (the frozen base of a LoRA run): 3/4 of its parameter memory. It can
+   then run forward, and backward with an adapter (m->lora), nothing else. */
+void ut_model_freeze(ut_model *m);
 /* Forward pass over inputs (B,T). targets may be NULL (then loss = 0 and only
    the probabilities are computed). Returns the cross-entropy, or -1 with
    ut_error() set if B/T/tokens are out of range. */
@@ -324,6 +370,19 @@ int ut_checkpoint_load(const char *path, ut_model *m, ut_train_config *t, ut_pro
 /* 0 when every weight and AdamW moment is finite and no second moment is
    negative; else -1, with ut_error() naming the first bad number. */
 int ut_model_check_state(const ut_model *m);
+
+/* LoRA's training step, the merge and the adapter file (section 8b). */
+double ut_lora_grad_norm(const ut_lora *lo);
+double ut_lora_adamw_step(ut_lora *lo, const ut_train_config *t, float lr, int step_t);
+void   ut_lora_merge(ut_model *m, const ut_lora *lo);    /* W += (alpha / r) B A, every adapted W */
+typedef struct { char path[4096]; uint64_t bytes, hash; } ut_base_ref;   /* the base model: path, size, FNV-1a 64 */
+int ut_lora_save(const char *path, const ut_lora *lo, const ut_config *c, const ut_train_config *t,
+                 const ut_progress *pr, const ut_base_ref *base);
+/* The base an adapter file names (to load the base before the adapter). */
+int ut_lora_base(const char *path, ut_base_ref *base);
+/* Loads into a fresh lo (ut_lora_init inside); c: the base's config (must match the file's). */
+int ut_lora_load(const char *path, ut_lora *lo, const ut_config *c, ut_train_config *t, ut_progress *pr,
+                 ut_base_ref *base);
 
 /* Token files written by `tokenizer encode` (section 9; the format is described
    there, next to its reader). */
@@ -443,6 +502,23 @@ ut_float *ut_kv_step(ut_kv_cache *kv, const ut_model *m, int token);
 /* Samples from logits with temperature (0 = greedy), top-k (0 = off), top-p (1 = off). */
 int ut_sample(const ut_float *logits, int V, float temperature, int top_k, float top_p,
               uint64_t *rng);
+
+/* Weight-only quantization for inference (section 11b): a matrix (rows,
+   cols) as small integers, one float scale per group of `group` numbers
+   along a row. */
+typedef struct {
+    int bits;           /* 8: q in [-127, 127]; 4: q in [-7, 7], two per byte */
+    int group;          /* numbers per scale (the last group of a row may be shorter) */
+    int rows, cols, groups_per_row;
+    uint8_t *q;         /* int8: rows*cols bytes; int4: rows*ceil(cols/2) bytes */
+    float *scale;       /* (rows, groups_per_row) */
+} ut_qmatrix;
+int    ut_quantize(ut_qmatrix *qm, const ut_float *w, int rows, int cols, int bits, int group);
+void   ut_qmatrix_free(ut_qmatrix *qm);
+int    ut_qget(const ut_qmatrix *qm, int r, int c);           /* the integer stored for w[r][c] */
+void   ut_dequantize(ut_float *w, const ut_qmatrix *qm);       /* w[r][c] = scale * q */
+ut_float ut_qdot(const ut_qmatrix *qm, int r, const ut_float *x); /* row r . x, straight from the integers */
+size_t ut_qmatrix_bytes(const ut_qmatrix *qm);                 /* integers + scales */
 
 /* Layer functions, public so that tests and lessons can call them one by one. */
 void ut_matmul_forward(ut_float *out, const ut_float *inp, const ut_float *w, int N, int C, int OC);
@@ -1037,8 +1113,9 @@ void ut_rmsnorm_backward(ut_float *dx, ut_float *dw, const ut_float *dout, const
         gx /= D;
         for (int i = 0; i < D; i++) dxr[i] += r * (dy[i] * w[i] - xr[i] * r * gx);
     }
-    /* dw: rows added one after another (a fixed order), each row a vector op */
-    for (int n = 0; n < N; n++) {
+    /* dw: rows added one after another (a fixed order), each row a vector op
+       (dw NULL: a frozen weight, LoRA) */
+    for (int n = 0; dw && n < N; n++) {
         const ut_float *xr = x + (size_t)n * D, *dy = dout + (size_t)n * D;
         ut_float r = rstd[n];
         for (int i = 0; i < D; i++) dw[i] += dy[i] * xr[i] * r;
@@ -1256,6 +1333,39 @@ void ut_swiglu_backward(ut_float *dx, ut_float *dwg, ut_float *dwu, ut_float *dw
     const int out_dims[2] = {F, F};
     /* dwg += dgate^T x, dwu += dup^T x, dx += dgate wg + dup wu */
     ut_linear_backward_n(2, dx, dw, dgate_up, x, w, out_dims, N, D);
+}
+
+/* --- LoRA: a low-rank update beside a frozen linear layer ---------------------
+   x (N, C), W (OC, C) frozen, A (r, C), B (OC, r), s = alpha / r:
+       y  = x W^T + s (x A^T) B^T              the base's product is computed as
+                                               always; this adds the second term
+   Backward, with xa = x A^T (N, r) kept from the forward:
+       dB += s dout^T xa                       (OC, r)
+       dxa = s dout B                          (N, r)
+       dA += dxa^T x                           (r, C)
+       dx += dxa A                             (N, C)   (+ dout W, the base's part)
+   Two thin products instead of one (OC, C) one: r (C + OC) numbers learn in
+   place of C * OC. Each step is a call of the linear layer of section 4, so
+   the numbers are as deterministic as the rest of the model.
+   scratch: N * OC floats (forward), 2 N r (backward). */
+void ut_lora_forward(ut_float *out, ut_float *xa, const ut_float *x, const ut_float *A, const ut_float *B,
+                     ut_float s, int N, int C, int OC, int r, ut_float *scratch) {
+    ut_matmul_forward(xa, x, A, N, C, r);              /* xa = x A^T      (N, r) */
+    ut_matmul_forward(scratch, xa, B, N, r, OC);       /* xa B^T          (N, OC) */
+    size_t n = (size_t)N * OC;
+    for (size_t i = 0; i < n; i++) out[i] += s * scratch[i];
+}
+void ut_lora_backward(ut_float *dx, ut_float *dA, ut_float *dB, const ut_float *dout, const ut_float *x,
+                      const ut_float *xa, const ut_float *A, const ut_float *B, ut_float s, int N, int C, int OC,
+                      int r, ut_float *scratch) {
+    size_t n = (size_t)N * r;
+    ut_float *sxa = scratch, *dxa = scratch + n;
+    for (size_t i = 0; i < n; i++) sxa[i] = s * xa[i];
+    ut_matmul_backward(NULL, dB, dout, sxa, B, N, r, OC);   /* dB += dout^T (s xa) */
+    ut__zero(dxa, n);
+    ut_matmul_backward(dxa, NULL, dout, sxa, B, N, r, OC);  /* dxa = dout B ... */
+    for (size_t i = 0; i < n; i++) dxa[i] *= s;             /* ... times s */
+    ut_matmul_backward(dx, dA, dxa, x, A, N, C, r);         /* dA += dxa^T x, dx += dxa A */
 }
 
 /* --- Mixture of Experts ------------------------------------------------------
@@ -1517,6 +1627,12 @@ void ut_model_free(ut_model *m) {
     memset(m, 0, sizeof *m);
 }
 
+void ut_model_freeze(ut_model *m) {
+    free(m->grads); free(m->adam_m); free(m->adam_v);
+    m->grads = m->adam_m = m->adam_v = NULL;
+    memset(m->g, 0, sizeof m->g);
+}
+
 /* (Re)allocates the activations and their gradients for a micro-batch (B, T):
    one allocation, carved into the buffers listed in ut__act_bufs, each
    starting on a 64-byte cache line. */
@@ -1589,6 +1705,62 @@ static ut_layer_acts ut__layer_acts(ut_model *m, int l) {
     return s;
 }
 
+/* LoRA inside the block (section 8b holds the adapter itself): one adapted
+   product of layer l, target t, forward (out += s (x A^T) B^T) or backward
+   (the adapter's gradients, dx += ...), with x A^T kept in lo->xa between
+   them. Targets not in lo->targets are skipped. */
+static int ut__lora_on(const ut_lora *lo, int t) { return (lo->targets >> t) & 1u; }
+static int ut__lora_mlp(const ut_lora *lo) {
+    return ut__lora_on(lo, UT_LORA_GATE) || ut__lora_on(lo, UT_LORA_UP) || ut__lora_on(lo, UT_LORA_DOWN);
+}
+static ut_float ut__lora_scale(const ut_lora *lo) { return (ut_float)(lo->alpha / (float)lo->rank); }
+static ut_float *ut__lora_xa(const ut_lora *lo, int l, int t, int N) {
+    return lo->xa + ((size_t)l * UT_LORA_NT + t) * N * lo->rank;
+}
+/* xa and the scratch for N rows */
+static int ut__lora_reserve(ut_lora *lo, const ut_config *c, int N) {
+    if (lo->N == N) return 0;
+    size_t r = lo->rank, oc = c->d_model;
+    for (int t = 0; t < UT_LORA_NT; t++) if ((size_t)lo->out[t] > oc) oc = lo->out[t];
+    free(lo->xa); free(lo->work);
+    lo->xa = (ut_float *)ut__calloc((size_t)lo->n_layers * UT_LORA_NT * N * r, sizeof(ut_float));
+    lo->work = (ut_float *)ut__calloc((size_t)N * (oc + 2 * r), sizeof(ut_float));
+    lo->N = lo->xa && lo->work ? N : 0;
+    return lo->N ? 0 : ut__fail("out of memory for the LoRA activations (N=%d, r=%zu)", N, r);
+}
+static void ut__lora_product_forward(ut_lora *lo, int l, int t, ut_float *out, const ut_float *x, int N) {
+    if (!ut__lora_on(lo, t)) return;
+    ut_lora_forward(out, ut__lora_xa(lo, l, t, N), x, ut_lora_a(lo, lo->params, l, t), ut_lora_b(lo, lo->params, l, t),
+                    ut__lora_scale(lo), N, lo->in[t], lo->out[t], lo->rank, lo->work);
+}
+static void ut__lora_product_backward(ut_lora *lo, int l, int t, ut_float *dx, const ut_float *dout,
+                                      const ut_float *x, int N) {
+    if (!ut__lora_on(lo, t)) return;
+    ut_lora_backward(dx, ut_lora_a(lo, lo->grads, l, t), ut_lora_b(lo, lo->grads, l, t), dout, x,
+                     ut__lora_xa(lo, l, t, N), ut_lora_a(lo, lo->params, l, t), ut_lora_b(lo, lo->params, l, t),
+                     ut__lora_scale(lo), N, lo->in[t], lo->out[t], lo->rank, lo->work);
+}
+/* ut_swiglu_backward step by step with the adapters of gate, up and down and
+   no weight gradients: dresid (N, D) -> dxn (N, D) added to. */
+static void ut__lora_swiglu_backward(ut_model *m, int l, const ut_layer_acts *s, ut_layer w, int N) {
+    ut_lora *lo = m->lora;
+    ut_grad_acts *d = &m->d;
+    int D = m->cfg.d_model, F = m->cfg.ffn_hidden;
+    size_t NF = (size_t)N * F;
+    ut_float *dh = d->ffn, *dup = d->ffn + NF;
+    ut_silu_mul_forward(dup, s->gate, s->up, NF);                       /* h again, as the forward made it */
+    ut__zero(dh, NF);
+    ut_matmul_backward(dh, NULL, d->dresid, dup, w.w_down, N, F, D);    /* dh = dout wd */
+    ut__lora_product_backward(lo, l, UT_LORA_DOWN, dh, d->dresid, dup, N);
+    ut_silu_mul_backward(dh, dup, dh, s->gate, s->up, NF);              /* dgate (over dh), dup (over h) */
+    ut_float *no_dw[2] = {NULL, NULL};
+    const ut_float *dgate_up[2] = {dh, dup}, *w_gu[2] = {w.w_gate, w.w_up};
+    const int f_dims[2] = {F, F};
+    ut_linear_backward_n(2, d->dxn, no_dw, dgate_up, s->ffn_xn, w_gu, f_dims, N, D);
+    ut__lora_product_backward(lo, l, UT_LORA_GATE, d->dxn, dh, s->ffn_xn, N);
+    ut__lora_product_backward(lo, l, UT_LORA_UP, d->dxn, dup, s->ffn_xn, N);
+}
+
 /* One block, forward: the diagram above for layer l. Training runs it on B
    sequences of T tokens (kv = NULL); generating text runs it on the one new
    token (B = T = 1) at position kv->pos, whose key and value go into the
@@ -1611,6 +1783,8 @@ static void ut__block_forward(const ut_model *m, int l, ut_layer_acts *s, int B,
     const ut_float *w_qkv[3] = {w.wq, w.wk, w.wv};
     const int qkv_dims[3] = {QD, KD, KD};
     ut_linear_forward_n(3, qkv, s->attn_xn, w_qkv, qkv_dims, N, D);
+    ut_lora *lo = kv ? NULL : m->lora;   /* the adapter's products (LoRA): training and evaluation */
+    for (int t = UT_LORA_Q; lo && t <= UT_LORA_V; t++) ut__lora_product_forward(lo, l, t, qkv[t], s->attn_xn, N);
     ut_rope_forward(s->q, m->rope_cos, m->rope_sin, B, T, H, HD, pos);
     ut_rope_forward(s->k, m->rope_cos, m->rope_sin, B, T, KVH, HD, pos);
     if (kv)
@@ -1620,10 +1794,23 @@ static void ut__block_forward(const ut_model *m, int l, ut_layer_acts *s, int B,
         ut_attention_forward(s->attn_y, s->lse, s->q, s->k, s->v, B, T, H, KVH, HD,
                              c->sliding_window, m->d.attn);
     ut_matmul_forward(s->mid, s->attn_y, w.wo, N, QD, D);
+    if (lo) ut__lora_product_forward(lo, l, UT_LORA_O, s->mid, s->attn_y, N);
     ut__add(s->mid, s->x, (size_t)N * D);
     /* feed-forward: out = mid + ffn(rmsnorm(mid)) */
     ut_rmsnorm_forward(s->ffn_xn, s->ffn_rstd, s->mid, w.ffn_norm, N, D, c->norm_eps);
-    if (E == 1) {
+    if (E == 1 && lo && ut__lora_mlp(lo)) {
+        /* ut_swiglu_forward step by step, the adapter's products beside the MLP's */
+        ut_float *gate_up[2] = {s->gate, s->up};
+        const ut_float *w_gu[2] = {w.w_gate, w.w_up};
+        const int f_dims[2] = {F, F};
+        ut_linear_forward_n(2, gate_up, s->ffn_xn, w_gu, f_dims, N, D);
+        ut__lora_product_forward(lo, l, UT_LORA_GATE, s->gate, s->ffn_xn, N);
+        ut__lora_product_forward(lo, l, UT_LORA_UP, s->up, s->ffn_xn, N);
+        ut_silu_mul_forward(s->h, s->gate, s->up, (size_t)N * F);
+        ut_matmul_forward(s->out, s->h, w.w_down, N, F, D);
+        ut__lora_product_forward(lo, l, UT_LORA_DOWN, s->out, s->h, N);
+        s->moe.count[0] = N;
+    } else if (E == 1) {
         ut_swiglu_forward(s->out, s->gate, s->up, s->h, s->ffn_xn, w.w_gate, w.w_up, w.w_down, N, D, F);
         s->moe.count[0] = N;
     } else {
@@ -1647,6 +1834,7 @@ double ut_model_forward(ut_model *m, const int *inputs, const int *targets, int 
             return ut__fail("target %d at position %zu is outside the vocabulary [0, %d)", targets[i], i, c->vocab_size);
     }
     if (ut__ensure_acts(m, B, T)) return -1;
+    if (m->lora && ut__lora_reserve(m->lora, &m->cfg, (int)N)) return -1;
     memcpy(m->inputs, inputs, N * sizeof(int));
     if (targets) memcpy(m->targets, targets, N * sizeof(int));
     else for (size_t i = 0; i < N; i++) m->targets[i] = -1;
@@ -1687,15 +1875,20 @@ void ut_model_backward(ut_model *m, float scale) {
     /* loss -> logits -> final norm */
     ut_crossentropy_backward(d->dlogits, a->probs, m->targets, N, V, scale);
     int tied = c->tie_embeddings;
+    /* LoRA: the base is frozen, so every weight gradient below is NULL (not
+       computed; g's pointers are all NULL) and only the adapters learn */
+    ut_lora *lo = m->lora;
     ut__zero(d->dxn, (size_t)N * D);
-    ut_matmul_backward(d->dxn, tied ? m->g[UT_TOK_EMB] : m->g[UT_LM_HEAD], d->dlogits, a->final_xn,
+    ut_matmul_backward(d->dxn, lo ? NULL : tied ? m->g[UT_TOK_EMB] : m->g[UT_LM_HEAD], d->dlogits, a->final_xn,
                        tied ? m->p[UT_TOK_EMB] : m->p[UT_LM_HEAD], N, D, V);
     ut__zero(d->dresid, (size_t)N * D);
-    ut_rmsnorm_backward(d->dresid, m->g[UT_FINAL_NORM], d->dxn, a->resid + (size_t)L * N * D,
+    ut_rmsnorm_backward(d->dresid, lo ? NULL : m->g[UT_FINAL_NORM], d->dxn, a->resid + (size_t)L * N * D,
                         m->p[UT_FINAL_NORM], a->final_rstd, N, D);
     float daux = scale * c->aux_loss_coef / L, dz = scale * c->z_loss_coef / L;
     for (int l = L - 1; l >= 0; l--) {
-        ut_layer w = ut_layer_weights(m->p, c, l), g = ut_layer_weights(m->g, c, l);
+        ut_layer w = ut_layer_weights(m->p, c, l), g;
+        if (lo) memset(&g, 0, sizeof g);
+        else g = ut_layer_weights(m->g, c, l);
         ut_layer_acts s = ut__layer_acts(m, l);
         if (m->acts_recompute && l < L - 1) {
             /* activation checkpointing: the slot holds the last layer's
@@ -1709,7 +1902,9 @@ void ut_model_backward(ut_model *m, float scale) {
         /* feed-forward: dresid (= dL/dout) flows into dmid both directly and
            through the MLP and its norm */
         ut__zero(d->dxn, (size_t)N * D);
-        if (E == 1)
+        if (E == 1 && lo && ut__lora_mlp(lo))
+            ut__lora_swiglu_backward(m, l, &s, w, N);
+        else if (E == 1)
             ut_swiglu_backward(d->dxn, g.w_gate, g.w_up, g.w_down, d->dresid, s.gate, s.up, NULL, s.ffn_xn,
                                w.w_gate, w.w_up, w.w_down, d->ffn, N, D, F);
         else
@@ -1719,6 +1914,7 @@ void ut_model_backward(ut_model *m, float scale) {
         /* attention: dresid now holds dL/dmid */
         ut__zero(d->dq, (size_t)N * (2 * QD + 2 * KD));   /* dq, dy, dk, dv: one buffer */
         ut_matmul_backward(d->dy, g.wo, d->dresid, s.attn_y, w.wo, N, QD, D);
+        if (lo) ut__lora_product_backward(lo, l, UT_LORA_O, d->dy, d->dresid, s.attn_y, N);
         ut_attention_backward(d->dq, d->dk, d->dv, d->dy, s.attn_y, s.lse, s.q, s.k, s.v, B, T, H, KVH, HD,
                               c->sliding_window, d->attn);
         ut_rope_backward(d->dq, m->rope_cos, m->rope_sin, B, T, H, HD, 0);
@@ -1728,9 +1924,11 @@ void ut_model_backward(ut_model *m, float scale) {
         const ut_float *d_qkv[3] = {d->dq, d->dk, d->dv}, *w_qkv[3] = {w.wq, w.wk, w.wv};
         /* dwq += dq^T xn, dwk += dk^T xn, dwv += dv^T xn;  dxn += dq wq + dk wk + dv wv */
         ut_linear_backward_n(3, d->dxn, dw_qkv, d_qkv, s.attn_xn, w_qkv, qkv_dims, N, D);
+        for (int t = UT_LORA_Q; lo && t <= UT_LORA_V; t++)
+            ut__lora_product_backward(lo, l, t, d->dxn, d_qkv[t], s.attn_xn, N);
         ut_rmsnorm_backward(d->dresid, g.attn_norm, d->dxn, s.x, w.attn_norm, s.attn_rstd, N, D);
     }
-    ut_embedding_backward(m->g[UT_TOK_EMB], d->dresid, m->inputs, N, D);
+    if (!lo) ut_embedding_backward(m->g[UT_TOK_EMB], d->dresid, m->inputs, N, D);
 }
 
 /* ===========================================================================
@@ -1754,15 +1952,17 @@ void ut_sum_squares_chunks(const ut_float *x, size_t n, double *part) {
         part[c] = s;
     }
 }
-double ut_grad_norm(const ut_model *m) {
-    size_t n = m->n_params, nc = (n + UT_NORM_CHUNK - 1) / UT_NORM_CHUNK;
+/* The norm of any n numbers (the model's gradient, a LoRA adapter's). */
+static double ut__norm(const ut_float *g, size_t n) {
+    size_t nc = (n + UT_NORM_CHUNK - 1) / UT_NORM_CHUNK;
     double *part = (double *)calloc(nc ? nc : 1, sizeof(double)), total = 0;
     if (!part) return NAN;
-    ut_sum_squares_chunks(m->grads, n, part);
+    ut_sum_squares_chunks(g, n, part);
     for (size_t c = 0; c < nc; c++) total += part[c];
     free(part);
     return sqrt(total);
 }
+double ut_grad_norm(const ut_model *m) { return ut__norm(m->grads, m->n_params); }
 
 /* Learning rate at step s (0-based): linear warmup from lr/warmup to lr over
    the first warmup steps, then cosine decay from lr to min_lr at the last step
@@ -1783,38 +1983,45 @@ float ut_lr_at(const ut_train_config *t, int s) {
      p = p - lr/(1 - b1^t) * m / (sqrt(v)/sqrt(1 - b2^t) + eps)
    Weight decay pulls matrices toward 0; it is not applied to the RMSNorm
    weights, which are scales around 1 (the model has no biases). */
-double ut_adamw_step(ut_model *m, const ut_train_config *t, float lr, int step_t) {
-    double norm = ut_grad_norm(m);
-    ut_float clip = 1;
-    if (t->grad_clip > 0 && norm > t->grad_clip) clip = (ut_float)(t->grad_clip / norm);
-    ut_adamw_update(m, t, lr, step_t, clip, 0, m->n_params, m->adam_m, m->adam_v);
-    return norm;
+static ut_float ut__clip_scale(const ut_train_config *t, double norm) {
+    return t->grad_clip > 0 && norm > t->grad_clip ? (ut_float)(t->grad_clip / norm) : 1;
 }
-
-/* The update itself, for the parameters [lo, hi) of the flat buffer (all of
-   them: lo = 0, hi = n_params). Each tensor's overlap with [lo, hi) gets the
-   formula above; whether it decays depends on the tensor. */
-void ut_adamw_update(ut_model *m, const ut_train_config *t, float lr, int step_t, ut_float clip,
-                     size_t lo, size_t hi, ut_float *mom_m, ut_float *mom_v) {
+/* The update of n numbers p with gradients g and moments mm, vv (the
+   formulas above); decay: apply weight decay. */
+static void ut__adamw(ut_float *p, const ut_float *g, ut_float *mm, ut_float *vv, size_t n, const ut_train_config *t,
+                      float lr, int step_t, ut_float clip, int decay) {
     double bc1 = 1.0 - pow(t->beta1, step_t), bc2 = 1.0 - pow(t->beta2, step_t);
     ut_float step_size = (ut_float)(lr / bc1), bc2_sqrt = (ut_float)sqrt(bc2);
     ut_float b1 = t->beta1, b2 = t->beta2, eps = t->eps;
+    ut_float keep = decay ? (ut_float)(1.0 - (double)lr * t->weight_decay) : 1;
+    #pragma omp parallel for
+    for (size_t i = 0; i < n; i++) {
+        ut_float gi = g[i] * clip;
+        mm[i] = b1 * mm[i] + (1 - b1) * gi;
+        vv[i] = b2 * vv[i] + (1 - b2) * gi * gi;
+        p[i] = p[i] * keep - step_size * mm[i] / (ut__sqrt(vv[i]) / bc2_sqrt + eps);
+    }
+}
+double ut_adamw_step(ut_model *m, const ut_train_config *t, float lr, int step_t) {
+    double norm = ut_grad_norm(m);
+    ut_adamw_update(m, t, lr, step_t, ut__clip_scale(t, norm), 0, m->n_params, m->adam_m, m->adam_v);
+    return norm;
+}
+
+/* The update for the parameters [lo, hi) of the flat buffer (all of them:
+   lo = 0, hi = n_params; ZeRO-1 gives each process one slice, with moments
+   mom_m, mom_v for that slice only). Each tensor's overlap with [lo, hi) gets
+   the formula above; whether it decays depends on the tensor. */
+void ut_adamw_update(ut_model *m, const ut_train_config *t, float lr, int step_t, ut_float clip,
+                     size_t lo, size_t hi, ut_float *mom_m, ut_float *mom_v) {
     for (int k = 0; k < UT_NUM_TENSORS; k++) {
         int decay = !(k == UT_ATTN_NORM || k == UT_FFN_NORM || k == UT_FINAL_NORM);
-        ut_float keep = decay ? (ut_float)(1.0 - (double)lr * t->weight_decay) : 1;
         size_t start = (size_t)(m->p[k] - m->params), end = start + m->sizes[k];
         if (start < lo) start = lo;
         if (end > hi) end = hi;
         if (start >= end) continue;                   /* this tensor lies outside [lo, hi) */
-        size_t n = end - start;
-        ut_float *p = m->params + start, *g = m->grads + start, *mm = mom_m + (start - lo), *vv = mom_v + (start - lo);
-        #pragma omp parallel for
-        for (size_t i = 0; i < n; i++) {
-            ut_float gi = g[i] * clip;
-            mm[i] = b1 * mm[i] + (1 - b1) * gi;
-            vv[i] = b2 * vv[i] + (1 - b2) * gi * gi;
-            p[i] = p[i] * keep - step_size * mm[i] / (ut__sqrt(vv[i]) / bc2_sqrt + eps);
-        }
+        ut__adamw(m->params + start, m->grads + start, mom_m + (start - lo), mom_v + (start - lo), end - start,
+                  t, lr, step_t, clip, decay);
     }
 }
 
@@ -2113,6 +2320,253 @@ int ut_checkpoint_load(const char *path, ut_model *m, ut_train_config *t, ut_pro
 done:
     fclose(f);
     if (r) ut_model_free(m);
+    return r;
+}
+
+/* ===========================================================================
+   8b. LORA ADAPTERS: the adapter's state, its optimizer step, the merge and
+   its file
+   The products are in section 5 (ut_lora_forward, ut_lora_backward) and the
+   model calls them (section 6, when m->lora is set). Here: the adapter as
+   one buffer per kind of state (like the model's), the AdamW step over it,
+   merging it into the base (W += s B A), and the adapter file.
+   Initialisation (as the LoRA paper): A ~ uniform(-1/sqrt(C), 1/sqrt(C)),
+   the usual fan-in scale of a linear layer, so x A^T has the size of one of
+   the base's own activations; B = 0, so the adapted model starts as the
+   base model, number for number.
+   ======================================================================== */
+
+const char *const ut_lora_target_names[UT_LORA_NT] = {"q", "k", "v", "o", "gate", "up", "down"};
+
+ut_float *ut_lora_a(const ut_lora *lo, ut_float *buf, int l, int t) {
+    size_t off = 0, r = (size_t)lo->rank;
+    for (int ll = 0; ll <= l; ll++)
+        for (int tt = 0; tt < UT_LORA_NT; tt++) {
+            if (!((lo->targets >> tt) & 1u)) continue;
+            if (ll == l && tt == t) return buf + off;
+            off += r * (size_t)(lo->in[tt] + lo->out[tt]);
+        }
+    return NULL;
+}
+ut_float *ut_lora_b(const ut_lora *lo, ut_float *buf, int l, int t) {
+    return ut_lora_a(lo, buf, l, t) + (size_t)lo->rank * lo->in[t];
+}
+
+int ut_lora_init(ut_lora *lo, const ut_config *c, int rank, float alpha, unsigned targets, uint64_t seed) {
+    memset(lo, 0, sizeof *lo);
+    if (ut_config_validate(c)) return -1;
+    if (rank < 1 || rank > 65536) return ut__fail("LoRA rank %d is not in [1, 65536]", rank);
+    if (!(alpha > 0) || !isfinite(alpha)) return ut__fail("LoRA alpha %g must be finite and > 0", alpha);
+    if (!targets || targets >> UT_LORA_NT) return ut__fail("LoRA targets 0x%x: none, or unknown ones", targets);
+    if (c->n_experts > 1 && (targets >> UT_LORA_GATE))
+        return ut__fail("LoRA on a MoE model (n_experts %d) adapts q, k, v and o only: its experts and router stay "
+                        "frozen (there are no per-expert adapters)", c->n_experts);
+    int D = c->d_model, QD = c->n_heads * c->head_dim, KD = c->n_kv_heads * c->head_dim, F = c->ffn_hidden;
+    const int in[UT_LORA_NT] = {D, D, D, QD, D, D, F}, out[UT_LORA_NT] = {QD, KD, KD, D, F, F, D};
+    lo->rank = rank; lo->alpha = alpha; lo->targets = targets; lo->n_layers = c->n_layers;
+    memcpy(lo->in, in, sizeof in);
+    memcpy(lo->out, out, sizeof out);
+    for (int t = 0; t < UT_LORA_NT; t++)
+        if ((targets >> t) & 1u) lo->n_params += (size_t)c->n_layers * rank * (size_t)(in[t] + out[t]);
+    size_t n = lo->n_params;
+    lo->params = (ut_float *)ut__calloc(n, sizeof(ut_float));
+    lo->grads = (ut_float *)ut__calloc(n, sizeof(ut_float));
+    lo->adam_m = (ut_float *)ut__calloc(n, sizeof(ut_float));
+    lo->adam_v = (ut_float *)ut__calloc(n, sizeof(ut_float));
+    if (!lo->params || !lo->grads || !lo->adam_m || !lo->adam_v) {
+        ut_lora_free(lo);
+        return ut__fail("out of memory for a LoRA adapter of %zu numbers", n);
+    }
+    uint64_t init_rng = ut_rng_seed(seed);
+    for (int l = 0; l < c->n_layers; l++)
+        for (int t = 0; t < UT_LORA_NT; t++) {
+            if (!((targets >> t) & 1u)) continue;
+            ut_float *A = ut_lora_a(lo, lo->params, l, t);
+            double bound = 1.0 / sqrt((double)in[t]);
+            for (size_t i = 0; i < (size_t)rank * in[t]; i++) A[i] = (ut_float)(bound * (2 * ut_rng_uniform(&init_rng) - 1));
+        }
+    return 0;
+}
+void ut_lora_free(ut_lora *lo) {
+    free(lo->params); free(lo->grads); free(lo->adam_m); free(lo->adam_v);
+    free(lo->xa); free(lo->work);
+    memset(lo, 0, sizeof *lo);
+}
+
+/* The training step of section 7, over the adapter's numbers (weight decay
+   on A and B: both are matrices). */
+double ut_lora_grad_norm(const ut_lora *lo) { return ut__norm(lo->grads, lo->n_params); }
+double ut_lora_adamw_step(ut_lora *lo, const ut_train_config *t, float lr, int step_t) {
+    double norm = ut_lora_grad_norm(lo);
+    ut__adamw(lo->params, lo->grads, lo->adam_m, lo->adam_v, lo->n_params, t, lr, step_t, ut__clip_scale(t, norm), 1);
+    return norm;
+}
+
+/* Merging: W (OC, C) += s B A, i.e. W[o][i] += s sum_k B[o][k] A[k][i].
+   Afterwards the plain model computes x (W + s B A)^T = x W^T + s (x A^T) B^T:
+   the adapted model, up to rounding (the two sides add the same numbers in
+   another order). */
+void ut_lora_merge(ut_model *m, const ut_lora *lo) {
+    ut_float s = ut__lora_scale(lo);
+    int r = lo->rank;
+    for (int l = 0; l < lo->n_layers; l++) {
+        ut_layer w = ut_layer_weights(m->p, &m->cfg, l);
+        ut_float *W[UT_LORA_NT] = {w.wq, w.wk, w.wv, w.wo, w.w_gate, w.w_up, w.w_down};
+        for (int t = 0; t < UT_LORA_NT; t++) {
+            if (!ut__lora_on(lo, t)) continue;
+            const ut_float *A = ut_lora_a(lo, lo->params, l, t), *B = ut_lora_b(lo, lo->params, l, t);
+            int C = lo->in[t], OC = lo->out[t];
+            #pragma omp parallel for
+            for (int o = 0; o < OC; o++)
+                for (int i = 0; i < C; i++) {
+                    ut_float sum = 0;
+                    for (int k = 0; k < r; k++) sum += B[(size_t)o * r + k] * A[(size_t)k * C + i];
+                    W[t][(size_t)o * C + i] += s * sum;
+                }
+        }
+    }
+}
+
+/* THE ADAPTER FILE: small (the adapter and its AdamW moments, no base
+   weights), little-endian like the checkpoint of section 8, written the same
+   way (PATH.tmp, fsync, rename) and read with the same checks:
+     offset size  field
+       0     4    magic "UTLA"
+       4     4    u32 version = 1
+       8     4    u32 header size = 4352
+      12     4    u32 bytes per stored number = 4
+      16   144    the base's ut_config, the run's ut_train_config and
+                  progress: the checkpoint's fields at the checkpoint's offsets
+     160     8    u64 n, the adapter's numbers
+     168     8    u64 FNV-1a 64 of the whole file, these 8 bytes counted as 0
+     176     4    i32 decay_steps
+     180     4    u32 rank r
+     184     4    f32 alpha
+     188     4    u32 targets (bit t: ut_lora_target_names[t])
+     192     8    u64 the base checkpoint's size in bytes
+     200     8    u64 the base checkpoint's FNV-1a 64
+     208    48    zero
+     256  4096    the base checkpoint's path, NUL-padded
+    4352    4n    A then B of each target (q k v o gate up down order) of
+                  each layer, float32
+   4352+4n  4n    AdamW first moments;  4352+8n  4n  second moments
+   The config must equal the base model's: an adapter only fits its base. */
+#define UT_LORA_HEADER 4352
+static int ut__lora_check(const ut_lora *lo) {
+    const ut_float *buf[3] = {lo->params, lo->adam_m, lo->adam_v};
+    const char *what[3] = {"weight", "AdamW first moment", "AdamW second moment"};
+    for (int b = 0; b < 3; b++) {
+        size_t i = ut__first_bad(buf[b], lo->n_params, b == 2);
+        if (i != lo->n_params) return ut__fail("LoRA %s [%zu] is %g", what[b], i, (double)buf[b][i]);
+    }
+    return 0;
+}
+int ut_lora_save(const char *path, const ut_lora *lo, const ut_config *c, const ut_train_config *t,
+                 const ut_progress *pr, const ut_base_ref *base) {
+    if (ut_config_validate(c) || ut__check_train_settings(c, t, pr))
+        return ut__fail_wrapped(path, "not saved, invalid settings", " (the previous adapter is untouched)");
+    if (ut__lora_check(lo)) return ut__fail_wrapped(path, "not saved", " (the previous adapter is untouched)");
+    static uint8_t h[UT_LORA_HEADER];
+    memset(h, 0, sizeof h);
+    memcpy(h, "UTLA", 4);
+    ut_put_u32(h + 4, 1); ut_put_u32(h + 8, UT_LORA_HEADER); ut_put_u32(h + 12, 4);
+    ut_config cc = *c;
+    ut_train_config tc = *t;
+    ut_progress p = *pr;
+    ut__ckpt_settings(h, &cc, &tc, &p, 1);
+    ut_put_u64(h + 160, lo->n_params);
+    ut_put_u32(h + 180, (uint32_t)lo->rank); ut_put_u32(h + 184, ut__fbits(lo->alpha)); ut_put_u32(h + 188, lo->targets);
+    ut_put_u64(h + 192, base->bytes); ut_put_u64(h + 200, base->hash);
+    memcpy(h + 256, base->path, strnlen(base->path, 4095));
+    size_t plen = strlen(path);
+    char *tmp = (char *)malloc(plen + 8);
+    if (!tmp) return ut__fail("out of memory");
+    memcpy(tmp, path, plen); memcpy(tmp + plen, ".tmp", 5);
+    FILE *f = fopen(tmp, "wb");
+    if (!f) { int r = ut__fail("cannot write adapter %s: %s", tmp, strerror(errno)); free(tmp); return r; }
+    uint64_t hash = ut__fnv(UT_FNV_INIT, h, UT_LORA_HEADER);
+    int bad = fwrite(h, 1, UT_LORA_HEADER, f) != UT_LORA_HEADER;
+    bad = bad || ut__write_floats(f, lo->params, lo->n_params, &hash);
+    bad = bad || ut__write_floats(f, lo->adam_m, lo->n_params, &hash);
+    bad = bad || ut__write_floats(f, lo->adam_v, lo->n_params, &hash);
+    uint8_t sum[8];
+    ut_put_u64(sum, hash);
+    bad = bad || fseek(f, 168, SEEK_SET) != 0 || fwrite(sum, 1, 8, f) != 8 || fflush(f) != 0;
+#if defined(__unix__) || defined(__APPLE__)
+    bad = bad || fsync(fileno(f)) != 0;
+#endif
+    bad = (fclose(f) != 0) || bad;
+    int r = 0;
+    if (bad) r = ut__fail("writing adapter %s failed (the previous adapter is untouched)", path);
+    else if (rename(tmp, path) != 0) r = ut__fail("cannot rename %s to %s: %s", tmp, path, strerror(errno));
+    if (r) remove(tmp);
+    free(tmp);
+    return r;
+}
+int ut_lora_base(const char *path, ut_base_ref *base) {
+    static uint8_t h[UT_LORA_HEADER];
+    memset(base, 0, sizeof *base);
+    FILE *f = fopen(path, "rb");
+    if (!f) return ut__fail("cannot open adapter %s: %s", path, strerror(errno));
+    int ok = fread(h, 1, UT_LORA_HEADER, f) == UT_LORA_HEADER && !memcmp(h, "UTLA", 4) && ut_get_u32(h + 4) == 1;
+    fclose(f);
+    if (!ok) return ut__fail("%s is not an ultrathink LoRA adapter (magic UTLA, version 1)", path);
+    memcpy(base->path, h + 256, 4095);
+    base->bytes = ut_get_u64(h + 192);
+    base->hash = ut_get_u64(h + 200);
+    return 0;
+}
+int ut_lora_load(const char *path, ut_lora *lo, const ut_config *c, ut_train_config *t, ut_progress *pr,
+                 ut_base_ref *base) {
+    memset(lo, 0, sizeof *lo);
+    FILE *f = fopen(path, "rb");
+    if (!f) return ut__fail("cannot open adapter %s: %s", path, strerror(errno));
+    static uint8_t h[UT_LORA_HEADER], want[UT_LORA_HEADER];
+    int r = -1;
+    ut_config fc;
+    memset(&fc, 0, sizeof fc);
+    memset(t, 0, sizeof *t);
+    if (fread(h, 1, UT_LORA_HEADER, f) != UT_LORA_HEADER) { ut__fail("%s: truncated adapter header", path); goto done; }
+    if (memcmp(h, "UTLA", 4) || ut_get_u32(h + 4) != 1 || ut_get_u32(h + 8) != UT_LORA_HEADER || ut_get_u32(h + 12) != 4) {
+        ut__fail("%s is not an ultrathink LoRA adapter (magic UTLA, version 1)", path);
+        goto done;
+    }
+    ut__ckpt_settings(h, &fc, t, pr, 0);
+    {   /* the base config, packed the same way, must give the same bytes */
+        ut_config cc = *c;
+        ut_train_config tt = *t;
+        ut_progress pp = *pr;
+        ut__ckpt_settings(want, &cc, &tt, &pp, 1);
+    }
+    if (memcmp(h + 16, want + 16, 64)) { ut__fail("%s: the adapter was made for a model of another shape", path); goto done; }
+    if (ut__check_train_settings(c, t, pr)) { ut__fail_wrapped(path, "invalid training settings in adapter", ""); goto done; }
+    if (ut_lora_init(lo, c, (int)ut_get_u32(h + 180), ut__bitsf(ut_get_u32(h + 184)), ut_get_u32(h + 188), 0)) {
+        ut__fail_wrapped(path, "invalid adapter", "");
+        goto done;
+    }
+    uint64_t n = ut_get_u64(h + 160);
+    if (n != lo->n_params) { ut__fail("%s: holds %llu numbers, its rank and targets imply %zu", path, (unsigned long long)n, lo->n_params); goto done; }
+    if (fseek(f, 0, SEEK_END) != 0 || ftell(f) != (long)(UT_LORA_HEADER + 12 * n)) {
+        ut__fail("%s: the file is not %llu bytes long (truncated or damaged)", path, (unsigned long long)(UT_LORA_HEADER + 12 * n));
+        goto done;
+    }
+    fseek(f, UT_LORA_HEADER, SEEK_SET);
+    uint64_t hash;
+    memcpy(want, h, UT_LORA_HEADER);
+    memset(want + 168, 0, 8);
+    hash = ut__fnv(UT_FNV_INIT, want, UT_LORA_HEADER);
+    if (ut__read_floats(f, lo->params, n, &hash) || ut__read_floats(f, lo->adam_m, n, &hash) ||
+        ut__read_floats(f, lo->adam_v, n, &hash)) { ut__fail("%s: read error", path); goto done; }
+    if (hash != ut_get_u64(h + 168)) { ut__fail("%s: checksum mismatch (the file is corrupted)", path); goto done; }
+    if (ut__lora_check(lo)) { ut__fail_wrapped(path, "invalid adapter", ""); goto done; }
+    memset(base, 0, sizeof *base);
+    memcpy(base->path, h + 256, 4095);
+    base->bytes = ut_get_u64(h + 192);
+    base->hash = ut_get_u64(h + 200);
+    r = 0;
+done:
+    fclose(f);
+    if (r) ut_lora_free(lo);
     return r;
 }
 
@@ -3013,6 +3467,81 @@ int ut_sample(const ut_float *logits, int V, float temperature, int top_k, float
 }
 
 /* ===========================================================================
+   11b. WEIGHT-ONLY QUANTIZATION (inference)
+   A trained weight matrix is stored as small integers and one scale per group
+   of G numbers of a row (G = 32 or 64: a group shares one scale, so one
+   outlier only coarsens its own group):
+       scale = max_i |w_i| / Q          over the group; Q = 127 (int8), 7 (int4)
+       q_i   = round(w_i / scale)       an integer in [-Q, Q]
+       w_i  ~= scale * q_i              error |w_i - scale q_i| <= scale / 2
+   int8 takes 8 bits and int4 4 bits per number, plus 32 bits per group for
+   the scale: at G = 32, 9 and 5 bits instead of 32 (3.6x and 6.4x smaller).
+   Only the weights are quantized ("weight-only"); activations stay float, so
+   a dot product is computed group by group: the integers times x, summed,
+   then times the group's scale (ut_qdot). int4 stores two numbers per byte,
+   q + 8 in each half (low half first).
+   ======================================================================== */
+
+int ut_quantize(ut_qmatrix *qm, const ut_float *w, int rows, int cols, int bits, int group) {
+    memset(qm, 0, sizeof *qm);
+    if (bits != 8 && bits != 4) return ut__fail("quantization to %d bits: 8 or 4", bits);
+    if (group < 1 || rows < 1 || cols < 1) return ut__fail("quantization group %d, matrix %dx%d", group, rows, cols);
+    int Q = bits == 8 ? 127 : 7, G = (cols + group - 1) / group;
+    size_t row_bytes = bits == 8 ? (size_t)cols : ((size_t)cols + 1) / 2;
+    qm->bits = bits; qm->group = group; qm->rows = rows; qm->cols = cols; qm->groups_per_row = G;
+    qm->q = (uint8_t *)ut__calloc((size_t)rows * row_bytes, 1);
+    qm->scale = (float *)ut__calloc((size_t)rows * G, sizeof(float));
+    if (!qm->q || !qm->scale) { ut_qmatrix_free(qm); return ut__fail("out of memory quantizing a %dx%d matrix", rows, cols); }
+    for (int r = 0; r < rows; r++)
+        for (int g = 0; g < G; g++) {
+            const ut_float *x = w + (size_t)r * cols;
+            int c0 = g * group, c1 = c0 + group < cols ? c0 + group : cols;
+            float amax = 0;
+            for (int c = c0; c < c1; c++) amax = fmaxf(amax, fabsf((float)x[c]));
+            float scale = amax / (float)Q, inv = scale > 0 ? 1.0f / scale : 0.0f;
+            qm->scale[(size_t)r * G + g] = scale;
+            for (int c = c0; c < c1; c++) {
+                int q = (int)lrintf((float)x[c] * inv);
+                q = q > Q ? Q : q < -Q ? -Q : q;
+                if (bits == 8) qm->q[(size_t)r * row_bytes + c] = (uint8_t)(int8_t)q;
+                else qm->q[(size_t)r * row_bytes + c / 2] |= (uint8_t)((q + 8) << (4 * (c & 1)));
+            }
+        }
+    return 0;
+}
+void ut_qmatrix_free(ut_qmatrix *qm) { free(qm->q); free(qm->scale); memset(qm, 0, sizeof *qm); }
+size_t ut_qmatrix_bytes(const ut_qmatrix *qm) {
+    size_t row_bytes = qm->bits == 8 ? (size_t)qm->cols : ((size_t)qm->cols + 1) / 2;
+    return (size_t)qm->rows * row_bytes + (size_t)qm->rows * qm->groups_per_row * sizeof(float);
+}
+int ut_qget(const ut_qmatrix *qm, int r, int c) {
+    if (qm->bits == 8) return (int8_t)qm->q[(size_t)r * qm->cols + c];
+    uint8_t b = qm->q[(size_t)r * (((size_t)qm->cols + 1) / 2) + c / 2];
+    return (int)((b >> (4 * (c & 1))) & 15) - 8;
+}
+void ut_dequantize(ut_float *w, const ut_qmatrix *qm) {
+    for (int r = 0; r < qm->rows; r++)
+        for (int c = 0; c < qm->cols; c++)
+            w[(size_t)r * qm->cols + c] = (ut_float)(qm->scale[(size_t)r * qm->groups_per_row + c / qm->group] *
+                                                     (float)ut_qget(qm, r, c));
+}
+/* The quantized dot product, row r of W with x (cols):
+       w . x = sum_g scale_g * (sum_{i in g} q_i x_i)
+   Each group's integers multiply x first; the scale is applied once per
+   group, not once per number. (A kernel that also quantizes x to int8 would
+   sum q_i * qx_i in integers; here x stays float: weight-only.) */
+ut_float ut_qdot(const ut_qmatrix *qm, int r, const ut_float *x) {
+    ut_float total = 0;
+    for (int g = 0; g < qm->groups_per_row; g++) {
+        int c0 = g * qm->group, c1 = c0 + qm->group < qm->cols ? c0 + qm->group : qm->cols;
+        ut_float sum = 0;
+        for (int c = c0; c < c1; c++) sum += (ut_float)ut_qget(qm, r, c) * x[c];
+        total += qm->scale[(size_t)r * qm->groups_per_row + g] * sum;
+    }
+    return total;
+}
+
+/* ===========================================================================
    A. APPENDIX: HOW THE MATRIX PRODUCTS ARE MADE FAST
    ===========================================================================
  *
@@ -3676,7 +4205,7 @@ static void ut__for_each_expert(const ut__expert_product *p, int np, const int *
                 else if (q->kind == UT__DINP) {
                     j[n] = ut__job_dinp(q->out + (size_t)o * q->C, q->a + (size_t)o * q->OC, q->b + we, M, q->C, q->OC);
                     j[n++].accumulate = !q->write;
-                } else
+                } else if (q->out)   /* a NULL dw: a frozen expert (LoRA), no product */
                     j[n++] = ut__job_dw(q->out + we, q->a + (size_t)o * q->OC, q->b + (size_t)o * q->C, M, q->C, q->OC);
             }
         }

@@ -748,6 +748,129 @@ static void test_update_guard(void) {
 #endif
 }
 
+/* LoRA (issue 17), on a dense model (every target) and a MoE one (q k v o):
+   - B = 0 (a fresh adapter): the outputs are the base model's, bit for bit
+   - a few training steps change the adapter, never a base weight (bitwise)
+   - --recompute (activation checkpointing) gives the same loss and adapter
+     gradients, bit for bit
+   - merged (W + s B A, no adapter) against unmerged: the same probabilities
+     within 1e-5 (the sums differ in order only) */
+static void test_lora(int E, int K, unsigned targets) {
+    ut_config c = tiny_config(E, K);
+    ut_model m;
+    ut_lora lo;
+    ut_model_init(&m, &c, 5);
+    if (ut_lora_init(&lo, &c, 4, 8.0f, targets, 9)) { report(0, "lora_init", "%s", ut_error()); ut_model_free(&m); return; }
+    ut_tokens d = make_tokens(c.vocab_size, 4000, 4);
+    int B = 3, T = 16, in[48], tg[48];
+    size_t NV = (size_t)B * T * c.vocab_size;
+    uint64_t r = ut_rng_seed(2);
+    ut_batch_random(&d, &r, B, T, in, tg);
+    float *base = (float *)malloc(NV * sizeof(float)), *w0 = (float *)malloc(m.n_params * sizeof(float));
+    double l0 = ut_model_forward(&m, in, tg, B, T);
+    memcpy(base, m.a.probs, NV * sizeof(float));
+    memcpy(w0, m.params, m.n_params * sizeof(float));
+    m.lora = &lo;
+    double l1 = ut_model_forward(&m, in, tg, B, T);
+    char name[96];
+    snprintf(name, sizeof name, "lora_B0_is_base(E=%d)", E);
+    report(l0 == l1 && !memcmp(base, m.a.probs, NV * sizeof(float)), name,
+           "rank 4, %zu adapter numbers: loss %.9g vs base %.9g, probabilities bitwise", lo.n_params, l1, l0);
+    /* train the adapter a few steps */
+    ut_train_config t = ut_train_config_default();
+    t.lr = 1e-2f;
+    for (int step = 1; step <= 5; step++) {
+        ut_batch_random(&d, &r, B, T, in, tg);
+        ut_model_forward(&m, in, tg, B, T);
+        ut_model_zero_grad(&m);
+        memset(lo.grads, 0, lo.n_params * sizeof(float));
+        ut_model_backward(&m, 1.0f);
+        ut_lora_adamw_step(&lo, &t, t.lr, step);
+    }
+    double bnorm = 0;
+    for (int l = 0; l < c.n_layers; l++)
+        for (int tt = 0; tt < UT_LORA_NT; tt++)
+            if ((targets >> tt) & 1u)
+                for (int i = 0; i < lo.out[tt] * lo.rank; i++) bnorm += fabs(ut_lora_b(&lo, lo.params, l, tt)[i]);
+    snprintf(name, sizeof name, "lora_base_frozen(E=%d)", E);
+    report(!memcmp(w0, m.params, m.n_params * sizeof(float)) && bnorm > 0, name,
+           "5 AdamW steps: sum |B| %.3g, base weights bitwise unchanged", bnorm);
+    /* recompute: same numbers */
+    ut_model_forward(&m, in, tg, B, T);
+    double la = m.loss;
+    memset(lo.grads, 0, lo.n_params * sizeof(float));
+    ut_model_backward(&m, 1.0f);
+    float *ga = (float *)malloc(lo.n_params * sizeof(float));
+    memcpy(ga, lo.grads, lo.n_params * sizeof(float));
+    m.recompute = 1;
+    ut_model_forward(&m, in, tg, B, T);
+    memset(lo.grads, 0, lo.n_params * sizeof(float));
+    ut_model_backward(&m, 1.0f);
+    snprintf(name, sizeof name, "lora_recompute_same(E=%d)", E);
+    report(la == m.loss && !memcmp(ga, lo.grads, lo.n_params * sizeof(float)), name, "loss and adapter gradients bitwise");
+    m.recompute = 0;
+    /* merged against unmerged */
+    ut_model_forward(&m, in, tg, B, T);
+    memcpy(base, m.a.probs, NV * sizeof(float));
+    double lu = m.loss;
+    m.lora = NULL;
+    ut_lora_merge(&m, &lo);
+    double lm = ut_model_forward(&m, in, tg, B, T), dmax = 0;
+    for (size_t i = 0; i < NV; i++) dmax = fmax(dmax, fabs((double)base[i] - m.a.probs[i]));
+    snprintf(name, sizeof name, "lora_merge_equals_adapter(E=%d)", E);
+    report(dmax <= 1e-5 && fabs(lu - lm) <= 1e-5, name, "max |dp| %.2e, loss %.7f vs %.7f (tolerance 1e-5)", dmax, lm, lu);
+    free(base); free(w0); free(ga);
+    ut_tokens_free(&d);
+    ut_lora_free(&lo);
+    ut_model_free(&m);
+}
+
+/* Weight-only quantization (issue 17): every number comes back within half
+   its group's scale (int8 and int4, rows whose length is not a multiple of
+   the group, a group of zeros, an outlier); ut_qdot, the dot product from
+   the integers, equals the dot product with the dequantized row (1e-5
+   relative: the same terms summed in another order). */
+static void test_quantization(void) {
+    int rows = 7, cols = 75;
+    float *w = (float *)malloc((size_t)rows * cols * sizeof(float)), *back = (float *)malloc((size_t)rows * cols * sizeof(float));
+    float x[75];
+    uint64_t r = ut_rng_seed(77);
+    for (int i = 0; i < rows * cols; i++) w[i] = (float)(0.05 * ut_rng_normal(&r));
+    for (int i = 0; i < 32; i++) w[2 * cols + i] = 0;     /* a whole group of zeros */
+    w[4 * cols + 40] = 3.0f;                               /* an outlier */
+    for (int i = 0; i < cols; i++) x[i] = (float)ut_rng_normal(&r);
+    for (int bits = 8; bits >= 4; bits -= 4)
+        for (int group = 32; group <= 64; group += 32) {
+            ut_qmatrix qm;
+            if (ut_quantize(&qm, w, rows, cols, bits, group)) { report(0, "quantize", "%s", ut_error()); continue; }
+            ut_dequantize(back, &qm);
+            double worst = 0, dot_err = 0;   /* worst: |w - back| / (scale / 2) */
+            int range_ok = 1, Q = bits == 8 ? 127 : 7;
+            for (int i = 0; i < rows; i++) {
+                for (int c = 0; c < cols; c++) {
+                    float sc = qm.scale[(size_t)i * qm.groups_per_row + c / group];
+                    double e = fabs((double)w[i * cols + c] - back[i * cols + c]);
+                    if (sc > 0) worst = fmax(worst, e / (sc / 2));
+                    else if (e != 0) worst = 1e9;
+                    int q = ut_qget(&qm, i, c);
+                    range_ok &= q >= -Q && q <= Q;
+                }
+                double ref = 0, mag = 0;
+                for (int c = 0; c < cols; c++) { ref += (double)back[i * cols + c] * x[c]; mag += fabs((double)back[i * cols + c] * x[c]); }
+                dot_err = fmax(dot_err, fabs(ut_qdot(&qm, i, x) - ref) / (mag > 0 ? mag : 1));
+            }
+            char name[64];
+            snprintf(name, sizeof name, "quantize_round_trip(int%d, group %d)", bits, group);
+            /* 1 + 1e-6: the float division w / scale itself rounds */
+            report(worst <= 1 + 1e-6 && range_ok, name, "max |w - scale q| = %.6f x scale/2 (bound 1); q in [-%d, %d]; "
+                   "%zu bytes for %d floats", worst, Q, Q, ut_qmatrix_bytes(&qm), rows * cols);
+            snprintf(name, sizeof name, "quantized_dot(int%d, group %d)", bits, group);
+            report(dot_err <= 1e-5, name, "ut_qdot vs the dequantized row: max relative error %.2e (bound 1e-5)", dot_err);
+            ut_qmatrix_free(&qm);
+        }
+    free(w); free(back);
+}
+
 int main(void) {
     const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
     snprintf(tmpdir, sizeof tmpdir, "%s/ut_props_XXXXXX", base);
@@ -774,6 +897,9 @@ int main(void) {
     test_matmul_fast_vs_naive();
     test_attention_fast_vs_plain();
     test_linear_n_equals_separate();
+    test_lora(1, 1, (1u << UT_LORA_NT) - 1);
+    test_lora(4, 2, 0xFu);
+    test_quantization();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0) printf("     (could not remove %s)\n", tmpdir);
