@@ -31,7 +31,7 @@ CFLAGS  += $(if $(OPENMP),$(OPENMP),-Wno-unknown-pragmas)
 STB_DIR ?= /usr/include/stb
 STB_DS  := $(STB_DIR)/stb_ds.h
 
-.PHONY: all run test test-asan bench lint clean
+.PHONY: all run test test-bins test-asan test-asan-bins bench lint clean
 all: $(BIN)/train $(BIN)/tokenizer
 
 $(STB_DS):
@@ -106,7 +106,10 @@ TEST_BINS :=
 include $(wildcard test/*.mk)
 include lessons/lessons.mk
 
-test: all $(TEST_BINS)
+# test-bins only builds them: `make -j2 test-bins` builds in parallel, then
+# `make test` runs the tests one after another (what .ci/run does)
+test-bins: all $(TEST_BINS)
+test: test-bins
 	@bash test/run.sh $(TESTS)
 
 # UT_SANITIZED=1 tells the tests they run on the sanitizer build: they leave out
@@ -115,9 +118,12 @@ test: all $(TEST_BINS)
 # model): those files are the same in both builds, and `make test` runs those
 # checks. Each test prints a "note:" line saying what it left out.
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-test-asan:
+ASAN_MAKE = $(MAKE) BUILD=build-asan BIN=build-asan OPT="-O1 -g $(SAN)" LDLIBS="-lm $(SAN)"
+test-asan-bins:
 	mkdir -p build-asan
-	UT_SANITIZED=1 $(MAKE) BUILD=build-asan BIN=build-asan OPT="-O1 -g $(SAN)" LDLIBS="-lm $(SAN)" test
+	$(ASAN_MAKE) test-bins
+test-asan: test-asan-bins
+	UT_SANITIZED=1 $(ASAN_MAKE) test
 
 # make lint: cppcheck and warning builds (gcc and clang, with and without
 # OpenMP) of every program and test program, to /dev/null; the header and

@@ -8,8 +8,10 @@
 # LESSON_IMPL (#include LESSON_IMPL), or check.sh, run as `check.sh IMPL` for
 # lessons that drive the ./train and ./tokenizer programs. The check prints one
 # "PASS name ..." or "FAIL name ..." line per check and exits non-zero on any
-# failure. Environment: CC, CFLAGS (from make), BIN (where ./train and
-# ./tokenizer are), BUILD (where programs go), LONG=1 (the long experiments).
+# failure. With LONG=1, a lesson's experiment.sh (if it has one) runs after a
+# check.c, as `experiment.sh IMPL`: minutes of training that print a table,
+# never a PASS or FAIL. Environment: CC, CFLAGS (from make), BIN (where ./train
+# and ./tokenizer are), BUILD (where programs go), LONG=1 (the experiments).
 set -u
 cd "$(dirname "$0")/.."
 [ $# -ge 1 ] || { echo "usage: lessons/run.sh N [exercise|solution]"; exit 2; }
@@ -31,4 +33,11 @@ if ! $CC $CFLAGS -I. -DLESSON_IMPL="\"$impl.c\"" -o "$out/$n-$impl" "$dir/check.
   echo "FAIL lesson_${n}_builds $dir/$impl.c does not compile (the errors are above)"
   exit 1
 fi
-exec "$out/$n-$impl"
+# passive: the checks are tiny, and on a busy machine spinning OpenMP threads
+# would only slow them down (set above)
+"$out/$n-$impl"; rc=$?
+if [ -n "${LONG:-}" ] && [ -f "$dir/experiment.sh" ]; then
+  echo
+  bash "$dir/experiment.sh" "$impl" || exit 1
+fi
+exit $rc

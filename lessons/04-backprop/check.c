@@ -15,6 +15,7 @@
 #define UT_DOUBLE
 #define ULTRATHINK_IMPLEMENTATION
 #include "../../ultrathink.h"
+#include "../lesson.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,13 +23,6 @@
 
 #include LESSON_IMPL   /* exercise.c or solution.c: matmul_backward */
 
-static int failed = 0;
-static void report(int ok, const char *name, const char *fmt, double got, double tol) {
-    printf("%s %s ", ok ? "PASS" : "FAIL", name);
-    printf(fmt, got, tol);
-    printf("\n");
-    failed |= !ok;
-}
 
 enum { N = 4, C = 5, OC = 6 };
 static ut_float INP[N * C], W[OC * C];
@@ -87,11 +81,6 @@ static double fd_error(ut_float *param, const ut_float *grad, int n, double h, d
         if (!(e <= worst)) worst = e;    /* a NaN makes worst NaN, and the check fails */
     }
     return worst;
-}
-static double maxdiff(const ut_float *a, const ut_float *b, int n) {
-    double e = 0;
-    for (int i = 0; i < n; i++) { double d = fabs(a[i] - b[i]); if (!(d <= e)) e = d; }
-    return e;
 }
 static int any_nonzero(const ut_float *a, int n) {
     for (int i = 0; i < n; i++) if (a[i] != 0) return 1;

@@ -10,6 +10,7 @@
 #define UT_DOUBLE
 #define ULTRATHINK_IMPLEMENTATION
 #include "../../ultrathink.h"
+#include "../lesson.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,28 +18,6 @@
 
 #include LESSON_IMPL   /* exercise.c or solution.c: attention_forward, attention_backward */
 
-static int failed = 0;
-static void report(int ok, const char *name, const char *fmt, double got, double tol) {
-    printf("%s %s ", ok ? "PASS" : "FAIL", name);
-    printf(fmt, got, tol);
-    printf("\n");
-    failed |= !ok;
-}
-static double *randn(size_t n, uint64_t *r) {
-    double *p = malloc(n * sizeof *p);
-    for (size_t i = 0; i < n; i++) p[i] = ut_rng_normal(r);
-    return p;
-}
-static double *zeros(size_t n) { return calloc(n, sizeof(double)); }
-/* max |a - b| over n numbers; NaN anywhere gives NaN */
-static double maxdiff(const double *a, const double *b, size_t n) {
-    double m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double e = fabs(a[i] - b[i]);
-        if (!(e <= m)) m = e;
-    }
-    return m;
-}
 static double maxabs(const double *a, size_t n) {
     double m = 0;
     for (size_t i = 0; i < n; i++) m = fmax(m, fabs(a[i]));
@@ -91,21 +70,6 @@ static double loss(void) {
     for (size_t i = 0; i < nq(FD); i++) L += y[i] * R[i];
     free(y); free(att);
     return L;
-}
-/* max over i of |analytic - numeric| / max(1, |numeric|), central differences.
-   NaN if every numeric derivative is 0: then the forward ignores the input. */
-static double grad_error(double *param, const double *grad, size_t n) {
-    double worst = 0, h = 1e-5, biggest = 0;
-    for (size_t i = 0; i < n; i++) {
-        double keep = param[i];
-        param[i] = keep + h; double lp = loss();
-        param[i] = keep - h; double lm = loss();
-        param[i] = keep;
-        double num = (lp - lm) / (2 * h), e = fabs(grad[i] - num) / fmax(1, fabs(num));
-        biggest = fmax(biggest, fabs(num));
-        if (!(e <= worst)) worst = e;   /* a NaN makes worst NaN, and the check fails */
-    }
-    return biggest > 1e-6 ? worst : NAN;
 }
 
 /* mean entropy (nats) and mean largest weight of the rows t >= 1 of att (T, T) */
@@ -264,7 +228,7 @@ int main(void) {
     double *dq = zeros(nq(s)), *dk = zeros(nkv(s)), *dv = zeros(nkv(s));
     attention_forward(y, att, Q, K, Vv, s.B, s.T, s.H, s.KVH, s.HD, s.window);
     attention_backward(dq, dk, dv, R, att, Q, K, Vv, s.B, s.T, s.H, s.KVH, s.HD, s.window);   /* dL/dy = R */
-    double eq = grad_error(Q, dq, nq(s)), ek = grad_error(K, dk, nkv(s)), ev = grad_error(Vv, dv, nkv(s));
+    double eq = grad_error(loss, Q, dq, nq(s)), ek = grad_error(loss, K, dk, nkv(s)), ev = grad_error(loss, Vv, dv, nkv(s));
     report(eq <= 1e-7, "backward_dq_finite_differences", "max rel error %.2e (tolerance %.0e)", eq, 1e-7);
     report(ek <= 1e-7, "backward_dk_finite_differences", "max rel error %.2e (tolerance %.0e)", ek, 1e-7);
     report(ev <= 1e-7, "backward_dv_finite_differences", "max rel error %.2e (tolerance %.0e)", ev, 1e-7);

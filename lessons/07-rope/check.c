@@ -8,6 +8,7 @@
 #define UT_DOUBLE
 #define ULTRATHINK_IMPLEMENTATION
 #include "../../ultrathink.h"
+#include "../lesson.h"
 #include <complex.h>
 #include <math.h>
 #include <stdio.h>
@@ -16,13 +17,6 @@
 
 #include LESSON_IMPL   /* exercise.c or solution.c: rope_tables, rope_forward, rope_backward */
 
-static int failed = 0;
-static void report(int ok, const char *name, const char *fmt, double got, double tol) {
-    printf("%s %s ", ok ? "PASS" : "FAIL", name);
-    printf(fmt, got, tol);
-    printf("\n");
-    failed |= !ok;
-}
 /* a check that means something only if the forward rotated its input: without
    that (the untouched stub, an identity) it fails and says why */
 static void report_moved(int moved, int ok, const char *name, const char *fmt, double got, double tol) {
@@ -30,19 +24,6 @@ static void report_moved(int moved, int ok, const char *name, const char *fmt, d
     printf(fmt, got, tol);
     printf(moved ? "\n" : "; but rope_forward left x unchanged\n");
     failed |= !(moved && ok);
-}
-static double *randn(size_t n, uint64_t *r) {
-    double *p = malloc(n * sizeof *p);
-    for (size_t i = 0; i < n; i++) p[i] = ut_rng_normal(r);
-    return p;
-}
-static double maxdiff(const double *a, const double *b, size_t n) {
-    double m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double e = fabs(a[i] - b[i]);
-        if (!(e <= m)) m = e;   /* NaN anywhere gives NaN */
-    }
-    return m;
 }
 static double dot(const double *a, const double *b, int n) {
     double s = 0;

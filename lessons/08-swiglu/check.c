@@ -8,6 +8,7 @@
 #define UT_DOUBLE
 #define ULTRATHINK_IMPLEMENTATION
 #include "../../ultrathink.h"
+#include "../lesson.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,24 +16,8 @@
 
 #include LESSON_IMPL   /* exercise.c or solution.c: silu_mul_*, swiglu_* */
 
-static int failed = 0;
-static void report(int ok, const char *name, const char *fmt, double got, double tol) {
-    printf("%s %s ", ok ? "PASS" : "FAIL", name);
-    printf(fmt, got, tol);
-    printf("\n");
-    failed |= !ok;
-}
 static uint64_t rng;
-static void randn(double *p, size_t n) { for (size_t i = 0; i < n; i++) p[i] = ut_rng_normal(&rng); }
-/* max |a - b| over n numbers; NaN anywhere gives NaN (and the check fails) */
-static double maxdiff(const double *a, const double *b, size_t n) {
-    double e = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs(a[i] - b[i]);
-        if (!(d <= e)) e = d;
-    }
-    return e;
-}
+static void fill_randn(double *p, size_t n) { for (size_t i = 0; i < n; i++) p[i] = ut_rng_normal(&rng); }
 
 /* The SwiGLU under test, its inputs and the loss L = sum(out * R), R random:
    dL/dout = R exactly, so the backward with dout = R gives dL/d(everything). */
@@ -52,22 +37,6 @@ static double silu_loss(void) {
     silu_mul_forward(h, G, U, S);
     for (int i = 0; i < S; i++) L += h[i] * RH[i];
     return L;
-}
-/* max over i of |analytic - numeric| / max(1, |numeric|), central
-   differences; NaN if the numeric gradient is all zero (that proves nothing:
-   an empty forward and an empty backward would agree) */
-static double grad_error(double (*loss)(void), double *param, const double *grad, int n) {
-    double worst = 0, h = 1e-5, biggest = 0;
-    for (int i = 0; i < n; i++) {
-        double keep = param[i];
-        param[i] = keep + h; double lp = loss();
-        param[i] = keep - h; double lm = loss();
-        param[i] = keep;
-        double num = (lp - lm) / (2 * h), e = fabs(grad[i] - num) / fmax(1, fabs(num));
-        if (!(e <= worst)) worst = e;
-        biggest = fmax(biggest, fabs(num));
-    }
-    return biggest > 0 ? worst : NAN;
 }
 static void fill(double *p, size_t n, double v) { for (size_t i = 0; i < n; i++) p[i] = v; }
 
@@ -95,7 +64,7 @@ int main(void) {
            e2, 1e-9);
 
     /* 3. silu_mul_backward against finite differences of silu_mul_forward */
-    randn(G, S); randn(U, S); randn(RH, S);
+    fill_randn(G, S); fill_randn(U, S); fill_randn(RH, S);
     for (int i = 0; i < S; i++) G[i] *= 3;   /* reach into both tails */
     double dg3[S], du3[S];
     fill(dg3, S, NAN); fill(du3, S, NAN);
@@ -127,7 +96,7 @@ int main(void) {
     }
 
     /* 6. the forward against the header's ut_swiglu_forward (random weights) */
-    randn(X, N * D); randn(WG, F * D); randn(WU, F * D); randn(WD, D * F); randn(R, N * D);
+    fill_randn(X, N * D); fill_randn(WG, F * D); fill_randn(WU, F * D); fill_randn(WD, D * F); fill_randn(R, N * D);
     double out[N * D], ga[N * F], up[N * F], h[N * F];
     double rout[N * D], rga[N * F], rup[N * F], rh[N * F];
     fill(out, N * D, NAN); fill(ga, N * F, NAN); fill(up, N * F, NAN); fill(h, N * F, NAN);

@@ -10,6 +10,7 @@
 #define UT_DOUBLE
 #define ULTRATHINK_IMPLEMENTATION
 #include "../../ultrathink.h"
+#include "../lesson.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,13 +19,6 @@
 
 #include LESSON_IMPL   /* exercise.c or solution.c: num_params, num_active_params, flops_per_token */
 
-static int failed = 0;
-static void report(int ok, const char *name, const char *fmt, double got, double tol) {
-    printf("%s %s ", ok ? "PASS" : "FAIL", name);
-    printf(fmt, got, tol);
-    printf("\n");
-    failed |= !ok;
-}
 static double rel(double a, double b) { return fabs(a - b) / fmax(fabs(b), 1e-300); }
 static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + 1e-9 * t.tv_nsec; }
 

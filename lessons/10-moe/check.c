@@ -8,6 +8,7 @@
 #define UT_DOUBLE
 #define ULTRATHINK_IMPLEMENTATION
 #include "../../ultrathink.h"
+#include "../lesson.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,15 +16,8 @@
 
 #include LESSON_IMPL   /* exercise.c or solution.c: topk, sort_slots, load_balance_loss, z_loss */
 
-static int failed = 0;
-static void report(int ok, const char *name, const char *fmt, double got, double tol) {
-    printf("%s %s ", ok ? "PASS" : "FAIL", name);
-    printf(fmt, got, tol);
-    printf("\n");
-    failed |= !ok;
-}
 static void *alloc(size_t n) { void *p = calloc(n ? n : 1, 1); if (!p) { printf("FAIL out of memory\n"); exit(1); } return p; }
-static double *randn(size_t n, double scale, uint64_t *r) {
+static double *randn_scaled(size_t n, double scale, uint64_t *r) {
     double *p = alloc(n * sizeof *p);
     for (size_t i = 0; i < n; i++) p[i] = scale * ut_rng_normal(r);
     return p;
@@ -48,9 +42,9 @@ static ut_moe_state S;
 static double *X, *ROUTER, *WG, *WU, *WD, OUT[N * D], AUX, Z;
 static void header_moe(void) {
     uint64_t rng = ut_rng_seed(10);
-    X = randn(N * D, 1, &rng); ROUTER = randn(E * D, 1, &rng);
-    WG = randn((size_t)E * F * D, 0.3, &rng); WU = randn((size_t)E * F * D, 0.3, &rng);
-    WD = randn((size_t)E * D * F, 0.3, &rng);
+    X = randn_scaled(N * D, 1, &rng); ROUTER = randn_scaled(E * D, 1, &rng);
+    WG = randn_scaled((size_t)E * F * D, 0.3, &rng); WU = randn_scaled((size_t)E * F * D, 0.3, &rng);
+    WD = randn_scaled((size_t)E * D * F, 0.3, &rng);
     S.probs = alloc(N * E * sizeof(double)); S.lse = alloc(N * sizeof(double));
     S.topk_w = alloc(NK * sizeof(double)); S.topk_e = alloc(NK * sizeof(int));
     S.slot_of = alloc(NK * sizeof(int)); S.slot_token = alloc(NK * sizeof(int));

@@ -8,6 +8,7 @@
 #define UT_DOUBLE
 #define ULTRATHINK_IMPLEMENTATION
 #include "../../ultrathink.h"
+#include "../lesson.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,13 +16,6 @@
 
 #include LESSON_IMPL   /* exercise.c or solution.c: lr_at, adamw_step */
 
-static int failed = 0;
-static void report(int ok, const char *name, const char *fmt, double got, double tol) {
-    printf("%s %s ", ok ? "PASS" : "FAIL", name);
-    printf(fmt, got, tol);
-    printf("\n");
-    failed |= !ok;
-}
 static double worse(double worst, double e) { return e <= worst ? worst : e; }   /* a NaN e makes it NaN */
 static int is_norm(int k) { return k == UT_ATTN_NORM || k == UT_FFN_NORM || k == UT_FINAL_NORM; }
 

@@ -21,6 +21,7 @@
    default; LONG=1 adds larger sizes (about a minute). */
 #define ULTRATHINK_IMPLEMENTATION
 #include "../../ultrathink.h"
+#include "../lesson.h"
 #include <float.h>
 #include <math.h>
 #include <stdarg.h>
@@ -35,16 +36,6 @@
 #include "ladder.c"    /* v0 .. v4, MR, NR, KC, FMA */
 #include LESSON_IMPL   /* exercise.c or solution.c: mm_kernel */
 
-static int failed = 0;
-static void report(int ok, const char *name, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    printf("%s %s ", ok ? "PASS" : "FAIL", name);
-    vprintf(fmt, ap);
-    printf("\n");
-    va_end(ap);
-    failed |= !ok;
-}
 
 static float *randn(size_t n, uint64_t *r) {
     float *p = malloc((n ? n : 1) * sizeof *p);

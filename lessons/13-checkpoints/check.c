@@ -9,6 +9,7 @@
      check inspect FILE    prints "step S ok" or "bad" with your inspector */
 #define ULTRATHINK_IMPLEMENTATION
 #include "../../ultrathink.h"
+#include "../lesson.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,13 +17,6 @@
 
 #include LESSON_IMPL   /* exercise.c or solution.c: fnv1a, ckpt_info, checkpoint_inspect */
 
-static int failed = 0;
-static void report(int ok, const char *name, const char *fmt, double got, double tol) {
-    printf("%s %s ", ok ? "PASS" : "FAIL", name);
-    printf(fmt, got, tol);
-    printf("\n");
-    failed |= !ok;
-}
 
 /* A token file of n ids below 64: a fixed random Markov chain (each id has
    4 likely successors), so a tiny model has something to learn. */

@@ -9,6 +9,7 @@
    against the length of the text. */
 #define ULTRATHINK_IMPLEMENTATION
 #include "../../ultrathink.h"
+#include "../lesson.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,13 +21,6 @@
 
 #include LESSON_IMPL   /* exercise.c or solution.c: sample, generate_nocache */
 
-static int failed = 0;
-static void report(int ok, const char *name, const char *fmt, double got, double tol) {
-    printf("%s %s ", ok ? "PASS" : "FAIL", name);
-    printf(fmt, got, tol);
-    printf("\n");
-    failed |= !ok;
-}
 
 /* Draws n ids with sample() and compares the counts with the probabilities
    want[] (the softmax of logits/temperature, cut and renormalised, computed

@@ -6,6 +6,7 @@
    random model before and after. One PASS/FAIL line per check. */
 #define ULTRATHINK_IMPLEMENTATION
 #include "../../ultrathink.h"
+#include "../lesson.h"
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -15,13 +16,6 @@
 #include LESSON_IMPL   /* exercise.c or solution.c: quantize, dequantize, pack_int4, unpack_int4 */
 #include "quant_model.h"
 
-static int failed = 0;
-static void report(int ok, const char *name, const char *fmt, double got, double tol) {
-    printf("%s %s ", ok ? "PASS" : "FAIL", name);
-    printf(fmt, got, tol);
-    printf("\n");
-    failed |= !ok;
-}
 
 /* Quantizes w (n) in groups and measures everything the bound promises:
    returns max over i of |w_i - q_i s_g| / (s_g / 2) (exact, in double; 0/0

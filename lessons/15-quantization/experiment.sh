@@ -1,27 +1,15 @@
 #!/usr/bin/env bash
-# lessons/15-quantization/check.sh IMPL — builds check.c against IMPL.c
-# (exercise or solution) and runs it: the checks, in well under a second.
-# With LONG=1 it then measures the table of the README on a trained model:
+# lessons/15-quantization/experiment.sh IMPL — LONG=1 (run by lessons/run.sh
+# after the checks): the table of the README, measured on a trained model:
 #   1. the text: $TEXT if set, else data/tinyshakespeare.txt (what `make run`
 #      downloads) if present, else a text generated here (1.5 MB of sentences)
 #   2. tokenizer train --vocab-size 1024; encode with the last 10% held out
 #   3. train the default model for STEPS (default 120) steps of batch 8
 #      (120 take about a minute on two cores), seed 1337
 #   4. quantize_model (this folder) on the checkpoint and the held-out tokens
-# The experiment prints its numbers but adds no PASS/FAIL line.
+# It prints its numbers but adds no PASS/FAIL line.
 set -u
-impl=$1
-out=$BUILD/lessons
-mkdir -p "$out"
-# shellcheck disable=SC2086
-if ! $CC $CFLAGS -I. -DLESSON_IMPL="\"$impl.c\"" -o "$out/15-$impl" "$LESSON_DIR/check.c" -lm; then
-  echo "FAIL lesson_15_builds $LESSON_DIR/$impl.c does not compile (the errors are above)"
-  exit 1
-fi
-"$out/15-$impl"
-rc=$?
-[ -n "${LONG:-}" ] || exit $rc
-
+impl=$1 out=$BUILD/lessons
 echo "LONG=1: the cost of each scheme on a trained model (minutes)"
 set -e
 # shellcheck disable=SC2086
@@ -54,4 +42,3 @@ export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 x "$BIN/train" --train "$tmp/q.train.bin" --val "$tmp/q.val.bin" --out "$tmp/run" \
   --steps "${STEPS:-120}" --batch 8 --eval-every 0 --save-every 0 --seed 1337
 x "$out/15-quantize_model-$impl" "$tmp/run/ckpt.bin" "$tmp/q.val.bin"
-exit $rc

@@ -1,24 +1,8 @@
 #!/usr/bin/env bash
-# lessons/11-adamw/check.sh IMPL — builds check.c against IMPL.c (exercise or
-# solution) and runs it: the checks. With LONG=1 it then runs the exercise's
-# experiment, the learning-rate sweep with ./train (minutes; printed, never
-# counted as a check). run.sh calls this from the repository root with CC,
-# CFLAGS, BIN, BUILD, LESSON_DIR in the environment.
+# lessons/11-adamw/experiment.sh IMPL — the exercise's experiment (LONG=1, run
+# by lessons/run.sh after the checks): the learning-rate sweep with ./train
+# (minutes; printed, never counted as a check).
 set -u
-impl=$1 n=11
-mkdir -p "$BUILD/lessons"
-# shellcheck disable=SC2086
-if ! $CC $CFLAGS -I. -DLESSON_IMPL="\"$impl.c\"" -o "$BUILD/lessons/$n-$impl" "$LESSON_DIR/check.c" -lm; then
-  echo "FAIL lesson_${n}_builds $LESSON_DIR/$impl.c does not compile (the errors are above)"
-  exit 1
-fi
-# passive: the checks are tiny, and on a busy machine spinning OpenMP threads
-# would only slow them down
-OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive} "$BUILD/lessons/$n-$impl"
-rc=$?
-[ -n "${LONG:-}" ] || exit $rc
-
-# ---- LONG=1: the learning-rate sweep -----------------------------------------
 # The corpus of `make run` (data/get_text.sh: TEXT=FILE, else Tiny Shakespeare,
 # else the Debian fortunes), its first 300 kB, a 512-token BPE; a small model
 # (2 layers, D 64, 4 experts top-2), 300 steps of B 8 x T 64, seed 1337,
@@ -27,13 +11,9 @@ rc=$?
 # and one run whose decay factor 1 - lr*wd is negative.
 echo
 echo "experiment (LONG=1): the learning rate (a uniform guess over the 513 tokens scores ln 513 = 6.240)"
-text=$(bash data/get_text.sh "${TEXT:-}") || exit 1
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-head -c 300000 "$text" > "$tmp/c.txt"
-"$BIN/tokenizer" train --input "$tmp/c.txt" --vocab-size 512 --output "$tmp/c.tok" > /dev/null || exit 1
-"$BIN/tokenizer" encode --model "$tmp/c.tok" --input "$tmp/c.txt" --output "$tmp/c.train.bin" \
-  --val-fraction 0.1 --val-output "$tmp/c.val.bin" > /dev/null || exit 1
+bash lessons/corpus.sh "$tmp" 300000 512 || exit 1
 printf '%-32s %-10s %-10s %s\n' "settings" "train loss" "val loss" "how it ended"
 i=0
 for args in "--lr 2e-3" "--lr 2e-2" "--lr 0.2" "--lr 2" "--lr 10" "--lr 2 --weight-decay 2"; do
@@ -53,4 +33,3 @@ for args in "--lr 2e-3" "--lr 2e-2" "--lr 0.2" "--lr 2" "--lr 10" "--lr 2 --weig
     END { printf "%-32s %-10s %-10s %s (%.0f s)\n", args, tl, val == "" ? "-" : val,
                  stop != "" ? "stopped: " stop : (code == 0 ? "finished" : "failed, exit " code), t1 - t0 }' "$log"
 done
-exit $rc
