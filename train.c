@@ -68,7 +68,7 @@
 /* This process's place among the ranks of a data-parallel run (section 4,
    "several processes"): rank 0 of 1 in ./train; in ./train_mpi, set by
    comm_init in main. */
-static ut_comm g_comm = {0, 1, 1, "single"};
+static ut_comm g_comm = {.rank = 0, .world = 1, .local_world = 1, .backend = "single"};
 
 /* ===========================================================================
    1. OPTIONS
@@ -1433,6 +1433,7 @@ static int train_setup(run *r, int argc, char **argv) {
         die("a LoRA run takes one process (./train); data-parallel LoRA is not supported yet");
 #ifdef UT_GPU
     if (r->m.lora) die("LoRA runs on the CPU (./train) for now: train_gpu has no LoRA kernels yet");
+    if (r->s.zero) die("--zero 1 runs in ./train_mpi for now: train_gpu has no sharded AdamW yet (drop --zero)");
 #endif
     if (r->s.zero) zero_setup(r);
     comm_barrier(&g_comm);   /* every rank has read the folder before rank 0 starts writing it */
