@@ -29,7 +29,8 @@
                  $SLURM_JOB_ID in it): rank 0 refuses a PATH that exists, since
                  the others might already have read an old job's id.
         otherwise TCP  MASTER_ADDR, MASTER_PORT (as torchrun): rank 0 listens
-                 on MASTER_PORT; each other rank connects to MASTER_ADDR:MASTER_PORT
+                 on MASTER_PORT (MASTER_PORT + 1 under torchrun, whose own
+                 store holds MASTER_PORT); each other rank connects to it
                  (trying again every 100 ms until rank 0 is up) and says
                  hello; rank 0 checks the hello and answers with the blob.
       Both wait at most UT_RENDEZVOUS_TIMEOUT seconds (default 300), then fail
@@ -143,6 +144,13 @@ static int ut_launch_from_env(ut_launch *L, char *err, size_t n) {
     if (rv_env_int(local_v, 0, 1 << 30, &L->local_rank, err, n) < 0) return -1;
     if (rv_env_int(lworld_v, 1, 1 << 30, &L->local_world, err, n) < 0) return -1;
     if (rv_env_int("MASTER_PORT", 1, 65535, &L->port, err, n) < 0) return -1;
+    /* under torchrun (it sets TORCHELASTIC_RUN_ID for its workers) torchrun's
+       own agent already listens on MASTER_PORT (its key-value store): rank 0
+       listens on the next port instead */
+    if (L->port && getenv("TORCHELASTIC_RUN_ID")) {
+        if (L->port == 65535) return rv_err(err, n, "MASTER_PORT=65535 leaves no port after it for the rendezvous under torchrun");
+        L->port++;
+    }
     const char *a = getenv("MASTER_ADDR"), *f = getenv("UT_RENDEZVOUS"), *t = getenv("UT_RENDEZVOUS_TIMEOUT");
     if (a) snprintf(L->addr, sizeof L->addr, "%s", a);
     if (f) snprintf(L->file, sizeof L->file, "%s", f);

@@ -1295,6 +1295,9 @@ static void check_output_paths(run *r) {
    updates, and nothing reads those numbers), and the tensor table is aimed
    at their new place. */
 static void zero_setup(run *r) {
+#ifdef UT_GPU   /* the shard's update below is the CPU's; the GPU's AdamW updates every weight */
+    die("--zero 1 runs in ./train_mpi for now: train_gpu has no sharded AdamW yet (drop --zero)");
+#endif
     ut_model *m = &r->m;
     size_t P = m->n_params, W = (size_t)g_comm.world, CH = UT_NORM_CHUNK;
     r->shard = (P + W * CH - 1) / (W * CH) * CH;
@@ -1433,7 +1436,6 @@ static int train_setup(run *r, int argc, char **argv) {
         die("a LoRA run takes one process (./train); data-parallel LoRA is not supported yet");
 #ifdef UT_GPU
     if (r->m.lora) die("LoRA runs on the CPU (./train) for now: train_gpu has no LoRA kernels yet");
-    if (r->s.zero) die("--zero 1 runs in ./train_mpi for now: train_gpu has no sharded AdamW yet (drop --zero)");
 #endif
     if (r->s.zero) zero_setup(r);
     comm_barrier(&g_comm);   /* every rank has read the folder before rank 0 starts writing it */

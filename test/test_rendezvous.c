@@ -40,7 +40,7 @@ static int free_port(void) {
 
 static void clear_env(void) {
     const char *names[] = {"RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT",
-                           "SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID", "SLURM_NTASKS_PER_NODE",
+                           "SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID", "SLURM_NTASKS_PER_NODE", "TORCHELASTIC_RUN_ID",
                            "UT_RENDEZVOUS", "UT_RENDEZVOUS_TIMEOUT"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) unsetenv(names[i]);
 }
@@ -155,9 +155,13 @@ static void test_file(void) {
     run_ranks(1, env, delay + 1, out);
     snprintf(detail, sizeof detail, "(%s)", out[0]);
     check(strstr(out[0], "already exists") && one_line(out[0]), "file_exists_refused", detail);
-    char path[600];
-    snprintf(path, sizeof path, "%s/id", dir);
-    unlink(path);
+    /* once every rank has joined, rank 0 removes the file (comm_finalize) */
+    ut_launch L;
+    memset(&L, 0, sizeof L);
+    snprintf(L.file, sizeof L.file, "%s/id", dir);
+    ut_rendezvous_done(&L);
+    struct stat st;
+    check(stat(L.file, &st) != 0, "file_removed_when_done", "(the file is still there)");
     /* nobody writes the file: a rank says rank 0 never came, within the timeout */
     snprintf(env[0], sizeof env[0], "RANK=1;WORLD_SIZE=2;UT_RENDEZVOUS=%s/id;UT_RENDEZVOUS_TIMEOUT=1", dir);
     double t = run_ranks(1, env, delay + 1, out);
@@ -185,6 +189,16 @@ static void test_errors(void) {
         double t = run_ranks(1, env, delay, out);
         snprintf(detail, sizeof detail, "(%.1f s: %s)", t, out[0]);
         check(strstr(out[0], cases[i].words) && one_line(out[0]) && t < 2, cases[i].name, detail);
+    }
+    /* under torchrun its own store holds MASTER_PORT: the rendezvous takes the next port */
+    {
+        ut_launch L;
+        char err[512] = "";
+        clear_env();
+        set_env("RANK=0;WORLD_SIZE=2;MASTER_ADDR=127.0.0.1;MASTER_PORT=29500;TORCHELASTIC_RUN_ID=x");
+        int rc = ut_launch_from_env(&L, err, sizeof err);
+        clear_env();
+        check(rc == 0 && L.port == 29501, "torchrun_uses_next_port", err);
     }
     /* no launcher at all: rank 0 of 1, nothing to meet */
     char env[1][512] = {""}, out[1][600], detail[700];
