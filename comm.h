@@ -261,6 +261,23 @@ static inline int comm_init(ut_comm *c, int *argc, char ***argv) {
     if (r != ncclSuccess && r != ncclInProgress)
         comm_nccl_fail(c, "ncclCommInitRank: %s", ncclGetErrorString(r));
     comm_nccl_settle(c, r, "communicator setup (every rank must join)");
+#ifndef UT_MPI
+    ut_rendezvous_done(&c->launch);   /* every rank has joined: rank 0 removes a rendezvous file */
+#endif
+    if (c->rank == 0) {   /* one line saying how the ranks met (the others' output goes nowhere) */
+        int v = 0;
+        ncclGetVersion(&v);
+#ifdef UT_MPI
+        printf("nccl: %d ranks joined (NCCL %d, the id sent over MPI); rank 0 on GPU %d\n", c->world, v, local);
+#else
+        if (c->launch.file[0])
+            printf("nccl: %d ranks joined (NCCL %d, the id through the file %s); rank 0 on GPU %d\n", c->world, v,
+                   c->launch.file, local);
+        else
+            printf("nccl: %d ranks joined (NCCL %d, the id through %s:%d); rank 0 on GPU %d\n", c->world, v,
+                   c->launch.addr, c->launch.port, local);
+#endif
+    }
     return 0;
 }
 
@@ -276,7 +293,6 @@ static void comm_nccl_allreduce(ut_comm *c, void *x, size_t n, size_t size, nccl
 
 static inline void comm_finalize(ut_comm *c) {
     if (c->nccl) {
-        ut_rendezvous_done(&c->launch);   /* every rank has joined: rank 0 removes a rendezvous file */
         comm_nccl_settle(c, ncclCommFinalize(c->nccl), "finalize");
         ncclCommDestroy(c->nccl);
         c->nccl = NULL;
