@@ -96,15 +96,16 @@ _Noreturn static inline void comm_abort(ut_comm *c, int code);
    (RANK=0 WORLD_SIZE=1 goes the whole NCCL way with one rank: the test
    that the path changes nothing.)
 
-   WHERE THE NUMBERS ARE. The trainer's gradients and weights live on the GPU
-   (train_gpu.h hands their GPU twins to these calls); NCCL reads and writes
+   WHERE THE NUMBERS ARE. The trainer's gradient lives on the GPU
+   (train_gpu.h hands its GPU twin to the all-reduce); NCCL reads and writes
    GPU memory only, so a host buffer (the step's losses, a stop flag) is
    copied to a GPU scratch buffer, reduced there, and copied back: a few
    bytes, a few microseconds.
 
    ORDER. The collectives run on their own stream, created as a blocking
    stream: the GPU starts them after everything the trainer queued before on
-   the default stream (the backward that wrote the gradient), and the
+   the (legacy) default stream, where train_gpu.cu queues all its work (the
+   backward that wrote the gradient), and the
    trainer's next kernels start after them. Every call below returns only
    when its collective has finished, so the trainer can read the result. The
    gradient is reduced in one all-reduce after the whole backward (not layer
@@ -202,9 +203,12 @@ static void *comm_gpu_view(ut_comm *c, const void *p, size_t bytes, size_t at, i
     if (in) comm_cuda(c, cudaMemcpyAsync(d, p, bytes, cudaMemcpyHostToDevice, c->stream), "copy to the GPU");
     return d;
 }
-/* after the collective: the host buffer p gets the result back */
+/* after the collective has finished (comm_nccl_wait: only then, since a copy
+   into host memory queued behind a collective that never ends would block
+   this thread inside CUDA, out of the watchdog's reach): the host buffer p
+   gets the result back */
 static void comm_gpu_back(ut_comm *c, void *p, const void *d, size_t bytes) {
-    if (p != d) comm_cuda(c, cudaMemcpyAsync(p, d, bytes, cudaMemcpyDeviceToHost, c->stream), "copy from the GPU");
+    if (p != d) comm_cuda(c, cudaMemcpy(p, d, bytes, cudaMemcpyDeviceToHost), "copy from the GPU");
 }
 
 static inline int comm_init(ut_comm *c, int *argc, char ***argv) {
@@ -287,8 +291,8 @@ static void comm_nccl_allreduce(ut_comm *c, void *x, size_t n, size_t size, nccl
     if (!c->nccl || n == 0) return;
     void *d = comm_gpu_view(c, x, n * size, 0, 1);
     comm_nccl_settle(c, ncclAllReduce(d, d, n, type, op, c->nccl, c->stream), what);
-    comm_gpu_back(c, x, d, n * size);
     comm_nccl_wait(c, what, n * size);
+    comm_gpu_back(c, x, d, n * size);
 }
 
 static inline void comm_finalize(ut_comm *c) {
@@ -329,8 +333,8 @@ static inline void comm_reduce_scatter_sum_f32(ut_comm *c, const float *x, float
     const void *dx = comm_gpu_view(c, x, bytes * (size_t)c->world, 0, 1);
     void *dout = comm_gpu_view(c, out, bytes, bytes * (size_t)c->world, 0);
     comm_nccl_settle(c, ncclReduceScatter(dx, dout, block, ncclFloat, ncclSum, c->nccl, c->stream), "reduce-scatter");
-    comm_gpu_back(c, out, dout, bytes);
     comm_nccl_wait(c, "reduce-scatter", bytes * (size_t)c->world);
+    comm_gpu_back(c, out, dout, bytes);
 }
 /* x: W blocks of `block` bytes, this rank's in block `rank` -> every block its owner's */
 static inline void comm_allgather_bytes(ut_comm *c, void *x, size_t block) {
@@ -339,16 +343,16 @@ static inline void comm_allgather_bytes(ut_comm *c, void *x, size_t block) {
     char *d = (char *)comm_gpu_view(c, x, all, 0, 1);
     /* in place, as NCCL allows it: this rank's block is read where it already lies */
     comm_nccl_settle(c, ncclAllGather(d + (size_t)c->rank * block, d, block, ncclChar, c->nccl, c->stream), "all-gather");
-    comm_gpu_back(c, x, d, all);
     comm_nccl_wait(c, "all-gather", all);
+    comm_gpu_back(c, x, d, all);
 }
 static inline void comm_allgather_f32(ut_comm *c, float *x, size_t block) { comm_allgather_bytes(c, x, block * sizeof(float)); }
 static inline void comm_broadcast(ut_comm *c, void *x, size_t bytes, int root) {
     if (!c->nccl || bytes == 0) return;
     void *d = comm_gpu_view(c, x, bytes, 0, 1);
     comm_nccl_settle(c, ncclBroadcast(d, d, bytes, ncclChar, root, c->nccl, c->stream), "broadcast");
-    comm_gpu_back(c, x, d, bytes);
     comm_nccl_wait(c, "broadcast", bytes);
+    comm_gpu_back(c, x, d, bytes);
 }
 /* NCCL has no barrier: an all-reduce of one number waits for every rank just the same */
 static inline void comm_barrier(ut_comm *c) {

@@ -79,8 +79,8 @@ typedef struct {
 #define UT_RV_MAGIC 0x55545256u   /* "UTRV" */
 
 /* err <- one formatted line; returns -1 so that callers write `return rv_err(...)` */
-static int rv_err(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int rv_err(char *err, size_t n, const char *fmt, ...) {
+static inline int rv_err(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static inline int rv_err(char *err, size_t n, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(err, n, fmt, ap);
@@ -90,7 +90,7 @@ static int rv_err(char *err, size_t n, const char *fmt, ...) {
 
 /* A whole number from the environment variable `name`, in [lo, hi].
    1: read into *v; 0: not set; -1: set but not such a number (err says so). */
-static int rv_env_int(const char *name, long lo, long hi, int *v, char *err, size_t n) {
+static inline int rv_env_int(const char *name, long lo, long hi, int *v, char *err, size_t n) {
     const char *s = getenv(name);
     if (!s) return 0;
     char *end;
@@ -104,18 +104,18 @@ static int rv_env_int(const char *name, long lo, long hi, int *v, char *err, siz
     return 1;
 }
 
-static double rv_now(void) {
+static inline double rv_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
-static void rv_sleep_ms(int ms) {
+static inline void rv_sleep_ms(int ms) {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
 }
 
 /* Fills L from the environment (see the top of the file). */
-static int ut_launch_from_env(ut_launch *L, char *err, size_t n) {
+static inline int ut_launch_from_env(ut_launch *L, char *err, size_t n) {
     memset(L, 0, sizeof *L);
     L->world = L->local_world = 1;
     L->how = "none";
@@ -171,7 +171,7 @@ static int ut_launch_from_env(ut_launch *L, char *err, size_t n) {
 
 /* Send or receive exactly `len` bytes before the monotonic time `deadline`.
    0 ok; -1 timeout, error, or the other end closed (errno = 0 then). */
-static int rv_io(int fd, void *buf, size_t len, int sending, double deadline) {
+static inline int rv_io(int fd, void *buf, size_t len, int sending, double deadline) {
     char *p = (char *)buf;
     while (len > 0) {
         int ms = (int)((deadline - rv_now()) * 1000);
@@ -188,13 +188,13 @@ static int rv_io(int fd, void *buf, size_t len, int sending, double deadline) {
     }
     return 0;
 }
-static void rv_put32(unsigned char *b, uint32_t x) { uint32_t be = htonl(x); memcpy(b, &be, 4); }
-static uint32_t rv_get32(const unsigned char *b) { uint32_t be; memcpy(&be, b, 4); return ntohl(be); }
+static inline void rv_put32(unsigned char *b, uint32_t x) { uint32_t be = htonl(x); memcpy(b, &be, 4); }
+static inline uint32_t rv_get32(const unsigned char *b) { uint32_t be; memcpy(&be, b, 4); return ntohl(be); }
 
 /* Rank 0: listen on the port, answer every other rank with the blob. The
    reply to a wrong hello is a reason, and rank 0 fails too: a launch with
    inconsistent sizes must not start. */
-static int rv_tcp_serve(const ut_launch *L, const void *blob, uint32_t len, char *err, size_t n) {
+static inline int rv_tcp_serve(const ut_launch *L, const void *blob, uint32_t len, char *err, size_t n) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0) return rv_err(err, n, "rendezvous: socket: %s", strerror(errno));
     int one = 1;   /* a port left in TIME_WAIT by the previous job may be taken again at once */
@@ -267,7 +267,7 @@ static int rv_tcp_serve(const ut_launch *L, const void *blob, uint32_t len, char
 }
 
 /* One attempt to connect to addr:port before `deadline`; the socket or -1. */
-static int rv_connect_once(const char *addr, int port, double deadline) {
+static inline int rv_connect_once(const char *addr, int port, double deadline) {
     char ps[16];
     snprintf(ps, sizeof ps, "%d", port);
     struct addrinfo hints, *ai = NULL;
@@ -296,7 +296,7 @@ static int rv_connect_once(const char *addr, int port, double deadline) {
 
 /* Ranks 1..W-1: connect (again and again until rank 0 listens), say hello,
    read the blob. */
-static int rv_tcp_join(const ut_launch *L, void *blob, uint32_t len, char *err, size_t n) {
+static inline int rv_tcp_join(const ut_launch *L, void *blob, uint32_t len, char *err, size_t n) {
     double deadline = rv_now() + L->timeout_s;
     int fd = -1;
     while ((fd = rv_connect_once(L->addr, L->port, deadline)) < 0) {
@@ -329,7 +329,7 @@ static int rv_tcp_join(const ut_launch *L, void *blob, uint32_t len, char *err, 
 /* ---- a shared file ---------------------------------------------------- */
 
 /* file layout: "UTRV", W, n (4 bytes each, big-endian), then the blob */
-static int rv_file_write(const ut_launch *L, const void *blob, uint32_t len, char *err, size_t n) {
+static inline int rv_file_write(const ut_launch *L, const void *blob, uint32_t len, char *err, size_t n) {
     struct stat st;
     if (stat(L->file, &st) == 0)
         return rv_err(err, n, "rendezvous: %s (UT_RENDEZVOUS) already exists, from an earlier job? Remove it, or give "
@@ -352,7 +352,7 @@ static int rv_file_write(const ut_launch *L, const void *blob, uint32_t len, cha
     }
     return 0;
 }
-static int rv_file_read(const ut_launch *L, void *blob, uint32_t len, char *err, size_t n) {
+static inline int rv_file_read(const ut_launch *L, void *blob, uint32_t len, char *err, size_t n) {
     double deadline = rv_now() + L->timeout_s;
     for (;;) {
         FILE *f = fopen(L->file, "rb");
@@ -380,7 +380,7 @@ static int rv_file_read(const ut_launch *L, void *blob, uint32_t len, char *err,
 /* rank 0's blob (len bytes) -> blob on every rank. A single process
    (world 1, no launcher) has nothing to do; world 1 from a launcher still
    goes through the rendezvous (a check of the launch itself). */
-static int ut_rendezvous(const ut_launch *L, void *blob, size_t len, char *err, size_t n) {
+static inline int ut_rendezvous(const ut_launch *L, void *blob, size_t len, char *err, size_t n) {
     if (!strcmp(L->how, "none")) return 0;
     if (len > (1u << 20)) return rv_err(err, n, "rendezvous: a blob of %zu bytes is too big", len);
     if (L->file[0])
@@ -391,7 +391,7 @@ static int ut_rendezvous(const ut_launch *L, void *blob, size_t len, char *err, 
 /* After every rank has joined (the caller knows: its first collective
    returned), rank 0 removes the rendezvous file, so that the path cannot
    mislead a later job. */
-static void ut_rendezvous_done(const ut_launch *L) {
+static inline void ut_rendezvous_done(const ut_launch *L) {
     if (L->rank == 0 && L->file[0]) unlink(L->file);
 }
 
