@@ -16,6 +16,12 @@
    The loss, aux/z losses and expert counts of each forward are written into
    the host model, where train.c reads them.
 
+   Several GPUs (data parallelism, comm.h's NCCL backend): train.c's
+   all-reduce of m->grads is sent to the gradient's GPU copy (the last
+   wrapper below); every other collective (losses, flags) moves host numbers
+   and needs nothing from here. --zero 1 is refused (train.c's zero_setup):
+   its sharded update is CPU code.
+
    These wrappers live in train.c's translation unit, so they can report an
    error the way the library does (ut__fail sets ut_error(); train.c prints
    it and exits 1; a failing void call goes through train.c's die()). A CUDA error inside a kernel launch or a copy prints one
