@@ -272,14 +272,15 @@ static inline int comm_init(ut_comm *c, int *argc, char ***argv) {
         int v = 0;
         ncclGetVersion(&v);
 #ifdef UT_MPI
-        printf("nccl: %d ranks joined (NCCL %d, the id sent over MPI); rank 0 on GPU %d\n", c->world, v, local);
+        printf("nccl: %d rank%s joined (NCCL %d, the id sent over MPI); rank 0 on GPU %d\n", c->world, c->world > 1 ? "s" : "", v,
+               local);
 #else
         if (c->launch.file[0])
-            printf("nccl: %d ranks joined (NCCL %d, the id through the file %s); rank 0 on GPU %d\n", c->world, v,
-                   c->launch.file, local);
+            printf("nccl: %d rank%s joined (NCCL %d, the id through the file %s); rank 0 on GPU %d\n", c->world,
+                   c->world > 1 ? "s" : "", v, c->launch.file, local);
         else
-            printf("nccl: %d ranks joined (NCCL %d, the id through %s:%d); rank 0 on GPU %d\n", c->world, v,
-                   c->launch.addr, c->launch.port, local);
+            printf("nccl: %d rank%s joined (NCCL %d, the id through %s:%d); rank 0 on GPU %d\n", c->world,
+                   c->world > 1 ? "s" : "", v, c->launch.addr, c->launch.port, local);
 #endif
     }
     return 0;

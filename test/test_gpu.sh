@@ -40,8 +40,10 @@ launch() { env RANK="$1" WORLD_SIZE="$2" LOCAL_RANK="$1" MASTER_ADDR=127.0.0.1 M
 if ! make -s BUILD="$BUILD" GPU_ARCH="$arch" train_gpu "$BUILD/test_comm_nccl" >"$BUILD/nccl.build.log" 2>&1; then
   echo "FAIL nccl_builds ($(tail -5 "$BUILD/nccl.build.log" | tr '\n' ' '))"; exit 1
 fi
-launch 0 1 timeout 60 "$BUILD/test_comm_nccl" | sed 's/nccl_w1_/nccl_comm_world1_/' || rc=1
 D=$(mktemp -d)
+launch 0 1 timeout 60 "$BUILD/test_comm_nccl" > "$D/c.log" 2>&1; x=$?
+sed 's/nccl_w1_/nccl_comm_world1_/' "$D/c.log"
+[ $x -eq 0 ] || { echo "FAIL nccl_comm_world1 (exit $x)"; rc=1; }
 "$BUILD/test_gpu" --write-tokens "$D/tok.bin"
 ARGS=(--train "$D/tok.bin" --layers 2 --dim 64 --heads 4 --kv-heads 2 --ffn 96 --experts 4 --top-k 2
       --seq 64 --batch 8 --steps 20 --lr 3e-3 --warmup 5 --eval-every 0 --save-every 0)
@@ -58,7 +60,9 @@ if [ "$ngpu" -lt 2 ]; then
 else
   port=$((port + 1))
   launch 1 2 timeout 60 "$BUILD/test_comm_nccl" > "$D/c1.log" 2>&1 &
-  launch 0 2 timeout 60 "$BUILD/test_comm_nccl" | sed 's/nccl_w2_/nccl_comm_world2_/' || rc=1
+  launch 0 2 timeout 60 "$BUILD/test_comm_nccl" > "$D/c.log" 2>&1; x=$?
+  sed 's/nccl_w2_/nccl_comm_world2_/' "$D/c.log"
+  [ $x -eq 0 ] || { echo "FAIL nccl_comm_world2 (rank 0 exit $x)"; rc=1; }
   wait $! || { echo "FAIL nccl_comm_world2 (rank 1: $(tail -2 "$D/c1.log" | tr '\n' ' '))"; rc=1; }
   # two ranks, one micro-batch each, against one process with --grad-accum 2:
   # the same batches; the GPU sums the two micro-batches in another order
