@@ -4,7 +4,8 @@
 #   make test       build and run every test; ends with "N passed, N failed"
 #   make bench      speed figures (ms/step, tokens/s, GFLOP/s) for the benchmark configs
 #   make lint       cppcheck + gcc/clang -Wall -Wextra -Wshadow of every program; fails on any finding
-#   make train_gpu  the CUDA trainer ./train_gpu (nvcc; GPU_ARCH="80 90", FP32=1); compiles without a GPU
+#   make train_gpu  the CUDA trainer ./train_gpu (nvcc; GPU_ARCH="80 90", FP32=1, NCCL=1 (default), MPI=1);
+#                   compiles without a GPU
 #   make test-gpu, make bench-gpu, make gpu-check   need an NVIDIA GPU (README, "The GPU build")
 #   make train_mpi  the trainer for several processes (Open MPI's mpicc; README:
 #                   "Training on several processes"); plain `make` needs no MPI
@@ -145,9 +146,17 @@ clean:
 # train_gpu.h), linked with train_gpu.cu, cuBLASLt and the CUDA runtime.
 #   GPU_ARCH="80 90"  the GPUs to compile for (A100 = 80, H100/H200 = 90)
 #   FP32=1            every tensor in fp32 (the parity build); default bf16
+#   NCCL=1            several GPUs and machines (comm.h's NCCL backend; launched
+#                     by torchrun-style variables or srun: README, "Training on
+#                     several processes"). The default where CUDA_HOME has nccl.h;
+#                     NCCL= builds the single-GPU trainer without it.
+#   MPI=1             also launched by mpirun (the NCCL id goes over MPI; needs
+#                     NCCL and Open MPI's mpicc)
 # nvcc comes from PATH, else /usr/local/cuda/bin/nvcc. Compiling needs no GPU.
 NVCC      ?= $(shell command -v nvcc 2>/dev/null || echo /usr/local/cuda/bin/nvcc)
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+NCCL      ?= $(if $(wildcard $(CUDA_HOME)/include/nccl.h),1,)
+MPI       ?=
 GPU_ARCH  ?= 80 90
 FP32      ?=
 GPU_DEFS  := $(if $(FP32),-DUT_GPU_FP32)
@@ -161,13 +170,25 @@ ifneq ($(BIN),.)
 .PHONY: train_gpu
 train_gpu: $(BIN)/train_gpu
 endif
-$(BUILD)/train_gpu_host$(FP32).o: train.c ultrathink.h dashboard.h export.h train_gpu.h | $(BUILD)
-	$(CC) $(GPU_HOST_CFLAGS) -DUT_GPU -c -o $@ train.c
+# The host half (train.c) with the communication backend the flags ask for:
+# one object per combination; the stamp file relinks ./train_gpu when the
+# combination changes (it is rewritten only then).
+GPU_VARIANT   := $(FP32)$(if $(NCCL),-nccl)$(if $(MPI),-mpi)
+GPU_HOST_CC   := $(if $(MPI),OMPI_CC=$(CC) $(MPICC),$(CC))
+GPU_COMM_DEFS := $(if $(NCCL),-DUT_NCCL -I$(CUDA_HOME)/include) $(if $(MPI),-DUT_MPI)
+GPU_COMM_LIBS := $(if $(NCCL),-lnccl) $(if $(MPI),$(shell $(MPICC) --showme:link 2>/dev/null))
+$(BUILD)/train_gpu.variant: GPU_ALWAYS | $(BUILD)
+	@echo '$(GPU_VARIANT)' | cmp -s - $@ || echo '$(GPU_VARIANT)' > $@
+GPU_ALWAYS:
+$(BUILD)/train_gpu_host$(GPU_VARIANT).o: train.c ultrathink.h dashboard.h export.h train_gpu.h comm.h rendezvous.h | $(BUILD)
+	@if [ -n "$(MPI)" ] && [ -z "$(NCCL)" ]; then echo "error: MPI=1 needs NCCL (nccl.h in $(CUDA_HOME)/include, or NCCL=1)"; exit 1; fi
+	@if [ -n "$(MPI)" ] && ! command -v $(MPICC) >/dev/null; then echo "error: $(MPICC) not found. Install Open MPI: sudo apt-get install openmpi-bin libopenmpi-dev"; exit 1; fi
+	$(GPU_HOST_CC) $(GPU_HOST_CFLAGS) -DUT_GPU $(GPU_COMM_DEFS) -c -o $@ train.c
 $(BUILD)/train_gpu_dev$(FP32).o: train_gpu.cu train_gpu.h train_gpu_host.h ultrathink.h | $(BUILD)
 	$(NVCC) $(NVCCFLAGS) $(GPU_DEFS) -c -o $@ train_gpu.cu
-$(BIN)/train_gpu: $(BUILD)/train_gpu_host$(FP32).o $(BUILD)/train_gpu_dev$(FP32).o
+$(BIN)/train_gpu: $(BUILD)/train_gpu_host$(GPU_VARIANT).o $(BUILD)/train_gpu_dev$(FP32).o $(BUILD)/train_gpu.variant
 	@mkdir -p $(BIN)
-	$(NVCC) $(NVCCFLAGS) -o $@ $^ $(GPU_LIBS)
+	$(NVCC) $(NVCCFLAGS) -o $@ $(filter %.o,$^) $(GPU_COMM_LIBS) $(GPU_LIBS)
 
 # make bench-gpu: G1, G2 and attention alone on the GPU (bench/bench_gpu.cu)
 BENCH_GPU_ARGS ?=

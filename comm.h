@@ -25,10 +25,14 @@
      MPI (-DUT_MPI, `make train_mpi`): Open MPI's MPI_Allreduce,
                   MPI_Reduce_scatter_block, MPI_Allgather, MPI_Bcast,
                   MPI_Barrier. Launched by mpirun or srun (README).
-     NCCL (later, the GPU trainer): the same five calls on device buffers
-                  (ncclAllReduce, ncclReduceScatter, ncclAllGather,
-                  ncclBroadcast), with the NCCL id broadcast over MPI or a
-                  file; a new #elif branch below, the trainer unchanged.
+     NCCL (-DUT_NCCL, `make train_gpu`, the GPU trainer): the same calls on
+                  GPU buffers (ncclAllReduce, ncclReduceScatter, ncclAllGather,
+                  ncclBroadcast; the barrier is an all-reduce of one number).
+                  The ranks meet through MPI (with -DUT_MPI too: `make
+                  train_gpu MPI=1`, launched by mpirun) or through a
+                  launcher's environment variables (rendezvous.h: torchrun's
+                  RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT, or srun). Its
+                  section below says how it waits, and how it gives up.
 
    FAILURE. A collective waits for every rank. A rank that stops early would
    leave the others waiting for ever, so a rank never just exits: after its
@@ -51,11 +55,26 @@
 #ifdef UT_MPI
 #include <mpi.h>
 #endif
+#ifdef UT_NCCL
+#include <stdarg.h>
+#include <time.h>
+#include <cuda_runtime_api.h>
+#include <nccl.h>
+#include "rendezvous.h"
+#endif
 
 typedef struct {
     int rank, world;     /* this process is rank `rank` of `world` */
     int local_world;     /* ranks on this machine (to share its cores between them) */
-    const char *backend; /* "single" or "mpi", for the config line */
+    const char *backend; /* "single", "mpi", "nccl" or "nccl+mpi", for the config line */
+#ifdef UT_NCCL
+    ncclComm_t nccl;     /* NULL: a single process started without a launcher (no NCCL at all) */
+    cudaStream_t stream; /* where the collectives run */
+    void *stage;         /* GPU scratch for collectives on host buffers */
+    size_t stage_bytes;
+    double timeout_s;    /* UT_NCCL_TIMEOUT: the longest wait for one collective */
+    ut_launch launch;    /* how the ranks met (rendezvous.h) */
+#endif
 } ut_comm;
 
 /* Ends every rank of the job with exit status `code` (after the caller has
@@ -65,7 +84,284 @@ _Noreturn static inline void comm_abort(ut_comm *c, int code);
 /* Largest piece one MPI call moves (its counts are int). */
 #define COMM_PIECE ((size_t)1 << 30)
 
+#if defined(UT_NCCL)
+/* ---- the NCCL backend (the GPU trainer) ---------------------------------
+
+   JOINING. Each rank takes one GPU: its local rank (LOCAL_RANK, SLURM_LOCALID,
+   or its place among the MPI ranks of its machine). Rank 0 asks NCCL for a
+   unique id (128 bytes), every other rank gets it (MPI_Bcast under mpirun,
+   else rendezvous.h), and all create the communicator with it. A process
+   started alone, with no launcher, is a world of one without NCCL: every
+   collective is then trivial, as in the backend at the bottom of this file.
+   (RANK=0 WORLD_SIZE=1 goes the whole NCCL way with one rank: the test
+   that the path changes nothing.)
+
+   WHERE THE NUMBERS ARE. The trainer's gradient lives on the GPU
+   (train_gpu.h hands its GPU twin to the all-reduce); NCCL reads and writes
+   GPU memory only, so a host buffer (the step's losses, a stop flag) is
+   copied to a GPU scratch buffer, reduced there, and copied back: a few
+   bytes, a few microseconds.
+
+   ORDER. The collectives run on their own stream, created as a blocking
+   stream: the GPU starts them after everything the trainer queued before on
+   the (legacy) default stream, where train_gpu.cu queues all its work (the
+   backward that wrote the gradient), and the
+   trainer's next kernels start after them. Every call below returns only
+   when its collective has finished, so the trainer can read the result. The
+   gradient is reduced in one all-reduce after the whole backward (not layer
+   by layer, overlapping the backward: see doc/data-parallel.md).
+
+   THE WATCHDOG. A collective waits for every rank; if one rank died (killed,
+   out of memory, a GPU fault), the others would wait for ever inside NCCL.
+   So the communicator is non-blocking (config.blocking = 0): NCCL calls
+   return at once (maybe with ncclInProgress), and this thread waits itself,
+   in comm_nccl_wait: it polls the stream (cudaStreamQuery) and NCCL's
+   error state (ncclCommGetAsyncError) every 20 microseconds; when NCCL
+   reports an error (a peer's connection broke), or after UT_NCCL_TIMEOUT
+   seconds (default 600: rank 0 may be writing a checkpoint while the others
+   wait at the next collective), it prints one line naming this rank and
+   the collective, aborts the communicator (ncclCommAbort: stops its kernels
+   and frees it) and ends the process with status 1. NCCL cannot say which
+   rank is missing; every surviving rank prints its line, so the missing
+   one is the rank that printed nothing, and the launcher (mpirun, torchrun,
+   srun) names the one that exited. Under MPI the job ends with MPI_Abort. */
+
+static double comm_nccl_now(void) { return rv_now(); }
+
+/* one line "train: error: [rank r of W] ...", then the whole job ends */
+_Noreturn static void comm_nccl_fail(ut_comm *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+_Noreturn static void comm_nccl_fail(ut_comm *c, const char *fmt, ...) {
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fflush(stdout);
+    fprintf(stderr, "train: error: [rank %d of %d] %s\n", c->rank, c->world, msg);
+    fflush(stderr);
+    comm_abort(c, 1);
+}
+
+/* A non-blocking NCCL call may answer ncclInProgress: wait (bounded) until
+   NCCL has finished taking it, as NCCL asks before the next call. */
+static void comm_nccl_settle(ut_comm *c, ncclResult_t r, const char *what) {
+    double t0 = comm_nccl_now();
+    while (r == ncclInProgress) {
+        if (comm_nccl_now() - t0 > c->timeout_s)
+            comm_nccl_fail(c, "NCCL %s did not finish within %g s (UT_NCCL_TIMEOUT): another rank has died or hangs; "
+                           "aborting", what, c->timeout_s);
+        rv_sleep_ms(1);
+        ncclCommGetAsyncError(c->nccl, &r);
+    }
+    if (r != ncclSuccess)
+        comm_nccl_fail(c, "NCCL %s: %s (%s)", what, ncclGetErrorString(r), ncclGetLastError(c->nccl));
+}
+
+/* The watchdog: wait for the collective queued on c->stream (see above). */
+static void comm_nccl_wait(ut_comm *c, const char *what, size_t bytes) {
+    double t0 = comm_nccl_now();
+    struct timespec nap = {0, 20000};
+    for (;;) {
+        cudaError_t e = cudaStreamQuery(c->stream);
+        if (e == cudaSuccess) return;
+        if (e != cudaErrorNotReady) comm_nccl_fail(c, "CUDA error during the %s: %s", what, cudaGetErrorString(e));
+        ncclResult_t ae = ncclSuccess;
+        ncclCommGetAsyncError(c->nccl, &ae);
+        if (ae != ncclSuccess && ae != ncclInProgress)
+            comm_nccl_fail(c, "the %s of %zu bytes failed: %s (%s): another rank has died? aborting", what, bytes,
+                           ncclGetErrorString(ae), ncclGetLastError(c->nccl));
+        if (comm_nccl_now() - t0 > c->timeout_s)
+            comm_nccl_fail(c, "the %s of %zu bytes has waited %g s (UT_NCCL_TIMEOUT): another rank has died or hangs; "
+                           "aborting", what, bytes, c->timeout_s);
+        nanosleep(&nap, NULL);
+    }
+}
+
+static void comm_cuda(ut_comm *c, cudaError_t e, const char *what) {
+    if (e != cudaSuccess) comm_nccl_fail(c, "%s: %s", what, cudaGetErrorString(e));
+}
+
+/* Is p GPU memory (NCCL can use it as it is)? */
+static int comm_on_gpu(const void *p) {
+    struct cudaPointerAttributes a;
+    if (cudaPointerGetAttributes(&a, p) != cudaSuccess) { cudaGetLastError(); return 0; }
+    return a.type == cudaMemoryTypeDevice || a.type == cudaMemoryTypeManaged;
+}
+
+/* The GPU buffer to use for `bytes` bytes at p, placed at `at` bytes into
+   the scratch buffer if p is on the host (copied there when `in`). */
+static void *comm_gpu_view(ut_comm *c, const void *p, size_t bytes, size_t at, int in) {
+    if (comm_on_gpu(p)) return (void *)p;
+    if (at + bytes > c->stage_bytes) {   /* grow the scratch (rare: sizes repeat every step) */
+        comm_cuda(c, cudaStreamSynchronize(c->stream), "waiting for the collectives");
+        if (c->stage) cudaFree(c->stage);
+        c->stage = NULL;
+        c->stage_bytes = 2 * (at + bytes);
+        comm_cuda(c, cudaMalloc(&c->stage, c->stage_bytes), "GPU scratch for a collective");
+    }
+    char *d = (char *)c->stage + at;
+    if (in) comm_cuda(c, cudaMemcpyAsync(d, p, bytes, cudaMemcpyHostToDevice, c->stream), "copy to the GPU");
+    return d;
+}
+/* after the collective has finished (comm_nccl_wait: only then, since a copy
+   into host memory queued behind a collective that never ends would block
+   this thread inside CUDA, out of the watchdog's reach): the host buffer p
+   gets the result back */
+static void comm_gpu_back(ut_comm *c, void *p, const void *d, size_t bytes) {
+    if (p != d) comm_cuda(c, cudaMemcpy(p, d, bytes, cudaMemcpyDeviceToHost), "copy from the GPU");
+}
+
+static inline int comm_init(ut_comm *c, int *argc, char ***argv) {
+    memset(c, 0, sizeof *c);
+    c->rank = 0; c->world = 1; c->local_world = 1;
+    c->timeout_s = 600;
+    const char *t = getenv("UT_NCCL_TIMEOUT");
+    if (t && !((c->timeout_s = atof(t)) > 0)) c->timeout_s = 600;
+    int local = 0;
+#ifndef UT_MPI
+    char err[1024];   /* a launch or rendezvous error, one line */
+#endif
 #ifdef UT_MPI
+    if (MPI_Init(argc, argv) != MPI_SUCCESS) return -1;
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_ARE_FATAL);
+    MPI_Comm_rank(MPI_COMM_WORLD, &c->rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &c->world);
+    MPI_Comm node;   /* the ranks on this machine: the local rank picks the GPU */
+    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, c->rank, MPI_INFO_NULL, &node);
+    MPI_Comm_rank(node, &local);
+    MPI_Comm_size(node, &c->local_world);
+    MPI_Comm_free(&node);
+    c->backend = "nccl+mpi";
+#else
+    (void)argc; (void)argv;
+    if (ut_launch_from_env(&c->launch, err, sizeof err)) {
+        fprintf(stderr, "train: error: %s\n", err);
+        exit(1);
+    }
+    c->rank = c->launch.rank; c->world = c->launch.world;
+    local = c->launch.local_rank; c->local_world = c->launch.local_world;
+    c->backend = "nccl";
+    if (!strcmp(c->launch.how, "none")) { c->backend = "single"; return 0; }   /* no launcher: no NCCL */
+#endif
+    int ngpu = 0;
+    if (cudaGetDeviceCount(&ngpu) != cudaSuccess || ngpu == 0)
+        comm_nccl_fail(c, "no CUDA GPU found: each rank of train_gpu needs one");
+    if (local >= ngpu)
+        comm_nccl_fail(c, "local rank %d needs GPU %d, this machine shows %d (CUDA_VISIBLE_DEVICES?): start at most %d "
+                       "ranks per machine", local, local, ngpu, ngpu);
+    comm_cuda(c, cudaSetDevice(local), "cudaSetDevice");   /* before anything else touches the GPU */
+    comm_cuda(c, cudaStreamCreate(&c->stream), "creating the collectives' stream");
+    ncclUniqueId id;
+    memset(&id, 0, sizeof id);
+    if (c->rank == 0 && ncclGetUniqueId(&id) != ncclSuccess) comm_nccl_fail(c, "ncclGetUniqueId failed");
+#ifdef UT_MPI
+    MPI_Bcast(&id, (int)sizeof id, MPI_BYTE, 0, MPI_COMM_WORLD);
+#else
+    if (ut_rendezvous(&c->launch, &id, sizeof id, err, sizeof err)) comm_nccl_fail(c, "%s", err);
+#endif
+    ncclConfig_t cfg = NCCL_CONFIG_INITIALIZER;
+    cfg.blocking = 0;   /* calls return at once; comm_nccl_settle/comm_nccl_wait do the waiting, with a limit */
+    ncclResult_t r = ncclCommInitRankConfig(&c->nccl, c->world, id, c->rank, &cfg);
+    if (r != ncclSuccess && r != ncclInProgress)
+        comm_nccl_fail(c, "ncclCommInitRank: %s", ncclGetErrorString(r));
+    comm_nccl_settle(c, r, "communicator setup (every rank must join)");
+#ifndef UT_MPI
+    ut_rendezvous_done(&c->launch);   /* every rank has joined: rank 0 removes a rendezvous file */
+#endif
+    if (c->rank == 0) {   /* one line saying how the ranks met (the others' output goes nowhere) */
+        int v = 0;
+        ncclGetVersion(&v);
+#ifdef UT_MPI
+        printf("nccl: %d rank%s joined (NCCL %d, the id sent over MPI); rank 0 on GPU %d\n", c->world, c->world > 1 ? "s" : "", v,
+               local);
+#else
+        if (c->launch.file[0])
+            printf("nccl: %d rank%s joined (NCCL %d, the id through the file %s); rank 0 on GPU %d\n", c->world,
+                   c->world > 1 ? "s" : "", v, c->launch.file, local);
+        else
+            printf("nccl: %d rank%s joined (NCCL %d, the id through %s:%d); rank 0 on GPU %d\n", c->world,
+                   c->world > 1 ? "s" : "", v, c->launch.addr, c->launch.port, local);
+#endif
+    }
+    return 0;
+}
+
+/* x (n) <- the sum over ranks, in place; x on the GPU or the host */
+static void comm_nccl_allreduce(ut_comm *c, void *x, size_t n, size_t size, ncclDataType_t type, ncclRedOp_t op,
+                                const char *what) {
+    if (!c->nccl || n == 0) return;
+    void *d = comm_gpu_view(c, x, n * size, 0, 1);
+    comm_nccl_settle(c, ncclAllReduce(d, d, n, type, op, c->nccl, c->stream), what);
+    comm_nccl_wait(c, what, n * size);
+    comm_gpu_back(c, x, d, n * size);
+}
+
+static inline void comm_finalize(ut_comm *c) {
+    if (c->nccl) {
+        comm_nccl_settle(c, ncclCommFinalize(c->nccl), "finalize");
+        ncclCommDestroy(c->nccl);
+        c->nccl = NULL;
+    }
+    if (c->stage) cudaFree(c->stage);
+    c->stage = NULL;
+#ifdef UT_MPI
+    MPI_Finalize();
+#endif
+}
+_Noreturn static inline void comm_abort(ut_comm *c, int code) {
+    if (c->nccl) { ncclComm_t nc = c->nccl; c->nccl = NULL; ncclCommAbort(nc); }   /* once: abort may fail too */
+#ifdef UT_MPI
+    MPI_Abort(MPI_COMM_WORLD, code);
+#endif
+    exit(code);
+}
+
+static inline void comm_allreduce_sum_f32(ut_comm *c, float *x, size_t n) {
+    comm_nccl_allreduce(c, x, n, sizeof(float), ncclFloat, ncclSum, "all-reduce");
+}
+static inline void comm_allreduce_sum_f64(ut_comm *c, double *x, size_t n) {
+    comm_nccl_allreduce(c, x, n, sizeof(double), ncclDouble, ncclSum, "all-reduce");
+}
+static inline int comm_any(ut_comm *c, int flag) {
+    int any = flag != 0;
+    comm_nccl_allreduce(c, &any, 1, sizeof(int), ncclInt32, ncclMax, "stop vote (all-reduce max)");
+    return any;
+}
+/* x: W blocks of `block` numbers -> out: block r of the sum (x unchanged) */
+static inline void comm_reduce_scatter_sum_f32(ut_comm *c, const float *x, float *out, size_t block) {
+    size_t bytes = block * sizeof(float);
+    if (!c->nccl) { if (out != x) memmove(out, x, bytes); return; }
+    const void *dx = comm_gpu_view(c, x, bytes * (size_t)c->world, 0, 1);
+    void *dout = comm_gpu_view(c, out, bytes, bytes * (size_t)c->world, 0);
+    comm_nccl_settle(c, ncclReduceScatter(dx, dout, block, ncclFloat, ncclSum, c->nccl, c->stream), "reduce-scatter");
+    comm_nccl_wait(c, "reduce-scatter", bytes * (size_t)c->world);
+    comm_gpu_back(c, out, dout, bytes);
+}
+/* x: W blocks of `block` bytes, this rank's in block `rank` -> every block its owner's */
+static inline void comm_allgather_bytes(ut_comm *c, void *x, size_t block) {
+    if (!c->nccl || block == 0) return;
+    size_t all = block * (size_t)c->world;
+    char *d = (char *)comm_gpu_view(c, x, all, 0, 1);
+    /* in place, as NCCL allows it: this rank's block is read where it already lies */
+    comm_nccl_settle(c, ncclAllGather(d + (size_t)c->rank * block, d, block, ncclChar, c->nccl, c->stream), "all-gather");
+    comm_nccl_wait(c, "all-gather", all);
+    comm_gpu_back(c, x, d, all);
+}
+static inline void comm_allgather_f32(ut_comm *c, float *x, size_t block) { comm_allgather_bytes(c, x, block * sizeof(float)); }
+static inline void comm_broadcast(ut_comm *c, void *x, size_t bytes, int root) {
+    if (!c->nccl || bytes == 0) return;
+    void *d = comm_gpu_view(c, x, bytes, 0, 1);
+    comm_nccl_settle(c, ncclBroadcast(d, d, bytes, ncclChar, root, c->nccl, c->stream), "broadcast");
+    comm_nccl_wait(c, "broadcast", bytes);
+    comm_gpu_back(c, x, d, bytes);
+}
+/* NCCL has no barrier: an all-reduce of one number waits for every rank just the same */
+static inline void comm_barrier(ut_comm *c) {
+    int one = 1;
+    comm_nccl_allreduce(c, &one, 1, sizeof(int), ncclInt32, ncclSum, "barrier (all-reduce of one number)");
+}
+
+#elif defined(UT_MPI)
 /* ---- the MPI backend ---------------------------------------------------- */
 
 static inline int comm_init(ut_comm *c, int *argc, char ***argv) {

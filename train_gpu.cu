@@ -241,7 +241,8 @@ static int gpu_device_ready(void) {
     if (e != cudaSuccess || n == 0)
         return gpu_fail("no CUDA GPU found (%s): train_gpu needs an NVIDIA GPU; ./train trains on the CPU",
                         e != cudaSuccess ? cudaGetErrorString(e) : "0 devices");
-    CUDA_CHECK(cudaSetDevice(0));
+    /* the GPU is the current device: 0, or the one comm_init chose for this
+       rank (its local rank) before anything touched CUDA */
     g_device_ok = 1;
     return 0;
 }
@@ -1517,6 +1518,20 @@ extern "C" int ut_model_download_gpu(const ut_model *m) {
 
 extern "C" void ut_model_forget_gpu(const ut_model *m) {
     if (G.owner == m) gpu_release();
+}
+
+/* The GPU twin of the host model's gradient: train.c names the gradient by
+   the host model's pointer (m->grads); on the GPU build the numbers that
+   count are the GPU copy's, in the same layout, so an address `host` inside
+   m->grads maps to the same offset in G.grads. NULL for any other address
+   (the caller then uses `host` itself). Only the gradient: the weights have
+   a second, bf16 copy (wx) that a collective writing G.params would leave
+   stale. train_gpu.h's all-reduce of the gradient goes through this, so the
+   gradient is summed over the ranks where it lies (comm.h, NCCL). */
+extern "C" float *ut_gpu_grad_twin(const float *host, size_t n) {
+    const ut_model *m = G.owner;
+    if (!m || host < m->grads || host + n > m->grads + G.n_params) return NULL;
+    return G.grads + (host - m->grads);
 }
 
 /* For the tests: the GPU's weight gradients, copied into the host model's

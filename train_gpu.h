@@ -16,12 +16,22 @@
    The loss, aux/z losses and expert counts of each forward are written into
    the host model, where train.c reads them.
 
+   Several GPUs (data parallelism, comm.h's NCCL backend): train.c's
+   all-reduce of m->grads is sent to the gradient's GPU copy (the last
+   wrapper below); every other collective (losses, flags) moves host numbers
+   and needs nothing from here. --zero 1 is refused (train.c's zero_setup):
+   its sharded update is CPU code.
+
    These wrappers live in train.c's translation unit, so they can report an
    error the way the library does (ut__fail sets ut_error(); train.c prints
    it and exits 1; a failing void call goes through train.c's die()). A CUDA error inside a kernel launch or a copy prints one
    line and exits 1 from train_gpu.cu itself. */
 #ifndef TRAIN_GPU_H
 #define TRAIN_GPU_H
+
+#if defined(UT_MPI) && !defined(UT_NCCL)
+#error "train_gpu with MPI needs NCCL (-DUT_NCCL): MPI alone would sum host copies, the gradient is on the GPU"
+#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -36,11 +46,13 @@ double ut_adamw_step_gpu(ut_model *m, const ut_train_config *t, float lr, int st
 int    ut_model_check_state_gpu(const ut_model *m);   /* 0 ok, 1 bad, -1 error */
 int    ut_model_download_gpu(const ut_model *m);      /* GPU weights + moments -> host */
 void   ut_model_forget_gpu(const ut_model *m);        /* drop the GPU copy of m */
+float *ut_gpu_grad_twin(const float *host, size_t n); /* m->grads + i -> its GPU copy, or NULL */
 #ifdef __cplusplus
 }
 #endif
 
 #ifdef ULTRATHINK_IMPLEMENTATION   /* the wrappers: in train.c only */
+#include "comm.h"   /* here, before the macro below renames its all-reduce for train.c */
 /* train.c's die(): prints "train: error: ...", records the failure in the
    run folder (metrics.jsonl's end row, the dashboard) and exits 1 */
 static void die(const char *fmt, ...);
@@ -84,6 +96,16 @@ static int ut__gpu_load(const char *path, ut_model *m, ut_train_config *t, ut_pr
 }
 static void ut__gpu_model_free(ut_model *m) { ut_model_forget_gpu(m); ut_model_free(m); }
 
+/* Data parallelism (comm.h): train.c sums the step's gradient over the
+   ranks with comm_allreduce_sum_f32(&g_comm, m->grads, n). The gradient is
+   on the GPU: the call gets its GPU twin, which the NCCL backend reduces
+   where it lies (no copy to the host). Any other buffer passes through. */
+static void ut__gpu_allreduce_sum_f32(ut_comm *c, float *x, size_t n) {
+    float *d = ut_gpu_grad_twin(x, n);
+    comm_allreduce_sum_f32(c, d ? d : x, n);
+}
+
+#define comm_allreduce_sum_f32 ut__gpu_allreduce_sum_f32
 #define ut_model_forward     ut__gpu_forward
 #define ut_model_zero_grad   ut__gpu_zero_grad
 #define ut_model_backward    ut__gpu_backward

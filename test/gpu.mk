@@ -23,3 +23,10 @@ TEST_BINS += $(BUILD)/test_gpu_host
 TESTS += $(BUILD)/test_gpu_host
 $(BUILD)/test_gpu_host: test/test_gpu_host.c train_gpu_host.h ultrathink.h | $(BUILD)
 	$(CC) $(CFLAGS) -o $@ test/test_gpu_host.c $(LDLIBS)
+
+# comm.h's NCCL backend, every collective checked (test/test_comm_nccl.c):
+# plain C linked with NCCL and the CUDA runtime. test/test_gpu.sh builds and
+# runs it on a machine with a GPU (one rank; two with two GPUs); it is not
+# in TEST_BINS, as a machine without CUDA cannot build it.
+$(BUILD)/test_comm_nccl: test/test_comm_nccl.c comm.h rendezvous.h | $(BUILD)
+	$(CC) $(GPU_HOST_CFLAGS) -I$(CUDA_HOME)/include -o $@ test/test_comm_nccl.c -L$(CUDA_HOME)/lib64 -lnccl -lcudart -lm

@@ -27,6 +27,13 @@ if ! command -v mpicc > /dev/null; then
   files=("${files[@]}")
   skipped+=("test/lint_mpi.c (train.c with -DUT_MPI: mpicc not installed: apt-get install libopenmpi-dev)")
 fi
+# test/lint_nccl*.c (train_gpu's host half with comm.h's NCCL backend) and
+# test/test_comm_nccl.c need CUDA's nccl.h, and lint_nccl_mpi.c Open MPI's headers too
+CUDA_INC=${CUDA_HOME:-/usr/local/cuda}/include
+drop() { for i in "${!files[@]}"; do [ "${files[$i]}" = "$1" ] && unset 'files[i]'; done; files=("${files[@]}"); skipped+=("$1 ($2)"); }
+[ -f "$CUDA_INC/nccl.h" ] || { for f in test/lint_nccl.c test/lint_nccl_mpi.c test/test_comm_nccl.c; do drop $f "no $CUDA_INC/nccl.h"; done; }
+command -v mpicc > /dev/null || [ ! -f "$CUDA_INC/nccl.h" ] || drop test/lint_nccl_mpi.c "mpicc not installed"
+export CUDA_INC
 
 # Flags a file needs, as the Makefile builds it: test_grad checks gradients in
 # double (UT_DOUBLE); tokenizer.c and its test include stb_ds.h.
@@ -34,6 +41,8 @@ file_flags() {
   case $1 in
     test/test_grad.c) echo "-DUT_DOUBLE" ;;
     test/lint_mpi.c) mpicc --showme:compile ;;   # train.c with comm.h's MPI backend
+    test/lint_nccl.c|test/test_comm_nccl.c) echo "-I$CUDA_INC" ;;   # comm.h's NCCL backend
+    test/lint_nccl_mpi.c) echo "-I$CUDA_INC $(mpicc --showme:compile)" ;;
     *) echo "-I$STB_DIR" ;;
   esac
 }
@@ -49,6 +58,8 @@ if command -v cppcheck > /dev/null; then
   {
     for f in "${files[@]}"; do
       if [ "$f" = train.c ]; then "${CPPCHECK[@]}" -I"$STB_DIR" "$f"
+      # CUDA's own headers (nccl.h, cuda_runtime_api.h) are not ours to check
+      elif [[ "$f" == *nccl* ]]; then "${CPPCHECK[@]}" --max-configs=1 --suppress="*:$CUDA_INC/*" $(file_flags "$f") "$f"
       else "${CPPCHECK[@]}" -I"$STB_DIR" --max-configs=1 $(file_flags "$f") "$f"; fi
     done 2>&1 | grep -v '^$' > "$OUT/cppcheck.txt"
   } &

@@ -9,7 +9,10 @@
 #      file and flags (a tiny MoE + GQA + window model): the first 20 losses
 #      within 1%; --stop-at + --resume on the GPU continues bit for bit; a CPU
 #      run stopped halfway and resumed by ./train_gpu continues within 1%
-#   4. bench_gpu: G1, G2 and attention alone (bench/bench_gpu.cu)
+#   4. data parallelism through NCCL at world size 1 (one GPU): a torchrun-style
+#      launch by hand and mpirun -np 1 give the checkpoint of the run alone, byte
+#      for byte; the NCCL path's cost in tokens/s (at most 3%)
+#   5. bench_gpu: G1, G2 and attention alone (bench/bench_gpu.cu)
 # Each part has a time limit (timeout); the whole is meant to finish in about
 # 5 minutes on an H100/H200, 8 at most. Logs go to $OUT (the device tool's
 # output folder) if set, else gpu-check/; summary.txt lists every part's
@@ -88,7 +91,41 @@ rc=$?
 if [ $rc -eq 1 ] && grep -q 'no CUDA GPU' "$LOG/cli_no_gpu.log"; then note "PASS cli_no_gpu_message_exit_1"
 else note "FAIL cli_no_gpu_message_exit_1 (exit $rc)"; status=1; fi
 
-# ---- 4. speed -------------------------------------------------------------------
+# ---- 4. data parallelism through NCCL (comm.h, rendezvous.h) --------------------
+# test/test_gpu.sh has already run the NCCL checks (world size 1 = alone, the
+# file rendezvous; with 2 GPUs two ranks and kill -9). Here: a torchrun-style
+# launch by hand, mpirun -np 1 (the MPI=1 build), and the cost of the NCCL
+# path at world size 1 in tokens/s (the issue: at most 3%).
+port=$(( 29500 + $$ % 1000 ))
+W1=(env RANK=0 WORLD_SIZE=1 LOCAL_RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port)   # what torchrun would set
+if cli nccl_env_launch "${W1[@]}" ./train_gpu "${ARGS[@]}" --out "$D/env1"; then
+  if cmp -s "$D/gpu/ckpt.bin" "$D/env1/ckpt.bin" && grep -q "nccl" "$LOG/cli_nccl_env_launch.log"; then
+    note "PASS nccl_env_launch_world1_same_checkpoint"
+  else note "FAIL nccl_env_launch_world1_same_checkpoint"; status=1; fi
+fi
+if timeout 300 make BIN=build/mpi BUILD=build/mpi GPU_ARCH="$arch" MPI=1 train_gpu > "$LOG/build_mpi.log" 2>&1; then
+  if cli nccl_mpirun mpirun --allow-run-as-root -np 1 --bind-to none build/mpi/train_gpu "${ARGS[@]}" --out "$D/mpi1" &&
+     cmp -s "$D/gpu/ckpt.bin" "$D/mpi1/ckpt.bin"; then note "PASS nccl_mpirun_world1_same_checkpoint"
+  else note "FAIL nccl_mpirun_world1_same_checkpoint (cli_nccl_mpirun.log)"; status=1; fi
+else note "SKIP nccl_mpirun_world1 (skipped: the MPI=1 build failed: build_mpi.log; Open MPI installed?)"; fi
+# overhead: the same 60 steps of a bigger model alone and through NCCL at world
+# size 1, twice each (alternating), median tokens/s of steps 11-60
+SPEED=(--train "$D/tok.bin" --layers 8 --dim 512 --heads 8 --kv-heads 4 --ffn 1536 --seq 256 --batch 16
+       --steps 60 --warmup 5 --eval-every 0 --save-every 0)
+med() { grep -o '"tokens_per_s":[^,}]*' "$1" | cut -d: -f2 | tail -n +11 | sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+for i in 1 2; do
+  cli speed_alone_$i ./train_gpu "${SPEED[@]}" --out "$D/sa$i"
+  cli speed_nccl_$i "${W1[@]}" ./train_gpu "${SPEED[@]}" --out "$D/sn$i"
+done
+a=$( { med "$D/sa1/metrics.jsonl"; med "$D/sa2/metrics.jsonl"; } | sort -g | tail -1)
+b=$( { med "$D/sn1/metrics.jsonl"; med "$D/sn2/metrics.jsonl"; } | sort -g | tail -1)
+if [ -n "$a" ] && [ -n "$b" ]; then
+  r=$(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.2f", 100 * (a - b) / a}')
+  if awk -v r="$r" 'BEGIN {exit !(r <= 3)}'; then note "PASS nccl_world1_overhead_at_most_3pct (alone $a tok/s, NCCL $b tok/s: $r%)"
+  else note "FAIL nccl_world1_overhead_at_most_3pct (alone $a tok/s, NCCL $b tok/s: $r%)"; status=1; fi
+else note "FAIL nccl_world1_overhead_at_most_3pct (no tokens_per_s: see cli_speed_*.log)"; status=1; fi
+
+# ---- 5. speed -------------------------------------------------------------------
 timeout 240 build/bench_gpu --steps 4 > "$LOG/bench_gpu.log" 2>&1
 rc=$?
 note "bench_gpu: exit $rc"

@@ -1,0 +1,98 @@
+/* test_comm_nccl.c — comm.h's NCCL backend, every call, on W ranks.
+
+   STATUS: compiles; HAS NEVER RUN ON A GPU (none was available when it was
+   written). Run by test/test_gpu.sh: on one rank (RANK=0 WORLD_SIZE=1, the
+   whole NCCL path with a sum of one), and on two ranks when the machine has
+   two GPUs. Without a GPU it prints SKIP lines and exits 0.
+
+   Rank r fills its buffers with numbers that depend on r and the index i,
+   so every result has a closed form to compare with, exactly (small whole
+   numbers: fp32 sums of them are exact):
+     all-reduce          x[i] = r + i            -> W*i + W(W-1)/2
+     reduce-scatter      x[i] = r + i, W blocks  -> block r of that sum
+     all-gather          block r = r + 1         -> block q holds q + 1
+     broadcast           x = r (root 0)          -> 0 everywhere
+     any                 flag = (r == W-1)       -> 1 everywhere
+   each on a GPU buffer (NCCL's own) and on a host buffer (staged). Rank 0
+   prints PASS/FAIL; the others print only their FAILs. */
+#define _XOPEN_SOURCE 700
+#define UT_NCCL
+#include "../comm.h"
+
+static int n_fail;
+static ut_comm C;
+
+static void report(int ok, const char *name) {
+    if (!ok) { printf("FAIL nccl_w%d_%s (rank %d)\n", C.world, name, C.rank); n_fail++; }
+    else if (C.rank == 0) printf("PASS nccl_w%d_%s\n", C.world, name);
+    fflush(stdout);
+}
+
+/* a host array of n floats, or its GPU copy */
+static float *on(int gpu, const float *h, size_t n) {
+    if (!gpu) { float *x = (float *)malloc(n * sizeof(float)); memcpy(x, h, n * sizeof(float)); return x; }
+    float *d = NULL;
+    if (cudaMalloc((void **)&d, n * sizeof(float)) != cudaSuccess) { printf("FAIL nccl_cudaMalloc\n"); exit(1); }
+    cudaMemcpy(d, h, n * sizeof(float), cudaMemcpyHostToDevice);
+    return d;
+}
+static void back(int gpu, float *h, float *x, size_t n) {
+    if (gpu) { cudaMemcpy(h, x, n * sizeof(float), cudaMemcpyDeviceToHost); cudaFree(x); }
+    else { memcpy(h, x, n * sizeof(float)); free(x); }
+}
+
+int main(void) {
+    int ngpu = 0;
+    if (cudaGetDeviceCount(&ngpu) != cudaSuccess || ngpu == 0) {
+        const char *names[] = {"allreduce_f32_gpu", "allreduce_f32_host", "allreduce_f64_host", "reduce_scatter_gpu",
+                               "allgather_gpu", "broadcast_host", "any", "barrier"};
+        for (int i = 0; i < 8; i++) printf("SKIP nccl_%s (skipped: no GPU)\n", names[i]);
+        return 0;
+    }
+    if (comm_init(&C, NULL, NULL)) { printf("FAIL nccl_init\n"); return 1; }
+    if (!C.nccl) { printf("FAIL nccl_init (no launcher variables: run with RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT)\n"); return 1; }
+    const size_t n = 3000, W = (size_t)C.world, r = (size_t)C.rank;
+    float *h = (float *)malloc(n * W * sizeof(float));
+    for (int gpu = 1; gpu >= 0; gpu--) {   /* a GPU buffer (what the trainer's gradient is), then a host one */
+        for (size_t i = 0; i < n; i++) h[i] = (float)(r + i);
+        float *x = on(gpu, h, n);
+        comm_allreduce_sum_f32(&C, x, n);
+        back(gpu, h, x, n);
+        int ok = 1;
+        for (size_t i = 0; i < n; i++) ok &= h[i] == (float)(W * i + W * (W - 1) / 2);
+        report(ok, gpu ? "allreduce_f32_gpu" : "allreduce_f32_host");
+    }
+    double d[5];
+    for (int i = 0; i < 5; i++) d[i] = (double)r + i;
+    comm_allreduce_sum_f64(&C, d, 5);
+    int ok = 1;
+    for (int i = 0; i < 5; i++) ok &= d[i] == (double)(W * (size_t)i + W * (W - 1) / 2);
+    report(ok, "allreduce_f64_host");
+
+    for (size_t i = 0; i < n * W; i++) h[i] = (float)(r + i);
+    float *x = on(1, h, n * W), *out = on(1, h, n);
+    comm_reduce_scatter_sum_f32(&C, x, out, n);
+    back(1, h, out, n);
+    cudaFree(x);
+    ok = 1;
+    for (size_t i = 0; i < n; i++) ok &= h[i] == (float)(W * (r * n + i) + W * (W - 1) / 2);
+    report(ok, "reduce_scatter_gpu");
+
+    for (size_t i = 0; i < n * W; i++) h[i] = i / n == r ? (float)(r + 1) : -1.0f;
+    x = on(1, h, n * W);
+    comm_allgather_f32(&C, x, n);
+    back(1, h, x, n * W);
+    ok = 1;
+    for (size_t i = 0; i < n * W; i++) ok &= h[i] == (float)(i / n + 1);
+    report(ok, "allgather_gpu");
+
+    int v[4] = {(int)r, (int)r, (int)r, (int)r};
+    comm_broadcast(&C, v, sizeof v, 0);
+    report(v[0] == 0 && v[3] == 0, "broadcast_host");
+    report(comm_any(&C, r == W - 1) == 1 && comm_any(&C, 0) == 0, "any");
+    comm_barrier(&C);
+    report(1, "barrier");
+    free(h);
+    comm_finalize(&C);
+    return n_fail ? 1 : 0;
+}
