@@ -60,7 +60,9 @@
         8b. LoRA adapters: state, AdamW step, merge, the adapter file
      9. data: token files and batches
     10. tokenizer files (decoding ids back to text, encoding prompts)
-    11. inference: KV cache and sampling; 11b. weight-only int8/int4 quantization
+    11. inference: KV cache and sampling; 11b. weight-only int8/int4
+        quantization and the quantized linear layer (QLoRA's frozen base,
+        int8/int4 inference: ut_model_quantize)
      A. appendix: how the matrix products are made fast (packing, the
         register-tiled micro-kernel, cache blocking, grouped products for
         the experts, attention tiled with an online softmax). Sections 1-11 say WHAT is
@@ -3667,7 +3669,7 @@ int ut_sample(const ut_float *logits, int V, float temperature, int top_k, float
 }
 
 /* ===========================================================================
-   11b. WEIGHT-ONLY QUANTIZATION (inference)
+   11b. WEIGHT-ONLY QUANTIZATION (inference, and QLoRA's frozen base)
    A trained weight matrix is stored as small integers and one scale per group
    of G numbers of a row (G = 32 or 64: a group shares one scale, so one
    outlier only coarsens its own group):
@@ -3680,6 +3682,13 @@ int ut_sample(const ut_float *logits, int V, float temperature, int top_k, float
    a dot product is computed group by group: the integers times x, summed,
    then times the group's scale (ut_qdot). int4 stores two numbers per byte,
    q + 8 in each half (low half first).
+   A whole model is quantized by ut_model_quantize (section 6): its matrices
+   become ut_qmatrix, their f32 copies are freed, and every product the
+   model makes with one of them goes to the quantized linear layer below
+   (ut_qmatmul_forward, and ut_qmatmul_backward for the input gradient).
+   That is all QLoRA (Dettmers et al. 2023) needs: the base is frozen, so
+   the backward pass only carries dX = dY W through it, to the adapters
+   (section 8b) beside it; no gradient of a quantized W is ever computed.
    ======================================================================== */
 
 int ut_quantize(ut_qmatrix *qm, const ut_float *w, int rows, int cols, int bits, int group) {
@@ -3732,10 +3741,15 @@ void ut_dequantize(ut_float *w, const ut_qmatrix *qm) {
    sum q_i * qx_i in integers; here x stays float: weight-only.) */
 ut_float ut_qdot(const ut_qmatrix *qm, int r, const ut_float *x) {
     ut_float total = 0;
+    const int8_t *q8 = (const int8_t *)qm->q + (size_t)r * qm->cols;         /* int8: one byte each */
+    const uint8_t *q4 = qm->q + (size_t)r * (((size_t)qm->cols + 1) / 2);   /* int4: two per byte */
     for (int g = 0; g < qm->groups_per_row; g++) {
         int c0 = g * qm->group, c1 = c0 + qm->group < qm->cols ? c0 + qm->group : qm->cols;
         ut_float sum = 0;
-        for (int c = c0; c < c1; c++) sum += (ut_float)ut_qget(qm, r, c) * x[c];
+        if (qm->bits == 8)   /* the int8 dot product: integer times x, added up */
+            for (int c = c0; c < c1; c++) sum += (ut_float)q8[c] * x[c];
+        else                 /* int4: the half byte of c, minus the offset 8 */
+            for (int c = c0; c < c1; c++) sum += (ut_float)(((q4[c / 2] >> (4 * (c & 1))) & 15) - 8) * x[c];
         total += qm->scale[(size_t)r * qm->groups_per_row + g] * sum;
     }
     return total;
