@@ -3738,21 +3738,39 @@ void ut_dequantize(ut_float *w, const ut_qmatrix *qm) {
        w . x = sum_g scale_g * (sum_{i in g} q_i x_i)
    Each group's integers multiply x first; the scale is applied once per
    group, not once per number. (A kernel that also quantizes x to int8 would
-   sum q_i * qx_i in integers; here x stays float: weight-only.) */
+   sum q_i * qx_i in integers; here x stays float: weight-only.)
+   The sums run in UT__QLANES partial sums ("lanes": number i of a group goes
+   to lane i mod UT__QLANES) instead of one: one running sum would make every
+   addition wait for the one before, and the compiler may not reorder float
+   additions itself; independent lanes become SIMD instructions. The lanes
+   are added pairwise at the end, a fixed order: the same result every run. */
+#define UT__QLANES 16
 ut_float ut_qdot(const ut_qmatrix *qm, int r, const ut_float *x) {
-    ut_float total = 0;
+    enum { L = UT__QLANES };
     const int8_t *q8 = (const int8_t *)qm->q + (size_t)r * qm->cols;         /* int8: one byte each */
     const uint8_t *q4 = qm->q + (size_t)r * (((size_t)qm->cols + 1) / 2);   /* int4: two per byte */
+    ut_float acc[L];                      /* sum over the groups of scale_g * lane */
+    for (int j = 0; j < L; j++) acc[j] = 0;
     for (int g = 0; g < qm->groups_per_row; g++) {
-        int c0 = g * qm->group, c1 = c0 + qm->group < qm->cols ? c0 + qm->group : qm->cols;
-        ut_float sum = 0;
-        if (qm->bits == 8)   /* the int8 dot product: integer times x, added up */
-            for (int c = c0; c < c1; c++) sum += (ut_float)q8[c] * x[c];
-        else                 /* int4: the half byte of c, minus the offset 8 */
-            for (int c = c0; c < c1; c++) sum += (ut_float)(((q4[c / 2] >> (4 * (c & 1))) & 15) - 8) * x[c];
-        total += qm->scale[(size_t)r * qm->groups_per_row + g] * sum;
+        int c0 = g * qm->group, c1 = c0 + qm->group < qm->cols ? c0 + qm->group : qm->cols, c = c0;
+        ut_float lane[L];
+        for (int j = 0; j < L; j++) lane[j] = 0;
+        if (qm->bits == 8) {              /* the int8 dot product: integer times x, added up */
+            for (; c + L <= c1; c += L)
+                for (int j = 0; j < L; j++) lane[j] += (ut_float)q8[c + j] * x[c + j];
+            for (int j = 0; c < c1; c++, j++) lane[j] += (ut_float)q8[c] * x[c];
+        } else {                          /* int4: the half byte of c, minus the offset 8 */
+            for (; c + L <= c1; c += L)
+                for (int j = 0; j < L; j++)
+                    lane[j] += (ut_float)(((q4[(c + j) / 2] >> (4 * ((c + j) & 1))) & 15) - 8) * x[c + j];
+            for (int j = 0; c < c1; c++, j++) lane[j] += (ut_float)(((q4[c / 2] >> (4 * (c & 1))) & 15) - 8) * x[c];
+        }
+        ut_float s = qm->scale[(size_t)r * qm->groups_per_row + g];
+        for (int j = 0; j < L; j++) acc[j] += s * lane[j];
     }
-    return total;
+    for (int h = L / 2; h >= 1; h /= 2)   /* pairwise: lanes j and j + h */
+        for (int j = 0; j < h; j++) acc[j] += acc[j + h];
+    return acc[0];
 }
 
 ut_qmatrix ut_qrows(const ut_qmatrix *qm, int r0, int n) {
