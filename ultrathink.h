@@ -3760,10 +3760,13 @@ ut_float ut_qdot(const ut_qmatrix *qm, int r, const ut_float *x) {
                 for (int j = 0; j < L; j++) lane[j] += (ut_float)q8[c + j] * x[c + j];
             for (int j = 0; c < c1; c++, j++) lane[j] += (ut_float)q8[c] * x[c];
         } else {                          /* int4: the half byte of c, minus the offset 8 */
-            for (; c + L <= c1; c += L)
-                for (int j = 0; j < L; j++)
-                    lane[j] += (ut_float)(((q4[(c + j) / 2] >> (4 * ((c + j) & 1))) & 15) - 8) * x[c + j];
-            for (int j = 0; c < c1; c++, j++) lane[j] += (ut_float)(((q4[c / 2] >> (4 * (c & 1))) & 15) - 8) * x[c];
+            for (; c % 2 == 0 && c + L <= c1; c += L)   /* from an even c: byte k holds c = 2k (low), 2k + 1 (high) */
+                for (int j = 0; j < L; j += 2) {
+                    uint8_t b = q4[(c + j) / 2];
+                    lane[j] += (ut_float)((b & 15) - 8) * x[c + j];
+                    lane[j + 1] += (ut_float)((b >> 4) - 8) * x[c + j + 1];
+                }
+            for (int j = 0; c < c1; c++, j = (j + 1) % L) lane[j] += (ut_float)(((q4[c / 2] >> (4 * (c & 1))) & 15) - 8) * x[c];
         }
         ut_float s = qm->scale[(size_t)r * qm->groups_per_row + g];
         for (int j = 0; j < L; j++) acc[j] += s * lane[j];
