@@ -870,7 +870,6 @@ static void extend_run(run *r, const option *steps, ut_train_config *ck) {
    the adapter, its AdamW moments, the settings and the base's path, size
    and checksum) and no ckpt.bin: the base stays where it is, read-only. */
 
-/* "q,k,v,o" -> a bit per target (UT_LORA_Q ...) */
 /* --dtype / --base-dtype: f32, int8 or int4, as bits (32, 8, 4). */
 static int dtype_bits(const char *flag, const char *dtype) {
     int bits = !strcmp(dtype, "int8") ? 8 : !strcmp(dtype, "int4") ? 4 : !strcmp(dtype, "f32") ? 32 : -1;
@@ -889,7 +888,7 @@ static void quantized_bytes(const ut_model *m, double *q_bytes, double *f_bytes)
     for (int t = 0; t < UT_NUM_TENSORS; t++)
         if (m->qw[t].q) { *q_bytes += (double)ut_qmatrix_bytes(&m->qw[t]); *f_bytes += 4.0 * m->sizes[t]; }
 }
-/* This process's resident memory now, in MB (Linux: /proc/self/status; -1 elsewhere). */
+/* This process's resident memory now, in MiB (Linux: /proc/self/status; -1 elsewhere). */
 static double rss_mb(void) {
     FILE *f = fopen("/proc/self/status", "r");
     char line[256];
@@ -900,6 +899,7 @@ static double rss_mb(void) {
     return kb < 0 ? -1 : kb / 1024;
 }
 
+/* "q,k,v,o" -> a bit per target (UT_LORA_Q ...) */
 static unsigned parse_lora_targets(const char *list) {
     unsigned bits = 0;
     const char *p = list;
@@ -2369,11 +2369,11 @@ static int sample_main(int argc, char **argv) {
     }
     if (dtype && q_bytes > 0)
         fprintf(stderr, "sample: %s weights (group %d): matrices %.2f MB as stored, f32 %.2f MB (%.1fx smaller); "
-                "resident %.1f MB; %d tokens in %.2f s = %.0f tokens/s (computed from the integers)\n", dtype, group,
+                "resident %.1f MiB; %d tokens in %.2f s = %.0f tokens/s (computed from the integers)\n", dtype, group,
                 q_bytes / 1e6, f_bytes / 1e6, f_bytes / q_bytes, rss_mb(), count * (tokens + np), now_s() - t0,
                 count * (tokens + np) / (now_s() - t0));
     else if (dtype)
-        fprintf(stderr, "sample: f32 weights: resident %.1f MB; %d tokens in %.2f s = %.0f tokens/s\n", rss_mb(),
+        fprintf(stderr, "sample: f32 weights: resident %.1f MiB; %d tokens in %.2f s = %.0f tokens/s\n", rss_mb(),
                 count * (tokens + np), now_s() - t0, count * (tokens + np) / (now_s() - t0));
     free(ids);
     if (probs_out && fclose(probs_out) != 0) die("cannot write %s: %s", probs_path, strerror(errno));
@@ -2440,7 +2440,7 @@ static int eval_main(int argc, char **argv) {
         quantize_weights(&m, dtype, group, &q_bytes, &f_bytes);
         loss = evaluate(&m, &val, B, T, done, all, in, tgt, 1, &done);
         printf("eval: %s weights (group %d): val_loss %.6f vs f32 %.6f (%+.6f nats/token); matrices %.2f MB as stored, "
-               "f32 %.2f MB (%.1fx smaller); resident %.1f MB\n", dtype, group, loss, f32_loss, loss - f32_loss,
+               "f32 %.2f MB (%.1fx smaller); resident %.1f MiB\n", dtype, group, loss, f32_loss, loss - f32_loss,
                q_bytes / 1e6, f_bytes / 1e6, f_bytes / q_bytes, rss_mb());
     } else if (dtype) quantize_weights(&m, dtype, group, &q_bytes, &f_bytes);   /* f32: checks the name only */
     long long tokens = (long long)done * B * T;

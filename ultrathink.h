@@ -1718,6 +1718,8 @@ int ut_model_quantize(ut_model *m, int bits, int group, unsigned tensors) {
     if (m->qbits) return ut__fail("the model is quantized already");
     if (bits != 8 && bits != 4) return ut__fail("quantization to %d bits: 8 or 4", bits);
     if (group < 1) return ut__fail("quantization group %d: must be >= 1", group);
+    if ((tensors & UT_QBASE) != UT_QBASE || (tensors & ~UT_QALL))   /* the block quantizes all its matrices or none */
+        return ut__fail("quantize: tensors 0x%x must hold every block matrix (UT_QBASE), optionally the embedding and LM head", tensors);
     size_t keep = 0, scratch = 0;
     for (int t = 0; t < UT_NUM_TENSORS; t++) {
         int C = ut__matrix_cols(c, t);
