@@ -700,6 +700,8 @@ typedef struct {
     int lora_rank;                          /* LoRA (0: off): the adapter's rank r, alpha, targets */
     float lora_alpha;
     const char *lora_targets;
+    const char *base_dtype;                 /* QLoRA: f32 (NULL), int8 or int4 frozen base; --group per scale */
+    int qgroup;
 } settings;
 
 /* The model and the optimiser start from the library's defaults,
@@ -717,6 +719,7 @@ static settings default_settings(void) {
     s.save_every = 100; s.log_every = 0;
     s.out_dir = "out";
     s.lora_alpha = 16; s.lora_targets = "q,k,v,o";
+    s.qgroup = 32;
     return s;
 }
 
@@ -771,6 +774,8 @@ static option *train_options(settings *s) {
         {"lora-rank", OPT_INT, &s->lora_rank, 0, 65536, 0, "with --init-from: train a LoRA adapter of this rank r on the frozen base (0 = full fine-tuning); OUT/adapter.bin", NULL},
         {"lora-alpha", OPT_FLOAT, &s->lora_alpha, 1e-6, 1e6, 0, "LoRA scale: the update is (alpha / r) B A", NULL},
         {"lora-targets", OPT_STR, &s->lora_targets, 0, 0, 0, "adapted matrices of every layer: q,k,v,o,gate,up,down (gate,up,down: dense models only)", NULL},
+        {"base-dtype", OPT_STR, &s->base_dtype, 0, 0, 0, "with --lora-rank: hold the frozen base's block matrices as int8 or int4 (QLoRA; f32: as they are)", NULL},
+        {"group", OPT_INT, &s->qgroup, 1, 1 << 20, 0, "numbers per quantization scale of --base-dtype, along a row", NULL},
         {"stop-at", OPT_INT, &s->stop_at, 0, BIG, 0, "save and stop after step N, to continue later with --resume (0 = off)", NULL},
         {"force", OPT_FLAG, &s->force, 0, 1, 0, "--resume with a training file or tokenizer other than the recorded one", NULL},
         {"dry-run", OPT_FLAG, &s->dry_run, 0, 1, 0, "print sizes, FLOPs, memory and the time per step, then exit", NULL},
@@ -865,6 +870,35 @@ static void extend_run(run *r, const option *steps, ut_train_config *ck) {
    the adapter, its AdamW moments, the settings and the base's path, size
    and checksum) and no ckpt.bin: the base stays where it is, read-only. */
 
+/* --dtype / --base-dtype: f32, int8 or int4, as bits (32, 8, 4). */
+static int dtype_bits(const char *flag, const char *dtype) {
+    int bits = !strcmp(dtype, "int8") ? 8 : !strcmp(dtype, "int4") ? 4 : !strcmp(dtype, "f32") ? 32 : -1;
+    if (bits < 0) die("--%s: '%s' is not one of f32, int8, int4", flag, dtype);
+    return bits;
+}
+/* A LoRA run's frozen base: quantized (QLoRA: the adapter says how,
+   lo->base_bits) or f32, either way with no gradients or AdamW state. */
+static void freeze_base(ut_model *m, const ut_lora *lo) {
+    if (!lo->base_bits) { ut_model_freeze(m); return; }
+    if (ut_model_quantize(m, lo->base_bits, lo->base_group, UT_QBASE)) die("%s", ut_error());
+}
+/* The bytes of a quantized model's matrices, as stored and as f32. */
+static void quantized_bytes(const ut_model *m, double *q_bytes, double *f_bytes) {
+    *q_bytes = *f_bytes = 0;
+    for (int t = 0; t < UT_NUM_TENSORS; t++)
+        if (m->qw[t].q) { *q_bytes += (double)ut_qmatrix_bytes(&m->qw[t]); *f_bytes += 4.0 * m->sizes[t]; }
+}
+/* This process's resident memory now, in MiB (Linux: /proc/self/status; -1 elsewhere). */
+static double rss_mb(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    double kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmRSS:", 6)) kb = strtod(line + 6, NULL);
+    if (f) fclose(f);
+    return kb < 0 ? -1 : kb / 1024;
+}
+
 /* "q,k,v,o" -> a bit per target (UT_LORA_Q ...) */
 static unsigned parse_lora_targets(const char *list) {
     unsigned bits = 0;
@@ -932,10 +966,14 @@ static void resume_settings(run *r, option *opts) {
     if (adapter_path(s->resume, r->ckpt_in, sizeof r->ckpt_in)) {   /* a LoRA run */
         if (find_opt(opts, "lora-rank")->arg || find_opt(opts, "lora-alpha")->arg || find_opt(opts, "lora-targets")->arg)
             die("--lora-rank, --lora-alpha and --lora-targets are the adapter's (%s): leave them out with --resume", r->ckpt_in);
+        if (find_opt(opts, "base-dtype")->arg || find_opt(opts, "group")->arg)
+            die("--base-dtype and --group are the adapter's (%s): leave them out with --resume", r->ckpt_in);
         load_adapter(r->ckpt_in, NULL, 0, &r->m, &r->lora, &ck.tc, &r->pr, &r->base);
-        ut_model_freeze(&r->m);
+        freeze_base(&r->m, &r->lora);   /* a QLoRA run: its base quantized again, the same integers */
     } else {
         if (s->lora_rank) die("--lora-rank: %s is not a LoRA run; start one with --init-from RUN --lora-rank R", s->resume);
+        if (s->base_dtype || find_opt(opts, "group")->arg)
+            die("--base-dtype: %s is not a LoRA run; start one with --init-from RUN --lora-rank R --base-dtype int8", s->resume);
         checkpoint_path(s->resume, r->ckpt_in, sizeof r->ckpt_in);
         if (!file_exists(r->ckpt_in)) die("--resume: no checkpoint at %s", r->ckpt_in);
         if (ut_checkpoint_load(r->ckpt_in, &r->m, &ck.tc, &r->pr)) die("%s", ut_error());
@@ -1036,7 +1074,9 @@ static void init_from_settings(run *r, option *opts) {
                          s->tc.seed ^ 0x10AA10AAull))
             die("%s", ut_error());
         r->m.lora = &r->lora;
-        ut_model_freeze(&r->m);   /* the base trains no more: no gradients, no AdamW state */
+        int bits = s->base_dtype ? dtype_bits("base-dtype", s->base_dtype) : 32;
+        if (bits != 32) { r->lora.base_bits = bits; r->lora.base_group = s->qgroup; }   /* QLoRA */
+        freeze_base(&r->m, &r->lora);   /* the base trains no more: no gradients, no AdamW state */
         memcpy(r->base.path, r->rec.init.path, sizeof r->base.path);
         r->base.bytes = r->rec.init.bytes;
         r->base.hash = r->rec.init.hash;
@@ -1075,6 +1115,9 @@ static int parse_train_args(run *r, int argc, char **argv) {
     if (!find_opt(opts, "min-lr")->arg) s->tc.min_lr = s->tc.lr / 10;   /* the usual: decay to lr/10 */
     if (!find_opt(opts, "warmup")->arg && s->tc.warmup_steps > s->tc.total_steps / 10)
         s->tc.warmup_steps = s->tc.total_steps / 10;                     /* short runs: 10% warmup */
+    if ((s->base_dtype || find_opt(opts, "group")->arg) && !s->lora_rank && !s->resume)
+        die("--base-dtype and --group quantize the frozen base of a LoRA run (QLoRA): give --lora-rank R too");
+    if (s->base_dtype) dtype_bits("base-dtype", s->base_dtype);
     if (s->init_from || s->init_from_hf) init_from_settings(r, opts);
     else if (s->lora_rank && !s->resume) die("--lora-rank needs --init-from RUN|FILE: the frozen base model to adapt");
     if (s->resume) resume_settings(r, opts);
@@ -1427,10 +1470,17 @@ static int train_setup(run *r, int argc, char **argv) {
         char tg[64] = "";
         for (int t = 0; t < UT_LORA_NT; t++)
             if ((lo->targets >> t) & 1u) snprintf(tg + strlen(tg), sizeof tg - strlen(tg), "%s%s", tg[0] ? "," : "", ut_lora_target_names[t]);
+        size_t all = ut_num_params(mc);
         printf("lora: rank %d, alpha %g, targets %s: %zu trainable numbers (%.2f%% of %zu), AdamW state %.2f MB "
                "(full fine-tuning: %.2f MB); the base is frozen (%s)\n", lo->rank, lo->alpha, tg, lo->n_params,
-               100.0 * lo->n_params / r->m.n_params, r->m.n_params, 8.0 * lo->n_params / 1e6, 8.0 * r->m.n_params / 1e6,
-               r->base.path);
+               100.0 * lo->n_params / all, all, 8.0 * lo->n_params / 1e6, 8.0 * all / 1e6, r->base.path);
+        if (lo->base_bits) {
+            double qb, fb;
+            quantized_bytes(&r->m, &qb, &fb);
+            printf("qlora: base matrices int%d (group %d): %.2f MB as stored, f32 %.2f MB (%.1fx smaller); "
+                   "embedding, LM head and norms f32 (%.2f MB)\n", lo->base_bits, lo->base_group, qb / 1e6, fb / 1e6,
+                   fb / qb, 4.0 * r->m.n_params / 1e6);
+        }
     }
     if (r->m.lora && g_comm.world > 1)   /* its adapter update is not sharded or summed over ranks yet */
         die("a LoRA run takes one process (./train); data-parallel LoRA is not supported yet");
@@ -2206,6 +2256,16 @@ static int train_main(int argc, char **argv) {
    tokenizer and the validation file when they are not given.
    ======================================================================== */
 
+/* A QLoRA adapter (trained against a quantized base) merged into the f32
+   base it names: the model is then W + s B A with the exact W, not the
+   rounded W the adapter learned beside. The two differ by the rounding of W
+   (section 11b), about the cost of --dtype on the base: said once. */
+static void qlora_note(const char *cmd, const char *adapter, const ut_lora *lo) {
+    if (lo->base_bits)
+        fprintf(stderr, "train: note: %s: %s was trained against the int%d (group %d) base (QLoRA); it is merged into "
+                "the f32 base\n", cmd, adapter, lo->base_bits, lo->base_group);
+}
+
 /* The checkpoint --resume names, and its folder's run record. */
 static void open_checkpoint(const char *cmd, const char *resume, ut_model *m, ut_train_config *tc, ut_progress *pr,
                             run_record *rec) {
@@ -2215,6 +2275,7 @@ static void open_checkpoint(const char *cmd, const char *resume, ut_model *m, ut
         ut_lora lo;
         ut_base_ref base;
         load_adapter(path, NULL, 0, m, &lo, tc, pr, &base);
+        qlora_note(cmd, path, &lo);
         ut_lora_merge(m, &lo);
         m->lora = NULL;
         ut_lora_free(&lo);
@@ -2239,31 +2300,20 @@ static const char *pick_tokenizer(const char *given, const run_record *rec, int 
 
 /* --dtype int8|int4 of sample and eval: every weight matrix (the embedding,
    q k v o, the MLPs or experts, the LM head; not the norms or the router)
-   rounded through weight-only quantization with one scale per --group
-   numbers of a row (ultrathink.h, section 11b), then computed with as f32:
-   the numbers a weight-only int8/int4 kernel (ut_qdot) computes with. Sets
-   the bytes the matrices take stored that way and as f32. */
+   held as integers with one scale per --group numbers of a row, the f32
+   copies freed (ut_model_quantize with UT_QALL, ultrathink.h section 11b).
+   Every product is then computed from the integers: generating a token
+   reads them directly (ut_qmatmul_forward_naive, one byte or half a byte per
+   weight), a batch dequantizes one matrix at a time and multiplies in f32
+   (the very numbers of the f32 product on the rounded weights). f32: the
+   name is checked, nothing changes. Sets the bytes the matrices take stored
+   that way and as f32. */
 static void quantize_weights(ut_model *m, const char *dtype, int group, double *q_bytes, double *f_bytes) {
-    int bits = !strcmp(dtype, "int8") ? 8 : !strcmp(dtype, "int4") ? 4 : !strcmp(dtype, "f32") ? 32 : -1;
-    if (bits < 0) die("--dtype: '%s' is not one of f32, int8, int4", dtype);
-    const ut_config *c = &m->cfg;
-    int cols[UT_NUM_TENSORS] = {0};   /* each matrix's row length; 0: not quantized */
-    cols[UT_TOK_EMB] = cols[UT_WQ] = cols[UT_WK] = cols[UT_WV] = c->d_model;
-    cols[UT_W_GATE] = cols[UT_W_UP] = cols[UT_LM_HEAD] = c->d_model;
-    cols[UT_WO] = c->n_heads * c->head_dim;
-    cols[UT_W_DOWN] = c->ffn_hidden;
+    int bits = dtype_bits("dtype", dtype);
     *q_bytes = *f_bytes = 0;
-    for (int t = 0; t < UT_NUM_TENSORS; t++) {
-        if (!cols[t] || !m->sizes[t]) continue;
-        int rows = (int)(m->sizes[t] / (size_t)cols[t]);
-        *f_bytes += 4.0 * m->sizes[t];
-        if (bits == 32) { *q_bytes += 4.0 * m->sizes[t]; continue; }
-        ut_qmatrix qm;
-        if (ut_quantize(&qm, m->p[t], rows, cols[t], bits, group)) die("%s", ut_error());
-        ut_dequantize(m->p[t], &qm);
-        *q_bytes += (double)ut_qmatrix_bytes(&qm);
-        ut_qmatrix_free(&qm);
-    }
+    if (bits == 32) return;
+    if (ut_model_quantize(m, bits, group, UT_QALL)) die("%s", ut_error());
+    quantized_bytes(m, q_bytes, f_bytes);
 }
 
 static int sample_main(int argc, char **argv) {
@@ -2284,7 +2334,7 @@ static int sample_main(int argc, char **argv) {
         {"samples", OPT_INT, &count, 1, 1000, 0, "how many samples", NULL},
         {"threads", OPT_INT, &threads, 0, 4096, 0, "OpenMP threads (0 = all)", NULL},
         {"probs", OPT_STR, &probs_path, 0, 0, 0, "also write each generated token's probabilities (V f32) to this file", NULL},
-        {"dtype", OPT_STR, &dtype, 0, 0, 0, "weights rounded as int8 or int4 (weight-only, one scale per --group); prints the size and tokens/s", NULL},
+        {"dtype", OPT_STR, &dtype, 0, 0, 0, "weights held as int8 or int4 (weight-only, one scale per --group; the products read the integers); prints the size, memory and tokens/s", NULL},
         {"group", OPT_INT, &group, 1, 1 << 20, 0, "numbers per quantization scale, along a row", NULL},
         {NULL, 0, NULL, 0, 0, 0, NULL, NULL}};
     if (parse_options(opts, argc, argv, "train sample")) {
@@ -2299,6 +2349,7 @@ static int sample_main(int argc, char **argv) {
     ut_progress pr;
     run_record rec;
     open_checkpoint("sample", resume, &m, &tc, &pr, &rec);
+    ut_model_freeze(&m);   /* sampling needs no gradient or AdamW buffers (the checkpoint's moments) */
     tok_path = pick_tokenizer(tok_path, &rec, force);
     free(rec.runs);
     ut_tokenizer tk;
@@ -2319,11 +2370,14 @@ static int sample_main(int argc, char **argv) {
         if (generate(&m, &kv, &tk, ids, np, tokens, temperature, top_k, top_p, &rng)) die("%s", ut_error());
         printf("\n");
     }
-    if (dtype)
+    if (dtype && q_bytes > 0)
         fprintf(stderr, "sample: %s weights (group %d): matrices %.2f MB as stored, f32 %.2f MB (%.1fx smaller); "
-                "%d tokens in %.2f s = %.0f tokens/s (computed in f32 on the rounded weights)\n", dtype, group,
-                q_bytes / 1e6, f_bytes / 1e6, f_bytes / q_bytes, count * (tokens + np), now_s() - t0,
+                "resident %.1f MiB; %d tokens in %.2f s = %.0f tokens/s (computed from the integers)\n", dtype, group,
+                q_bytes / 1e6, f_bytes / 1e6, f_bytes / q_bytes, rss_mb(), count * (tokens + np), now_s() - t0,
                 count * (tokens + np) / (now_s() - t0));
+    else if (dtype)
+        fprintf(stderr, "sample: f32 weights: resident %.1f MiB; %d tokens in %.2f s = %.0f tokens/s\n", rss_mb(),
+                count * (tokens + np), now_s() - t0, count * (tokens + np) / (now_s() - t0));
     free(ids);
     if (probs_out && fclose(probs_out) != 0) die("cannot write %s: %s", probs_path, strerror(errno));
     ut_kv_free(&kv);
@@ -2347,7 +2401,7 @@ static int eval_main(int argc, char **argv) {
         {"batch", OPT_INT, &batch, 0, 1 << 20, 0, "sequences per forward pass (0 = the run's --batch)", NULL},
         {"threads", OPT_INT, &threads, 0, 4096, 0, "OpenMP threads (0 = all)", NULL},
         {"json", OPT_FLAG, &json, 0, 1, 0, "print the result as one JSON object", NULL},
-        {"dtype", OPT_STR, &dtype, 0, 0, 0, "also evaluate with the weights rounded as int8 or int4 (weight-only, one scale per --group): the loss cost and the size", NULL},
+        {"dtype", OPT_STR, &dtype, 0, 0, 0, "also evaluate with the weights held as int8 or int4 (weight-only, one scale per --group): the loss cost and the size", NULL},
         {"group", OPT_INT, &group, 1, 1 << 20, 0, "numbers per quantization scale, along a row", NULL},
         {NULL, 0, NULL, 0, 0, 0, NULL, NULL}};
     if (parse_options(opts, argc, argv, "train eval")) {
@@ -2362,6 +2416,7 @@ static int eval_main(int argc, char **argv) {
     ut_progress pr;
     run_record rec;
     open_checkpoint("eval", resume, &m, &tc, &pr, &rec);
+    ut_model_freeze(&m);   /* evaluation needs no gradient or AdamW buffers */
     val_path = recorded_path(val_path, &rec.val, "val");
     free(rec.runs);
     if (!val_path) die("no --val FILE given, and the run recorded none");
@@ -2384,12 +2439,12 @@ static int eval_main(int argc, char **argv) {
     double t0 = now_s();
     double loss = evaluate(&m, &val, B, T, batches, all, in, tgt, 1, &done), f32_loss = loss, q_bytes = 0, f_bytes = 0;
     if (!done) die("stopped by %s before the first batch", stop_signal_name());
-    if (dtype && strcmp(dtype, "f32")) {   /* the same windows again, on the rounded weights */
+    if (dtype && strcmp(dtype, "f32")) {   /* the same windows again, on the quantized weights */
         quantize_weights(&m, dtype, group, &q_bytes, &f_bytes);
         loss = evaluate(&m, &val, B, T, done, all, in, tgt, 1, &done);
         printf("eval: %s weights (group %d): val_loss %.6f vs f32 %.6f (%+.6f nats/token); matrices %.2f MB as stored, "
-               "f32 %.2f MB (%.1fx smaller)\n", dtype, group, loss, f32_loss, loss - f32_loss, q_bytes / 1e6,
-               f_bytes / 1e6, f_bytes / q_bytes);
+               "f32 %.2f MB (%.1fx smaller); resident %.1f MiB\n", dtype, group, loss, f32_loss, loss - f32_loss,
+               q_bytes / 1e6, f_bytes / 1e6, f_bytes / q_bytes, rss_mb());
     } else if (dtype) quantize_weights(&m, dtype, group, &q_bytes, &f_bytes);   /* f32: checks the name only */
     long long tokens = (long long)done * B * T;
     double bpb = bits_per_byte(&val, loss), secs = now_s() - t0;
@@ -2668,6 +2723,7 @@ static int merge_main(int argc, char **argv) {
     ut_train_config tc;
     ut_progress pr;
     load_adapter(apath, base, force, &m, &lo, &tc, &pr, &bref);
+    qlora_note("merge", apath, &lo);
     ut_lora_merge(&m, &lo);
     m.lora = NULL;
     ut__zero(m.adam_m, m.n_params);

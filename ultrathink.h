@@ -60,7 +60,9 @@
         8b. LoRA adapters: state, AdamW step, merge, the adapter file
      9. data: token files and batches
     10. tokenizer files (decoding ids back to text, encoding prompts)
-    11. inference: KV cache and sampling; 11b. weight-only int8/int4 quantization
+    11. inference: KV cache and sampling; 11b. weight-only int8/int4
+        quantization and the quantized linear layer (QLoRA's frozen base,
+        int8/int4 inference: ut_model_quantize)
      A. appendix: how the matrix products are made fast (packing, the
         register-tiled micro-kernel, cache blocking, grouped products for
         the experts, attention tiled with an online softmax). Sections 1-11 say WHAT is
@@ -259,6 +261,17 @@ typedef struct {
     ut_float *out;            /* (N, D) mid + MLP: the next layer's x */
 } ut_layer_acts;
 
+/* Weight-only quantization (section 11b; inference, and QLoRA's frozen base): a matrix (rows,
+   cols) as small integers, one float scale per group of `group` numbers
+   along a row. */
+typedef struct {
+    int bits;           /* 8: q in [-127, 127]; 4: q in [-7, 7], two per byte */
+    int group;          /* numbers per scale (the last group of a row may be shorter) */
+    int rows, cols, groups_per_row;
+    uint8_t *q;         /* int8: rows*cols bytes; int4: rows*ceil(cols/2) bytes */
+    float *scale;       /* (rows, groups_per_row) */
+} ut_qmatrix;
+
 /* LoRA (low-rank adaptation, Hu et al. 2021; section 8b): the base weights
    stay frozen and each adapted matrix W (OC, C) gets a trainable pair
    A (r, C), B (OC, r):  y = x W^T + (alpha / r) (x A^T) B^T.  A starts small
@@ -281,6 +294,11 @@ typedef struct {
     int N;
     ut_float *xa;              /* (L, UT_LORA_NT, N, r) x A^T of each adapted product */
     ut_float *work;            /* (N, max OC + 2 r) scratch */
+    /* QLoRA: the base this adapter trains against. 0: the f32 base; 8 or 4:
+       the base's block matrices quantized (ut_model_quantize, UT_QBASE) with
+       base_group numbers per scale. Saved in the adapter file, so that a
+       resumed run quantizes its base the same way. */
+    int base_bits, base_group;
 } ut_lora;
 int   ut_lora_init(ut_lora *lo, const ut_config *c, int rank, float alpha, unsigned targets, uint64_t seed);
 void  ut_lora_free(ut_lora *lo);
@@ -323,6 +341,15 @@ typedef struct {
        the input gradients only: no gradient of a frozen base weight is ever
        computed (m->grads stays zero). Not owned by the model. */
     ut_lora *lora;
+    /* A quantized model (ut_model_quantize; qbits 0: none). The tensors in
+       qtensors are held as int8/int4 in qw[t] -- the tensor of all layers as
+       one (rows, C) matrix, e.g. W_q as (L*H*HD, D) -- and their f32 copies
+       are gone (p[t] == NULL). qscratch: the f32 of one matrix at a time
+       (the largest; a MoE layer's experts: all of them), see section 11b. */
+    int qbits, qgroup;
+    unsigned qtensors;
+    ut_qmatrix qw[UT_NUM_TENSORS];
+    ut_float *qscratch;
 } ut_model;
 
 int  ut_model_init(ut_model *m, const ut_config *c, uint64_t seed);  /* alloc + random init */
@@ -331,6 +358,18 @@ void ut_model_free(ut_model *m);
    itself (the frozen base of a LoRA run): 3/4 of its parameter memory. It can
    then run forward, and backward with an adapter (m->lora), nothing else. */
 void ut_model_freeze(ut_model *m);
+/* Quantizes the tensors named by the bits of `tensors` (1u << UT_WQ, ...) to
+   `bits` (8 or 4) with one scale per `group` numbers of a row and frees
+   their f32 copies; freezes the model (ut_model_freeze). Afterwards the
+   model runs forward, ut_kv_step, and backward with an adapter (QLoRA),
+   every product of a quantized matrix computed from its integers (section
+   11b); it cannot be saved, merged into or trained itself. UT_QBASE: the
+   block matrices (QLoRA's choice: the embedding and LM head stay f32);
+   UT_QALL: also the embedding and the LM head (--dtype of sample, eval). */
+#define UT_QBASE ((1u << UT_WQ) | (1u << UT_WK) | (1u << UT_WV) | (1u << UT_WO) | \
+                  (1u << UT_W_GATE) | (1u << UT_W_UP) | (1u << UT_W_DOWN))
+#define UT_QALL (UT_QBASE | (1u << UT_TOK_EMB) | (1u << UT_LM_HEAD))
+int ut_model_quantize(ut_model *m, int bits, int group, unsigned tensors);
 /* Forward pass over inputs (B,T). targets may be NULL (then loss = 0 and only
    the probabilities are computed). Returns the cross-entropy, or -1 with
    ut_error() set if B/T/tokens are out of range. */
@@ -503,22 +542,28 @@ ut_float *ut_kv_step(ut_kv_cache *kv, const ut_model *m, int token);
 int ut_sample(const ut_float *logits, int V, float temperature, int top_k, float top_p,
               uint64_t *rng);
 
-/* Weight-only quantization for inference (section 11b): a matrix (rows,
-   cols) as small integers, one float scale per group of `group` numbers
-   along a row. */
-typedef struct {
-    int bits;           /* 8: q in [-127, 127]; 4: q in [-7, 7], two per byte */
-    int group;          /* numbers per scale (the last group of a row may be shorter) */
-    int rows, cols, groups_per_row;
-    uint8_t *q;         /* int8: rows*cols bytes; int4: rows*ceil(cols/2) bytes */
-    float *scale;       /* (rows, groups_per_row) */
-} ut_qmatrix;
+/* Weight-only quantization (section 11b; the ut_qmatrix type is above ut_model). */
 int    ut_quantize(ut_qmatrix *qm, const ut_float *w, int rows, int cols, int bits, int group);
 void   ut_qmatrix_free(ut_qmatrix *qm);
 int    ut_qget(const ut_qmatrix *qm, int r, int c);           /* the integer stored for w[r][c] */
 void   ut_dequantize(ut_float *w, const ut_qmatrix *qm);       /* w[r][c] = scale * q */
 ut_float ut_qdot(const ut_qmatrix *qm, int r, const ut_float *x); /* row r . x, straight from the integers */
 size_t ut_qmatrix_bytes(const ut_qmatrix *qm);                 /* integers + scales */
+/* Rows [r0, r0 + n) of qm as a matrix of their own: a view into qm's
+   integers and scales (nothing is copied; never free it). */
+ut_qmatrix ut_qrows(const ut_qmatrix *qm, int r0, int n);
+/* The linear layer with a quantized weight W (OC, C) (section 11b):
+     forward   out (N, OC)  = x (N, C) W^T
+     backward  dx  (N, C)  += dout (N, OC) W    (no dW: a quantized weight is frozen)
+   The _naive pair computes from the integers in plain loops (the oracle, and
+   the kernel of one row at a time); the others take a scratch of OC*C floats
+   (NULL: always the integer loops) and, for N > UT_QROWS rows, dequantize W
+   into it and run the fast f32 product of section 4. */
+#define UT_QROWS 4
+void ut_qmatmul_forward_naive(ut_float *out, const ut_float *x, const ut_qmatrix *w, int N);
+void ut_qmatmul_backward_naive(ut_float *dx, const ut_float *dout, const ut_qmatrix *w, int N);
+void ut_qmatmul_forward(ut_float *out, const ut_float *x, const ut_qmatrix *w, int N, ut_float *scratch);
+void ut_qmatmul_backward(ut_float *dx, const ut_float *dout, const ut_qmatrix *w, int N, ut_float *scratch);
 
 /* Layer functions, public so that tests and lessons can call them one by one. */
 void ut_matmul_forward(ut_float *out, const ut_float *inp, const ut_float *w, int N, int C, int OC);
@@ -848,16 +893,20 @@ ut_layer ut_layer_weights(ut_float *const t[UT_NUM_TENSORS], const ut_config *c,
     size_t D = c->d_model, QD = (size_t)c->n_heads * c->head_dim, KD = (size_t)c->n_kv_heads * c->head_dim;
     size_t E = c->n_experts, F = c->ffn_hidden, L = (size_t)l;
     ut_layer w;
-    w.attn_norm = t[UT_ATTN_NORM] + L * D;
-    w.wq = t[UT_WQ] + L * QD * D;
-    w.wk = t[UT_WK] + L * KD * D;
-    w.wv = t[UT_WV] + L * KD * D;
-    w.wo = t[UT_WO] + L * D * QD;
-    w.ffn_norm = t[UT_FFN_NORM] + L * D;
-    w.router = E > 1 ? t[UT_ROUTER] + L * E * D : NULL;
-    w.w_gate = t[UT_W_GATE] + L * E * F * D;
-    w.w_up = t[UT_W_UP] + L * E * F * D;
-    w.w_down = t[UT_W_DOWN] + L * E * D * F;
+    /* a tensor that is NULL (frozen: no gradients; quantized: no f32 copy,
+       ut_model_quantize) gives NULL pointers */
+#define UT__AT(i, off) (t[i] ? t[i] + (off) : NULL)
+    w.attn_norm = UT__AT(UT_ATTN_NORM, L * D);
+    w.wq = UT__AT(UT_WQ, L * QD * D);
+    w.wk = UT__AT(UT_WK, L * KD * D);
+    w.wv = UT__AT(UT_WV, L * KD * D);
+    w.wo = UT__AT(UT_WO, L * D * QD);
+    w.ffn_norm = UT__AT(UT_FFN_NORM, L * D);
+    w.router = E > 1 ? UT__AT(UT_ROUTER, L * E * D) : NULL;
+    w.w_gate = UT__AT(UT_W_GATE, L * E * F * D);
+    w.w_up = UT__AT(UT_W_UP, L * E * F * D);
+    w.w_down = UT__AT(UT_W_DOWN, L * E * D * F);
+#undef UT__AT
     return w;
 }
 
@@ -1621,6 +1670,8 @@ int ut_model_init(ut_model *m, const ut_config *c, uint64_t seed) {
 }
 
 void ut_model_free(ut_model *m) {
+    for (int t = 0; t < UT_NUM_TENSORS; t++) ut_qmatrix_free(&m->qw[t]);
+    free(m->qscratch);
     free(m->params); free(m->grads); free(m->adam_m); free(m->adam_v);
     free(m->rope_cos); free(m->rope_sin); free(m->expert_count);
     free(m->acts_mem); free(m->inputs); free(m->targets);
@@ -1631,6 +1682,78 @@ void ut_model_freeze(ut_model *m) {
     free(m->grads); free(m->adam_m); free(m->adam_v);
     m->grads = m->adam_m = m->adam_v = NULL;
     memset(m->g, 0, sizeof m->g);
+}
+
+/* The row length C of each weight matrix (0: a norm or the router, never
+   quantized), and its rows in one layer (one expert of a MoE layer). */
+static int ut__matrix_cols(const ut_config *c, int t) {
+    int D = c->d_model;
+    switch (t) {
+    case UT_TOK_EMB: case UT_LM_HEAD: case UT_WQ: case UT_WK: case UT_WV: case UT_W_GATE: case UT_W_UP: return D;
+    case UT_WO: return c->n_heads * c->head_dim;
+    case UT_W_DOWN: return c->ffn_hidden;
+    default: return 0;
+    }
+}
+static int ut__matrix_rows(const ut_config *c, int t) {
+    switch (t) {
+    case UT_TOK_EMB: case UT_LM_HEAD: return c->vocab_size;
+    case UT_WQ: return c->n_heads * c->head_dim;
+    case UT_WK: case UT_WV: return c->n_kv_heads * c->head_dim;
+    case UT_WO: case UT_W_DOWN: return c->d_model;
+    case UT_W_GATE: case UT_W_UP: return c->ffn_hidden;
+    default: return 0;
+    }
+}
+
+/* Quantization of the model: each chosen tensor becomes one ut_qmatrix (a
+   row never crosses a layer or an expert, so quantizing the (L*OC, C)
+   whole is quantizing every layer's matrix on its own), then the f32
+   numbers that remain (norms, router, whatever was not chosen) move to a
+   smaller parameter buffer and the old one is freed: the memory really
+   drops. Deterministic: the same f32 weights always give the same integers,
+   so a resumed QLoRA run rebuilds exactly the base it trained against. */
+int ut_model_quantize(ut_model *m, int bits, int group, unsigned tensors) {
+    const ut_config *c = &m->cfg;
+    if (m->qbits) return ut__fail("the model is quantized already");
+    if (bits != 8 && bits != 4) return ut__fail("quantization to %d bits: 8 or 4", bits);
+    if (group < 1) return ut__fail("quantization group %d: must be >= 1", group);
+    if ((tensors & UT_QBASE) != UT_QBASE || (tensors & ~UT_QALL))   /* the block quantizes all its matrices or none */
+        return ut__fail("quantize: tensors 0x%x must hold every block matrix (UT_QBASE), optionally the embedding and LM head", tensors);
+    size_t keep = 0, scratch = 0;
+    for (int t = 0; t < UT_NUM_TENSORS; t++) {
+        int C = ut__matrix_cols(c, t);
+        if (!((tensors >> t) & 1u) || !C || !m->sizes[t]) { keep += m->sizes[t]; continue; }
+        if (ut_quantize(&m->qw[t], m->p[t], (int)(m->sizes[t] / (size_t)C), C, bits, group)) goto fail;
+        size_t one = (size_t)ut__matrix_rows(c, t) * C;   /* one layer's (one expert's) matrix */
+        if (t == UT_W_GATE || t == UT_W_UP || t == UT_W_DOWN) one *= (size_t)(c->n_experts > 1 ? 3 * c->n_experts : 1);
+        if (one > scratch) scratch = one;
+    }
+    m->qscratch = (ut_float *)ut__calloc(scratch ? scratch : 1, sizeof(ut_float));
+    ut_float *kept = (ut_float *)ut__calloc(keep ? keep : 1, sizeof(ut_float)), *at = kept;
+    if (!m->qscratch || !kept) { free(kept); ut__fail("out of memory quantizing the model"); goto fail; }
+    for (int t = 0; t < UT_NUM_TENSORS; t++) {
+        if (m->qw[t].q) { m->p[t] = NULL; continue; }
+        memcpy(at, m->p[t], m->sizes[t] * sizeof(ut_float));
+        m->p[t] = at;
+        at += m->sizes[t];
+    }
+    free(m->params);
+    m->params = kept;
+    m->n_params = keep;   /* the f32 numbers left */
+    ut_model_freeze(m);
+    m->qbits = bits; m->qgroup = group; m->qtensors = tensors;
+    return 0;
+fail:
+    for (int t = 0; t < UT_NUM_TENSORS; t++) ut_qmatrix_free(&m->qw[t]);
+    free(m->qscratch);
+    m->qscratch = NULL;
+    return -1;
+}
+/* Layer l's matrix of tensor t (one layer's rows of qw[t]). */
+static ut_qmatrix ut__qlayer(const ut_model *m, int t, int l) {
+    int rows = m->qw[t].rows / m->cfg.n_layers;
+    return ut_qrows(&m->qw[t], l * rows, rows);
 }
 
 /* (Re)allocates the activations and their gradients for a micro-batch (B, T):
@@ -1729,34 +1852,74 @@ static int ut__lora_reserve(ut_lora *lo, const ut_config *c, int N) {
     return lo->N ? 0 : ut__fail("out of memory for the LoRA activations (N=%d, r=%zu)", N, r);
 }
 static void ut__lora_product_forward(ut_lora *lo, int l, int t, ut_float *out, const ut_float *x, int N) {
-    if (!ut__lora_on(lo, t)) return;
+    if (!lo || !ut__lora_on(lo, t)) return;
     ut_lora_forward(out, ut__lora_xa(lo, l, t, N), x, ut_lora_a(lo, lo->params, l, t), ut_lora_b(lo, lo->params, l, t),
                     ut__lora_scale(lo), N, lo->in[t], lo->out[t], lo->rank, lo->work);
 }
 static void ut__lora_product_backward(ut_lora *lo, int l, int t, ut_float *dx, const ut_float *dout,
                                       const ut_float *x, int N) {
-    if (!ut__lora_on(lo, t)) return;
+    if (!lo || !ut__lora_on(lo, t)) return;
     ut_lora_backward(dx, ut_lora_a(lo, lo->grads, l, t), ut_lora_b(lo, lo->grads, l, t), dout, x,
                      ut__lora_xa(lo, l, t, N), ut_lora_a(lo, lo->params, l, t), ut_lora_b(lo, lo->params, l, t),
                      ut__lora_scale(lo), N, lo->in[t], lo->out[t], lo->rank, lo->work);
 }
-/* ut_swiglu_backward step by step with the adapters of gate, up and down and
-   no weight gradients: dresid (N, D) -> dxn (N, D) added to. */
+/* The base's products inside the block: out[i] = x W_i^T for n matrices of
+   layer l that read the same x (N, C), and their backward dx += sum_i
+   dout[i] W_i (with dW_i += dout[i]^T x where dw[i] is not NULL). f32
+   weights w[i]: the grouped product of section 4. A quantized model
+   (m->qbits, QLoRA or --dtype): tensor[i]'s integers, through the
+   quantized linear layer of section 11b; a quantized weight is frozen and
+   gets no gradient. */
+static void ut__base_forward(const ut_model *m, int l, int n, const int tensor[], ut_float *const out[],
+                             const ut_float *x, const ut_float *const w[], const int OC[], int N, int C) {
+    if (!m->qbits) { ut_linear_forward_n(n, out, x, w, OC, N, C); return; }
+    for (int i = 0; i < n; i++) {
+        ut_qmatrix q = ut__qlayer(m, tensor[i], l);
+        ut_qmatmul_forward(out[i], x, &q, N, m->qscratch);
+    }
+}
+static void ut__base_backward(const ut_model *m, int l, int n, const int tensor[], ut_float *dx,
+                              ut_float *const dw[], const ut_float *const dout[], const ut_float *x,
+                              const ut_float *const w[], const int OC[], int N, int C) {
+    if (!m->qbits) { ut_linear_backward_n(n, dx, dw, dout, x, w, OC, N, C); return; }
+    for (int i = 0; i < n; i++) {   /* dx += dout[0] W_0 + dout[1] W_1 + ..., in that order */
+        ut_qmatrix q = ut__qlayer(m, tensor[i], l);
+        ut_qmatmul_backward(dx, dout[i], &q, N, m->qscratch);
+    }
+}
+/* A quantized MoE layer's experts, dequantized together into the scratch
+   (the grouped expert products of appendix A.6 want all E of them): the f32
+   weights of layer l's experts for ut_moe_forward and ut_moe_backward. */
+static void ut__experts_dequantize(const ut_model *m, int l, ut_layer *w) {
+    const ut_config *c = &m->cfg;
+    size_t EFD = (size_t)c->n_experts * c->ffn_hidden * c->d_model;
+    ut_qmatrix g = ut__qlayer(m, UT_W_GATE, l), u = ut__qlayer(m, UT_W_UP, l), d = ut__qlayer(m, UT_W_DOWN, l);
+    ut_dequantize(m->qscratch, &g);
+    ut_dequantize(m->qscratch + EFD, &u);
+    ut_dequantize(m->qscratch + 2 * EFD, &d);
+    w->w_gate = m->qscratch; w->w_up = m->qscratch + EFD; w->w_down = m->qscratch + 2 * EFD;
+}
+
+/* ut_swiglu_backward step by step with the adapters of gate, up and down
+   (any of them, or none: a quantized base) and no weight gradients:
+   dresid (N, D) -> dxn (N, D) added to. */
 static void ut__lora_swiglu_backward(ut_model *m, int l, const ut_layer_acts *s, ut_layer w, int N) {
     ut_lora *lo = m->lora;
     ut_grad_acts *d = &m->d;
     int D = m->cfg.d_model, F = m->cfg.ffn_hidden;
     size_t NF = (size_t)N * F;
     ut_float *dh = d->ffn, *dup = d->ffn + NF;
+    ut_float *no_dw[2] = {NULL, NULL};
+    const int t_down[1] = {UT_W_DOWN}, t_gu[2] = {UT_W_GATE, UT_W_UP};
     ut_silu_mul_forward(dup, s->gate, s->up, NF);                       /* h again, as the forward made it */
     ut__zero(dh, NF);
-    ut_matmul_backward(dh, NULL, d->dresid, dup, w.w_down, N, F, D);    /* dh = dout wd */
+    const ut_float *dres[1] = {d->dresid}, *w_d[1] = {w.w_down};
+    ut__base_backward(m, l, 1, t_down, dh, no_dw, dres, dup, w_d, &D, N, F);   /* dh = dout wd */
     ut__lora_product_backward(lo, l, UT_LORA_DOWN, dh, d->dresid, dup, N);
     ut_silu_mul_backward(dh, dup, dh, s->gate, s->up, NF);              /* dgate (over dh), dup (over h) */
-    ut_float *no_dw[2] = {NULL, NULL};
     const ut_float *dgate_up[2] = {dh, dup}, *w_gu[2] = {w.w_gate, w.w_up};
     const int f_dims[2] = {F, F};
-    ut_linear_backward_n(2, d->dxn, no_dw, dgate_up, s->ffn_xn, w_gu, f_dims, N, D);
+    ut__base_backward(m, l, 2, t_gu, d->dxn, no_dw, dgate_up, s->ffn_xn, w_gu, f_dims, N, D);
     ut__lora_product_backward(lo, l, UT_LORA_GATE, d->dxn, dh, s->ffn_xn, N);
     ut__lora_product_backward(lo, l, UT_LORA_UP, d->dxn, dup, s->ffn_xn, N);
 }
@@ -1781,8 +1944,8 @@ static void ut__block_forward(const ut_model *m, int l, ut_layer_acts *s, int B,
     ut_rmsnorm_forward(s->attn_xn, s->attn_rstd, s->x, w.attn_norm, N, D, c->norm_eps);
     ut_float *qkv[3] = {s->q, s->k, s->v};
     const ut_float *w_qkv[3] = {w.wq, w.wk, w.wv};
-    const int qkv_dims[3] = {QD, KD, KD};
-    ut_linear_forward_n(3, qkv, s->attn_xn, w_qkv, qkv_dims, N, D);
+    const int qkv_dims[3] = {QD, KD, KD}, t_qkv[3] = {UT_WQ, UT_WK, UT_WV}, t_o[1] = {UT_WO};
+    ut__base_forward(m, l, 3, t_qkv, qkv, s->attn_xn, w_qkv, qkv_dims, N, D);   /* q, k, v = xn W^T */
     ut_lora *lo = kv ? NULL : m->lora;   /* the adapter's products (LoRA): training and evaluation */
     for (int t = UT_LORA_Q; lo && t <= UT_LORA_V; t++) ut__lora_product_forward(lo, l, t, qkv[t], s->attn_xn, N);
     ut_rope_forward(s->q, m->rope_cos, m->rope_sin, B, T, H, HD, pos);
@@ -1793,21 +1956,23 @@ static void ut__block_forward(const ut_model *m, int l, ut_layer_acts *s, int B,
     else
         ut_attention_forward(s->attn_y, s->lse, s->q, s->k, s->v, B, T, H, KVH, HD,
                              c->sliding_window, m->d.attn);
-    ut_matmul_forward(s->mid, s->attn_y, w.wo, N, QD, D);
-    if (lo) ut__lora_product_forward(lo, l, UT_LORA_O, s->mid, s->attn_y, N);
+    const ut_float *w_o[1] = {w.wo};
+    ut__base_forward(m, l, 1, t_o, &s->mid, s->attn_y, w_o, &D, N, QD);   /* attention(...) wo^T */
+    ut__lora_product_forward(lo, l, UT_LORA_O, s->mid, s->attn_y, N);
     ut__add(s->mid, s->x, (size_t)N * D);
     /* feed-forward: out = mid + ffn(rmsnorm(mid)) */
     ut_rmsnorm_forward(s->ffn_xn, s->ffn_rstd, s->mid, w.ffn_norm, N, D, c->norm_eps);
-    if (E == 1 && lo && ut__lora_mlp(lo)) {
-        /* ut_swiglu_forward step by step, the adapter's products beside the MLP's */
+    if (E == 1 && ((lo && ut__lora_mlp(lo)) || m->qbits)) {
+        /* ut_swiglu_forward step by step, the adapter's products beside the
+           MLP's (or the products of a quantized base) */
         ut_float *gate_up[2] = {s->gate, s->up};
-        const ut_float *w_gu[2] = {w.w_gate, w.w_up};
-        const int f_dims[2] = {F, F};
-        ut_linear_forward_n(2, gate_up, s->ffn_xn, w_gu, f_dims, N, D);
+        const ut_float *w_gu[2] = {w.w_gate, w.w_up}, *w_d[1] = {w.w_down};
+        const int f_dims[2] = {F, F}, t_gu[2] = {UT_W_GATE, UT_W_UP}, t_d[1] = {UT_W_DOWN};
+        ut__base_forward(m, l, 2, t_gu, gate_up, s->ffn_xn, w_gu, f_dims, N, D);
         ut__lora_product_forward(lo, l, UT_LORA_GATE, s->gate, s->ffn_xn, N);
         ut__lora_product_forward(lo, l, UT_LORA_UP, s->up, s->ffn_xn, N);
         ut_silu_mul_forward(s->h, s->gate, s->up, (size_t)N * F);
-        ut_matmul_forward(s->out, s->h, w.w_down, N, F, D);
+        ut__base_forward(m, l, 1, t_d, &s->out, s->h, w_d, &D, N, F);
         ut__lora_product_forward(lo, l, UT_LORA_DOWN, s->out, s->h, N);
         s->moe.count[0] = N;
     } else if (E == 1) {
@@ -1815,11 +1980,29 @@ static void ut__block_forward(const ut_model *m, int l, ut_layer_acts *s, int B,
         s->moe.count[0] = N;
     } else {
         ut_float la, lz;
+        if (m->qbits) ut__experts_dequantize(m, l, &w);
         ut_moe_forward(s->out, &la, &lz, &s->moe, s->ffn_xn, w.router, w.w_gate, w.w_up, w.w_down,
                        N, D, F, E, K);
         *aux += la; *z += lz;
     }
     ut__add(s->out, s->mid, (size_t)N * D);
+}
+
+/* The embedding and the LM head, f32 or quantized (UT_QALL): a token's row
+   of a quantized embedding is dequantized; the head is a linear layer. */
+static void ut__embed(const ut_model *m, ut_float *out, const int *tokens, int N) {
+    int D = m->cfg.d_model;
+    if (!m->qw[UT_TOK_EMB].q) { ut_embedding_forward(out, tokens, m->p[UT_TOK_EMB], N, D); return; }
+    for (int n = 0; n < N; n++) {
+        ut_qmatrix row = ut_qrows(&m->qw[UT_TOK_EMB], tokens[n], 1);
+        ut_dequantize(out + (size_t)n * D, &row);
+    }
+}
+static int ut__head_tensor(const ut_model *m) { return m->cfg.tie_embeddings ? UT_TOK_EMB : UT_LM_HEAD; }
+static void ut__head_forward(const ut_model *m, ut_float *logits, const ut_float *xn, int N) {
+    int t = ut__head_tensor(m);
+    if (m->qw[t].q) ut_qmatmul_forward(logits, xn, &m->qw[t], N, m->qscratch);
+    else ut_matmul_forward(logits, xn, m->p[t], N, m->cfg.d_model, m->cfg.vocab_size);
 }
 
 double ut_model_forward(ut_model *m, const int *inputs, const int *targets, int B, int T) {
@@ -1842,15 +2025,14 @@ double ut_model_forward(ut_model *m, const int *inputs, const int *targets, int 
     int L = c->n_layers, D = c->d_model, E = c->n_experts, V = c->vocab_size;
     ut_acts *a = &m->a;
     double aux = 0, z = 0;
-    ut_embedding_forward(a->resid, inputs, m->p[UT_TOK_EMB], (int)N, D);
+    ut__embed(m, a->resid, inputs, (int)N);
     for (int l = 0; l < L; l++) {
         ut_layer_acts s = ut__layer_acts(m, l);
         ut__block_forward(m, l, &s, B, T, NULL, &aux, &z);
     }
     ut_rmsnorm_forward(a->final_xn, a->final_rstd, a->resid + (size_t)L * N * D, m->p[UT_FINAL_NORM],
                        (int)N, D, c->norm_eps);
-    const ut_float *head = c->tie_embeddings ? m->p[UT_TOK_EMB] : m->p[UT_LM_HEAD];
-    ut_matmul_forward(a->probs, a->final_xn, head, (int)N, D, V);
+    ut__head_forward(m, a->probs, a->final_xn, (int)N);
     m->loss = ut_crossentropy_forward(a->probs, a->probs, m->targets, (int)N, V);
     m->aux_loss = E > 1 ? aux / L : 0.0;
     m->z_loss = E > 1 ? z / L : 0.0;
@@ -1879,8 +2061,11 @@ void ut_model_backward(ut_model *m, float scale) {
        computed; g's pointers are all NULL) and only the adapters learn */
     ut_lora *lo = m->lora;
     ut__zero(d->dxn, (size_t)N * D);
-    ut_matmul_backward(d->dxn, lo ? NULL : tied ? m->g[UT_TOK_EMB] : m->g[UT_LM_HEAD], d->dlogits, a->final_xn,
-                       tied ? m->p[UT_TOK_EMB] : m->p[UT_LM_HEAD], N, D, V);
+    if (m->qw[ut__head_tensor(m)].q)   /* a quantized head: dxn = dlogits W, no weight gradient */
+        ut_qmatmul_backward(d->dxn, d->dlogits, &m->qw[ut__head_tensor(m)], N, m->qscratch);
+    else
+        ut_matmul_backward(d->dxn, lo ? NULL : tied ? m->g[UT_TOK_EMB] : m->g[UT_LM_HEAD], d->dlogits, a->final_xn,
+                           tied ? m->p[UT_TOK_EMB] : m->p[UT_LM_HEAD], N, D, V);
     ut__zero(d->dresid, (size_t)N * D);
     ut_rmsnorm_backward(d->dresid, lo ? NULL : m->g[UT_FINAL_NORM], d->dxn, a->resid + (size_t)L * N * D,
                         m->p[UT_FINAL_NORM], a->final_rstd, N, D);
@@ -1902,19 +2087,26 @@ void ut_model_backward(ut_model *m, float scale) {
         /* feed-forward: dresid (= dL/dout) flows into dmid both directly and
            through the MLP and its norm */
         ut__zero(d->dxn, (size_t)N * D);
-        if (E == 1 && lo && ut__lora_mlp(lo))
+        if (E == 1 && ((lo && ut__lora_mlp(lo)) || m->qbits))
             ut__lora_swiglu_backward(m, l, &s, w, N);
         else if (E == 1)
             ut_swiglu_backward(d->dxn, g.w_gate, g.w_up, g.w_down, d->dresid, s.gate, s.up, NULL, s.ffn_xn,
                                w.w_gate, w.w_up, w.w_down, d->ffn, N, D, F);
-        else
+        else if (m->qbits) {
+            ut__experts_dequantize(m, l, &w);   /* the frozen experts, f32 for this layer only */
+            ut_moe_backward(d->dxn, g.router, NULL, NULL, NULL, d->dresid, daux, dz, &s.moe,
+                            s.ffn_xn, w.router, w.w_gate, w.w_up, w.w_down, d->ffn, N, D, F, E, K);
+        } else
             ut_moe_backward(d->dxn, g.router, g.w_gate, g.w_up, g.w_down, d->dresid, daux, dz, &s.moe,
                             s.ffn_xn, w.router, w.w_gate, w.w_up, w.w_down, d->ffn, N, D, F, E, K);
         ut_rmsnorm_backward(d->dresid, g.ffn_norm, d->dxn, s.mid, w.ffn_norm, s.ffn_rstd, N, D);
         /* attention: dresid now holds dL/dmid */
         ut__zero(d->dq, (size_t)N * (2 * QD + 2 * KD));   /* dq, dy, dk, dv: one buffer */
-        ut_matmul_backward(d->dy, g.wo, d->dresid, s.attn_y, w.wo, N, QD, D);
-        if (lo) ut__lora_product_backward(lo, l, UT_LORA_O, d->dy, d->dresid, s.attn_y, N);
+        ut_float *dw_o[1] = {g.wo};
+        const ut_float *d_o[1] = {d->dresid}, *w_o[1] = {w.wo};
+        const int t_o[1] = {UT_WO}, t_qkv[3] = {UT_WQ, UT_WK, UT_WV};
+        ut__base_backward(m, l, 1, t_o, d->dy, dw_o, d_o, s.attn_y, w_o, &D, N, QD);   /* dy = dmid wo */
+        ut__lora_product_backward(lo, l, UT_LORA_O, d->dy, d->dresid, s.attn_y, N);
         ut_attention_backward(d->dq, d->dk, d->dv, d->dy, s.attn_y, s.lse, s.q, s.k, s.v, B, T, H, KVH, HD,
                               c->sliding_window, d->attn);
         ut_rope_backward(d->dq, m->rope_cos, m->rope_sin, B, T, H, HD, 0);
@@ -1923,7 +2115,7 @@ void ut_model_backward(ut_model *m, float scale) {
         ut_float *dw_qkv[3] = {g.wq, g.wk, g.wv};
         const ut_float *d_qkv[3] = {d->dq, d->dk, d->dv}, *w_qkv[3] = {w.wq, w.wk, w.wv};
         /* dwq += dq^T xn, dwk += dk^T xn, dwv += dv^T xn;  dxn += dq wq + dk wk + dv wv */
-        ut_linear_backward_n(3, d->dxn, dw_qkv, d_qkv, s.attn_xn, w_qkv, qkv_dims, N, D);
+        ut__base_backward(m, l, 3, t_qkv, d->dxn, dw_qkv, d_qkv, s.attn_xn, w_qkv, qkv_dims, N, D);
         for (int t = UT_LORA_Q; lo && t <= UT_LORA_V; t++)
             ut__lora_product_backward(lo, l, t, d->dxn, d_qkv[t], s.attn_xn, N);
         ut_rmsnorm_backward(d->dresid, g.attn_norm, d->dxn, s.x, w.attn_norm, s.attn_rstd, N, D);
@@ -2217,6 +2409,7 @@ static int ut__fail_wrapped(const char *path, const char *what, const char *tail
 
 int ut_checkpoint_save(const char *path, const ut_model *m, const ut_train_config *t,
                        const ut_progress *pr) {
+    if (m->qbits) return ut__fail("%s: not saved: a quantized model has no f32 weights to save", path);
     /* nothing the loader would refuse is written, and the previous file stays */
     if (ut_config_validate(&m->cfg) || ut__check_train_settings(&m->cfg, t, pr))
         return ut__fail_wrapped(path, "not saved, invalid settings", " (the previous checkpoint is untouched)");
@@ -2407,6 +2600,7 @@ double ut_lora_adamw_step(ut_lora *lo, const ut_train_config *t, float lr, int s
    the adapted model, up to rounding (the two sides add the same numbers in
    another order). */
 void ut_lora_merge(ut_model *m, const ut_lora *lo) {
+    if (m->qbits) return;   /* a quantized base has no f32 weights to merge into: merge into the f32 base */
     ut_float s = ut__lora_scale(lo);
     int r = lo->rank;
     for (int l = 0; l < lo->n_layers; l++) {
@@ -2445,7 +2639,10 @@ void ut_lora_merge(ut_model *m, const ut_lora *lo) {
      188     4    u32 targets (bit t: ut_lora_target_names[t])
      192     8    u64 the base checkpoint's size in bytes
      200     8    u64 the base checkpoint's FNV-1a 64
-     208    48    zero
+     208     4    u32 base bits: 0 the f32 base; 8 or 4 a QLoRA run's
+                  quantized base (ut_model_quantize with UT_QBASE)
+     212     4    u32 base group (numbers per scale; 0 with an f32 base)
+     216    40    zero
      256  4096    the base checkpoint's path, NUL-padded
     4352    4n    A then B of each target (q k v o gate up down order) of
                   each layer, float32
@@ -2477,6 +2674,7 @@ int ut_lora_save(const char *path, const ut_lora *lo, const ut_config *c, const 
     ut_put_u64(h + 160, lo->n_params);
     ut_put_u32(h + 180, (uint32_t)lo->rank); ut_put_u32(h + 184, ut__fbits(lo->alpha)); ut_put_u32(h + 188, lo->targets);
     ut_put_u64(h + 192, base->bytes); ut_put_u64(h + 200, base->hash);
+    ut_put_u32(h + 208, (uint32_t)lo->base_bits); ut_put_u32(h + 212, (uint32_t)lo->base_group);
     memcpy(h + 256, base->path, strnlen(base->path, 4095));
     size_t plen = strlen(path);
     char *tmp = (char *)malloc(plen + 8);
@@ -2542,6 +2740,13 @@ int ut_lora_load(const char *path, ut_lora *lo, const ut_config *c, ut_train_con
     if (ut__check_train_settings(c, t, pr)) { ut__fail_wrapped(path, "invalid training settings in adapter", ""); goto done; }
     if (ut_lora_init(lo, c, (int)ut_get_u32(h + 180), ut__bitsf(ut_get_u32(h + 184)), ut_get_u32(h + 188), 0)) {
         ut__fail_wrapped(path, "invalid adapter", "");
+        goto done;
+    }
+    lo->base_bits = (int)ut_get_u32(h + 208);
+    lo->base_group = (int)ut_get_u32(h + 212);
+    if (lo->base_bits ? (lo->base_bits != 8 && lo->base_bits != 4) || lo->base_group < 1 || lo->base_group > (1 << 20)
+                      : lo->base_group != 0) {
+        ut__fail("%s: base quantization %d bits, group %d: not f32, int8 or int4", path, lo->base_bits, lo->base_group);
         goto done;
     }
     uint64_t n = ut_get_u64(h + 160);
@@ -3422,11 +3627,10 @@ ut_float *ut_kv_step(ut_kv_cache *kv, const ut_model *m, int token) {
     double aux = 0, z = 0;   /* the MoE losses: not needed here */
     ut_float rstd;
     const int tokens[1] = {token};
-    ut_embedding_forward(kv->row.x, tokens, m->p[UT_TOK_EMB], 1, D);
+    ut__embed(m, kv->row.x, tokens, 1);
     for (int l = 0; l < c->n_layers; l++) ut__block_forward(m, l, &kv->row, 1, 1, kv, &aux, &z);
     ut_rmsnorm_forward(kv->row.ffn_xn, &rstd, kv->row.x, m->p[UT_FINAL_NORM], 1, D, c->norm_eps);
-    const ut_float *head = c->tie_embeddings ? m->p[UT_TOK_EMB] : m->p[UT_LM_HEAD];
-    ut_matmul_forward(kv->logits, kv->row.ffn_xn, head, 1, D, c->vocab_size);
+    ut__head_forward(m, kv->logits, kv->row.ffn_xn, 1);
     kv->pos++;
     return kv->logits;
 }
@@ -3467,7 +3671,7 @@ int ut_sample(const ut_float *logits, int V, float temperature, int top_k, float
 }
 
 /* ===========================================================================
-   11b. WEIGHT-ONLY QUANTIZATION (inference)
+   11b. WEIGHT-ONLY QUANTIZATION (inference, and QLoRA's frozen base)
    A trained weight matrix is stored as small integers and one scale per group
    of G numbers of a row (G = 32 or 64: a group shares one scale, so one
    outlier only coarsens its own group):
@@ -3480,6 +3684,13 @@ int ut_sample(const ut_float *logits, int V, float temperature, int top_k, float
    a dot product is computed group by group: the integers times x, summed,
    then times the group's scale (ut_qdot). int4 stores two numbers per byte,
    q + 8 in each half (low half first).
+   A whole model is quantized by ut_model_quantize (section 6): its matrices
+   become ut_qmatrix, their f32 copies are freed, and every product the
+   model makes with one of them goes to the quantized linear layer below
+   (ut_qmatmul_forward, and ut_qmatmul_backward for the input gradient).
+   That is all QLoRA (Dettmers et al. 2023) needs: the base is frozen, so
+   the backward pass only carries dX = dY W through it, to the adapters
+   (section 8b) beside it; no gradient of a quantized W is ever computed.
    ======================================================================== */
 
 int ut_quantize(ut_qmatrix *qm, const ut_float *w, int rows, int cols, int bits, int group) {
@@ -3529,16 +3740,99 @@ void ut_dequantize(ut_float *w, const ut_qmatrix *qm) {
        w . x = sum_g scale_g * (sum_{i in g} q_i x_i)
    Each group's integers multiply x first; the scale is applied once per
    group, not once per number. (A kernel that also quantizes x to int8 would
-   sum q_i * qx_i in integers; here x stays float: weight-only.) */
+   sum q_i * qx_i in integers; here x stays float: weight-only.)
+   The sums run in UT__QLANES partial sums ("lanes": number i of a group goes
+   to lane i mod UT__QLANES) instead of one: one running sum would make every
+   addition wait for the one before, and the compiler may not reorder float
+   additions itself; independent lanes become SIMD instructions. The lanes
+   are added pairwise at the end, a fixed order: the same result every run. */
+#define UT__QLANES 16
 ut_float ut_qdot(const ut_qmatrix *qm, int r, const ut_float *x) {
-    ut_float total = 0;
+    enum { L = UT__QLANES };
+    const int8_t *q8 = (const int8_t *)qm->q + (size_t)r * qm->cols;         /* int8: one byte each */
+    const uint8_t *q4 = qm->q + (size_t)r * (((size_t)qm->cols + 1) / 2);   /* int4: two per byte */
+    ut_float acc[L];                      /* sum over the groups of scale_g * lane */
+    for (int j = 0; j < L; j++) acc[j] = 0;
     for (int g = 0; g < qm->groups_per_row; g++) {
-        int c0 = g * qm->group, c1 = c0 + qm->group < qm->cols ? c0 + qm->group : qm->cols;
-        ut_float sum = 0;
-        for (int c = c0; c < c1; c++) sum += (ut_float)ut_qget(qm, r, c) * x[c];
-        total += qm->scale[(size_t)r * qm->groups_per_row + g] * sum;
+        int c0 = g * qm->group, c1 = c0 + qm->group < qm->cols ? c0 + qm->group : qm->cols, c = c0;
+        ut_float lane[L];
+        for (int j = 0; j < L; j++) lane[j] = 0;
+        if (qm->bits == 8) {              /* the int8 dot product: integer times x, added up */
+            for (; c + L <= c1; c += L)
+                for (int j = 0; j < L; j++) lane[j] += (ut_float)q8[c + j] * x[c + j];
+            for (int j = 0; c < c1; c++, j++) lane[j] += (ut_float)q8[c] * x[c];
+        } else {                          /* int4: the half byte of c, minus the offset 8 */
+            for (; c % 2 == 0 && c + L <= c1; c += L)   /* from an even c: byte k holds c = 2k (low), 2k + 1 (high) */
+                for (int j = 0; j < L; j += 2) {
+                    uint8_t b = q4[(c + j) / 2];
+                    lane[j] += (ut_float)((b & 15) - 8) * x[c + j];
+                    lane[j + 1] += (ut_float)((b >> 4) - 8) * x[c + j + 1];
+                }
+            for (int j = 0; c < c1; c++, j = (j + 1) % L) lane[j] += (ut_float)(((q4[c / 2] >> (4 * (c & 1))) & 15) - 8) * x[c];
+        }
+        ut_float s = qm->scale[(size_t)r * qm->groups_per_row + g];
+        for (int j = 0; j < L; j++) acc[j] += s * lane[j];
     }
-    return total;
+    for (int h = L / 2; h >= 1; h /= 2)   /* pairwise: lanes j and j + h */
+        for (int j = 0; j < h; j++) acc[j] += acc[j + h];
+    return acc[0];
+}
+
+ut_qmatrix ut_qrows(const ut_qmatrix *qm, int r0, int n) {
+    ut_qmatrix v = *qm;
+    size_t row_bytes = qm->bits == 8 ? (size_t)qm->cols : ((size_t)qm->cols + 1) / 2;
+    v.rows = n;
+    v.q = qm->q + (size_t)r0 * row_bytes;
+    v.scale = qm->scale + (size_t)r0 * qm->groups_per_row;
+    return v;
+}
+
+/* --- The quantized linear layer ----------------------------------------------
+   W (OC, C) as integers q and scales s (one per group g of a row), x (N, C):
+       forward   out[n][o]  = sum_g s[o][g] * (sum_{i in g} q[o][i] x[n][i])
+       backward  dx[n][i]  += sum_o dout[n][o] * s[o][g(i)] * q[o][i]
+   Two ways to compute it, the same sums up to rounding:
+   - from the integers (ut_qmatmul_forward_naive): one pass over q per row of
+     x, reading 1 byte (int8) or half a byte (int4) per weight instead of 4.
+     Generating text multiplies ONE row by every matrix: the work is reading
+     the weights, so this is the fast way there (UT_QROWS rows or fewer).
+   - dequantize, then multiply: W = s * q into an (OC, C) f32 scratch, then
+     the ordinary product (section 4). With many rows (training, evaluation)
+     the products cost N times more than the dequantization, and the f32
+     kernel of appendix A is far faster than any plain loop. Only one matrix
+     is ever expanded at a time, so the model's memory stays quantized.
+     This gives exactly the numbers of the f32 product on the rounded
+     weights (ut_dequantize, then ut_matmul_forward). */
+void ut_qmatmul_forward_naive(ut_float *out, const ut_float *x, const ut_qmatrix *w, int N) {
+    int OC = w->rows;
+    #pragma omp parallel for
+    for (int o = 0; o < OC; o++)
+        for (int n = 0; n < N; n++) out[(size_t)n * OC + o] = ut_qdot(w, o, x + (size_t)n * w->cols);
+}
+void ut_qmatmul_backward_naive(ut_float *dx, const ut_float *dout, const ut_qmatrix *w, int N) {
+    int OC = w->rows, C = w->cols;
+    #pragma omp parallel for
+    for (int n = 0; n < N; n++) {
+        ut_float *d = dx + (size_t)n * C;
+        for (int o = 0; o < OC; o++) {            /* d += dout[n][o] * (row o of W) */
+            ut_float g = dout[(size_t)n * OC + o];
+            for (int gi = 0; gi < w->groups_per_row; gi++) {
+                ut_float sg = g * w->scale[(size_t)o * w->groups_per_row + gi];
+                int c0 = gi * w->group, c1 = c0 + w->group < C ? c0 + w->group : C;
+                for (int c = c0; c < c1; c++) d[c] += sg * (ut_float)ut_qget(w, o, c);
+            }
+        }
+    }
+}
+void ut_qmatmul_forward(ut_float *out, const ut_float *x, const ut_qmatrix *w, int N, ut_float *scratch) {
+    if (!scratch || N <= UT_QROWS) { ut_qmatmul_forward_naive(out, x, w, N); return; }
+    ut_dequantize(scratch, w);
+    ut_matmul_forward(out, x, scratch, N, w->cols, w->rows);
+}
+void ut_qmatmul_backward(ut_float *dx, const ut_float *dout, const ut_qmatrix *w, int N, ut_float *scratch) {
+    if (!scratch || N <= UT_QROWS) { ut_qmatmul_backward_naive(dx, dout, w, N); return; }
+    ut_dequantize(scratch, w);
+    ut_matmul_backward(dx, NULL, dout, NULL, scratch, N, w->cols, w->rows);
 }
 
 /* ===========================================================================

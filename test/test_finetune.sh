@@ -13,8 +13,14 @@
 #     train merge gives the adapter run's loss (1e-4); the merged model
 #     exported to GGUF gives our greedy tokens and probabilities in llama.cpp
 #     (node-llama-cpp, through test/export_clients.mjs; SKIP without it)
-#   - eval/sample --dtype int8|int4: the validation-loss cost (int8 < 0.01,
-#     int4 < 0.2 nats/token here), the size and tokens/s lines
+#   - QLoRA (--lora-rank r --base-dtype int8|int4 --group G): the adapter
+#     records the base's quantization, the base file is untouched, resume is
+#     bit-identical, it learns the new text, train merge (into the f32 base,
+#     with a note) stays near the QLoRA run's own loss; refusals; train_mpi
+#     on 2 ranks refuses it like any LoRA run (SKIP without mpirun/train_mpi)
+#   - eval/sample --dtype int8|int4: the weights held quantized, products
+#     from the integers; the validation-loss cost (int8 < 0.01, int4 < 0.2
+#     nats/token here), the size, resident memory and tokens/s lines
 #   - bad input: one error line, exit 1, nothing written
 cd "$(dirname "$0")/.." || exit 1
 source test/cli_lib.sh
@@ -133,6 +139,44 @@ else
   grep -v "^PASS pretok_regex" "$D/clients.out"
 fi
 
+# ---- QLoRA: the same adapter on a quantized frozen base (--base-dtype) ----------
+# Under `make test-asan` only int4 (the int8 run is the same code with another Q).
+QD=(int8 int4); [ -n "$UT_SANITIZED" ] && { QD=(int4); sanitized_note "the QLoRA int8 run"; }
+for d in "${QD[@]}"; do
+  $TRAIN "${LO[@]}" --base-dtype $d --group 16 --out "$D/q$d" > "$D/q$d.log" 2>&1 || fail "qlora_run_$d" "$(tail -2 "$D/q$d.log")"
+  bits=${d#int}
+  [ "$(u32 "$D/q$d/adapter.bin" 208)" = "$bits" ] && [ "$(u32 "$D/q$d/adapter.bin" 212)" = 16 ] &&
+    grep -q "^qlora: base matrices $d (group 16): .* MB as stored" "$D/q$d.log" && [ ! -e "$D/q$d/ckpt.bin" ] &&
+    pass "qlora_adapter_records_base_$d" "(adapter.bin bytes 208, 212: $bits bits, group 16; $(grep '^qlora' "$D/q$d.log" | cut -c8-90))" ||
+    fail "qlora_adapter_records_base_$d" "$(u32 "$D/q$d/adapter.bin" 208) $(u32 "$D/q$d/adapter.bin" 212) $(grep -E '^qlora|error' "$D/q$d.log")"
+done
+[ "$(cksum < "$D/dense/ckpt.bin")" = "$base_sum" ] && pass qlora_base_file_untouched || fail qlora_base_file_untouched
+# resume: 12 steps, then --resume to 30 (the base is quantized again from the f32 file: the same integers)
+$TRAIN "${LO[@]}" --base-dtype int4 --group 16 --out "$D/qint4b" --stop-at 12 > "$D/qb.log" 2>&1 &&
+$TRAIN --resume "$D/qint4b" > "$D/qbr.log" 2>&1 || fail qlora_resume_runs "$(tail -2 "$D/qb.log" "$D/qbr.log")"
+cmp -s "$D/qint4/adapter.bin" "$D/qint4b/adapter.bin" && cmp -s <(train_losses "$D/qint4/metrics.jsonl") <(train_losses "$D/qint4b/metrics.jsonl") &&
+  pass qlora_resume_bit_identical "(int4 base: 30 steps straight = 12 + --resume 18: same losses, same adapter.bin)" ||
+  fail qlora_resume_bit_identical "the resumed QLoRA run differs"
+# it learns; eval and merge use the f32 base (a note says so); the merged
+# model's loss stays within the rounding cost of the base (int8 0.01, int4 0.1
+# nats/token) of the QLoRA run's own final evaluation
+for d in "${QD[@]}"; do
+  during=$(grep -o '"val_loss":[0-9.]*' "$D/q$d/metrics.jsonl" | tail -1 | cut -d: -f2)
+  $TRAIN merge --adapter "$D/q$d" --out "$D/q$d.m" > "$D/qm.log" 2> "$D/qm.err" || fail "qlora_merge_$d" "$(cat "$D/qm.err")"
+  merged=$($TRAIN eval --resume "$D/q$d.m" --val "$D/newval.bin" --eval-tokens 0 2>/dev/null | sed -n 's/.*val_loss \([0-9.]*\).*/\1/p')
+  bound=$([ $d = int8 ] && echo 0.01 || echo 0.1)
+  [ -n "$during" ] && [ -n "$merged" ] && grep -q "^train: note: merge: .* was trained against the $d (group 16) base (QLoRA); it is merged into the f32 base" "$D/qm.err" &&
+    awk -v a="$during" -v b="$merged" -v base="$base" -v t="$bound" 'BEGIN {d = a - b; exit !(d < t && d > -t && a < base - 0.02)}' &&
+    pass "qlora_learns_and_merges_$d" "(val_loss on the new text: base $base, QLoRA in training $during, merged into f32 $merged; tolerance $bound)" ||
+    fail "qlora_learns_and_merges_$d" "base $base, QLoRA $during, merged $merged; $(cat "$D/qm.err")"
+done
+if command -v mpirun > /dev/null && [ -x "$BIN/train_mpi" ]; then
+  ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 timeout 120 mpirun --allow-run-as-root --oversubscribe --bind-to none -np 2 \
+    "$BIN/train_mpi" "${LO[@]}" --base-dtype int8 --out "$D/qmpi" > "$D/qmpi.log" 2>&1
+  [ $? != 0 ] && grep -q "a LoRA run takes one process" "$D/qmpi.log" && [ ! -e "$D/qmpi/adapter.bin" ] &&
+    pass qlora_mpi_refused "(2 ranks: one error line per rank, no adapter)" || fail qlora_mpi_refused "$(tail -3 "$D/qmpi.log")"
+else echo "SKIP qlora_mpi_refused (skipped: needs mpirun and $BIN/train_mpi: make train_mpi)"; fi
+
 # ---- quantized inference: eval and sample with int8 / int4 weights -------------
 for d in int8 int4; do
   line=$($TRAIN eval --resume "$D/dense" --val "$D/val.bin" --dtype $d --group 32 2>&1 | grep "^eval: $d weights")
@@ -172,6 +216,12 @@ expect_error err_lora_target "'ffn' is not one of q, k, v, o, gate, up, down" "$
 expect_error err_lora_into_full_run "/ckpt.bin already exists: choose another --out" "$D/x" --init-from "$D/dense" "${FT[@]}" --lora-rank 4 --out "$D/ft"
 expect_error err_lora_resume_flags "are the adapter's" "$D/x" --resume "$D/lora" --lora-rank 8 --out "$D/x"
 expect_error err_lora_base_changed "is not the base the adapter" "$D/x" merge --adapter "$D/lora" --base "$D/ft" --out "$D/x"
+expect_error err_qlora_needs_lora "quantize the frozen base of a LoRA run (QLoRA): give --lora-rank R too" "$D/x" \
+  --init-from "$D/dense" "${FT[@]}" --base-dtype int8 --out "$D/x"
+expect_error err_qlora_group_needs_lora "give --lora-rank R too" "$D/x" --init-from "$D/dense" "${FT[@]}" --group 16 --out "$D/x"
+expect_error err_qlora_dtype "--base-dtype: 'int3' is not one of f32, int8, int4" "$D/x" "${LO[@]}" --base-dtype int3 --out "$D/x"
+expect_error err_qlora_resume_flags "--base-dtype and --group are the adapter's" "$D/x" --resume "$D/qint4" --base-dtype int8 --out "$D/x"
+expect_error err_qlora_not_lora_run "is not a LoRA run" "$D/x" --resume "$D/ft" --base-dtype int8 --out "$D/x"
 # damaged folders: a copy of the export with one thing changed
 bad() { rm -rf "$D/bad"; cp -r "$D/dense.hf" "$D/bad"; }
 st_edit() {   # st_edit FROM TO: replace a string of the same length in the safetensors header

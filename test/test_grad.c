@@ -345,14 +345,22 @@ static void test_model(const char *label, ut_config c, int B, int T) {
    A model with an adapter on every target it allows; B is made random (at
    its init of zero, dA would be zero and prove nothing). The check covers
    each target's A and B of every layer, and that no base weight received a
-   gradient (the base is frozen: none is computed). */
+   gradient (the base is frozen: none is computed).
+   QLoRA (bits 8 or 4): the same check with the base's block matrices
+   quantized (ut_model_quantize, UT_QBASE) -- the adapter's gradients then
+   flow back through the quantized products (ut_qmatmul_backward): with
+   N = B*T rows above UT_QROWS through the dequantized f32 product, at or
+   below it through the integer loops. The base has no gradient buffer. */
 static ut_lora g_lo;
-static void test_lora(const char *label, ut_config c, unsigned targets, int B, int T) {
+static void test_lora(const char *label, ut_config c, unsigned targets, int B, int T, int bits, int group) {
     g_B = B; g_T = T;
     if (ut_model_init(&g_m, &c, 7) || ut_lora_init(&g_lo, &c, 3, 6.0f, targets, 11)) {
         printf("FAIL lora%s init: %s\n", label, ut_error()); n_fail++; return;
     }
     for (size_t i = 0; i < g_m.n_params; i++) g_m.params[i] *= 10;
+    if (bits && ut_model_quantize(&g_m, bits, group, UT_QBASE)) {
+        printf("FAIL lora%s quantize: %s\n", label, ut_error()); n_fail++; ut_lora_free(&g_lo); ut_model_free(&g_m); return;
+    }
     for (int l = 0; l < c.n_layers; l++)
         for (int t = 0; t < UT_LORA_NT; t++) {
             if (!((targets >> t) & 1u)) continue;
@@ -362,10 +370,13 @@ static void test_lora(const char *label, ut_config c, unsigned targets, int B, i
     for (int i = 0; i < B * T; i++) { g_in[i] = (int)(ut_rng_u64(&rng) % c.vocab_size); g_tg[i] = (int)(ut_rng_u64(&rng) % c.vocab_size); }
     g_m.lora = &g_lo;
     loss_model();
-    ut_model_zero_grad(&g_m);
+    if (!bits) ut_model_zero_grad(&g_m);
     ut__zero(g_lo.grads, g_lo.n_params);
     ut_model_backward(&g_m, 1.0f);
-    FD_H = 1e-6;
+    /* QLoRA: a smaller step. The int4 base of these tiny matrices, times 10,
+       has sharper curvature, and the central difference's h^2 term would
+       exceed TOL at 1e-6 (seen: 2.3e-6 on one A); 3e-7 keeps it below. */
+    FD_H = bits ? 3e-7 : 1e-6;
     for (int l = 0; l < c.n_layers; l++)
         for (int t = 0; t < UT_LORA_NT; t++) {
             if (!((targets >> t) & 1u)) continue;
@@ -378,10 +389,13 @@ static void test_lora(const char *label, ut_config c, unsigned targets, int B, i
         }
     FD_H = 1e-5;
     size_t nonzero = 0;
-    for (size_t i = 0; i < g_m.n_params; i++) nonzero += g_m.grads[i] != 0;
+    for (size_t i = 0; g_m.grads && i < g_m.n_params; i++) nonzero += g_m.grads[i] != 0;
     if (nonzero) n_fail++;
-    printf("%s lora%s: frozen base, %zu of %zu base gradients nonzero\n", nonzero ? "FAIL" : "PASS", label, nonzero,
-           g_m.n_params);
+    if (g_m.grads)
+        printf("%s lora%s: frozen base, %zu of %zu base gradients nonzero\n", nonzero ? "FAIL" : "PASS", label, nonzero,
+               g_m.n_params);
+    else
+        printf("PASS lora%s: frozen quantized base, no gradient buffer (%zu f32 numbers left)\n", label, g_m.n_params);
     g_m.lora = NULL;
     ut_lora_free(&g_lo);
     ut_model_free(&g_m);
@@ -422,9 +436,15 @@ int main(void) {
     test_model("(MoE E4 K2, GQA, window)", c, 2, 5);
     c.n_experts = 1; c.top_k = 1; c.tie_embeddings = 1; c.sliding_window = 0;
     test_model("(dense, GQA, tied)", c, 2, 5);
-    test_lora("(dense, q k v o gate up down)", c, (1u << UT_LORA_NT) - 1, 2, 5);
+    test_lora("(dense, q k v o gate up down)", c, (1u << UT_LORA_NT) - 1, 2, 5, 0, 0);
+    /* QLoRA: groups of 3 (rows of 8 and 6: a short last group); N = 10 rows
+       go through the dequantized product (the integer loops of N <= UT_QROWS
+       are checked against it in test_props: qmatmul_*) */
+    test_lora("(QLoRA int4 g3, dense)", c, (1u << UT_LORA_NT) - 1, 2, 5, 4, 3);
+    test_lora("(QLoRA int8 g5, dense)", c, (1u << UT_LORA_NT) - 1, 2, 5, 8, 5);
     c.n_experts = 4; c.top_k = 2; c.tie_embeddings = 0;
-    test_lora("(MoE E4 K2, q k v o)", c, 0xFu, 2, 5);
+    test_lora("(MoE E4 K2, q k v o)", c, 0xFu, 2, 5, 0, 0);
+    test_lora("(QLoRA int4 g3, MoE E4 K2)", c, 0xFu, 2, 5, 4, 3);
 
     printf("%s: %d gradient check(s) failed\n", n_fail ? "FAILED" : "ok", n_fail);
     return n_fail ? 1 : 0;

@@ -871,6 +871,177 @@ static void test_quantization(void) {
     free(w); free(back);
 }
 
+/* The quantized linear layer (issue 17): ut_qmatmul_forward and its input
+   gradient ut_qmatmul_backward against the plain f32 loops on the
+   dequantized weights, for int8 and int4, groups of 32 and 7, at shapes
+   that are multiples of neither the group nor the SIMD width (C 75, OC 13),
+   with N = 1 and 3 rows (the integer loops) and N = 9 (dequantize, then the
+   fast f32 product). The two compute the same sums in other orders:
+   tolerance 1e-5 of sum |terms| per output. dx is added to (it starts
+   nonzero). */
+static void test_qmatmul(void) {
+    int C = 75, OC = 13, Nmax = 9;
+    float *w = (float *)malloc((size_t)OC * C * sizeof(float)), *wd = (float *)malloc((size_t)OC * C * sizeof(float));
+    float *x = (float *)malloc((size_t)Nmax * C * sizeof(float)), *dout = (float *)malloc((size_t)Nmax * OC * sizeof(float));
+    float *out = (float *)malloc((size_t)Nmax * OC * sizeof(float)), *dx = (float *)malloc((size_t)Nmax * C * sizeof(float));
+    float *scratch = (float *)malloc((size_t)OC * C * sizeof(float));
+    uint64_t r = ut_rng_seed(31);
+    for (int i = 0; i < OC * C; i++) w[i] = (float)(0.1 * ut_rng_normal(&r));
+    for (int i = 0; i < Nmax * C; i++) x[i] = (float)ut_rng_normal(&r);
+    for (int i = 0; i < Nmax * OC; i++) dout[i] = (float)ut_rng_normal(&r);
+    const int Ns[3] = {1, 3, 9};
+    for (int bits = 8; bits >= 4; bits -= 4)
+        for (int group = 32; group >= 7; group = group == 32 ? 7 : 0) {
+            ut_qmatrix qm;
+            if (ut_quantize(&qm, w, OC, C, bits, group)) { report(0, "qmatmul", "%s", ut_error()); continue; }
+            ut_dequantize(wd, &qm);
+            double fe = 0, be = 0;   /* worst |error| / sum |terms| */
+            for (int k = 0; k < 3; k++) {
+                int N = Ns[k];
+                for (int path = 0; path < 2; path++) {   /* 0: the integer loops; 1: the dispatching call */
+                    if (path) ut_qmatmul_forward(out, x, &qm, N, scratch);
+                    else ut_qmatmul_forward_naive(out, x, &qm, N);
+                    for (int n = 0; n < N; n++)
+                        for (int o = 0; o < OC; o++) {
+                            double ref = 0, mag = 0;
+                            for (int i = 0; i < C; i++) { ref += (double)x[n * C + i] * wd[o * C + i]; mag += fabs((double)x[n * C + i] * wd[o * C + i]); }
+                            fe = fmax(fe, fabs(out[n * OC + o] - ref) / mag);
+                        }
+                    for (int i = 0; i < N * C; i++) dx[i] = 0.5f;
+                    if (path) ut_qmatmul_backward(dx, dout, &qm, N, scratch);
+                    else ut_qmatmul_backward_naive(dx, dout, &qm, N);
+                    for (int n = 0; n < N; n++)
+                        for (int i = 0; i < C; i++) {
+                            double ref = 0.5, mag = 0.5;
+                            for (int o = 0; o < OC; o++) { ref += (double)dout[n * OC + o] * wd[o * C + i]; mag += fabs((double)dout[n * OC + o] * wd[o * C + i]); }
+                            be = fmax(be, fabs(dx[n * C + i] - ref) / mag);
+                        }
+                }
+            }
+            char name[64];
+            snprintf(name, sizeof name, "qmatmul_forward(int%d, group %d)", bits, group);
+            report(fe <= 1e-5, name, "N 1, 3, 9, C 75, OC 13 vs f32 on the dequantized W: max error %.2e of sum |terms| (bound 1e-5)", fe);
+            snprintf(name, sizeof name, "qmatmul_backward_dx(int%d, group %d)", bits, group);
+            report(be <= 1e-5, name, "dx += dout W, same shapes: max error %.2e of sum |terms| (bound 1e-5)", be);
+            ut_qmatrix_free(&qm);
+        }
+    free(w); free(wd); free(x); free(dout); free(out); free(dx); free(scratch);
+}
+
+/* A quantized model (issue 17), dense and MoE:
+   - QLoRA (UT_QBASE): forward with an adapter and its backward give, bit for
+     bit, the loss, probabilities and adapter gradients of an f32 model whose
+     block matrices were rounded the same way (ut_quantize + ut_dequantize):
+     with N = 48 rows every product dequantizes one matrix, then runs the
+     same f32 kernel. Also after activation checkpointing (recompute).
+   - the quantized base (integers, scales, the f32 norms and embedding) is
+     bitwise unchanged by 5 AdamW steps of the adapter; the f32 parameters
+     left are fewer (the matrices' copies are gone).
+   - inference (UT_QALL, the embedding and LM head too): ut_kv_step, one row
+     through the integer loops, gives the rounded f32 model's logits within
+     1e-5 (absolute; the logits are O(1)), for 20 positions. */
+static void round_like_quantize(ut_model *m, int bits, int group, unsigned tensors) {
+    for (int t = 0; t < UT_NUM_TENSORS; t++) {
+        if (!((tensors >> t) & 1u) || !m->sizes[t]) continue;
+        int C = t == UT_WO ? m->cfg.n_heads * m->cfg.head_dim : t == UT_W_DOWN ? m->cfg.ffn_hidden : m->cfg.d_model;
+        ut_qmatrix qm;
+        ut_quantize(&qm, m->p[t], (int)(m->sizes[t] / (size_t)C), C, bits, group);
+        ut_dequantize(m->p[t], &qm);
+        ut_qmatrix_free(&qm);
+    }
+}
+static void test_quantized_model(int E, int K, unsigned targets, int bits) {
+    ut_config c = tiny_config(E, K);
+    ut_model q, f;
+    ut_lora lq, lf;
+    char name[96];
+    int group = 24;   /* rows of 32 and 40: a short last group */
+    ut_model_init(&q, &c, 5);
+    ut_model_init(&f, &c, 5);
+    ut_lora_init(&lq, &c, 4, 8.0f, targets, 9);
+    ut_lora_init(&lf, &c, 4, 8.0f, targets, 9);
+    size_t f32_before = q.n_params;
+    if (ut_model_quantize(&q, bits, group, UT_QBASE)) { report(0, "model_quantize", "%s", ut_error()); return; }
+    round_like_quantize(&f, bits, group, UT_QBASE);
+    ut_model_freeze(&f);
+    q.lora = &lq; f.lora = &lf;
+    ut_tokens d = make_tokens(c.vocab_size, 4000, 4);
+    int B = 3, T = 16, in[48], tg[48];
+    size_t NV = (size_t)B * T * c.vocab_size;
+    uint64_t r = ut_rng_seed(2);
+    /* copies of the quantized base and the f32 numbers left, to compare after training */
+    size_t qb[UT_NUM_TENSORS] = {0};
+    uint8_t *qcopy[UT_NUM_TENSORS] = {0};
+    for (int t = 0; t < UT_NUM_TENSORS; t++) {
+        if (!q.qw[t].q) continue;
+        size_t ib = ut_qmatrix_bytes(&q.qw[t]) - (size_t)q.qw[t].rows * q.qw[t].groups_per_row * sizeof(float);
+        qb[t] = ib;
+        qcopy[t] = (uint8_t *)malloc(ut_qmatrix_bytes(&q.qw[t]));
+        memcpy(qcopy[t], q.qw[t].q, ib);
+        memcpy(qcopy[t] + ib, q.qw[t].scale, ut_qmatrix_bytes(&q.qw[t]) - ib);
+    }
+    float *p0 = (float *)malloc(q.n_params * sizeof(float));
+    memcpy(p0, q.params, q.n_params * sizeof(float));
+    ut_train_config t = ut_train_config_default();
+    t.lr = 1e-2f;
+    int same = 1;
+    for (int step = 1; step <= 5; step++) {
+        ut_batch_random(&d, &r, B, T, in, tg);
+        q.recompute = f.recompute = step == 5;
+        double a = ut_model_forward(&q, in, tg, B, T), b = ut_model_forward(&f, in, tg, B, T);
+        same &= a == b && !memcmp(q.a.probs, f.a.probs, NV * sizeof(float));
+        memset(lq.grads, 0, lq.n_params * sizeof(float));
+        memset(lf.grads, 0, lf.n_params * sizeof(float));
+        ut_model_backward(&q, 1.0f);
+        ut_model_backward(&f, 1.0f);
+        same &= !memcmp(lq.grads, lf.grads, lq.n_params * sizeof(float));
+        ut_lora_adamw_step(&lq, &t, t.lr, step);
+        ut_lora_adamw_step(&lf, &t, t.lr, step);
+    }
+    snprintf(name, sizeof name, "qlora_equals_rounded_base(int%d, E=%d)", bits, E);
+    report(same && !memcmp(lq.params, lf.params, lq.n_params * sizeof(float)), name,
+           "5 steps (the last with recompute): losses, probabilities, adapter gradients and weights bitwise");
+    int frozen = !memcmp(p0, q.params, q.n_params * sizeof(float));
+    size_t qbytes = 0;
+    for (int tt = 0; tt < UT_NUM_TENSORS; tt++)
+        if (qcopy[tt]) {
+            frozen &= !memcmp(qcopy[tt], q.qw[tt].q, qb[tt]) &&
+                      !memcmp(qcopy[tt] + qb[tt], q.qw[tt].scale, ut_qmatrix_bytes(&q.qw[tt]) - qb[tt]);
+            qbytes += ut_qmatrix_bytes(&q.qw[tt]);
+            free(qcopy[tt]);
+        }
+    snprintf(name, sizeof name, "qlora_base_frozen(int%d, E=%d)", bits, E);
+    report(frozen && q.n_params < f32_before && !q.grads, name,
+           "integers, scales and the %zu f32 numbers left bitwise unchanged; %zu f32 numbers before; matrices %zu bytes",
+           q.n_params, f32_before, qbytes);
+    free(p0);
+    ut_lora_free(&lq); ut_lora_free(&lf);
+    ut_model_free(&q); ut_model_free(&f);
+    /* inference: everything quantized, one token at a time */
+    ut_model_init(&q, &c, 6);
+    ut_model_init(&f, &c, 6);
+    if (ut_model_quantize(&q, bits, group, UT_QALL)) { report(0, "model_quantize", "%s", ut_error()); return; }
+    round_like_quantize(&f, bits, group, UT_QALL);
+    ut_kv_cache kq, kf;
+    ut_kv_init(&kq, &q);
+    ut_kv_init(&kf, &f);
+    double worst = 0;
+    for (int i = 0; i < 20; i++) {
+        const ut_float *a = ut_kv_step(&kq, &q, d.tokens[i]), *b = ut_kv_step(&kf, &f, d.tokens[i]);
+        for (int v = 0; v < c.vocab_size; v++) worst = fmax(worst, fabs((double)a[v] - b[v]));
+    }
+    snprintf(name, sizeof name, "quantized_kv_step(int%d, E=%d)", bits, E);
+    report(worst <= 1e-5 && q.qw[UT_TOK_EMB].q, name, "20 tokens vs the rounded f32 model: max |dlogit| %.2e (bound 1e-5)", worst);
+    /* and the whole-sequence forward (eval): the same f32 kernel, bitwise */
+    ut_batch_random(&d, &r, B, T, in, tg);
+    double a = ut_model_forward(&q, in, tg, B, T), b = ut_model_forward(&f, in, tg, B, T);
+    snprintf(name, sizeof name, "quantized_forward_equals_rounded(int%d, E=%d)", bits, E);
+    report(a == b && !memcmp(q.a.probs, f.a.probs, NV * sizeof(float)), name, "loss %.9g vs %.9g, probabilities bitwise", a, b);
+    ut_kv_free(&kq); ut_kv_free(&kf);
+    ut_tokens_free(&d);
+    ut_model_free(&q); ut_model_free(&f);
+}
+
 int main(void) {
     const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
     snprintf(tmpdir, sizeof tmpdir, "%s/ut_props_XXXXXX", base);
@@ -900,6 +1071,10 @@ int main(void) {
     test_lora(1, 1, (1u << UT_LORA_NT) - 1);
     test_lora(4, 2, 0xFu);
     test_quantization();
+    test_qmatmul();
+    test_quantized_model(1, 1, (1u << UT_LORA_NT) - 1, 8);
+    test_quantized_model(1, 1, (1u << UT_LORA_NT) - 1, 4);
+    test_quantized_model(4, 2, 0xFu, 4);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0) printf("     (could not remove %s)\n", tmpdir);
