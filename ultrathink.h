@@ -2407,6 +2407,44 @@ static int ut__fail_wrapped(const char *path, const char *what, const char *tail
     return ut__fail("%s: %s: %s%s", path, what, why, tail);
 }
 
+/* Writes a state file (the checkpoint, or the LoRA adapter of section 8b)
+   so that a failure never costs the previous one: the header h (hsize bytes,
+   its checksum field at offset 168 still 0), then the n numbers of each of
+   bufs[0..2] (weights, AdamW m, AdamW v), then the FNV-1a 64 of all of it
+   into bytes 168-175; to PATH.tmp, flushed to disk (fsync), then renamed over
+   PATH. rename is atomic: PATH is always the old file or the whole new one.
+   what names the file in messages ("checkpoint", "adapter"). */
+static int ut__write_state(const char *path, const char *what, const uint8_t *h, size_t hsize,
+                           const ut_float *const bufs[3], size_t n) {
+    size_t plen = strlen(path);
+    char *tmp = (char *)malloc(plen + 8);
+    if (!tmp) return ut__fail("out of memory");
+    memcpy(tmp, path, plen); memcpy(tmp + plen, ".tmp", 5);
+    FILE *f = fopen(tmp, "wb");
+    if (!f) { int r = ut__fail("cannot write %s %s: %s", what, tmp, strerror(errno)); free(tmp); return r; }
+    uint64_t hash = ut__fnv(UT_FNV_INIT, h, hsize);   /* the checksum field is still 0 */
+    int bad = fwrite(h, 1, hsize, f) != hsize;
+    for (int b = 0; b < 3; b++) bad = bad || ut__write_floats(f, bufs[b], n, &hash);
+    uint8_t sum[8];
+    ut_put_u64(sum, hash);
+    bad = bad || fseek(f, 168, SEEK_SET) != 0 || fwrite(sum, 1, 8, f) != 8;
+    bad = bad || fflush(f) != 0;
+#if defined(__unix__) || defined(__APPLE__)
+    bad = bad || fsync(fileno(f)) != 0;
+#endif
+    int err = errno;
+    bad = (fclose(f) != 0) || bad;
+    int r = 0;
+    if (bad)
+        r = ut__fail("writing %s %s failed: %s (the previous %s is untouched)", what, path,
+                     strerror(err ? err : errno), what);
+    else if (rename(tmp, path) != 0)
+        r = ut__fail("cannot rename %s to %s: %s", tmp, path, strerror(errno));
+    if (r) remove(tmp);
+    free(tmp);
+    return r;
+}
+
 int ut_checkpoint_save(const char *path, const ut_model *m, const ut_train_config *t,
                        const ut_progress *pr) {
     if (m->qbits) return ut__fail("%s: not saved: a quantized model has no f32 weights to save", path);
@@ -2424,41 +2462,8 @@ int ut_checkpoint_save(const char *path, const ut_model *m, const ut_train_confi
     ut_progress p = *pr;
     ut__ckpt_settings(h, &c, &tc, &p, 1);
     ut_put_u64(h + 160, m->n_params);   /* the checksum at 168 is filled in after the numbers */
-    /* write PATH.tmp, flush to disk, rename over PATH */
-    size_t plen = strlen(path);
-    char *tmp = (char *)malloc(plen + 8);
-    if (!tmp) return ut__fail("out of memory");
-    memcpy(tmp, path, plen); memcpy(tmp + plen, ".tmp", 5);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) { int r = ut__fail("cannot write checkpoint %s: %s", tmp, strerror(errno)); free(tmp); return r; }
-    uint64_t hash = ut__fnv(UT_FNV_INIT, h, UT_CKPT_HEADER);   /* the checksum field is still 0 */
-    int bad = fwrite(h, 1, UT_CKPT_HEADER, f) != UT_CKPT_HEADER;
-    bad = bad || ut__write_floats(f, m->params, m->n_params, &hash);
-    bad = bad || ut__write_floats(f, m->adam_m, m->n_params, &hash);
-    bad = bad || ut__write_floats(f, m->adam_v, m->n_params, &hash);
-    uint8_t sum[8];
-    ut_put_u64(sum, hash);
-    bad = bad || fseek(f, 168, SEEK_SET) != 0 || fwrite(sum, 1, 8, f) != 8;
-    bad = bad || fflush(f) != 0;
-#if defined(__unix__) || defined(__APPLE__)
-    bad = bad || fsync(fileno(f)) != 0;
-#endif
-    int err = errno;
-    bad = (fclose(f) != 0) || bad;
-    if (bad) {
-        remove(tmp);
-        int r = ut__fail("writing checkpoint %s failed: %s (the previous checkpoint is untouched)",
-                         path, strerror(err ? err : errno));
-        free(tmp);
-        return r;
-    }
-    if (rename(tmp, path) != 0) {
-        int r = ut__fail("cannot rename %s to %s: %s", tmp, path, strerror(errno));
-        remove(tmp); free(tmp);
-        return r;
-    }
-    free(tmp);
-    return 0;
+    const ut_float *const bufs[3] = {m->params, m->adam_m, m->adam_v};
+    return ut__write_state(path, "checkpoint", h, UT_CKPT_HEADER, bufs, m->n_params);
 }
 
 int ut_checkpoint_load(const char *path, ut_model *m, ut_train_config *t, ut_progress *pr) {
@@ -2676,30 +2681,8 @@ int ut_lora_save(const char *path, const ut_lora *lo, const ut_config *c, const 
     ut_put_u64(h + 192, base->bytes); ut_put_u64(h + 200, base->hash);
     ut_put_u32(h + 208, (uint32_t)lo->base_bits); ut_put_u32(h + 212, (uint32_t)lo->base_group);
     memcpy(h + 256, base->path, strnlen(base->path, 4095));
-    size_t plen = strlen(path);
-    char *tmp = (char *)malloc(plen + 8);
-    if (!tmp) return ut__fail("out of memory");
-    memcpy(tmp, path, plen); memcpy(tmp + plen, ".tmp", 5);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) { int r = ut__fail("cannot write adapter %s: %s", tmp, strerror(errno)); free(tmp); return r; }
-    uint64_t hash = ut__fnv(UT_FNV_INIT, h, UT_LORA_HEADER);
-    int bad = fwrite(h, 1, UT_LORA_HEADER, f) != UT_LORA_HEADER;
-    bad = bad || ut__write_floats(f, lo->params, lo->n_params, &hash);
-    bad = bad || ut__write_floats(f, lo->adam_m, lo->n_params, &hash);
-    bad = bad || ut__write_floats(f, lo->adam_v, lo->n_params, &hash);
-    uint8_t sum[8];
-    ut_put_u64(sum, hash);
-    bad = bad || fseek(f, 168, SEEK_SET) != 0 || fwrite(sum, 1, 8, f) != 8 || fflush(f) != 0;
-#if defined(__unix__) || defined(__APPLE__)
-    bad = bad || fsync(fileno(f)) != 0;
-#endif
-    bad = (fclose(f) != 0) || bad;
-    int r = 0;
-    if (bad) r = ut__fail("writing adapter %s failed (the previous adapter is untouched)", path);
-    else if (rename(tmp, path) != 0) r = ut__fail("cannot rename %s to %s: %s", tmp, path, strerror(errno));
-    if (r) remove(tmp);
-    free(tmp);
-    return r;
+    const ut_float *const bufs[3] = {lo->params, lo->adam_m, lo->adam_v};
+    return ut__write_state(path, "adapter", h, UT_LORA_HEADER, bufs, lo->n_params);
 }
 int ut_lora_base(const char *path, ut_base_ref *base) {
     static uint8_t h[UT_LORA_HEADER];
