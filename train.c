@@ -753,7 +753,7 @@ static option *train_options(settings *s) {
         {"seed", OPT_U64, &s->tc.seed, 0, 1.8e19, 1, "random seed (weights and data order)", NULL},
         {"threads", OPT_INT, &s->threads, 0, 4096, 0, "OpenMP threads (0 = OMP_NUM_THREADS, else all cores, fewer while that is faster)", NULL},
         {"recompute", OPT_FLAG, &s->recompute, 0, 1, 2, "keep only each layer's input, recompute the layer in the backward pass (less memory, ~1/3 more time, same numbers)", NULL},
-        {"zero", OPT_INT, &s->zero, 0, 1, 0, "1: each rank keeps the AdamW state of 1/ranks of the weights (ZeRO-1, ./train_mpi; same numbers)", NULL},
+        {"zero", OPT_INT, &s->zero, 0, 1, 0, "1: each rank keeps the AdamW state of 1/ranks of the weights (ZeRO-1, ./train_mpi and ./train_gpu; same numbers)", NULL},
         {"#", 0, NULL, 0, 0, 0, "data (token files from `tokenizer encode`; with --resume, default: the recorded ones):", NULL},
         {"train", OPT_STR, &s->train_path, 0, 0, 0, "training tokens", NULL},
         {"val", OPT_STR, &s->val_path, 0, 0, 0, "validation tokens (none: no evaluation)", NULL},
@@ -1338,9 +1338,6 @@ static void check_output_paths(run *r) {
    updates, and nothing reads those numbers), and the tensor table is aimed
    at their new place. */
 static void zero_setup(run *r) {
-#ifdef UT_GPU   /* the shard's update below is the CPU's; the GPU's AdamW updates every weight */
-    die("--zero 1 runs in ./train_mpi for now: train_gpu has no sharded AdamW yet (drop --zero)");
-#endif
     ut_model *m = &r->m;
     size_t P = m->n_params, W = (size_t)g_comm.world, CH = UT_NORM_CHUNK;
     r->shard = (P + W * CH - 1) / (W * CH) * CH;
@@ -1368,6 +1365,9 @@ static void zero_setup(run *r) {
     }
     free(m->adam_m); free(m->adam_v);
     m->adam_m = m->adam_v = NULL;   /* from here on only the shard exists (save_checkpoint gathers it) */
+#ifdef UT_GPU   /* the GPU keeps the padded weights and gradient, and the shard's moments (zm, zv: its host copy) */
+    if (ut_zero_gpu(m, r->lo, r->shard, r->padded, r->zm, r->zv)) die("%s", ut_gpu_error());
+#endif
     printf("zero-1: AdamW state %.2f MB per rank (the moments of a shard of %zu of the %zu weights, padded to %zu); "
            "%.2f MB per rank without --zero 1\n", 2.0 * r->shard * sizeof(ut_float) / 1e6, r->shard, P, r->padded,
            2.0 * P * sizeof(ut_float) / 1e6);
@@ -1386,6 +1386,9 @@ static void save_checkpoint(run *r, const char *path) {
         if (g_comm.rank == 0 && ut_checkpoint_save(path, m, &r->s.tc, &r->pr)) die("%s", ut_error());
         return;
     }
+#ifdef UT_GPU
+    if (ut_model_download_gpu(m)) die("%s", ut_gpu_error());   /* the weights, and the shard's moments into zm, zv */
+#endif
     ut_float *full_m = (ut_float *)malloc(r->padded * sizeof(ut_float));
     ut_float *full_v = (ut_float *)malloc(r->padded * sizeof(ut_float));
     if (!full_m || !full_v) die("out of memory gathering the AdamW state to save it");
@@ -1405,6 +1408,11 @@ static void save_checkpoint(run *r, const char *path) {
    to check); -1 with ut_error() set, as ut_model_check_state. */
 static int check_state(const run *r) {
     if (!r->s.zero) return ut_model_check_state(&r->m);
+#ifdef UT_GPU   /* the shard is on the GPU: look there; only a bad one is downloaded, to name it below */
+    int bad = ut_model_check_state_gpu(&r->m);
+    if (bad < 0 || (bad && ut_model_download_gpu(&r->m))) die("%s", ut_gpu_error());
+    if (!bad) return 0;
+#endif
     size_t P = r->m.n_params, hi = r->lo + r->shard < P ? r->lo + r->shard : P;
     for (size_t i = r->lo; i < hi; i++) {
         ut_float p = r->m.params[i], mm = r->zm[i - r->lo], vv = r->zv[i - r->lo];
@@ -1524,6 +1532,49 @@ static void stop_not_finite(const run *r, const char *what, int step) {
         file_exists(r->ckpt_out) ? r->ckpt_out : "none saved yet");
 }
 
+/* ZeRO-1's update (see zero_setup): every rank holds the summed-over-micro-
+   batches gradient of its own data in m->grads (padded); returns the global
+   gradient norm. The GPU build makes the same four moves on the GPU's copies
+   (train_gpu.h), where NCCL reduces and gathers them in place. */
+static double zero_update(run *r, int step, float lr) {
+    ut_model *m = &r->m;
+    const ut_train_config *tc = &r->s.tc;
+    size_t CH = UT_NORM_CHUNK, nc = r->shard / CH;
+    double *mine = r->znorm + (size_t)g_comm.rank * nc;   /* this rank's chunk sums of squares */
+    /* 1. reduce-scatter: rank r gets shard r of the gradient summed over the
+          ranks; 2. the chunk sums of squares of that shard */
+#ifdef UT_GPU
+    float *g = ut_zero_grads_gpu(m);
+    if (!g) die("%s", ut_gpu_error());
+    comm_reduce_scatter_sum_f32(&g_comm, g, g + r->lo, r->shard);   /* in place: shard r lands where it lies */
+    if (ut_zero_norm_chunks_gpu(m, mine)) die("%s", ut_gpu_error());
+#else
+    comm_reduce_scatter_sum_f32(&g_comm, m->grads, r->zg, r->shard);
+    memcpy(m->grads + r->lo, r->zg, r->shard * sizeof(ut_float));   /* where AdamW reads it */
+    ut_sum_squares_chunks(m->grads + r->lo, r->shard, mine);
+#endif
+    /* every rank gets every chunk's sum and adds them in chunk order: the
+       norm of the plain update, the same number on every rank */
+    comm_allgather_bytes(&g_comm, r->znorm, nc * sizeof(double));
+    double total = 0;
+    for (size_t c = 0; c < nc * (size_t)g_comm.world; c++) total += r->znorm[c];
+    double norm = sqrt(total);
+    ut_float clip = 1;
+    if (tc->grad_clip > 0 && norm > tc->grad_clip) clip = (ut_float)(tc->grad_clip / norm);
+    /* 3. AdamW on shard r; 4. all-gather: every rank gets every updated shard */
+#ifdef UT_GPU
+    float *p = ut_zero_params_gpu(m);
+    if (!p || ut_zero_adamw_gpu(m, tc, lr, step + 1, clip)) die("%s", ut_gpu_error());
+    comm_allgather_f32(&g_comm, p, r->shard);
+    if (ut_zero_gathered_gpu(m)) die("%s", ut_gpu_error());   /* the bf16 copy of the others' shards */
+#else
+    size_t P = m->n_params, hi = r->lo + r->shard < P ? r->lo + r->shard : P;   /* the padding is not a weight */
+    if (r->lo < hi) ut_adamw_update(m, tc, lr, step + 1, clip, r->lo, hi, r->zm, r->zv);
+    comm_allgather_f32(&g_comm, m->params, r->shard);
+#endif
+    return norm;
+}
+
 /* One optimizer step (`step` counts from 0):
      grad_accum times: draw a micro-batch, zero the gradients (backward
        always adds into them), forward, backward scaled by 1/grad_accum, and
@@ -1603,21 +1654,7 @@ static step_result train_step(run *r, int step) {
     else if (!r->s.zero) {
         comm_allreduce_sum_f32(&g_comm, m->grads, m->n_params);   /* every rank: the whole step's gradient */
         st.grad_norm = ut_adamw_step(m, tc, st.lr, step + 1);
-    } else {
-        size_t CH = UT_NORM_CHUNK, nc = r->shard / CH;
-        size_t hi = r->lo + r->shard < P ? r->lo + r->shard : P;
-        comm_reduce_scatter_sum_f32(&g_comm, m->grads, r->zg, r->shard);          /* shard r of the sum */
-        memcpy(m->grads + r->lo, r->zg, r->shard * sizeof(ut_float));            /* where AdamW reads it */
-        ut_sum_squares_chunks(m->grads + r->lo, r->shard, r->znorm + (size_t)g_comm.rank * nc);
-        comm_allgather_bytes(&g_comm, r->znorm, nc * sizeof(double));           /* every chunk's sum */
-        double total = 0;
-        for (size_t c = 0; c < nc * (size_t)g_comm.world; c++) total += r->znorm[c];   /* chunk order */
-        st.grad_norm = sqrt(total);
-        ut_float clip = 1;
-        if (tc->grad_clip > 0 && st.grad_norm > tc->grad_clip) clip = (ut_float)(tc->grad_clip / st.grad_norm);
-        if (r->lo < hi) ut_adamw_update(m, tc, st.lr, step + 1, clip, r->lo, hi, r->zm, r->zv);
-        comm_allgather_f32(&g_comm, m->params, r->shard);                        /* every rank's shard */
-    }
+    } else st.grad_norm = zero_update(r, step, st.lr);
     /* A finite gradient can still give non-finite weights or moments (a huge
        lr or weight decay, or g^2 overflowing): look at what the update made. */
     char what[600];

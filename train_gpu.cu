@@ -211,10 +211,12 @@ typedef struct {
     const ut_model *owner;            /* the host model this copy belongs to */
     ut_config c;
     size_t sizes[UT_NUM_TENSORS], n_params;
+    size_t padded;                    /* params and grads hold this many (n_params, or ZeRO-1's padding) */
+    size_t mom_lo, n_mom;             /* adam_m/adam_v hold the moments of [mom_lo, mom_lo + n_mom) */
     float *params, *grads, *adam_m, *adam_v;
     floatX *wx;                       /* compute copy of the weights */
     float *rope_cos, *rope_sin;       /* (max_seq_len, HD/2), the host's tables */
-    float *norm_part;                 /* grad-norm partial sums */
+    double *norm_part, *h_norm;       /* the gradient's chunk sums of squares, on the GPU and the host */
     int *bad_flag;                    /* ut_model_check_state_gpu's answer */
     int host_stale;                   /* the GPU's weights are newer than the host's */
     int B, T;                         /* the activations' shape */
@@ -232,6 +234,18 @@ typedef struct {
 
 static gpu_model G;
 static int g_device_ok = 0;
+
+/* ZeRO-1 (train.c, --zero 1): this rank keeps the AdamW moments of the
+   shard [lo, lo + shard) of the flat buffer only, and the weights and
+   gradient padded to `padded` numbers (W x shard). Set by ut_zero_gpu, read
+   by gpu_attach: it outlives the GPU copy (a checkpoint load drops the copy,
+   the next step makes it again). zm, zv: the host's copy of the shard's
+   moments (train.c's), where a download puts them and an upload takes them. */
+static struct {
+    const ut_model *owner;
+    size_t lo, shard, padded;
+    float *zm, *zv;
+} g_zero;
 
 /* Is there a GPU? Asked once; a machine without one gets a clear message. */
 static int gpu_device_ready(void) {
@@ -1308,15 +1322,19 @@ static void model_backward_gpu(float scale) {
    7. OPTIMIZER: global gradient norm, clipping, AdamW
    ======================================================================== */
 
-/* sum of squares: block b sums elements b, b + grid, ... (a fixed set) in
-   double, a fixed tree inside the block; the host adds the block sums in
-   order. */
-#define NORM_BLOCKS 1024
-__global__ void grad_norm_kernel(double *part, const float *g, size_t n) {
+/* The sums of squares of the gradient, in the header's chunks of
+   UT_NORM_CHUNK numbers: block c sums chunk c (each thread a fixed stride of
+   it, in double, then a fixed tree), and the host adds the chunk sums in
+   chunk order. The chunks are what make ZeRO-1 exact: a rank holding only
+   its shard (which starts at a multiple of UT_NORM_CHUNK) computes the very
+   same chunk sums for its chunks, so the norm every rank adds up from all
+   the ranks' chunks is the norm of the plain update, bit for bit. */
+__global__ void sum_squares_chunks_kernel(double *part, const float *g, size_t n) {
     __shared__ double sh[256];
+    size_t start = (size_t)blockIdx.x * UT_NORM_CHUNK;
+    size_t end = start + UT_NORM_CHUNK < n ? start + UT_NORM_CHUNK : n;
     double s = 0;
-    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
-        s += (double)g[i] * g[i];
+    for (size_t i = start + threadIdx.x; i < end; i += blockDim.x) s += (double)g[i] * g[i];
     sh[threadIdx.x] = s;
     __syncthreads();
     for (int w = blockDim.x / 2; w > 0; w >>= 1) {
@@ -1325,18 +1343,25 @@ __global__ void grad_norm_kernel(double *part, const float *g, size_t n) {
     }
     if (threadIdx.x == 0) part[blockIdx.x] = sh[0];
 }
-static double grad_norm_gpu(void) {
-    static double host_part[NORM_BLOCKS];
-    grad_norm_kernel<<<NORM_BLOCKS, 256>>>((double *)G.norm_part, G.grads, G.n_params);
+/* part (host) <- the chunk sums of g[0..n): n/UT_NORM_CHUNK rounded up of them */
+static void sum_squares_chunks_gpu(const float *g, size_t n, double *part) {
+    size_t nc = (n + UT_NORM_CHUNK - 1) / UT_NORM_CHUNK;
+    if (!nc) return;
+    sum_squares_chunks_kernel<<<(unsigned)nc, 256>>>((double *)G.norm_part, g, n);
     LAUNCHED();
-    CUDA_CHECK(cudaMemcpy(host_part, G.norm_part, sizeof host_part, cudaMemcpyDeviceToHost));
+    CUDA_CHECK(cudaMemcpy(part, G.norm_part, nc * sizeof(double), cudaMemcpyDeviceToHost));
+}
+static double grad_norm_gpu(void) {
+    size_t nc = (G.n_params + UT_NORM_CHUNK - 1) / UT_NORM_CHUNK;
+    sum_squares_chunks_gpu(G.grads, G.n_params, G.h_norm);
     double total = 0;
-    for (int b = 0; b < NORM_BLOCKS; b++) total += host_part[b];
+    for (size_t c = 0; c < nc; c++) total += G.h_norm[c];   /* chunk order, as ut_grad_norm */
     return sqrt(total);
 }
 
 /* The header's AdamW, one thread per parameter; also refreshes the floatX
-   compute copy of the weight it just updated. */
+   compute copy of the weight it just updated. m and v are the moments of
+   the same n parameters (with ZeRO-1 the shard's own buffers). */
 __global__ void adamw_kernel(float *p, floatX *px, const float *g, float *m, float *v, size_t n, float clip, float b1,
                              float b2, float eps, float keep, float step_size, float bc2_sqrt) {
     size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
@@ -1347,30 +1372,41 @@ __global__ void adamw_kernel(float *p, floatX *px, const float *g, float *m, flo
     p[i] = p[i] * keep - step_size * m[i] / (sqrtf(v[i]) / bc2_sqrt + eps);
     if ((void *)px != (void *)p) px[i] = st(p[i]);
 }
-static double adamw_step_gpu(const ut_train_config *t, float lr, int step_t) {
-    double norm = grad_norm_gpu();
-    float clip = 1;
-    if (t->grad_clip > 0 && norm > t->grad_clip) clip = (float)(t->grad_clip / norm);
+/* The update of the parameters [lo, hi) of the flat buffer with the clip
+   factor chosen (the header's ut_adamw_update). The moments hold entries
+   G.mom_lo.. (0 without ZeRO-1, the shard's start with it). Tensor by
+   tensor, since the norms have no weight decay: each tensor's part inside
+   [lo, hi) is one launch. */
+static void adamw_update_gpu(const ut_train_config *t, float lr, int step_t, float clip, size_t lo, size_t hi) {
     double bc1 = 1.0 - pow(t->beta1, step_t), bc2 = 1.0 - pow(t->beta2, step_t);
     float step_size = (float)(lr / bc1), bc2_sqrt = (float)sqrt(bc2);
     size_t off = 0;
     for (int k = 0; k < UT_NUM_TENSORS; k++) {
         int decay = !(k == UT_ATTN_NORM || k == UT_FFN_NORM || k == UT_FINAL_NORM);
         float keep = decay ? (float)(1.0 - (double)lr * t->weight_decay) : 1.0f;
-        size_t n = G.sizes[k];
-        if (n)
-            adamw_kernel<<<blocks_for(n, 256), 256>>>(G.params + off, G.wx + off, G.grads + off, G.adam_m + off,
-                                                     G.adam_v + off, n, clip, t->beta1, t->beta2, t->eps, keep,
-                                                     step_size, bc2_sqrt);
-        LAUNCHED();
-        off += n;
+        size_t a = off > lo ? off : lo, b = off + G.sizes[k] < hi ? off + G.sizes[k] : hi;   /* tensor k in [lo, hi) */
+        if (a < b) {
+            size_t j = a - G.mom_lo;
+            adamw_kernel<<<blocks_for(b - a, 256), 256>>>(G.params + a, G.wx + a, G.grads + a, G.adam_m + j,
+                                                         G.adam_v + j, b - a, clip, t->beta1, t->beta2, t->eps,
+                                                         keep, step_size, bc2_sqrt);
+            LAUNCHED();
+        }
+        off += G.sizes[k];
     }
     G.host_stale = 1;
+}
+static double adamw_step_gpu(const ut_train_config *t, float lr, int step_t) {
+    double norm = grad_norm_gpu();
+    float clip = 1;
+    if (t->grad_clip > 0 && norm > t->grad_clip) clip = (float)(t->grad_clip / norm);
+    adamw_update_gpu(t, lr, step_t, clip, 0, G.n_params);
     return norm;
 }
 
-/* Any NaN/inf weight or moment, or a negative second moment? (count only;
-   the host names the first one after a download) */
+/* Any NaN/inf weight or moment, or a negative second moment? (a flag only;
+   the host names the first one after a download). p, m, v: the same n
+   parameters (with ZeRO-1 this rank's shard). */
 __global__ void check_state_kernel(int *bad, const float *p, const float *m, const float *v, size_t n) {
     size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
@@ -1390,6 +1426,7 @@ static void gpu_release(void) {
     cudaFree(G.wx);
 #endif
     cudaFree(G.rope_cos); cudaFree(G.rope_sin); cudaFree(G.norm_part); cudaFree(G.bad_flag);
+    free(G.h_norm);
     void *ws = G.workspace;
     memset(&G, 0, sizeof G);
     G.workspace = ws;
@@ -1408,38 +1445,47 @@ static int gpu_attach(const ut_model *m) {
         CUBLAS_CHECK(cublasLtCreate(&g_lt));
         G.workspace = dmalloc(WORKSPACE);
     }
-    size_t n = m->n_params, bytes = n * sizeof(float), half = m->cfg.head_dim / 2;
+    /* ZeRO-1: weights and gradient padded, the moments of one shard */
+    int zero = g_zero.owner == m;
+    size_t n = m->n_params, np = zero ? g_zero.padded : n, nm = zero ? g_zero.shard : n;
+    size_t half = m->cfg.head_dim / 2, S = sizeof(float);
+    size_t need = 2 * np * S + 2 * nm * S + (sizeof(floatX) == S ? 0 : np * sizeof(floatX));
     size_t free_b = 0, total_b = 0;
     CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
-    if (4 * bytes + n * sizeof(floatX) > free_b)
+    if (need > free_b)
         return gpu_fail("the model needs %.2f GB of GPU memory for weights, gradients and AdamW; %.2f GB are free",
-                        (4 * bytes + n * sizeof(floatX)) / 1e9, free_b / 1e9);
+                        need / 1e9, free_b / 1e9);
     G.c = m->cfg;
     memcpy(G.sizes, m->sizes, sizeof G.sizes);
     G.n_params = n;
-    G.params = (float *)dmalloc(bytes);
-    G.grads = (float *)dmalloc(bytes);
-    G.adam_m = (float *)dmalloc(bytes);
-    G.adam_v = (float *)dmalloc(bytes);
+    G.padded = np;
+    G.mom_lo = zero ? g_zero.lo : 0;
+    G.n_mom = nm;
+    G.params = (float *)dmalloc(np * S);
+    G.grads = (float *)dmalloc(np * S);
+    G.adam_m = (float *)dmalloc(nm * S);
+    G.adam_v = (float *)dmalloc(nm * S);
 #ifdef UT_GPU_FP32
     G.wx = G.params;
 #else
-    G.wx = (floatX *)dmalloc(n * sizeof(floatX));
+    G.wx = (floatX *)dmalloc(np * sizeof(floatX));
 #endif
-    G.rope_cos = (float *)dmalloc((size_t)m->cfg.max_seq_len * half * sizeof(float));
-    G.rope_sin = (float *)dmalloc((size_t)m->cfg.max_seq_len * half * sizeof(float));
-    G.norm_part = (float *)dmalloc(NORM_BLOCKS * sizeof(double));
+    G.rope_cos = (float *)dmalloc((size_t)m->cfg.max_seq_len * half * S);
+    G.rope_sin = (float *)dmalloc((size_t)m->cfg.max_seq_len * half * S);
+    size_t nc = (np + UT_NORM_CHUNK - 1) / UT_NORM_CHUNK;
+    G.norm_part = (double *)dmalloc(nc * sizeof(double));
+    G.h_norm = (double *)malloc((nc ? nc : 1) * sizeof(double));
+    if (!G.h_norm) return gpu_fail("out of host memory");
     G.bad_flag = (int *)dmalloc(sizeof(int));
-    CUDA_CHECK(cudaMemcpy(G.params, m->params, bytes, cudaMemcpyHostToDevice));
-    CUDA_CHECK(cudaMemcpy(G.adam_m, m->adam_m, bytes, cudaMemcpyHostToDevice));
-    CUDA_CHECK(cudaMemcpy(G.adam_v, m->adam_v, bytes, cudaMemcpyHostToDevice));
-    CUDA_CHECK(cudaMemset(G.grads, 0, bytes));
-    CUDA_CHECK(cudaMemcpy(G.rope_cos, m->rope_cos, (size_t)m->cfg.max_seq_len * half * sizeof(float),
-                          cudaMemcpyHostToDevice));
-    CUDA_CHECK(cudaMemcpy(G.rope_sin, m->rope_sin, (size_t)m->cfg.max_seq_len * half * sizeof(float),
-                          cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMemset(G.params, 0, np * S));   /* the padding: zero, and it stays zero */
+    CUDA_CHECK(cudaMemcpy(G.params, m->params, n * S, cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMemcpy(G.adam_m, zero ? g_zero.zm : m->adam_m, nm * S, cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMemcpy(G.adam_v, zero ? g_zero.zv : m->adam_v, nm * S, cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMemset(G.grads, 0, np * S));
+    CUDA_CHECK(cudaMemcpy(G.rope_cos, m->rope_cos, (size_t)m->cfg.max_seq_len * half * S, cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMemcpy(G.rope_sin, m->rope_sin, (size_t)m->cfg.max_seq_len * half * S, cudaMemcpyHostToDevice));
 #ifndef UT_GPU_FP32
-    float_to_x_gpu(G.wx, G.params, n);
+    float_to_x_gpu(G.wx, G.params, np);
 #endif
     G.owner = m;
     G.host_stale = 0;
@@ -1478,7 +1524,7 @@ extern "C" double ut_model_forward_gpu(ut_model *m, const int *inputs, const int
 
 extern "C" int ut_model_zero_grad_gpu(ut_model *m) {
     if (gpu_attach(m)) return -1;
-    CUDA_CHECK(cudaMemset(G.grads, 0, G.n_params * sizeof(float)));
+    CUDA_CHECK(cudaMemset(G.grads, 0, G.padded * sizeof(float)));
     return 0;
 }
 
@@ -1499,8 +1545,12 @@ extern "C" double ut_adamw_step_gpu(ut_model *m, const ut_train_config *t, float
 extern "C" int ut_model_check_state_gpu(const ut_model *m) {
     if (gpu_attach(m)) return -1;
     int h = 0;
+    /* the parameters whose moments this rank holds: all, or its shard (the
+       padding past n_params is not a weight) */
+    size_t lo = G.mom_lo, hi = G.mom_lo + G.n_mom < G.n_params ? G.mom_lo + G.n_mom : G.n_params;
+    if (hi <= lo) return 0;
     CUDA_CHECK(cudaMemset(G.bad_flag, 0, sizeof(int)));
-    check_state_kernel<<<blocks_for(G.n_params, 256), 256>>>(G.bad_flag, G.params, G.adam_m, G.adam_v, G.n_params);
+    check_state_kernel<<<blocks_for(hi - lo, 256), 256>>>(G.bad_flag, G.params + lo, G.adam_m, G.adam_v, hi - lo);
     LAUNCHED();
     CUDA_CHECK(cudaMemcpy(&h, G.bad_flag, sizeof(int), cudaMemcpyDeviceToHost));
     return h ? 1 : 0;
@@ -1508,10 +1558,10 @@ extern "C" int ut_model_check_state_gpu(const ut_model *m) {
 
 extern "C" int ut_model_download_gpu(const ut_model *m) {
     if (G.owner != m || !G.host_stale) return 0;   /* the host already has the newest numbers */
-    size_t bytes = G.n_params * sizeof(float);
-    CUDA_CHECK(cudaMemcpy(m->params, G.params, bytes, cudaMemcpyDeviceToHost));
-    CUDA_CHECK(cudaMemcpy(m->adam_m, G.adam_m, bytes, cudaMemcpyDeviceToHost));
-    CUDA_CHECK(cudaMemcpy(m->adam_v, G.adam_v, bytes, cudaMemcpyDeviceToHost));
+    CUDA_CHECK(cudaMemcpy(m->params, G.params, G.n_params * sizeof(float), cudaMemcpyDeviceToHost));
+    int zero = g_zero.owner == m;   /* ZeRO-1: the shard's moments go to train.c's copy of them */
+    CUDA_CHECK(cudaMemcpy(zero ? g_zero.zm : m->adam_m, G.adam_m, G.n_mom * sizeof(float), cudaMemcpyDeviceToHost));
+    CUDA_CHECK(cudaMemcpy(zero ? g_zero.zv : m->adam_v, G.adam_v, G.n_mom * sizeof(float), cudaMemcpyDeviceToHost));
     G.host_stale = 0;
     return 0;
 }
@@ -1539,5 +1589,59 @@ extern "C" float *ut_gpu_grad_twin(const float *host, size_t n) {
 extern "C" int ut_model_download_grads_gpu(const ut_model *m) {
     if (G.owner != m) return gpu_fail("this model has no GPU copy");
     CUDA_CHECK(cudaMemcpy(m->grads, G.grads, G.n_params * sizeof(float), cudaMemcpyDeviceToHost));
+    return 0;
+}
+
+/* ---- ZeRO-1 on the GPU (train.c's zero_update) -----------------------------
+   train.c runs the four moves of the sharded update; the numbers stay on
+   the GPU, so it needs these: the GPU's padded gradient and weights (for
+   the reduce-scatter and the all-gather, which NCCL runs where they lie),
+   the shard's chunk sums of squares, AdamW on the shard, and, after the
+   all-gather has rewritten the weights, the bf16 compute copy redone. */
+
+/* From now on the GPU copy of m is ZeRO-1's: weights and gradient padded to
+   `padded`, the moments of [lo, lo + shard) only, uploaded from (and
+   downloaded to) zm, zv. Drops the present copy: the next call makes it. */
+extern "C" int ut_zero_gpu(const ut_model *m, size_t lo, size_t shard, size_t padded, float *zm, float *zv) {
+    if (lo % UT_NORM_CHUNK || shard % UT_NORM_CHUNK || padded < m->n_params || lo + shard > padded)
+        return gpu_fail("ZeRO-1 shard [%zu, %zu) of %zu does not fit the chunks of %zu", lo, lo + shard, padded,
+                        (size_t)UT_NORM_CHUNK);
+    ut_model_forget_gpu(m);
+    g_zero.owner = m;
+    g_zero.lo = lo; g_zero.shard = shard; g_zero.padded = padded;
+    g_zero.zm = zm; g_zero.zv = zv;
+    return 0;
+}
+
+/* The GPU's gradient (padded: W x shard numbers) and weights (the same), or
+   NULL with ut_gpu_error() set. */
+extern "C" float *ut_zero_grads_gpu(ut_model *m) { return gpu_attach(m) ? NULL : G.grads; }
+extern "C" float *ut_zero_params_gpu(ut_model *m) { return gpu_attach(m) ? NULL : G.params; }
+
+/* part (host, shard / UT_NORM_CHUNK numbers) <- the chunk sums of squares of
+   this rank's shard of the (reduce-scattered) gradient */
+extern "C" int ut_zero_norm_chunks_gpu(ut_model *m, double *part) {
+    if (gpu_attach(m)) return -1;
+    sum_squares_chunks_gpu(G.grads + G.mom_lo, G.n_mom, part);
+    return 0;
+}
+
+/* AdamW on this rank's shard (the weights past n_params are padding: left
+   at zero), the clip factor chosen from the global norm */
+extern "C" int ut_zero_adamw_gpu(ut_model *m, const ut_train_config *t, float lr, int step_t, float clip) {
+    if (gpu_attach(m)) return -1;
+    size_t hi = G.mom_lo + G.n_mom < G.n_params ? G.mom_lo + G.n_mom : G.n_params;
+    if (G.mom_lo < hi) adamw_update_gpu(t, lr, step_t, clip, G.mom_lo, hi);
+    return 0;
+}
+
+/* The all-gather wrote every rank's shard into the fp32 weights: the other
+   shards' bf16 copies are now stale; make them again. */
+extern "C" int ut_zero_gathered_gpu(ut_model *m) {
+    if (gpu_attach(m)) return -1;
+#ifndef UT_GPU_FP32
+    float_to_x_gpu(G.wx, G.params, G.n_params);
+#endif
+    G.host_stale = 1;
     return 0;
 }

@@ -19,8 +19,10 @@
    Several GPUs (data parallelism, comm.h's NCCL backend): train.c's
    all-reduce of m->grads is sent to the gradient's GPU copy (the last
    wrapper below); every other collective (losses, flags) moves host numbers
-   and needs nothing from here. --zero 1 is refused (train.c's zero_setup):
-   its sharded update is CPU code.
+   and needs nothing from here. --zero 1 (ZeRO-1): train.c's zero_update
+   runs the same four moves as on the CPU on the GPU's buffers, with the
+   ut_zero_*_gpu calls below (the moments of this rank's shard live on the
+   GPU; a download puts them into train.c's shard buffers).
 
    These wrappers live in train.c's translation unit, so they can report an
    error the way the library does (ut__fail sets ut_error(); train.c prints
@@ -47,6 +49,13 @@ int    ut_model_check_state_gpu(const ut_model *m);   /* 0 ok, 1 bad, -1 error *
 int    ut_model_download_gpu(const ut_model *m);      /* GPU weights + moments -> host */
 void   ut_model_forget_gpu(const ut_model *m);        /* drop the GPU copy of m */
 float *ut_gpu_grad_twin(const float *host, size_t n); /* m->grads + i -> its GPU copy, or NULL */
+/* ZeRO-1 (train.c's zero_setup and zero_update; each 0 or a pointer, -1 or NULL on error) */
+int    ut_zero_gpu(const ut_model *m, size_t lo, size_t shard, size_t padded, float *zm, float *zv);
+float *ut_zero_grads_gpu(ut_model *m);                /* the GPU's gradient, padded */
+float *ut_zero_params_gpu(ut_model *m);               /* the GPU's fp32 weights, padded */
+int    ut_zero_norm_chunks_gpu(ut_model *m, double *part);   /* the shard's chunk sums of squares -> host */
+int    ut_zero_adamw_gpu(ut_model *m, const ut_train_config *t, float lr, int step_t, float clip);
+int    ut_zero_gathered_gpu(ut_model *m);             /* after the all-gather: the bf16 copy redone */
 #ifdef __cplusplus
 }
 #endif
