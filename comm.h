@@ -70,6 +70,8 @@ typedef struct {
 #ifdef UT_NCCL
     ncclComm_t nccl;     /* NULL: a single process started without a launcher (no NCCL at all) */
     cudaStream_t stream; /* where the collectives run */
+    cudaEvent_t computed;/* marks the trainer's work so far: each collective waits for it */
+    size_t started;      /* bytes of all-reduces started and not yet waited for (the overlap) */
     void *stage;         /* GPU scratch for collectives on host buffers */
     size_t stage_bytes;
     double timeout_s;    /* UT_NCCL_TIMEOUT: the longest wait for one collective */
@@ -102,14 +104,21 @@ _Noreturn static inline void comm_abort(ut_comm *c, int code);
    copied to a GPU scratch buffer, reduced there, and copied back: a few
    bytes, a few microseconds.
 
-   ORDER. The collectives run on their own stream, created as a blocking
-   stream: the GPU starts them after everything the trainer queued before on
-   the (legacy) default stream, where train_gpu.cu queues all its work (the
-   backward that wrote the gradient), and the
-   trainer's next kernels start after them. Every call below returns only
-   when its collective has finished, so the trainer can read the result. The
-   gradient is reduced in one all-reduce after the whole backward (not layer
-   by layer, overlapping the backward: see doc/data-parallel.md).
+   ORDER. train_gpu.cu queues all its work on the (legacy) default stream;
+   the collectives run on a stream of their own, so that the GPU can run
+   both at once. Before each collective this file records an event on the
+   default stream (c->computed) and makes the collectives' stream wait for
+   it: the collective starts after everything the trainer queued before it
+   (the backward that wrote the gradient). Every call below returns only
+   when its collective has finished, so the trainer can read the result and
+   its next kernels come after it.
+   OVERLAP. The exception: comm_allreduce_start, which the GPU trainer calls
+   during the backward pass (train_gpu.h), once per layer, as soon as that
+   layer's gradient is final, and which returns at once. While NCCL sums
+   layer l over the ranks, the GPU goes on computing layers l-1, l-2, ...
+   comm_allreduce_wait, after the backward, waits for all of them (with the
+   watchdog below). What cannot hide is what comes last: the embedding's
+   gradient (doc/data-parallel.md has the arithmetic).
 
    THE WATCHDOG. A collective waits for every rank; if one rank died (killed,
    out of memory, a GPU fault), the others would wait for ever inside NCCL.
@@ -250,7 +259,10 @@ static inline int comm_init(ut_comm *c, int *argc, char ***argv) {
         comm_nccl_fail(c, "local rank %d needs GPU %d, this machine shows %d (CUDA_VISIBLE_DEVICES?): start at most %d "
                        "ranks per machine", local, local, ngpu, ngpu);
     comm_cuda(c, cudaSetDevice(local), "cudaSetDevice");   /* before anything else touches the GPU */
-    comm_cuda(c, cudaStreamCreate(&c->stream), "creating the collectives' stream");
+    /* non-blocking: no implicit waits between this stream and the default
+       one (the event c->computed orders them, see ORDER above) */
+    comm_cuda(c, cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking), "creating the collectives' stream");
+    comm_cuda(c, cudaEventCreateWithFlags(&c->computed, cudaEventDisableTiming), "creating an event");
     ncclUniqueId id;
     memset(&id, 0, sizeof id);
     if (c->rank == 0 && ncclGetUniqueId(&id) != ncclSuccess) comm_nccl_fail(c, "ncclGetUniqueId failed");
@@ -286,10 +298,17 @@ static inline int comm_init(ut_comm *c, int *argc, char ***argv) {
     return 0;
 }
 
+/* The collectives' stream waits for the trainer's work queued so far. */
+static void comm_nccl_after_compute(ut_comm *c) {
+    comm_cuda(c, cudaEventRecord(c->computed, 0), "recording an event");
+    comm_cuda(c, cudaStreamWaitEvent(c->stream, c->computed, 0), "ordering the collectives' stream");
+}
+
 /* x (n) <- the sum over ranks, in place; x on the GPU or the host */
 static void comm_nccl_allreduce(ut_comm *c, void *x, size_t n, size_t size, ncclDataType_t type, ncclRedOp_t op,
                                 const char *what) {
     if (!c->nccl || n == 0) return;
+    comm_nccl_after_compute(c);
     void *d = comm_gpu_view(c, x, n * size, 0, 1);
     comm_nccl_settle(c, ncclAllReduce(d, d, n, type, op, c->nccl, c->stream), what);
     comm_nccl_wait(c, what, n * size);
@@ -304,6 +323,8 @@ static inline void comm_finalize(ut_comm *c) {
     }
     if (c->stage) cudaFree(c->stage);
     c->stage = NULL;
+    if (c->computed) cudaEventDestroy(c->computed);
+    c->computed = NULL;
 #ifdef UT_MPI
     MPI_Finalize();
 #endif
@@ -331,6 +352,7 @@ static inline int comm_any(ut_comm *c, int flag) {
 static inline void comm_reduce_scatter_sum_f32(ut_comm *c, const float *x, float *out, size_t block) {
     size_t bytes = block * sizeof(float);
     if (!c->nccl) { if (out != x) memmove(out, x, bytes); return; }
+    comm_nccl_after_compute(c);
     const void *dx = comm_gpu_view(c, x, bytes * (size_t)c->world, 0, 1);
     void *dout = comm_gpu_view(c, out, bytes, bytes * (size_t)c->world, 0);
     comm_nccl_settle(c, ncclReduceScatter(dx, dout, block, ncclFloat, ncclSum, c->nccl, c->stream), "reduce-scatter");
@@ -341,6 +363,7 @@ static inline void comm_reduce_scatter_sum_f32(ut_comm *c, const float *x, float
 static inline void comm_allgather_bytes(ut_comm *c, void *x, size_t block) {
     if (!c->nccl || block == 0) return;
     size_t all = block * (size_t)c->world;
+    comm_nccl_after_compute(c);
     char *d = (char *)comm_gpu_view(c, x, all, 0, 1);
     /* in place, as NCCL allows it: this rank's block is read where it already lies */
     comm_nccl_settle(c, ncclAllGather(d + (size_t)c->rank * block, d, block, ncclChar, c->nccl, c->stream), "all-gather");
@@ -350,6 +373,7 @@ static inline void comm_allgather_bytes(ut_comm *c, void *x, size_t block) {
 static inline void comm_allgather_f32(ut_comm *c, float *x, size_t block) { comm_allgather_bytes(c, x, block * sizeof(float)); }
 static inline void comm_broadcast(ut_comm *c, void *x, size_t bytes, int root) {
     if (!c->nccl || bytes == 0) return;
+    comm_nccl_after_compute(c);
     void *d = comm_gpu_view(c, x, bytes, 0, 1);
     comm_nccl_settle(c, ncclBroadcast(d, d, bytes, ncclChar, root, c->nccl, c->stream), "broadcast");
     comm_nccl_wait(c, "broadcast", bytes);
@@ -359,6 +383,28 @@ static inline void comm_broadcast(ut_comm *c, void *x, size_t bytes, int root) {
 static inline void comm_barrier(ut_comm *c) {
     int one = 1;
     comm_nccl_allreduce(c, &one, 1, sizeof(int), ncclInt32, ncclSum, "barrier (all-reduce of one number)");
+}
+
+/* The overlap (ORDER above): start summing k GPU buffers x[i] (n[i] floats
+   each) over the ranks, in place, behind the trainer's work so far, and
+   return at once. One NCCL group: the k all-reduces go as one launch. */
+static inline void comm_allreduce_start(ut_comm *c, float *const *x, const size_t *n, int k) {
+    if (!c->nccl) return;
+    comm_nccl_after_compute(c);
+    comm_nccl_settle(c, ncclGroupStart(), "group start");
+    for (int i = 0; i < k; i++) {
+        if (!n[i]) continue;
+        comm_nccl_settle(c, ncclAllReduce(x[i], x[i], n[i], ncclFloat, ncclSum, c->nccl, c->stream),
+                         "all-reduce of a layer's gradient");
+        c->started += n[i] * sizeof(float);
+    }
+    comm_nccl_settle(c, ncclGroupEnd(), "all-reduce of a layer's gradient");
+}
+/* Wait (the watchdog) until every started all-reduce has finished. */
+static inline void comm_allreduce_wait(ut_comm *c) {
+    if (!c->nccl || !c->started) return;
+    comm_nccl_wait(c, "all-reduce of the gradient (started layer by layer)", c->started);
+    c->started = 0;
 }
 
 #elif defined(UT_MPI)

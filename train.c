@@ -1634,6 +1634,9 @@ static step_result train_step(run *r, int step) {
         }
         mb[a * 3] = loss; mb[a * 3 + 1] = m->aux_loss; mb[a * 3 + 2] = m->z_loss;
         for (int i = 0; moe && i < LE; i++) count[i] += m->expert_count[i];
+#ifdef UT_GPU   /* several GPUs: the step's last backward starts each layer's all-reduce as it goes (train_gpu.h) */
+        ut__gpu_overlap(&g_comm, m, a == last - 1 && !r->s.zero && !m->lora);
+#endif
         ut_model_backward(m, 1.0f / accum);
         if (!separate) continue;                            /* the gradient is already the sum */
         if (a == first) memcpy(r->gsum, G, P * sizeof(ut_float));
@@ -1652,7 +1655,9 @@ static step_result train_step(run *r, int step) {
     st.loss /= accum; st.aux /= accum; st.z /= accum;
     if (m->lora) st.grad_norm = ut_lora_adamw_step(m->lora, tc, st.lr, step + 1);   /* one process: train_setup */
     else if (!r->s.zero) {
-        comm_allreduce_sum_f32(&g_comm, m->grads, m->n_params);   /* every rank: the whole step's gradient */
+        /* every rank: the whole step's gradient (on several GPUs begun during
+           the backward, layer by layer; this then waits for it: train_gpu.h) */
+        comm_allreduce_sum_f32(&g_comm, m->grads, m->n_params);
         st.grad_norm = ut_adamw_step(m, tc, st.lr, step + 1);
     } else st.grad_norm = zero_update(r, step, st.lr);
     /* A finite gradient can still give non-finite weights or moments (a huge

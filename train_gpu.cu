@@ -1266,6 +1266,16 @@ static double model_forward_gpu(ut_model *m, const int *inputs, const int *targe
     return m->loss;
 }
 
+/* The overlap of data parallelism (comm.h, train_gpu.h): when set, called
+   on the host right after the backward of layer l has been queued (its
+   weight gradients are then final once the GPU gets there) and with -1
+   after the whole backward (the embedding, the final norm, the head). The
+   callee queues the all-reduce of those gradients on the collectives' own
+   stream, which waits for this point of the default stream: the GPU sums
+   layer l over the ranks while it computes layer l-1. */
+static void (*g_grads_ready)(void *ctx, int layer);
+static void *g_grads_ready_ctx;
+
 static void model_backward_gpu(float scale) {
     const ut_config *c = &G.c;
     gpu_acts *a = &G.a;
@@ -1313,6 +1323,7 @@ static void model_backward_gpu(float scale) {
         linear_backward_dx_gpu(a->dxn, a->dk, WX(w.wk), N, D, KD, 1.0f);
         linear_backward_dx_gpu(a->dxn, a->dv, WX(w.wv), N, D, KD, 1.0f);
         rmsnorm_backward_gpu(a->dresid, GR(w.attn_norm), a->dxn, x, P(w.attn_norm), a->attn_rstd + Ll * n, N, D);
+        if (g_grads_ready) g_grads_ready(g_grads_ready_ctx, l);   /* layer l's weight gradients are complete */
     }
     /* the embedding's backward follows in ut_model_backward_gpu: it needs
        the batch's tokens on the host (kept by the forward) */
@@ -1534,7 +1545,14 @@ extern "C" int ut_model_backward_gpu(ut_model *m, float scale) {
     model_backward_gpu(scale);
     embedding_backward_gpu(GR(tensor_off(UT_TOK_EMB)), G.a.dresid, g_host_tokens, G.B * G.T, G.c.d_model,
                            G.c.vocab_size);
+    if (g_grads_ready) g_grads_ready(g_grads_ready_ctx, -1);   /* the rest: embedding, final norm, head */
     return 0;
+}
+
+/* fn(ctx, layer) after each layer of every backward from now on (NULL: none) */
+extern "C" void ut_gpu_on_grads_ready(void (*fn)(void *ctx, int layer), void *ctx) {
+    g_grads_ready = fn;
+    g_grads_ready_ctx = ctx;
 }
 
 extern "C" double ut_adamw_step_gpu(ut_model *m, const ut_train_config *t, float lr, int step_t) {

@@ -49,6 +49,7 @@ int    ut_model_check_state_gpu(const ut_model *m);   /* 0 ok, 1 bad, -1 error *
 int    ut_model_download_gpu(const ut_model *m);      /* GPU weights + moments -> host */
 void   ut_model_forget_gpu(const ut_model *m);        /* drop the GPU copy of m */
 float *ut_gpu_grad_twin(const float *host, size_t n); /* m->grads + i -> its GPU copy, or NULL */
+void   ut_gpu_on_grads_ready(void (*fn)(void *ctx, int layer), void *ctx);   /* the overlap's hook */
 /* ZeRO-1 (train.c's zero_setup and zero_update; each 0 or a pointer, -1 or NULL on error) */
 int    ut_zero_gpu(const ut_model *m, size_t lo, size_t shard, size_t padded, float *zm, float *zv);
 float *ut_zero_grads_gpu(ut_model *m);                /* the GPU's gradient, padded */
@@ -108,8 +109,57 @@ static void ut__gpu_model_free(ut_model *m) { ut_model_forget_gpu(m); ut_model_f
 /* Data parallelism (comm.h): train.c sums the step's gradient over the
    ranks with comm_allreduce_sum_f32(&g_comm, m->grads, n). The gradient is
    on the GPU: the call gets its GPU twin, which the NCCL backend reduces
-   where it lies (no copy to the host). Any other buffer passes through. */
+   where it lies (no copy to the host). Any other buffer passes through.
+
+   The overlap. Before each backward train.c calls ut__gpu_overlap, saying
+   whether it is the step's last one on this rank (the gradient is then the
+   step's whole gradient as soon as the backward has gone through a layer).
+   For that backward the GPU code calls ut__gpu_grads_ready after each layer,
+   which starts the all-reduce of that layer's slice of every tensor (the
+   tensors are stored layer after layer: (L, ...)), and at the end of the
+   rest (embedding, final norm, head). train.c's all-reduce of m->grads then
+   only waits for them. UT_NCCL_OVERLAP=0 turns this off (one all-reduce of
+   everything after the backward, the same sums: to measure the gain). */
+#ifdef UT_NCCL
+static struct { ut_comm *c; const ut_model *m; int on; } ut__ov;
+static void ut__gpu_grads_ready(void *ctx, int l) {
+    (void)ctx;
+    const ut_model *m = ut__ov.m;
+    size_t L = (size_t)m->cfg.n_layers;
+    float *x[UT_NUM_TENSORS];
+    size_t n[UT_NUM_TENSORS];
+    int k = 0;
+    for (int t = 0; t < UT_NUM_TENSORS; t++) {
+        int per_layer = !(t == UT_TOK_EMB || t == UT_FINAL_NORM || t == UT_LM_HEAD);
+        if (per_layer != (l >= 0) || !m->sizes[t]) continue;
+        n[k] = per_layer ? m->sizes[t] / L : m->sizes[t];                /* layer l's slice, or all of it */
+        x[k] = ut_gpu_grad_twin(m->g[t] + (per_layer ? (size_t)l * n[k] : 0), n[k]);
+        if (!x[k]) die("the overlap's gradient slice is outside the GPU's gradient");
+        k++;
+    }
+    comm_allreduce_start(ut__ov.c, x, n, k);
+}
+#endif
+static void ut__gpu_overlap(ut_comm *c, const ut_model *m, int last_backward) {
+#ifdef UT_NCCL
+    static int off = -1;
+    if (off < 0) off = getenv("UT_NCCL_OVERLAP") && !strcmp(getenv("UT_NCCL_OVERLAP"), "0");
+    ut__ov.c = c; ut__ov.m = m;
+    ut__ov.on = last_backward && c->nccl && !off;
+    ut_gpu_on_grads_ready(ut__ov.on ? ut__gpu_grads_ready : NULL, NULL);
+#else
+    (void)c; (void)m; (void)last_backward;
+#endif
+}
 static void ut__gpu_allreduce_sum_f32(ut_comm *c, float *x, size_t n) {
+#ifdef UT_NCCL
+    if (ut__ov.on && ut__ov.m && x == ut__ov.m->grads) {   /* started during the backward: wait for it */
+        ut__ov.on = 0;
+        ut_gpu_on_grads_ready(NULL, NULL);
+        comm_allreduce_wait(c);
+        return;
+    }
+#endif
     float *d = ut_gpu_grad_twin(x, n);
     comm_allreduce_sum_f32(c, d ? d : x, n);
 }

@@ -10,6 +10,11 @@
    numbers: fp32 sums of them are exact):
      all-reduce          x[i] = r + i            -> W*i + W(W-1)/2
      reduce-scatter      x[i] = r + i, W blocks  -> block r of that sum
+                         (also in place: out = x + r * block, as ZeRO-1 on the GPU)
+     started all-reduce  the overlap: two GPU buffers filled by copies queued
+                         on the default stream just before, started in one
+                         group, then waited for -> the all-reduce's sums
+                         (the collective must wait for those copies)
      all-gather          block r = r + 1         -> block q holds q + 1
      broadcast           x = r (root 0)          -> 0 everywhere
      any                 flag = (r == W-1)       -> 1 everywhere
@@ -45,8 +50,9 @@ int main(void) {
     int ngpu = 0;
     if (cudaGetDeviceCount(&ngpu) != cudaSuccess || ngpu == 0) {
         const char *names[] = {"allreduce_f32_gpu", "allreduce_f32_host", "allreduce_f64_host", "reduce_scatter_gpu",
-                               "allgather_gpu", "broadcast_host", "any", "barrier"};
-        for (int i = 0; i < 8; i++) printf("SKIP nccl_%s (skipped: no GPU)\n", names[i]);
+                               "reduce_scatter_in_place_gpu", "allreduce_started_gpu", "allgather_gpu",
+                               "broadcast_host", "any", "barrier"};
+        for (int i = 0; i < 10; i++) printf("SKIP nccl_%s (skipped: no GPU)\n", names[i]);
         return 0;
     }
     if (comm_init(&C, NULL, NULL)) { printf("FAIL nccl_init\n"); return 1; }
@@ -77,6 +83,42 @@ int main(void) {
     ok = 1;
     for (size_t i = 0; i < n; i++) ok &= h[i] == (float)(W * (r * n + i) + W * (W - 1) / 2);
     report(ok, "reduce_scatter_gpu");
+
+    for (size_t i = 0; i < n * W; i++) h[i] = (float)(r + i);
+    x = on(1, h, n * W);
+    comm_reduce_scatter_sum_f32(&C, x, x + r * n, n);   /* in place */
+    cudaMemcpy(h, x + r * n, n * sizeof(float), cudaMemcpyDeviceToHost);
+    cudaFree(x);
+    ok = 1;
+    for (size_t i = 0; i < n; i++) ok &= h[i] == (float)(W * (r * n + i) + W * (W - 1) / 2);
+    report(ok, "reduce_scatter_in_place_gpu");
+
+    /* the overlap: the buffers' numbers arrive by copies queued on the
+       default stream (pinned host memory: truly asynchronous), then the
+       all-reduces start at once; they must wait for the copies */
+    {
+        const size_t big = (size_t)1 << 22;
+        float *pin = NULL, *a = NULL, *b = NULL;
+        if (cudaMallocHost((void **)&pin, big * sizeof(float)) != cudaSuccess ||
+            cudaMalloc((void **)&a, big * sizeof(float)) != cudaSuccess ||
+            cudaMalloc((void **)&b, n * sizeof(float)) != cudaSuccess) { printf("FAIL nccl_cudaMalloc\n"); exit(1); }
+        for (size_t i = 0; i < big; i++) pin[i] = (float)(r + i % 1000);
+        cudaMemset(a, 0, big * sizeof(float));
+        cudaMemset(b, 0, n * sizeof(float));
+        cudaMemcpyAsync(a, pin, big * sizeof(float), cudaMemcpyHostToDevice, 0);
+        cudaMemcpyAsync(b, pin, n * sizeof(float), cudaMemcpyHostToDevice, 0);
+        float *bufs[2] = {a, b};
+        size_t counts[2] = {big, n};
+        comm_allreduce_start(&C, bufs, counts, 2);
+        comm_allreduce_wait(&C);
+        cudaMemcpy(pin, a, big * sizeof(float), cudaMemcpyDeviceToHost);
+        ok = C.started == 0;
+        for (size_t i = 0; i < big; i++) ok &= pin[i] == (float)(W * (i % 1000) + W * (W - 1) / 2);
+        cudaMemcpy(pin, b, n * sizeof(float), cudaMemcpyDeviceToHost);
+        for (size_t i = 0; i < n; i++) ok &= pin[i] == (float)(W * (i % 1000) + W * (W - 1) / 2);
+        report(ok, "allreduce_started_gpu");
+        cudaFreeHost(pin); cudaFree(a); cudaFree(b);
+    }
 
     for (size_t i = 0; i < n * W; i++) h[i] = i / n == r ? (float)(r + 1) : -1.0f;
     x = on(1, h, n * W);

@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.." || exit 1
 BUILD=${BUILD:-build}
 checks="kernels model_moe_gqa_window model_dense_tied train20_losses_within_1pct resume_gpu_bit_identical resume_cpu_checkpoint_on_gpu"
 # the NCCL path of comm.h (data parallelism; README "Training on several processes")
-nccl_checks="nccl_comm_world1 nccl_world1_same_weights nccl_world1_file_rendezvous gpu_zero1_alone_same_weights nccl_world1_zero1_same_weights nccl_comm_world2 nccl_2ranks_vs_grad_accum_2 nccl_2ranks_zero1_same_weights nccl_kill_rank_ends_job"
+nccl_checks="nccl_comm_world1 nccl_world1_same_weights nccl_world1_file_rendezvous nccl_world1_overlap_off_same_weights gpu_zero1_alone_same_weights nccl_world1_zero1_same_weights nccl_comm_world2 nccl_2ranks_vs_grad_accum_2 nccl_2ranks_overlap_off_same_weights nccl_2ranks_zero1_same_weights nccl_kill_rank_ends_job"
 if ! { command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q '^GPU'; }; then
   for c in $checks; do echo "SKIP gpu_$c (skipped: no GPU)"; echo "SKIP gpu_fp32_$c (skipped: no GPU)"; done
   for c in $nccl_checks; do echo "SKIP $c (skipped: no GPU)"; done
@@ -55,6 +55,11 @@ else echo "FAIL nccl_world1_same_weights ($(tail -2 "$D/w1.log" | tr '\n' ' '))"
 if UT_RENDEZVOUS="$D/id" RANK=0 WORLD_SIZE=1 timeout 120 ./train_gpu "${ARGS[@]}" --out "$D/file" >"$D/file.log" 2>&1 &&
    cmp -s "$D/alone/ckpt.bin" "$D/file/ckpt.bin" && [ ! -e "$D/id" ]; then echo "PASS nccl_world1_file_rendezvous"
 else echo "FAIL nccl_world1_file_rendezvous ($(tail -2 "$D/file.log" | tr '\n' ' '))"; rc=1; fi
+# the gradient's all-reduce started layer by layer during the backward (the
+# default above) or once after it (UT_NCCL_OVERLAP=0): the same sums
+if UT_NCCL_OVERLAP=0 launch 0 1 timeout 120 ./train_gpu "${ARGS[@]}" --out "$D/ovoff" >"$D/ovoff.log" 2>&1 &&
+   cmp -s "$D/alone/ckpt.bin" "$D/ovoff/ckpt.bin"; then echo "PASS nccl_world1_overlap_off_same_weights"
+else echo "FAIL nccl_world1_overlap_off_same_weights ($(tail -2 "$D/ovoff.log" | tr '\n' ' '))"; rc=1; fi
 # ZeRO-1 on the GPU (train.c's zero_update with the ut_zero_*_gpu calls): the
 # chunked norm and the same AdamW launches make it the plain update exactly,
 # so the checkpoint (moments gathered from the shards) is byte for byte the
@@ -69,7 +74,7 @@ zero_same gpu_zero1_alone_same_weights timeout 120 ./train_gpu "${ARGS[@]}" --ze
 zero_same nccl_world1_zero1_same_weights launch 0 1 timeout 120 ./train_gpu "${ARGS[@]}" --zero 1 \
   --out "$D/nccl_world1_zero1_same_weights"
 if [ "$ngpu" -lt 2 ]; then
-  for c in nccl_comm_world2 nccl_2ranks_vs_grad_accum_2 nccl_2ranks_zero1_same_weights nccl_kill_rank_ends_job; do echo "SKIP $c (skipped: $ngpu GPU, needs 2)"; done
+  for c in nccl_comm_world2 nccl_2ranks_vs_grad_accum_2 nccl_2ranks_overlap_off_same_weights nccl_2ranks_zero1_same_weights nccl_kill_rank_ends_job; do echo "SKIP $c (skipped: $ngpu GPU, needs 2)"; done
 else
   port=$((port + 1))
   launch 1 2 timeout 60 "$BUILD/test_comm_nccl" > "$D/c1.log" 2>&1 &
@@ -90,6 +95,14 @@ else
   if [ $r0 -eq 0 ] && [ $r1 -eq 0 ] && [ "$d" != missing ] && awk -v d="$d" 'BEGIN {exit !(d < 1e-3)}'; then
     echo "PASS nccl_2ranks_vs_grad_accum_2 (max rel loss diff $d)"
   else echo "FAIL nccl_2ranks_vs_grad_accum_2 (exit $r0 $r1, diff $d)"; rc=1; fi
+  # the same two ranks with the all-reduce after the backward, not overlapped:
+  # a sum of two is one addition however the buffer is cut, so byte for byte
+  port=$((port + 1))
+  UT_NCCL_OVERLAP=0 launch 1 2 timeout 120 ./train_gpu "${ARGS[@]}" --out "$D/o2" >"$D/o2_1.log" 2>&1 &
+  UT_NCCL_OVERLAP=0 launch 0 2 timeout 120 ./train_gpu "${ARGS[@]}" --out "$D/o2" >"$D/o2_0.log" 2>&1; r0=$?
+  wait $!; r1=$?
+  if [ $r0 -eq 0 ] && [ $r1 -eq 0 ] && cmp -s "$D/r2/ckpt.bin" "$D/o2/ckpt.bin"; then echo "PASS nccl_2ranks_overlap_off_same_weights"
+  else echo "FAIL nccl_2ranks_overlap_off_same_weights (exit $r0 $r1: $(tail -2 "$D/o2_0.log" | tr '\n' ' '))"; rc=1; fi
   # the same two ranks with --zero 1: each updates half the weights, then the
   # halves are gathered; with 2 ranks a sum is one addition either way, so
   # the checkpoint must be the plain 2-rank run's, byte for byte
