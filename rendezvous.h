@@ -29,10 +29,20 @@
                  $SLURM_JOB_ID in it): rank 0 refuses a PATH that exists, since
                  the others might already have read an old job's id.
         otherwise TCP  MASTER_ADDR, MASTER_PORT (as torchrun): rank 0 listens
-                 on MASTER_PORT (MASTER_PORT + 1 under torchrun, whose own
-                 store holds MASTER_PORT); each other rank connects to it
-                 (trying again every 100 ms until rank 0 is up) and says
-                 hello; rank 0 checks the hello and answers with the blob.
+                 on MASTER_PORT; each other rank connects to it (trying again
+                 every 100 ms until rank 0 is up) and says hello; rank 0
+                 checks the hello and answers with the blob.
+                 Under torchrun, MASTER_PORT is free or not depending on its
+                 rendezvous backend, and torchrun says which in
+                 TORCHELASTIC_USE_AGENT_STORE (tried with torch 1.13's
+                 torchrun, both backends: test/test_torchrun.sh):
+                   "True"  (--rdzv_backend static, torchrun's default, with
+                           --master_addr/--master_port): torchrun's own
+                           key-value store (its "agent store") listens on
+                           MASTER_PORT, so rank 0 takes MASTER_PORT + 1;
+                   "False" (c10d, e.g. --standalone): MASTER_PORT is a port
+                           torchrun found free and closed again: ours.
+                 Unset (not torchrun, or an older one): MASTER_PORT.
       Both wait at most UT_RENDEZVOUS_TIMEOUT seconds (default 300), then fail
       with a line saying who did not come: rank 0 lists the missing ranks,
       the others say that rank 0 never came.
@@ -71,7 +81,8 @@ typedef struct {
     int local_rank, local_world;/* its place among the ranks of its machine: the GPU it takes */
     const char *how;            /* "env" (RANK, WORLD_SIZE), "slurm", or "none" (a single process) */
     char addr[256];             /* MASTER_ADDR ("" if unset) */
-    int port;                   /* MASTER_PORT (0 if unset) */
+    int port;                   /* rank 0's port: MASTER_PORT, or MASTER_PORT + 1 (0 if unset) */
+    const char *port_why;       /* where `port` comes from, for the error lines */
     char file[4096];            /* UT_RENDEZVOUS ("" if unset: TCP) */
     double timeout_s;           /* UT_RENDEZVOUS_TIMEOUT */
 } ut_launch;
@@ -96,8 +107,10 @@ static inline int rv_env_int(const char *name, long lo, long hi, int *v, char *e
     char *end;
     errno = 0;
     long x = strtol(s, &end, 10);
-    /* SLURM_NTASKS_PER_NODE may read "4(x2)": four tasks on each of two nodes */
-    int ok = end != s && errno == 0 && (*end == 0 || (!strcmp(name, "SLURM_NTASKS_PER_NODE") && *end == '('));
+    /* SLURM_NTASKS_PER_NODE (the one name with PER_NODE in it) may read
+       "4(x2)": four tasks on each of two nodes. (strstr, not strcmp: gcc
+       warns, wrongly, about a strcmp of a name known after inlining.) */
+    int ok = end != s && errno == 0 && (*end == 0 || (strstr(name, "PER_NODE") && *end == '('));
     if (!ok || x < lo || x > hi)
         return rv_err(err, n, "%s=\"%s\" is not a whole number in [%ld, %ld]", name, s, lo, hi);
     *v = (int)x;
@@ -119,6 +132,7 @@ static inline int ut_launch_from_env(ut_launch *L, char *err, size_t n) {
     memset(L, 0, sizeof *L);
     L->world = L->local_world = 1;
     L->how = "none";
+    L->port_why = "MASTER_PORT";
     L->timeout_s = 300;
     const char *rank_v, *world_v, *local_v, *lworld_v;
     if (getenv("RANK") || getenv("WORLD_SIZE")) {
@@ -144,12 +158,17 @@ static inline int ut_launch_from_env(ut_launch *L, char *err, size_t n) {
     if (rv_env_int(local_v, 0, 1 << 30, &L->local_rank, err, n) < 0) return -1;
     if (rv_env_int(lworld_v, 1, 1 << 30, &L->local_world, err, n) < 0) return -1;
     if (rv_env_int("MASTER_PORT", 1, 65535, &L->port, err, n) < 0) return -1;
-    /* under torchrun (it sets TORCHELASTIC_RUN_ID for its workers) torchrun's
-       own agent already listens on MASTER_PORT (its key-value store): rank 0
-       listens on the next port instead */
-    if (L->port && getenv("TORCHELASTIC_RUN_ID")) {
-        if (L->port == 65535) return rv_err(err, n, "MASTER_PORT=65535 leaves no port after it for the rendezvous under torchrun");
+    /* torchrun tells its workers whether its own key-value store (the
+       "agent store") listens on MASTER_PORT: "True" with its static backend.
+       Then that port is taken and rank 0 listens on the next one. "False"
+       (the c10d backend, e.g. --standalone) or unset: MASTER_PORT is ours. */
+    const char *agent = getenv("TORCHELASTIC_USE_AGENT_STORE");
+    if (L->port && agent && !strcmp(agent, "True")) {
+        if (L->port == 65535)
+            return rv_err(err, n, "MASTER_PORT=65535 leaves no port after it for the rendezvous "
+                          "(TORCHELASTIC_USE_AGENT_STORE=True: torchrun's agent store holds MASTER_PORT)");
         L->port++;
+        L->port_why = "MASTER_PORT + 1: torchrun's agent store holds MASTER_PORT";
     }
     const char *a = getenv("MASTER_ADDR"), *f = getenv("UT_RENDEZVOUS"), *t = getenv("UT_RENDEZVOUS_TIMEOUT");
     if (a) snprintf(L->addr, sizeof L->addr, "%s", a);
@@ -208,8 +227,9 @@ static inline int rv_tcp_serve(const ut_launch *L, const void *blob, uint32_t le
         int e = errno;
         close(fd);
         if (e == EADDRINUSE)
-            return rv_err(err, n, "rendezvous: port %d (MASTER_PORT) is in use on rank 0's machine: choose another", L->port);
-        return rv_err(err, n, "rendezvous: cannot listen on port %d (MASTER_PORT): %s", L->port, strerror(e));
+            return rv_err(err, n, "rendezvous: port %d (%s) is in use on rank 0's machine: choose another MASTER_PORT",
+                          L->port, L->port_why);
+        return rv_err(err, n, "rendezvous: cannot listen on port %d (%s): %s", L->port, L->port_why, strerror(e));
     }
     char *came = (char *)calloc((size_t)L->world, 1);
     if (!came) { close(fd); return rv_err(err, n, "rendezvous: out of memory"); }
@@ -301,8 +321,8 @@ static inline int rv_tcp_join(const ut_launch *L, void *blob, uint32_t len, char
     int fd = -1;
     while ((fd = rv_connect_once(L->addr, L->port, deadline)) < 0) {
         if (rv_now() + 0.1 >= deadline)
-            return rv_err(err, n, "rendezvous: rank 0 never came: nothing answered at %s:%d (MASTER_ADDR:MASTER_PORT) "
-                          "within %g s (UT_RENDEZVOUS_TIMEOUT)", L->addr, L->port, L->timeout_s);
+            return rv_err(err, n, "rendezvous: rank 0 never came: nothing answered at %s:%d (MASTER_ADDR, %s) "
+                          "within %g s (UT_RENDEZVOUS_TIMEOUT)", L->addr, L->port, L->port_why, L->timeout_s);
         rv_sleep_ms(100);
     }
     unsigned char hello[16], status[4];

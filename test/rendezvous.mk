@@ -6,3 +6,11 @@ TEST_BINS += $(BUILD)/test_rendezvous
 TESTS += $(BUILD)/test_rendezvous
 $(BUILD)/test_rendezvous: test/test_rendezvous.c rendezvous.h | $(BUILD)
 	$(CC) $(CFLAGS) -o $@ test/test_rendezvous.c $(LDLIBS)
+
+# The same with a real torchrun (PyTorch's launcher, no GPU): 2 ranks of
+# test/rendezvous_probe.c under both of its rendezvous backends (--standalone
+# and static), checking the port rule. SKIP lines without torchrun; ~20 s.
+TEST_BINS += $(BUILD)/rendezvous_probe
+TESTS += "PROBE=$(BUILD)/rendezvous_probe bash test/test_torchrun.sh"
+$(BUILD)/rendezvous_probe: test/rendezvous_probe.c rendezvous.h | $(BUILD)
+	$(CC) $(CFLAGS) -o $@ test/rendezvous_probe.c $(LDLIBS)

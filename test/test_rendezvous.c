@@ -41,7 +41,7 @@ static int free_port(void) {
 static void clear_env(void) {
     const char *names[] = {"RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT",
                            "SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID", "SLURM_NTASKS_PER_NODE", "TORCHELASTIC_RUN_ID",
-                           "UT_RENDEZVOUS", "UT_RENDEZVOUS_TIMEOUT"};
+                           "TORCHELASTIC_USE_AGENT_STORE", "UT_RENDEZVOUS", "UT_RENDEZVOUS_TIMEOUT"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) unsetenv(names[i]);
 }
 
@@ -190,15 +190,28 @@ static void test_errors(void) {
         snprintf(detail, sizeof detail, "(%.1f s: %s)", t, out[0]);
         check(strstr(out[0], cases[i].words) && one_line(out[0]) && t < 2, cases[i].name, detail);
     }
-    /* under torchrun its own store holds MASTER_PORT: the rendezvous takes the next port */
-    {
+    /* torchrun's port rule: its agent store holds MASTER_PORT only when it
+       says so (TORCHELASTIC_USE_AGENT_STORE=True, the static backend); then
+       the rendezvous takes the next port, else MASTER_PORT itself */
+    struct { const char *name, *env; int port; const char *words; } tr[] = {
+        {"torchrun_agent_store_next_port", "TORCHELASTIC_RUN_ID=x;TORCHELASTIC_USE_AGENT_STORE=True", 29501,
+         "MASTER_PORT + 1: torchrun's agent store"},
+        {"torchrun_c10d_same_port", "TORCHELASTIC_RUN_ID=x;TORCHELASTIC_USE_AGENT_STORE=False", 29500, NULL},
+        {"torchrun_no_agent_store_var_same_port", "TORCHELASTIC_RUN_ID=x", 29500, NULL},
+        {"torchrun_agent_store_port_65535", "TORCHELASTIC_USE_AGENT_STORE=True;MASTER_PORT=65535", 0, "leaves no port"},
+    };
+    for (size_t i = 0; i < sizeof tr / sizeof *tr; i++) {
         ut_launch L;
-        char err[512] = "";
+        char err[512] = "", env[512], detail[700];
         clear_env();
-        set_env("RANK=0;WORLD_SIZE=2;MASTER_ADDR=127.0.0.1;MASTER_PORT=29500;TORCHELASTIC_RUN_ID=x");
+        snprintf(env, sizeof env, "RANK=0;WORLD_SIZE=2;MASTER_ADDR=127.0.0.1;MASTER_PORT=29500;%s", tr[i].env);
+        set_env(env);
         int rc = ut_launch_from_env(&L, err, sizeof err);
         clear_env();
-        check(rc == 0 && L.port == 29501, "torchrun_uses_next_port", err);
+        int ok = tr[i].port ? rc == 0 && L.port == tr[i].port : rc != 0 && strstr(err, tr[i].words) != NULL;
+        if (ok && tr[i].port && tr[i].words) ok = strstr(L.port_why, tr[i].words) != NULL;
+        snprintf(detail, sizeof detail, "(rc %d, port %d: %s)", rc, rc ? 0 : L.port, rc ? err : L.port_why);
+        check(ok, tr[i].name, detail);
     }
     /* no launcher at all: rank 0 of 1, nothing to meet */
     char env[1][512] = {""}, out[1][600], detail[700];
@@ -243,9 +256,18 @@ static void test_failures(void) {
     snprintf(env[0], sizeof env[0], "RANK=0;WORLD_SIZE=2;MASTER_ADDR=127.0.0.1;MASTER_PORT=%d;UT_RENDEZVOUS_TIMEOUT=1",
              ntohs(sa.sin_port));
     t = run_ranks(1, env, delay, out);
-    close(fd);
     snprintf(detail, sizeof detail, "(%.1f s: %s)", t, out[0]);
     check(strstr(out[0], "is in use") && one_line(out[0]) && t < 1, "tcp_port_in_use", detail);
+    /* under torchrun's static backend the taken port is MASTER_PORT + 1: the line names it and says why */
+    int q = ntohs(sa.sin_port);
+    snprintf(env[0], sizeof env[0], "RANK=0;WORLD_SIZE=2;MASTER_ADDR=127.0.0.1;MASTER_PORT=%d;UT_RENDEZVOUS_TIMEOUT=1;"
+             "TORCHELASTIC_USE_AGENT_STORE=True", q - 1);
+    t = run_ranks(1, env, delay, out);
+    close(fd);
+    char words[200];
+    snprintf(words, sizeof words, "port %d (MASTER_PORT + 1: torchrun's agent store holds MASTER_PORT) is in use", q);
+    snprintf(detail, sizeof detail, "(%.1f s: %s)", t, out[0]);
+    check(strstr(out[0], words) && one_line(out[0]) && t < 1, "tcp_port_in_use_names_torchrun_port", detail);
 }
 
 int main(void) {
