@@ -304,11 +304,20 @@ static void comm_nccl_after_compute(ut_comm *c) {
     comm_cuda(c, cudaStreamWaitEvent(c->stream, c->computed, 0), "ordering the collectives' stream");
 }
 
+static inline void comm_allreduce_wait(ut_comm *c);
+/* Before a collective the caller waits for: the started all-reduces finish
+   first (with the watchdog: the staging copies and allocations below are
+   waits that it could not bound), then the trainer's work so far. */
+static void comm_nccl_begin(ut_comm *c) {
+    if (c->started) comm_allreduce_wait(c);
+    comm_nccl_after_compute(c);
+}
+
 /* x (n) <- the sum over ranks, in place; x on the GPU or the host */
 static void comm_nccl_allreduce(ut_comm *c, void *x, size_t n, size_t size, ncclDataType_t type, ncclRedOp_t op,
                                 const char *what) {
     if (!c->nccl || n == 0) return;
-    comm_nccl_after_compute(c);
+    comm_nccl_begin(c);
     void *d = comm_gpu_view(c, x, n * size, 0, 1);
     comm_nccl_settle(c, ncclAllReduce(d, d, n, type, op, c->nccl, c->stream), what);
     comm_nccl_wait(c, what, n * size);
@@ -352,7 +361,7 @@ static inline int comm_any(ut_comm *c, int flag) {
 static inline void comm_reduce_scatter_sum_f32(ut_comm *c, const float *x, float *out, size_t block) {
     size_t bytes = block * sizeof(float);
     if (!c->nccl) { if (out != x) memmove(out, x, bytes); return; }
-    comm_nccl_after_compute(c);
+    comm_nccl_begin(c);
     const void *dx = comm_gpu_view(c, x, bytes * (size_t)c->world, 0, 1);
     void *dout = comm_gpu_view(c, out, bytes, bytes * (size_t)c->world, 0);
     comm_nccl_settle(c, ncclReduceScatter(dx, dout, block, ncclFloat, ncclSum, c->nccl, c->stream), "reduce-scatter");
@@ -363,7 +372,7 @@ static inline void comm_reduce_scatter_sum_f32(ut_comm *c, const float *x, float
 static inline void comm_allgather_bytes(ut_comm *c, void *x, size_t block) {
     if (!c->nccl || block == 0) return;
     size_t all = block * (size_t)c->world;
-    comm_nccl_after_compute(c);
+    comm_nccl_begin(c);
     char *d = (char *)comm_gpu_view(c, x, all, 0, 1);
     /* in place, as NCCL allows it: this rank's block is read where it already lies */
     comm_nccl_settle(c, ncclAllGather(d + (size_t)c->rank * block, d, block, ncclChar, c->nccl, c->stream), "all-gather");
@@ -373,7 +382,7 @@ static inline void comm_allgather_bytes(ut_comm *c, void *x, size_t block) {
 static inline void comm_allgather_f32(ut_comm *c, float *x, size_t block) { comm_allgather_bytes(c, x, block * sizeof(float)); }
 static inline void comm_broadcast(ut_comm *c, void *x, size_t bytes, int root) {
     if (!c->nccl || bytes == 0) return;
-    comm_nccl_after_compute(c);
+    comm_nccl_begin(c);
     void *d = comm_gpu_view(c, x, bytes, 0, 1);
     comm_nccl_settle(c, ncclBroadcast(d, d, bytes, ncclChar, root, c->nccl, c->stream), "broadcast");
     comm_nccl_wait(c, "broadcast", bytes);

@@ -1392,10 +1392,21 @@ static void save_checkpoint(run *r, const char *path) {
     ut_float *full_m = (ut_float *)malloc(r->padded * sizeof(ut_float));
     ut_float *full_v = (ut_float *)malloc(r->padded * sizeof(ut_float));
     if (!full_m || !full_v) die("out of memory gathering the AdamW state to save it");
+#ifdef UT_GPU
+    /* on the GPU, through the gradient buffer (free between steps): a host
+       buffer would go through a GPU scratch as large as the whole moment */
+    for (int k = 0; k < 2; k++) {
+        float *g = ut_zero_moment_gpu(m, k);   /* moment k of this shard, copied to its place in the buffer */
+        if (!g) die("%s", ut_gpu_error());
+        comm_allgather_f32(&g_comm, g, r->shard);
+        if (ut_zero_fetch_gpu(m, k ? full_v : full_m)) die("%s", ut_gpu_error());
+    }
+#else
     memcpy(full_m + r->lo, r->zm, r->shard * sizeof(ut_float));
     memcpy(full_v + r->lo, r->zv, r->shard * sizeof(ut_float));
     comm_allgather_f32(&g_comm, full_m, r->shard);
     comm_allgather_f32(&g_comm, full_v, r->shard);
+#endif
     m->adam_m = full_m; m->adam_v = full_v;
     int bad = g_comm.rank == 0 && ut_checkpoint_save(path, m, &r->s.tc, &r->pr);
     m->adam_m = m->adam_v = NULL;

@@ -1663,3 +1663,21 @@ extern "C" int ut_zero_gathered_gpu(ut_model *m) {
     G.host_stale = 1;
     return 0;
 }
+
+/* Saving a checkpoint gathers the moments (train.c's save_checkpoint). On
+   the GPU they are gathered where they lie, in the gradient buffer, free
+   between two steps (the next step zeroes it first): moment m (v = 0) or v
+   (v = 1) of this shard is copied to its place [lo, lo + shard) there, the
+   all-gather fills the other shards, and ut_zero_fetch_gpu copies the first
+   n_params numbers to the host. */
+extern "C" float *ut_zero_moment_gpu(ut_model *m, int v) {
+    if (gpu_attach(m)) return NULL;
+    CUDA_CHECK(cudaMemcpy(G.grads + G.mom_lo, v ? G.adam_v : G.adam_m, G.n_mom * sizeof(float),
+                          cudaMemcpyDeviceToDevice));
+    return G.grads;
+}
+extern "C" int ut_zero_fetch_gpu(ut_model *m, float *host) {
+    if (gpu_attach(m)) return -1;
+    CUDA_CHECK(cudaMemcpy(host, G.grads, G.n_params * sizeof(float), cudaMemcpyDeviceToHost));
+    return 0;
+}

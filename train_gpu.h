@@ -57,6 +57,8 @@ float *ut_zero_params_gpu(ut_model *m);               /* the GPU's fp32 weights,
 int    ut_zero_norm_chunks_gpu(ut_model *m, double *part);   /* the shard's chunk sums of squares -> host */
 int    ut_zero_adamw_gpu(ut_model *m, const ut_train_config *t, float lr, int step_t, float clip);
 int    ut_zero_gathered_gpu(ut_model *m);             /* after the all-gather: the bf16 copy redone */
+float *ut_zero_moment_gpu(ut_model *m, int v);        /* saving: moment m (0) or v (1) of the shard -> the gradient buffer */
+int    ut_zero_fetch_gpu(ut_model *m, float *host);   /* saving: the gradient buffer (n_params) -> host */
 #ifdef __cplusplus
 }
 #endif
@@ -118,8 +120,11 @@ static void ut__gpu_model_free(ut_model *m) { ut_model_forget_gpu(m); ut_model_f
    which starts the all-reduce of that layer's slice of every tensor (the
    tensors are stored layer after layer: (L, ...)), and at the end of the
    rest (embedding, final norm, head). train.c's all-reduce of m->grads then
-   only waits for them. UT_NCCL_OVERLAP=0 turns this off (one all-reduce of
-   everything after the backward, the same sums: to measure the gain). */
+   only waits for them. UT_NCCL_OVERLAP=0 (on any rank) turns this off: one
+   all-reduce of everything after the backward, to measure the gain. The
+   sums are the same bit for bit with one or two ranks (a sum of two numbers
+   is one addition however the buffer is cut); with more, NCCL's order of
+   additions depends on the sizes it is given, so they agree to rounding. */
 #ifdef UT_NCCL
 static struct { ut_comm *c; const ut_model *m; int on; } ut__ov;
 static void ut__gpu_grads_ready(void *ctx, int l) {
@@ -143,7 +148,12 @@ static void ut__gpu_grads_ready(void *ctx, int l) {
 static void ut__gpu_overlap(ut_comm *c, const ut_model *m, int last_backward) {
 #ifdef UT_NCCL
     static int off = -1;
-    if (off < 0) off = getenv("UT_NCCL_OVERLAP") && !strcmp(getenv("UT_NCCL_OVERLAP"), "0");
+    if (off < 0 && c->nccl) {   /* decided once, the same on every rank (ranks that disagreed would deadlock) */
+        const char *e = getenv("UT_NCCL_OVERLAP");
+        off = comm_any(c, e && !strcmp(e, "0"));
+        printf("nccl: the gradient's all-reduce %s\n", off ? "after the backward (UT_NCCL_OVERLAP=0)"
+                                                           : "overlapped with the backward, layer by layer");
+    }
     ut__ov.c = c; ut__ov.m = m;
     ut__ov.on = last_backward && c->nccl && !off;
     ut_gpu_on_grads_ready(ut__ov.on ? ut__gpu_grads_ready : NULL, NULL);

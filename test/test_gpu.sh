@@ -58,6 +58,7 @@ else echo "FAIL nccl_world1_file_rendezvous ($(tail -2 "$D/file.log" | tr '\n' '
 # the gradient's all-reduce started layer by layer during the backward (the
 # default above) or once after it (UT_NCCL_OVERLAP=0): the same sums
 if UT_NCCL_OVERLAP=0 launch 0 1 timeout 120 ./train_gpu "${ARGS[@]}" --out "$D/ovoff" >"$D/ovoff.log" 2>&1 &&
+   grep -q "all-reduce after the backward" "$D/ovoff.log" && grep -q "overlapped with the backward" "$D/w1.log" &&
    cmp -s "$D/alone/ckpt.bin" "$D/ovoff/ckpt.bin"; then echo "PASS nccl_world1_overlap_off_same_weights"
 else echo "FAIL nccl_world1_overlap_off_same_weights ($(tail -2 "$D/ovoff.log" | tr '\n' ' '))"; rc=1; fi
 # ZeRO-1 on the GPU (train.c's zero_update with the ut_zero_*_gpu calls): the
@@ -101,7 +102,8 @@ else
   UT_NCCL_OVERLAP=0 launch 1 2 timeout 120 ./train_gpu "${ARGS[@]}" --out "$D/o2" >"$D/o2_1.log" 2>&1 &
   UT_NCCL_OVERLAP=0 launch 0 2 timeout 120 ./train_gpu "${ARGS[@]}" --out "$D/o2" >"$D/o2_0.log" 2>&1; r0=$?
   wait $!; r1=$?
-  if [ $r0 -eq 0 ] && [ $r1 -eq 0 ] && cmp -s "$D/r2/ckpt.bin" "$D/o2/ckpt.bin"; then echo "PASS nccl_2ranks_overlap_off_same_weights"
+  if [ $r0 -eq 0 ] && [ $r1 -eq 0 ] && grep -q "all-reduce after the backward" "$D/o2_0.log" &&
+     grep -q "overlapped with the backward" "$D/r2_0.log" && cmp -s "$D/r2/ckpt.bin" "$D/o2/ckpt.bin"; then echo "PASS nccl_2ranks_overlap_off_same_weights"
   else echo "FAIL nccl_2ranks_overlap_off_same_weights (exit $r0 $r1: $(tail -2 "$D/o2_0.log" | tr '\n' ' '))"; rc=1; fi
   # the same two ranks with --zero 1: each updates half the weights, then the
   # halves are gathered; with 2 ranks a sum is one addition either way, so
@@ -110,7 +112,7 @@ else
   launch 1 2 timeout 120 ./train_gpu "${ARGS[@]}" --zero 1 --out "$D/z2" >"$D/z2_1.log" 2>&1 &
   launch 0 2 timeout 120 ./train_gpu "${ARGS[@]}" --zero 1 --out "$D/z2" >"$D/z2_0.log" 2>&1; r0=$?
   wait $!; r1=$?
-  if [ $r0 -eq 0 ] && [ $r1 -eq 0 ] && cmp -s "$D/r2/ckpt.bin" "$D/z2/ckpt.bin"; then
+  if [ $r0 -eq 0 ] && [ $r1 -eq 0 ] && grep -q "zero-1:" "$D/z2_0.log" && cmp -s "$D/r2/ckpt.bin" "$D/z2/ckpt.bin"; then
     echo "PASS nccl_2ranks_zero1_same_weights ($(grep -o 'zero-1: AdamW state [^(]*' "$D/z2_0.log"))"
   else echo "FAIL nccl_2ranks_zero1_same_weights (exit $r0 $r1: $(tail -2 "$D/z2_0.log" "$D/z2_1.log" | tr '\n' ' '))"; rc=1; fi
   # kill -9 of rank 1 mid-run: rank 0 must end within UT_NCCL_TIMEOUT (+ margin), naming itself
