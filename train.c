@@ -939,7 +939,7 @@ static int adapter_path(const char *resume, char *buf, size_t n) {
    very file the adapter was trained on (size and checksum; --force goes on
    with another), then the adapter itself. */
 static void load_adapter(const char *adapter, const char *base_given, int force, ut_model *m, ut_lora *lo,
-                         ut_train_config *tc, ut_progress *pr, ut_base_ref *base) {
+                         ut_train_config *tc, ut_progress *pr, ut_base_ref *base, int frozen) {
     if (ut_lora_base(adapter, base)) die("%s", ut_error());
     char bpath[4096];
     if (base_given) checkpoint_path(base_given, bpath, sizeof bpath);
@@ -953,7 +953,8 @@ static void load_adapter(const char *adapter, const char *base_given, int force,
             (unsigned long long)base->hash, id.bytes, id.hash);
     ut_train_config btc;
     ut_progress bpr;
-    if (ut_checkpoint_load(bpath, m, &btc, &bpr)) die("%s", ut_error());
+    /* frozen: the base's AdamW moments are not kept (4 bytes per weight, not 12) */
+    if ((frozen ? ut_checkpoint_load_frozen : ut_checkpoint_load)(bpath, m, &btc, &bpr)) die("%s", ut_error());
     if (ut_lora_load(adapter, lo, &m->cfg, tc, pr, base)) die("%s", ut_error());
     m->lora = lo;
 }
@@ -968,7 +969,7 @@ static void resume_settings(run *r, option *opts) {
             die("--lora-rank, --lora-alpha and --lora-targets are the adapter's (%s): leave them out with --resume", r->ckpt_in);
         if (find_opt(opts, "base-dtype")->arg || find_opt(opts, "group")->arg)
             die("--base-dtype and --group are the adapter's (%s): leave them out with --resume", r->ckpt_in);
-        load_adapter(r->ckpt_in, NULL, 0, &r->m, &r->lora, &ck.tc, &r->pr, &r->base);
+        load_adapter(r->ckpt_in, NULL, 0, &r->m, &r->lora, &ck.tc, &r->pr, &r->base, 1);
         freeze_base(&r->m, &r->lora);   /* a QLoRA run: its base quantized again, the same integers */
     } else {
         if (s->lora_rank) die("--lora-rank: %s is not a LoRA run; start one with --init-from RUN --lora-rank R", s->resume);
@@ -1017,7 +1018,9 @@ static void init_from_settings(run *r, option *opts) {
         checkpoint_path(base, path, sizeof path);
         if (!file_exists(path)) die("--init-from: no checkpoint at %s", path);
         ut_progress bpr;
-        if (ut_checkpoint_load(path, &r->m, &btc, &bpr)) die("%s", ut_error());
+        /* a LoRA run's base is frozen: its moments are not kept (4 bytes per weight, not 12) */
+        if ((s->lora_rank ? ut_checkpoint_load_frozen : ut_checkpoint_load)(path, &r->m, &btc, &bpr))
+            die("%s", ut_error());
         char dir[4096];
         run_record brec;
         memset(&brec, 0, sizeof brec);
@@ -1683,6 +1686,36 @@ static step_result train_step(run *r, int step) {
 
 /* ---- --dry-run: sizes, FLOPs, memory and the time of a real step --------- */
 
+/* What a LoRA run holds is not what ut_memory_estimate counts for training
+   the whole model: the base is frozen (no gradient, no AdamW state) and,
+   with --base-dtype, its block matrices are integers, plus a scratch that
+   holds one of them in f32 at a time. The adapter adds its weights, its
+   gradient and two moments; its products keep x A^T of every layer and
+   target, and a scratch (ut__lora_reserve). Counted from what this run
+   has allocated, so it prints instead of the estimate's line. */
+static void print_lora_memory(const run *r, const ut_memory *full) {
+    const ut_model *m = &r->m;
+    const ut_lora *lo = m->lora;
+    double S = sizeof(ut_float), q = 0, f = 0, N = (double)r->B * r->T, oc = m->cfg.d_model;
+    quantized_bytes(m, &q, &f);
+    for (int t = 0; t < UT_LORA_NT; t++) if (lo->out[t] > oc) oc = lo->out[t];
+    double base_f = m->n_params * S, scratch = m->qscratch_n * S, adapter = lo->n_params * S;
+    double acts = full->activations + ((double)lo->n_layers * UT_LORA_NT * N * lo->rank + N * (oc + 2.0 * lo->rank)) * S;
+    double total = base_f + q + scratch + 4 * adapter + acts;
+    /* MB with 3 decimals below 10 MB (a small model's parts still differ) */
+    char t[6][32];
+    const double v[6] = {total, base_f + q + scratch, q, base_f, scratch, acts};
+    for (int i = 0; i < 6; i++) snprintf(t[i], sizeof t[i], v[i] < 10e6 ? "%.3f" : "%.1f", v[i] / 1e6);
+    char base[256];
+    if (q > 0)
+        snprintf(base, sizeof base, "frozen base %s (int%d matrices %s + f32 %s + one matrix's f32 scratch %s)", t[1],
+                 lo->base_bits, t[2], t[3], t[4]);
+    else snprintf(base, sizeof base, "frozen base %s", t[1]);
+    printf("memory:          %s MB = %s + adapter %.3f + its grads %.3f + AdamW %.3f + activations %s%s\n", t[0], base,
+           adapter / 1e6, adapter / 1e6, 2 * adapter / 1e6, t[5], r->s.recompute ? " (--recompute)" : "");
+    printf("                 (full fine-tuning of the same model: %.1f MB)\n", full->total / 1e6);
+}
+
 static void dry_run(run *r) {
     const ut_config *mc = &r->s.mc;
     const ut_train_config *tc = &r->s.tc;
@@ -1690,9 +1723,11 @@ static void dry_run(run *r) {
     printf("parameters:      %zu total, %zu active per token%s\n", ut_num_params(mc), ut_num_active_params(mc),
            mc->n_experts > 1 ? " (MoE: K of E experts)" : "");
     printf("FLOPs per token: %.3g (training: forward + backward)\n", r->fpt);
-    printf("memory:          %.1f MB = params %.1f + grads %.1f + AdamW %.1f + activations %.1f%s\n",
-           mem.total / 1e6, mem.params / 1e6, mem.grads / 1e6, mem.optimizer / 1e6, mem.activations / 1e6,
-           r->s.recompute ? " (--recompute)" : "");
+    if (r->m.lora) print_lora_memory(r, &mem);
+    else
+        printf("memory:          %.1f MB = params %.1f + grads %.1f + AdamW %.1f + activations %.1f%s\n",
+               mem.total / 1e6, mem.params / 1e6, mem.grads / 1e6, mem.optimizer / 1e6, mem.activations / 1e6,
+               r->s.recompute ? " (--recompute)" : "");
     double t_step = 0;
     for (int i = 0; i < 3; i++) {   /* the first step also allocates: time steps 2 and 3 */
         double t0 = now_s();
@@ -2319,7 +2354,8 @@ static void qlora_note(const char *cmd, const char *adapter, const ut_lora *lo) 
                 "the f32 base\n", cmd, adapter, lo->base_bits, lo->base_group);
 }
 
-/* The checkpoint --resume names, and its folder's run record. */
+/* The checkpoint --resume names, frozen (sample, eval and export read the
+   weights only: no AdamW moments are kept), and its folder's run record. */
 static void open_checkpoint(const char *cmd, const char *resume, ut_model *m, ut_train_config *tc, ut_progress *pr,
                             run_record *rec) {
     char path[4096], dir[4096];
@@ -2327,14 +2363,14 @@ static void open_checkpoint(const char *cmd, const char *resume, ut_model *m, ut
     if (adapter_path(resume, path, sizeof path)) {   /* a LoRA run: its base with the adapter merged in */
         ut_lora lo;
         ut_base_ref base;
-        load_adapter(path, NULL, 0, m, &lo, tc, pr, &base);
+        load_adapter(path, NULL, 0, m, &lo, tc, pr, &base, 1);
         qlora_note(cmd, path, &lo);
         ut_lora_merge(m, &lo);
         m->lora = NULL;
         ut_lora_free(&lo);
     } else {
         checkpoint_path(resume, path, sizeof path);
-        if (ut_checkpoint_load(path, m, tc, pr)) die("%s", ut_error());
+        if (ut_checkpoint_load_frozen(path, m, tc, pr)) die("%s", ut_error());   /* no moments: not trained */
     }
     run_dir_of(resume, dir, sizeof dir);
     memset(rec, 0, sizeof *rec);
@@ -2775,7 +2811,7 @@ static int merge_main(int argc, char **argv) {
     ut_base_ref bref;
     ut_train_config tc;
     ut_progress pr;
-    load_adapter(apath, base, force, &m, &lo, &tc, &pr, &bref);
+    load_adapter(apath, base, force, &m, &lo, &tc, &pr, &bref, 0);   /* the moments: saved, zeroed */
     qlora_note("merge", apath, &lo);
     ut_lora_merge(&m, &lo);
     m.lora = NULL;

@@ -350,6 +350,7 @@ typedef struct {
     unsigned qtensors;
     ut_qmatrix qw[UT_NUM_TENSORS];
     ut_float *qscratch;
+    size_t qscratch_n;       /* its numbers */
 } ut_model;
 
 int  ut_model_init(ut_model *m, const ut_config *c, uint64_t seed);  /* alloc + random init */
@@ -406,6 +407,12 @@ int ut_checkpoint_save(const char *path, const ut_model *m, const ut_train_confi
    whose settings are out of range or whose numbers are not finite; saving
    refuses the same things, so every saved checkpoint can be loaded. */
 int ut_checkpoint_load(const char *path, ut_model *m, ut_train_config *t, ut_progress *pr);
+/* The same for a model that will not be trained (sampling, evaluation, an
+   export, the frozen base of a LoRA run): the AdamW moments are read, summed
+   into the checksum and checked, a piece at a time, but not kept, so the
+   load holds 4 bytes per weight instead of 12. The model comes back frozen
+   (ut_model_freeze). */
+int ut_checkpoint_load_frozen(const char *path, ut_model *m, ut_train_config *t, ut_progress *pr);
 /* 0 when every weight and AdamW moment is finite and no second moment is
    negative; else -1, with ut_error() naming the first bad number. */
 int ut_model_check_state(const ut_model *m);
@@ -1730,6 +1737,7 @@ int ut_model_quantize(ut_model *m, int bits, int group, unsigned tensors) {
         if (one > scratch) scratch = one;
     }
     m->qscratch = (ut_float *)ut__calloc(scratch ? scratch : 1, sizeof(ut_float));
+    m->qscratch_n = scratch;
     ut_float *kept = (ut_float *)ut__calloc(keep ? keep : 1, sizeof(ut_float)), *at = kept;
     if (!m->qscratch || !kept) { free(kept); ut__fail("out of memory quantizing the model"); goto fail; }
     for (int t = 0; t < UT_NUM_TENSORS; t++) {
@@ -1748,6 +1756,7 @@ fail:
     for (int t = 0; t < UT_NUM_TENSORS; t++) ut_qmatrix_free(&m->qw[t]);
     free(m->qscratch);
     m->qscratch = NULL;
+    m->qscratch_n = 0;
     return -1;
 }
 /* Layer l's matrix of tensor t (one layer's rows of qw[t]). */
@@ -2329,16 +2338,29 @@ static int ut__write_floats(FILE *f, const ut_float *x, size_t n, uint64_t *hash
     }
     return 0;
 }
-static int ut__read_floats(FILE *f, ut_float *x, size_t n, uint64_t *hash) {
+/* Reads n floats into x, adding their bytes to the checksum. x == NULL:
+   reads them without keeping them (a frozen load's moments), and *bad gets
+   the index of the first one that is not finite (or negative, with nonneg),
+   n if none, and *bad_value its value. */
+static int ut__read_floats_or_check(FILE *f, ut_float *x, size_t n, uint64_t *hash, int nonneg, size_t *bad,
+                                    double *bad_value) {
     uint8_t buf[1 << 14];
+    if (bad) *bad = n;
     for (size_t i = 0; i < n;) {
         size_t k = (n - i) < sizeof buf / 4 ? (n - i) : sizeof buf / 4;
         if (fread(buf, 4, k, f) != k) return -1;
         *hash = ut__fnv(*hash, buf, 4 * k);
         /* cppcheck-suppress knownConditionTrueFalse ; k >= 1 here (i < n), a false positive */
-        for (size_t j = 0; j < k; j++, i++) x[i] = (ut_float)ut__bitsf(ut_get_u32(buf + 4 * j));
+        for (size_t j = 0; j < k; j++, i++) {
+            ut_float v = (ut_float)ut__bitsf(ut_get_u32(buf + 4 * j));
+            if (x) x[i] = v;
+            else if (*bad == n && (!isfinite(v) || (nonneg && v < 0))) { *bad = i; *bad_value = v; }
+        }
     }
     return 0;
+}
+static int ut__read_floats(FILE *f, ut_float *x, size_t n, uint64_t *hash) {
+    return ut__read_floats_or_check(f, x, n, hash, 0, NULL, NULL);
 }
 
 /* The settings a checkpoint may hold (the list above); the model config is
@@ -2386,16 +2408,20 @@ static size_t ut__first_bad(const ut_float *x, size_t n, int nonneg) {
     return first;
 }
 
+static const char *const ut__state_names[3] = {"weight", "AdamW first moment", "AdamW second moment"};
+/* "WHAT TENSOR[j] is VALUE" for entry i of the flat buffers */
+static int ut__fail_bad_number(const ut_model *m, int b, size_t i, double value) {
+    int k = 0;   /* the tensor holding index i */
+    while (k + 1 < UT_NUM_TENSORS && (size_t)(m->p[k + 1] - m->params) <= i) k++;
+    return ut__fail("%s %s[%zu] is %g", ut__state_names[b], ut_tensor_names[k], i - (size_t)(m->p[k] - m->params),
+                    value);
+}
 int ut_model_check_state(const ut_model *m) {
     const ut_float *buf[3] = {m->params, m->adam_m, m->adam_v};
-    const char *what[3] = {"weight", "AdamW first moment", "AdamW second moment"};
     for (int b = 0; b < 3; b++) {
+        if (!buf[b]) continue;   /* a frozen model has no moments */
         size_t i = ut__first_bad(buf[b], m->n_params, b == 2);
-        if (i == m->n_params) continue;
-        int k = 0;   /* the tensor holding index i */
-        while (k + 1 < UT_NUM_TENSORS && (size_t)(m->p[k + 1] - m->params) <= i) k++;
-        return ut__fail("%s %s[%zu] is %g", what[b], ut_tensor_names[k], i - (size_t)(m->p[k] - m->params),
-                        (double)buf[b][i]);
+        if (i < m->n_params) return ut__fail_bad_number(m, b, i, (double)buf[b][i]);
     }
     return 0;
 }
@@ -2466,7 +2492,7 @@ int ut_checkpoint_save(const char *path, const ut_model *m, const ut_train_confi
     return ut__write_state(path, "checkpoint", h, UT_CKPT_HEADER, bufs, m->n_params);
 }
 
-int ut_checkpoint_load(const char *path, ut_model *m, ut_train_config *t, ut_progress *pr) {
+static int ut__checkpoint_load(const char *path, ut_model *m, ut_train_config *t, ut_progress *pr, int frozen) {
     memset(m, 0, sizeof *m);
     FILE *f = fopen(path, "rb");
     if (!f) return ut__fail("cannot open checkpoint %s: %s", path, strerror(errno));
@@ -2499,6 +2525,7 @@ int ut_checkpoint_load(const char *path, ut_model *m, ut_train_config *t, ut_pro
     }
     fseek(f, UT_CKPT_HEADER, SEEK_SET);
     if (ut_model_init(m, &c, 0)) goto done;
+    if (frozen) ut_model_freeze(m);   /* the moments are checked below, not kept */
     /* version 2: the header counts, its checksum field as 0; version 1: only the numbers */
     uint64_t hash = UT_FNV_INIT;
     if (version >= 2) {
@@ -2507,18 +2534,33 @@ int ut_checkpoint_load(const char *path, ut_model *m, ut_train_config *t, ut_pro
         memset(hz + 168, 0, 8);
         hash = ut__fnv(hash, hz, sizeof hz);
     }
-    if (ut__read_floats(f, m->params, n, &hash) || ut__read_floats(f, m->adam_m, n, &hash) ||
-        ut__read_floats(f, m->adam_v, n, &hash)) {
+    size_t bad[2];   /* a frozen load: the first bad number of each moment (n: none) */
+    double bad_value[2];
+    if (ut__read_floats(f, m->params, n, &hash) ||
+        ut__read_floats_or_check(f, m->adam_m, n, &hash, 0, &bad[0], &bad_value[0]) ||
+        ut__read_floats_or_check(f, m->adam_v, n, &hash, 1, &bad[1], &bad_value[1])) {
         ut__fail("%s: read error", path);
         goto done;
     }
     if (hash != ut_get_u64(h + 168)) { ut__fail("%s: checksum mismatch (the file is corrupted)", path); goto done; }
     if (ut_model_check_state(m)) { ut__fail_wrapped(path, "invalid checkpoint", ""); goto done; }
+    for (int b = 0; frozen && b < 2; b++)
+        if (bad[b] < n) {
+            ut__fail_bad_number(m, b + 1, bad[b], bad_value[b]);
+            ut__fail_wrapped(path, "invalid checkpoint", "");
+            goto done;
+        }
     r = 0;
 done:
     fclose(f);
     if (r) ut_model_free(m);
     return r;
+}
+int ut_checkpoint_load(const char *path, ut_model *m, ut_train_config *t, ut_progress *pr) {
+    return ut__checkpoint_load(path, m, t, pr, 0);
+}
+int ut_checkpoint_load_frozen(const char *path, ut_model *m, ut_train_config *t, ut_progress *pr) {
+    return ut__checkpoint_load(path, m, t, pr, 1);
 }
 
 /* ===========================================================================

@@ -153,6 +153,19 @@ for d in "${QD[@]}"; do
     fail "qlora_adapter_records_base_$d" "$(u32 "$D/q$d/adapter.bin" 208) $(u32 "$D/q$d/adapter.bin" 212) $(grep -E '^qlora|error' "$D/q$d.log")"
 done
 [ "$(cksum < "$D/dense/ckpt.bin")" = "$base_sum" ] && pass qlora_base_file_untouched || fail qlora_base_file_untouched
+# --dry-run counts what a LoRA run holds: a frozen base (int4 matrices with
+# --base-dtype), no base gradient or AdamW state; less than LoRA on the f32
+# base, less than full fine-tuning
+$TRAIN "${LO[@]}" --dry-run --out "$D/ldry" > "$D/ldry.log" 2>&1
+$TRAIN "${LO[@]}" --base-dtype int4 --group 16 --dry-run --out "$D/qdry" > "$D/qdry.log" 2>&1
+mem() { sed -n 's/^memory: *\([0-9.]*\) MB.*/\1/p' "$1"; }
+full=$(sed -n 's/.*(full fine-tuning of the same model: \([0-9.]*\) MB)/\1/p' "$D/qdry.log")
+[ -n "$(mem "$D/ldry.log")" ] && [ -n "$(mem "$D/qdry.log")" ] && [ -n "$full" ] &&
+  grep -q "^memory: .* = frozen base [0-9.]* + adapter" "$D/ldry.log" &&
+  grep -q "^memory: .* = frozen base [0-9.]* (int4 matrices [0-9.]* + f32" "$D/qdry.log" &&
+  awk -v q="$(mem "$D/qdry.log")" -v l="$(mem "$D/ldry.log")" -v f="$full" 'BEGIN {exit !(q < l && l < f)}' &&
+  pass lora_dry_run_memory "(QLoRA int4 $(mem "$D/qdry.log") MB < LoRA $(mem "$D/ldry.log") MB < full fine-tuning $full MB)" ||
+  fail lora_dry_run_memory "$(grep memory "$D/ldry.log" "$D/qdry.log")"
 # resume: 12 steps, then --resume to 30 (the base is quantized again from the f32 file: the same integers)
 $TRAIN "${LO[@]}" --base-dtype int4 --group 16 --out "$D/qint4b" --stop-at 12 > "$D/qb.log" 2>&1 &&
 $TRAIN --resume "$D/qint4b" > "$D/qbr.log" 2>&1 || fail qlora_resume_runs "$(tail -2 "$D/qb.log" "$D/qbr.log")"
