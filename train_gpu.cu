@@ -1490,8 +1490,13 @@ static int gpu_attach(const ut_model *m) {
     G.bad_flag = (int *)dmalloc(sizeof(int));
     CUDA_CHECK(cudaMemset(G.params, 0, np * S));   /* the padding: zero, and it stays zero */
     CUDA_CHECK(cudaMemcpy(G.params, m->params, n * S, cudaMemcpyHostToDevice));
-    CUDA_CHECK(cudaMemcpy(G.adam_m, zero ? g_zero.zm : m->adam_m, nm * S, cudaMemcpyHostToDevice));
-    CUDA_CHECK(cudaMemcpy(G.adam_v, zero ? g_zero.zv : m->adam_v, nm * S, cudaMemcpyHostToDevice));
+    /* the moments: the shard's (ZeRO-1), the model's, or zeros for a frozen
+       model (train eval: ut_checkpoint_load_frozen keeps none) */
+    const float *hm = zero ? g_zero.zm : m->adam_m, *hv = zero ? g_zero.zv : m->adam_v;
+    if (hm) CUDA_CHECK(cudaMemcpy(G.adam_m, hm, nm * S, cudaMemcpyHostToDevice));
+    else CUDA_CHECK(cudaMemset(G.adam_m, 0, nm * S));
+    if (hv) CUDA_CHECK(cudaMemcpy(G.adam_v, hv, nm * S, cudaMemcpyHostToDevice));
+    else CUDA_CHECK(cudaMemset(G.adam_v, 0, nm * S));
     CUDA_CHECK(cudaMemset(G.grads, 0, np * S));
     CUDA_CHECK(cudaMemcpy(G.rope_cos, m->rope_cos, (size_t)m->cfg.max_seq_len * half * S, cudaMemcpyHostToDevice));
     CUDA_CHECK(cudaMemcpy(G.rope_sin, m->rope_sin, (size_t)m->cfg.max_seq_len * half * S, cudaMemcpyHostToDevice));
@@ -1578,8 +1583,9 @@ extern "C" int ut_model_download_gpu(const ut_model *m) {
     if (G.owner != m || !G.host_stale) return 0;   /* the host already has the newest numbers */
     CUDA_CHECK(cudaMemcpy(m->params, G.params, G.n_params * sizeof(float), cudaMemcpyDeviceToHost));
     int zero = g_zero.owner == m;   /* ZeRO-1: the shard's moments go to train.c's copy of them */
-    CUDA_CHECK(cudaMemcpy(zero ? g_zero.zm : m->adam_m, G.adam_m, G.n_mom * sizeof(float), cudaMemcpyDeviceToHost));
-    CUDA_CHECK(cudaMemcpy(zero ? g_zero.zv : m->adam_v, G.adam_v, G.n_mom * sizeof(float), cudaMemcpyDeviceToHost));
+    float *hm = zero ? g_zero.zm : m->adam_m, *hv = zero ? g_zero.zv : m->adam_v;   /* NULL: a frozen model */
+    if (hm) CUDA_CHECK(cudaMemcpy(hm, G.adam_m, G.n_mom * sizeof(float), cudaMemcpyDeviceToHost));
+    if (hv) CUDA_CHECK(cudaMemcpy(hv, G.adam_v, G.n_mom * sizeof(float), cudaMemcpyDeviceToHost));
     G.host_stale = 0;
     return 0;
 }

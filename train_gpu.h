@@ -106,6 +106,10 @@ static int ut__gpu_load(const char *path, ut_model *m, ut_train_config *t, ut_pr
     ut_model_forget_gpu(m);
     return ut_checkpoint_load(path, m, t, pr);
 }
+static int ut__gpu_load_frozen(const char *path, ut_model *m, ut_train_config *t, ut_progress *pr) {
+    ut_model_forget_gpu(m);
+    return ut_checkpoint_load_frozen(path, m, t, pr);
+}
 static void ut__gpu_model_free(ut_model *m) { ut_model_forget_gpu(m); ut_model_free(m); }
 
 /* Data parallelism (comm.h): train.c sums the step's gradient over the
@@ -184,6 +188,7 @@ static void ut__gpu_allreduce_sum_f32(ut_comm *c, float *x, size_t n) {
 #define ut_kv_step           ut__gpu_kv_step
 #define ut_model_init        ut__gpu_model_init
 #define ut_checkpoint_load   ut__gpu_load
+#define ut_checkpoint_load_frozen ut__gpu_load_frozen
 #define ut_model_free        ut__gpu_model_free
 #endif /* ULTRATHINK_IMPLEMENTATION */
 
