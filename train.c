@@ -954,7 +954,8 @@ static void load_adapter(const char *adapter, const char *base_given, int force,
     ut_train_config btc;
     ut_progress bpr;
     /* frozen: the base's AdamW moments are not kept (4 bytes per weight, not 12) */
-    if ((frozen ? ut_checkpoint_load_frozen : ut_checkpoint_load)(bpath, m, &btc, &bpr)) die("%s", ut_error());
+    int bad = frozen ? ut_checkpoint_load_frozen(bpath, m, &btc, &bpr) : ut_checkpoint_load(bpath, m, &btc, &bpr);
+    if (bad) die("%s", ut_error());
     if (ut_lora_load(adapter, lo, &m->cfg, tc, pr, base)) die("%s", ut_error());
     m->lora = lo;
 }
@@ -1019,8 +1020,9 @@ static void init_from_settings(run *r, option *opts) {
         if (!file_exists(path)) die("--init-from: no checkpoint at %s", path);
         ut_progress bpr;
         /* a LoRA run's base is frozen: its moments are not kept (4 bytes per weight, not 12) */
-        if ((s->lora_rank ? ut_checkpoint_load_frozen : ut_checkpoint_load)(path, &r->m, &btc, &bpr))
-            die("%s", ut_error());
+        int bad = s->lora_rank ? ut_checkpoint_load_frozen(path, &r->m, &btc, &bpr)
+                               : ut_checkpoint_load(path, &r->m, &btc, &bpr);
+        if (bad) die("%s", ut_error());
         char dir[4096];
         run_record brec;
         memset(&brec, 0, sizeof brec);
