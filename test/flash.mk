@@ -3,5 +3,5 @@
 TEST_BINS += $(BUILD)/test_flash
 TESTS += $(BUILD)/test_flash
 
-$(BUILD)/test_flash: test/test_flash.c ultrathink.h | $(BUILD)
+$(BUILD)/test_flash: test/test_flash.c test/check.h ultrathink.h | $(BUILD)
 	$(CC) $(CFLAGS) -o $@ test/test_flash.c $(LDLIBS)

@@ -31,16 +31,7 @@
 #include <omp.h>
 #endif
 
-static int n_fail = 0;
-static void report(int ok, const char *name, const char *fmt, ...) {
-    char buf[512] = "";
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    printf("%s %s %s\n", ok ? "PASS" : "FAIL", name, buf);
-    if (!ok) n_fail++;
-}
+#include "check.h"   /* report(ok, name, detail...), n_fail */
 
 typedef struct { int B, T, H, KVH, HD, W; } shape;
 typedef struct { ut_float *q, *k, *v, *dy, *y, *lse, *dq, *dk, *dv, *scratch; size_t nq, nk, nl; } att_bufs;

@@ -38,7 +38,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static int n_fail = 0;
+#include "check.h"   /* report(ok, name, detail...), n_fail */
 
 /* worst = max(worst, e), and a NaN, once seen, stays (the check then fails). */
 static void take_max(double *worst, double e) {
@@ -46,15 +46,6 @@ static void take_max(double *worst, double e) {
     if (!(e <= *worst)) *worst = e;
 }
 
-static void report(int ok, const char *name, const char *fmt, ...) {
-    char buf[512] = "";
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    printf("%s %s %s\n", ok ? "PASS" : "FAIL", name, buf);
-    if (!ok) n_fail++;
-}
 
 /* ---- AdamW --------------------------------------------------------------- */
 

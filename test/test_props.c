@@ -13,18 +13,9 @@
 #include <omp.h>
 #endif
 
-static int n_fail = 0;
+#include "check.h"   /* report(ok, name, detail...), n_fail */
 static char tmpdir[256];
 
-static void report(int ok, const char *name, const char *fmt, ...) {
-    char buf[512] = "";
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    printf("%s %s %s\n", ok ? "PASS" : "FAIL", name, buf);
-    if (!ok) n_fail++;
-}
 
 static ut_config tiny_config(int E, int K) {
     ut_config c = ut_config_default();
