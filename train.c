@@ -2439,8 +2439,7 @@ static int sample_main(int argc, char **argv) {
     ut_train_config tc;
     ut_progress pr;
     run_record rec;
-    open_checkpoint("sample", resume, &m, &tc, &pr, &rec);
-    ut_model_freeze(&m);   /* sampling needs no gradient or AdamW buffers (the checkpoint's moments) */
+    open_checkpoint("sample", resume, &m, &tc, &pr, &rec);   /* frozen: no gradient or AdamW buffers */
     tok_path = pick_tokenizer(tok_path, &rec, force);
     free(rec.runs);
     ut_tokenizer tk;
@@ -2506,8 +2505,7 @@ static int eval_main(int argc, char **argv) {
     ut_train_config tc;
     ut_progress pr;
     run_record rec;
-    open_checkpoint("eval", resume, &m, &tc, &pr, &rec);
-    ut_model_freeze(&m);   /* evaluation needs no gradient or AdamW buffers */
+    open_checkpoint("eval", resume, &m, &tc, &pr, &rec);   /* frozen: no gradient or AdamW buffers */
     val_path = recorded_path(val_path, &rec.val, "val");
     free(rec.runs);
     if (!val_path) die("no --val FILE given, and the run recorded none");
