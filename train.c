@@ -1356,9 +1356,12 @@ static void zero_setup(run *r) {
     if (g) m->grads = g;
     r->zm = (ut_float *)calloc(r->shard, sizeof(ut_float));
     r->zv = (ut_float *)calloc(r->shard, sizeof(ut_float));
+#ifndef UT_GPU   /* the reduce-scatter's landing place (the GPU build reduces in place, on the GPU) */
     r->zg = (ut_float *)calloc(r->shard, sizeof(ut_float));
+    if (!r->zg) die("out of memory for --zero 1");
+#endif
     r->znorm = (double *)calloc(r->padded / CH, sizeof(double));
-    if (!p || !g || !r->zm || !r->zv || !r->zg || !r->znorm) die("out of memory for --zero 1");
+    if (!p || !g || !r->zm || !r->zv || !r->znorm) die("out of memory for --zero 1");
     memset(m->params + P, 0, (r->padded - P) * sizeof(ut_float));
     memset(m->grads + P, 0, (r->padded - P) * sizeof(ut_float));
     for (int k = 0; k < UT_NUM_TENSORS; k++) { m->p[k] = m->params + off[k]; m->g[k] = m->grads + off[k]; }
@@ -1383,8 +1386,8 @@ static void zero_setup(run *r) {
    is a collective), then rank 0 writes. */
 static void save_checkpoint(run *r, const char *path) {
     ut_model *m = &r->m;
-    if (m->lora) {   /* a LoRA run saves its adapter (one process: see train_setup) */
-        if (ut_lora_save(path, m->lora, &m->cfg, &r->s.tc, &r->pr, g_lora_base)) die("%s", ut_error());
+    if (m->lora) {   /* a LoRA run saves its adapter; every rank holds the same one (see train_step) */
+        if (g_comm.rank == 0 && ut_lora_save(path, m->lora, &m->cfg, &r->s.tc, &r->pr, g_lora_base)) die("%s", ut_error());
         return;
     }
     if (!r->s.zero) {
@@ -1443,14 +1446,17 @@ static int check_state(const run *r) {
 
 /* UT_CHECKSUMS=1 (tests, lesson 16): after every step each rank prints a
    checksum of its weights to stderr, "checksum step S rank R: HEX"; every
-   rank must print the same one (and ./train the same as ./train_mpi). */
+   rank must print the same one (and ./train the same as ./train_mpi). A
+   LoRA run's weights are its adapter's (the base does not change). */
 static void print_checksum(const run *r, int s1) {
     static int on = -1;
     if (on < 0) on = getenv("UT_CHECKSUMS") && atoi(getenv("UT_CHECKSUMS")) > 0;
     if (!on) return;
     uint64_t h = 1469598103934665603ull;   /* FNV-1a 64 over the weights' bytes */
-    const unsigned char *b = (const unsigned char *)r->m.params;
-    for (size_t i = 0; i < r->m.n_params * sizeof(ut_float); i++) { h ^= b[i]; h *= 1099511628211ull; }
+    const ut_lora *lo = r->m.lora;
+    const unsigned char *b = (const unsigned char *)(lo ? lo->params : r->m.params);
+    size_t n = lo ? lo->n_params : r->m.n_params;
+    for (size_t i = 0; i < n * sizeof(ut_float); i++) { h ^= b[i]; h *= 1099511628211ull; }
     fprintf(stderr, "checksum step %d rank %d: %016llx\n", s1, g_comm.rank, (unsigned long long)h);
 }
 
@@ -1506,8 +1512,9 @@ static int train_setup(run *r, int argc, char **argv) {
                    fb / qb, 4.0 * r->m.n_params / 1e6);
         }
     }
-    if (r->m.lora && g_comm.world > 1)   /* its adapter update is not sharded or summed over ranks yet */
-        die("a LoRA run takes one process (./train); data-parallel LoRA is not supported yet");
+    if (r->m.lora && r->s.zero)   /* the adapter's AdamW state is small: nothing to shard */
+        die("--zero 1 shards the AdamW state of the whole model; a LoRA run's is %.2f MB (its adapter's): leave --zero out",
+            8.0 * r->m.lora->n_params / 1e6);
 #ifdef UT_GPU
     if (r->m.lora) die("LoRA runs on the CPU (./train) for now: train_gpu has no LoRA kernels yet");
 #endif
@@ -1669,8 +1676,10 @@ static step_result train_step(run *r, int step) {
     for (int a = 0; a < accum; a++) { st.loss += mb[a * 3]; st.aux += mb[a * 3 + 1]; st.z += mb[a * 3 + 2]; }
     for (int i = 0; moe && i < LE; i++) r->load[i] += count[i];
     st.loss /= accum; st.aux /= accum; st.z /= accum;
-    if (m->lora) st.grad_norm = ut_lora_adamw_step(m->lora, tc, st.lr, step + 1);   /* one process: train_setup */
-    else if (!r->s.zero) {
+    if (m->lora) {   /* the adapter's gradient, summed over the ranks; every rank makes the same update */
+        comm_allreduce_sum_f32(&g_comm, G, P);
+        st.grad_norm = ut_lora_adamw_step(m->lora, tc, st.lr, step + 1);
+    } else if (!r->s.zero) {
         /* every rank: the whole step's gradient (on several GPUs begun during
            the backward, layer by layer; this then waits for it: train_gpu.h) */
         comm_allreduce_sum_f32(&g_comm, m->grads, m->n_params);

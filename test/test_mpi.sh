@@ -11,7 +11,9 @@
 #   - kill -9 of one rank ends the whole job within 20 s, and mpirun names
 #     the rank; an error on one rank only (a bad token file given to rank 1)
 #     ends the job with that rank's error line, no hang;
-#   - a checkpoint whose micro-batches the ranks cannot share is refused.
+#   - a checkpoint whose micro-batches the ranks cannot share is refused;
+#   - LoRA and QLoRA fine-tuning: 2 ranks = one process with --grad-accum 2,
+#     bit for bit (adapter.bin, losses, the adapter after every step).
 # Every mpirun is wrapped in `timeout`, so a hang is a FAIL, never a stuck test.
 # SKIP lines when mpirun or $BIN/train_mpi is missing (make train_mpi; Debian:
 # apt-get install openmpi-bin libopenmpi-dev).
@@ -92,6 +94,42 @@ out=$("${MPIRUN[@]}" -np 2 "$MPI" --resume "$D/odd" 2>&1); rc=$?
 if [ $rc -ne 0 ] && echo "$out" | grep -q "3 micro-batches per step, which 2 ranks cannot share"; then
   pass mpi_uneven_accum_refused "$(echo "$out" | grep -m1 'error:')"
 else fail mpi_uneven_accum_refused "exit $rc: $(echo "$out" | tail -2)"; fi
+
+# LoRA fine-tuning on 2 ranks (base: one/, frozen): each rank's adapter
+# gradient is summed over the ranks, every rank makes the same update; the
+# adapter (and its AdamW moments) after 20 steps, the losses, and the
+# adapter's checksum after every step equal one process with --grad-accum 2;
+# the same with the base held as int8 (QLoRA), and stopped at step 8 by 2
+# ranks then resumed by one process. --zero 1 has nothing to shard: refused.
+LORA=(--init-from "$D/one" --lora-rank 4 --lora-alpha 8 --train "$D/train.bin" --steps 20 --batch 4 --eval-every 0 --save-every 0)
+# same_adapter NAME REF DIR: DIR's losses and adapter.bin are REF's
+same_adapter() {
+  if [ "$(train_losses "$3/metrics.jsonl" | wc -l)" != 20 ]; then fail "$1" "$3/metrics.jsonl has $(train_losses "$3/metrics.jsonl" | wc -l) train rows, not 20"
+  elif ! cmp -s <(train_losses "$2/metrics.jsonl") <(train_losses "$3/metrics.jsonl"); then
+    fail "$1" "losses differ: $(diff <(train_losses "$2/metrics.jsonl") <(train_losses "$3/metrics.jsonl") | head -4 | tr '\n' ' ')"
+  elif ! cmp -s "$2/adapter.bin" "$3/adapter.bin"; then fail "$1" "the losses agree but adapter.bin differs: $(cmp "$2/adapter.bin" "$3/adapter.bin")"
+  else pass "$1" "20 losses and adapter.bin (the adapter, its AdamW moments) bit-identical to one process"; fi
+}
+for q in f32 int8; do
+  QA=(); [ $q = int8 ] && QA=(--base-dtype int8 --group 16)
+  UT_CHECKSUMS=1 $TRAIN "${LORA[@]}" "${QA[@]}" --grad-accum 2 --out "$D/lora1_$q" > "$D/lora1_$q.log" 2> "$D/lora1_$q.err" &&
+  UT_CHECKSUMS=1 "${MPIRUN[@]}" -np 2 "$MPI" "${LORA[@]}" "${QA[@]}" --out "$D/lora2_$q" > "$D/lora2_$q.log" 2> "$D/lora2_$q.err" ||
+    { fail "mpi_lora_2ranks_$q" "$(tail -n 3 "$D/lora1_$q.err" "$D/lora2_$q.err" | tr '\n' ' ')"; continue; }
+  same_adapter "mpi_lora_2ranks_equal_grad_accum_2_$q" "$D/lora1_$q" "$D/lora2_$q"
+  c0=$(checksums "$D/lora2_$q.err" 0) c1=$(checksums "$D/lora2_$q.err" 1) ref=$(checksums "$D/lora1_$q.err" 0)
+  if [ "$(echo "$c0" | grep -c .)" = 20 ] && [ "$c0" = "$c1" ] && [ "$c0" = "$ref" ]; then
+    pass "mpi_lora_checksums_$q" "the adapter's checksum after each of 20 steps is the same on both ranks and in one process"
+  else fail "mpi_lora_checksums_$q" "$(echo "$c0" | grep -c .) lines; rank 0/rank 1/one process: $(echo "$c0" | tail -n 1) / $(echo "$c1" | tail -n 1) / $(echo "$ref" | tail -n 1)"; fi
+done
+grep -q "^lora: rank 4" "$D/lora2_f32.log" && [ "$(grep -c '^lora:' "$D/lora2_f32.log")" = 1 ] &&
+  pass mpi_lora_rank0_prints "$(grep '^lora:' "$D/lora2_f32.log" | cut -c1-60)..." || fail mpi_lora_rank0_prints "$(grep -c '^lora:' "$D/lora2_f32.log") lora lines"
+"${MPIRUN[@]}" -np 2 "$MPI" "${LORA[@]}" --stop-at 8 --out "$D/lora21" > "$D/lora21.log" 2>&1 &&
+  $TRAIN --resume "$D/lora21" >> "$D/lora21.log" 2>&1 &&
+  same_adapter mpi_lora_resume_2_ranks_then_1 "$D/lora1_f32" "$D/lora21" || fail mpi_lora_resume_2_ranks_then_1 "$(tail -n 3 "$D/lora21.log")"
+out=$("${MPIRUN[@]}" -np 2 "$MPI" "${LORA[@]}" --zero 1 --out "$D/loraz" 2>&1); rc=$?
+if [ $rc -ne 0 ] && [ $rc -ne 124 ] && echo "$out" | grep -q "error: .*--zero 1 .* a LoRA run's is"; then
+  pass mpi_lora_zero_refused "$(echo "$out" | grep -m1 'error:')"
+else fail mpi_lora_zero_refused "exit $rc: $(echo "$out" | tail -n 2 | tr '\n' ' ')"; fi
 
 # kill -9 of rank 1 in mid-run: mpirun ends the job and names the rank
 "${MPIRUN[@]}" -np 2 "$MPI" "${MODEL[@]}" --steps 1000000 --out "$D/kill" > "$D/kill.log" 2>&1 &
