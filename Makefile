@@ -148,14 +148,15 @@ clean:
 #   FP32=1            every tensor in fp32 (the parity build); default bf16
 #   NCCL=1            several GPUs and machines (comm.h's NCCL backend; launched
 #                     by torchrun-style variables or srun: README, "Training on
-#                     several processes"). The default where CUDA_HOME has nccl.h;
+#                     several processes"). The default where nccl.h is found
+#                     (CUDA_HOME/include or /usr/include);
 #                     NCCL= builds the single-GPU trainer without it.
 #   MPI=1             also launched by mpirun (the NCCL id goes over MPI; needs
 #                     NCCL and Open MPI's mpicc)
 # nvcc comes from PATH, else /usr/local/cuda/bin/nvcc. Compiling needs no GPU.
 NVCC      ?= $(shell command -v nvcc 2>/dev/null || echo /usr/local/cuda/bin/nvcc)
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
-NCCL      ?= $(if $(wildcard $(CUDA_HOME)/include/nccl.h),1,)
+NCCL      ?= $(if $(wildcard $(CUDA_HOME)/include/nccl.h /usr/include/nccl.h),1,)
 MPI       ?=
 GPU_ARCH  ?= 80 90
 FP32      ?=
@@ -198,7 +199,8 @@ bench-gpu: $(BUILD)/bench_gpu
 	$(BUILD)/bench_gpu $(BENCH_GPU_ARGS)
 
 # make gpu-check: the one command a session with a GPU runs: builds, runs
-# test-gpu, the command line CPU vs GPU, and bench-gpu; logs to $OUT or
+# the GPU parity tests, test_gpu.sh's NCCL checks, the command line CPU vs
+# GPU, and bench-gpu; logs to $OUT or
 # gpu-check/ (tools/gpu_check.sh). About 5 minutes on an H100/H200.
 gpu-check:
 	@bash tools/gpu_check.sh

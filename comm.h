@@ -152,14 +152,19 @@ _Noreturn static void comm_nccl_fail(ut_comm *c, const char *fmt, ...) {
 }
 
 /* A non-blocking NCCL call may answer ncclInProgress: wait (bounded) until
-   NCCL has finished taking it, as NCCL asks before the next call. */
+   NCCL has finished taking it, as NCCL asks before the next call. With a
+   non-blocking communicator every collective answers so (NCCL hands the
+   launch to a thread of its own), and that thread takes microseconds: poll
+   every 20 us, not every millisecond, or each layer's all-reduce of the
+   overlapped backward would cost the host a millisecond. */
 static void comm_nccl_settle(ut_comm *c, ncclResult_t r, const char *what) {
     double t0 = comm_nccl_now();
+    struct timespec nap = {0, 20000};
     while (r == ncclInProgress) {
         if (comm_nccl_now() - t0 > c->timeout_s)
             comm_nccl_fail(c, "NCCL %s did not finish within %g s (UT_NCCL_TIMEOUT): another rank has died or hangs; "
                            "aborting", what, c->timeout_s);
-        rv_sleep_ms(1);
+        nanosleep(&nap, NULL);
         ncclCommGetAsyncError(c->nccl, &r);
     }
     if (r != ncclSuccess)
@@ -197,17 +202,24 @@ static int comm_on_gpu(const void *p) {
     return a.type == cudaMemoryTypeDevice || a.type == cudaMemoryTypeManaged;
 }
 
-/* The GPU buffer to use for `bytes` bytes at p, placed at `at` bytes into
-   the scratch buffer if p is on the host (copied there when `in`). */
-static void *comm_gpu_view(ut_comm *c, const void *p, size_t bytes, size_t at, int in) {
-    if (comm_on_gpu(p)) return (void *)p;
-    if (at + bytes > c->stage_bytes) {   /* grow the scratch (rare: sizes repeat every step) */
+/* Makes the scratch buffer at least `bytes` long (its contents are lost:
+   call it before the first copy into it). */
+static void comm_stage_reserve(ut_comm *c, size_t bytes) {
+    if (bytes > c->stage_bytes) {   /* grow the scratch (rare: sizes repeat every step) */
         comm_cuda(c, cudaStreamSynchronize(c->stream), "waiting for the collectives");
         if (c->stage) cudaFree(c->stage);
         c->stage = NULL;
-        c->stage_bytes = 2 * (at + bytes);
+        c->stage_bytes = 2 * bytes;
         comm_cuda(c, cudaMalloc(&c->stage, c->stage_bytes), "GPU scratch for a collective");
     }
+}
+/* The GPU buffer to use for `bytes` bytes at p, placed at `at` bytes into
+   the scratch buffer if p is on the host (copied there when `in`). Two views
+   in one collective: reserve room for both first (comm_stage_reserve), or
+   the second could move the scratch and lose what the first copied. */
+static void *comm_gpu_view(ut_comm *c, const void *p, size_t bytes, size_t at, int in) {
+    if (comm_on_gpu(p)) return (void *)p;
+    comm_stage_reserve(c, at + bytes);
     char *d = (char *)c->stage + at;
     if (in) comm_cuda(c, cudaMemcpyAsync(d, p, bytes, cudaMemcpyHostToDevice, c->stream), "copy to the GPU");
     return d;
@@ -255,10 +267,14 @@ static inline int comm_init(ut_comm *c, int *argc, char ***argv) {
     int ngpu = 0;
     if (cudaGetDeviceCount(&ngpu) != cudaSuccess || ngpu == 0)
         comm_nccl_fail(c, "no CUDA GPU found: each rank of train_gpu needs one");
-    if (local >= ngpu)
+    /* local rank k takes GPU k; a rank that sees a single GPU takes it (a
+       launcher that gives each rank its own, e.g. srun --gpus-per-task=1,
+       sets CUDA_VISIBLE_DEVICES per rank: NCCL refuses two ranks on one GPU) */
+    int dev = ngpu == 1 ? 0 : local;
+    if (dev >= ngpu)
         comm_nccl_fail(c, "local rank %d needs GPU %d, this machine shows %d (CUDA_VISIBLE_DEVICES?): start at most %d "
                        "ranks per machine", local, local, ngpu, ngpu);
-    comm_cuda(c, cudaSetDevice(local), "cudaSetDevice");   /* before anything else touches the GPU */
+    comm_cuda(c, cudaSetDevice(dev), "cudaSetDevice");   /* before anything else touches the GPU */
     /* non-blocking: no implicit waits between this stream and the default
        one (the event c->computed orders them, see ORDER above) */
     comm_cuda(c, cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking), "creating the collectives' stream");
@@ -285,14 +301,14 @@ static inline int comm_init(ut_comm *c, int *argc, char ***argv) {
         ncclGetVersion(&v);
 #ifdef UT_MPI
         printf("nccl: %d rank%s joined (NCCL %d, the id sent over MPI); rank 0 on GPU %d\n", c->world, c->world > 1 ? "s" : "", v,
-               local);
+               dev);
 #else
         if (c->launch.file[0])
             printf("nccl: %d rank%s joined (NCCL %d, the id through the file %s); rank 0 on GPU %d\n", c->world,
-                   c->world > 1 ? "s" : "", v, c->launch.file, local);
+                   c->world > 1 ? "s" : "", v, c->launch.file, dev);
         else
             printf("nccl: %d rank%s joined (NCCL %d, the id through %s:%d); rank 0 on GPU %d\n", c->world,
-                   c->world > 1 ? "s" : "", v, c->launch.addr, c->launch.port, local);
+                   c->world > 1 ? "s" : "", v, c->launch.addr, c->launch.port, dev);
 #endif
     }
     return 0;
@@ -334,6 +350,8 @@ static inline void comm_finalize(ut_comm *c) {
     c->stage = NULL;
     if (c->computed) cudaEventDestroy(c->computed);
     c->computed = NULL;
+    if (c->stream) cudaStreamDestroy(c->stream);
+    c->stream = NULL;
 #ifdef UT_MPI
     MPI_Finalize();
 #endif
@@ -362,6 +380,7 @@ static inline void comm_reduce_scatter_sum_f32(ut_comm *c, const float *x, float
     size_t bytes = block * sizeof(float);
     if (!c->nccl) { if (out != x) memmove(out, x, bytes); return; }
     comm_nccl_begin(c);
+    comm_stage_reserve(c, bytes * ((size_t)c->world + 1));   /* room for both views below */
     const void *dx = comm_gpu_view(c, x, bytes * (size_t)c->world, 0, 1);
     void *dout = comm_gpu_view(c, out, bytes, bytes * (size_t)c->world, 0);
     comm_nccl_settle(c, ncclReduceScatter(dx, dout, block, ncclFloat, ncclSum, c->nccl, c->stream), "reduce-scatter");

@@ -1452,6 +1452,9 @@ static void print_checksum(const run *r, int s1) {
     static int on = -1;
     if (on < 0) on = getenv("UT_CHECKSUMS") && atoi(getenv("UT_CHECKSUMS")) > 0;
     if (!on) return;
+#ifdef UT_GPU   /* the weights are on the GPU: bring them to r->m.params first */
+    if (!r->m.lora && ut_model_download_gpu(&r->m)) die("%s", ut_gpu_error());
+#endif
     uint64_t h = 1469598103934665603ull;   /* FNV-1a 64 over the weights' bytes */
     const ut_lora *lo = r->m.lora;
     const unsigned char *b = (const unsigned char *)(lo ? lo->params : r->m.params);
@@ -1786,24 +1789,38 @@ static int eval_batches_for(int all, int B, int T, long long tokens) {
 /* Mean cross-entropy over `batches` of the `all` batches (see above).
    ut_batch_sequential is deterministic and never touches the training rng.
    final = 1: a progress line on the terminal, and Ctrl-C stops it early.
-   Returns the mean over the *done batches it read (NaN if none). */
+   Returns the mean over the *done batches it read (NaN if none).
+   Several ranks share the batches: in each round of W batches rank r reads
+   batch (round start + r) into its slot of `losses` (zero elsewhere); the
+   sum over the ranks then holds every batch's loss exactly (x + 0 = x), and
+   every rank adds them in batch order: the very number one process gets,
+   in 1/W of the time. Whether to stop (Ctrl-C) is decided by all the ranks
+   together, once a round, so that they all stop after the same batch. */
 static double evaluate(ut_model *m, const ut_tokens *val, int B, int T, int batches, int all, int *in, int *tgt,
                        int final, int *done) {
     double sum = 0, t0 = now_s(), drawn = 0;
-    int i = 0;
+    int i = 0, W = g_comm.world;
+    double *losses = (double *)calloc(batches > 0 ? (size_t)batches : 1, sizeof(double));
+    if (!losses) die("out of memory for %d evaluation losses", batches);
     if (final && !tty) {   /* a log file: say what is coming (a terminal gets a live line) */
-        printf("final evaluation: %d batches of %d tokens\n", batches, B * T);
+        printf("final evaluation: %d batches of %d tokens%s\n", batches, B * T, W > 1 ? ", shared by the ranks" : "");
         fflush(stdout);
     }
-    for (; i < batches && !(final && interrupted); i++) {
-        ut_batch_sequential(val, (uint64_t)i * all / batches, B, T, in, tgt);
-        double loss = ut_model_forward(m, in, tgt, B, T);
-        if (loss < 0) die("%s", ut_error());
-        sum += loss;
+    while (i < batches) {
+        int stop = final && interrupted;
+        if (W > 1) stop = comm_any(&g_comm, stop);
+        if (stop) break;
+        int b = i + g_comm.rank;   /* this rank's batch of the round */
+        if (b < batches) {
+            ut_batch_sequential(val, (uint64_t)b * all / batches, B, T, in, tgt);
+            losses[b] = ut_model_forward(m, in, tgt, B, T);
+            if (losses[b] < 0) die("%s", ut_error());
+        }
+        i = batches - i < W ? batches : i + W;   /* batches 0 .. i-1 are read (by some rank) */
         if (final && tty && now_s() - drawn > 0.2) {
             char eta[32];
-            fmt_duration(eta, sizeof eta, (now_s() - t0) / (i + 1) * (batches - i - 1));
-            printf("\r\033[Kfinal evaluation: %d/%d batches of %d tokens  ETA %s  (Ctrl-C stops it)", i + 1, batches,
+            fmt_duration(eta, sizeof eta, (now_s() - t0) / i * (batches - i));
+            printf("\r\033[Kfinal evaluation: %d/%d batches of %d tokens  ETA %s  (Ctrl-C stops it)", i, batches,
                    B * T, eta);
             fflush(stdout);
             progress_shown = 1;
@@ -1811,6 +1828,9 @@ static double evaluate(ut_model *m, const ut_tokens *val, int B, int T, int batc
         }
     }
     clear_progress();
+    if (W > 1 && i) comm_allreduce_sum_f64(&g_comm, losses, (size_t)i);
+    for (int k = 0; k < i; k++) sum += losses[k];
+    free(losses);
     *done = i;
     return i ? sum / i : NAN;
 }
@@ -2860,7 +2880,14 @@ int main(int argc, char **argv) {
     if (g_comm.rank > 0 && !freopen("/dev/null", "w", stdout)) die("cannot send rank %d's output to /dev/null", g_comm.rank);
     g_argc = argc; g_argv = argv;
     int rc;
-    if (argc > 1 && !strcmp(argv[1], "sample")) rc = sample_main(argc - 2, argv + 2);
+    /* under a launcher: training and eval use every rank (they share the
+       work); the other commands are one process's job, and rank 0 does it
+       alone (the others would write the same files at the same time) */
+    const char *cmd = argc > 1 ? argv[1] : "";
+    int one = !strcmp(cmd, "sample") || !strcmp(cmd, "dashboard") || !strcmp(cmd, "report") ||
+              !strcmp(cmd, "export") || !strcmp(cmd, "import") || !strcmp(cmd, "merge");
+    if (one && g_comm.rank > 0) rc = 0;
+    else if (argc > 1 && !strcmp(argv[1], "sample")) rc = sample_main(argc - 2, argv + 2);
     else if (argc > 1 && !strcmp(argv[1], "eval")) rc = eval_main(argc - 2, argv + 2);
     else if (argc > 1 && !strcmp(argv[1], "dashboard")) rc = dashboard_main(argc - 2, argv + 2);   /* dashboard.h */
     else if (argc > 1 && !strcmp(argv[1], "report")) rc = report_main(argc - 2, argv + 2);         /* dashboard.h */

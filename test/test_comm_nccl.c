@@ -14,7 +14,11 @@
      started all-reduce  the overlap: two GPU buffers filled by copies queued
                          on the default stream just before, started in one
                          group, then waited for -> the all-reduce's sums
-                         (the collective must wait for those copies)
+                         (the collective must wait for those copies); and,
+                         what one rank can see too (its sum changes
+                         nothing): behind a 300 ms pause queued on the
+                         default stream, the collectives' stream is still
+                         busy 100 ms after the start (it waits for the pause)
      all-gather          block r = r + 1         -> block q holds q + 1
      broadcast           x = r (root 0)          -> 0 everywhere
      any                 flag = (r == W-1)       -> 1 everywhere
@@ -31,6 +35,13 @@ static void report(int ok, const char *name) {
     if (!ok) { printf("FAIL nccl_w%d_%s (rank %d)\n", C.world, name, C.rank); n_fail++; }
     else if (C.rank == 0) printf("PASS nccl_w%d_%s\n", C.world, name);
     fflush(stdout);
+}
+
+/* a pause on a stream: a host function that sleeps (it calls no CUDA) */
+static void CUDART_CB pause_300ms(void *arg) {
+    (void)arg;
+    struct timespec t = {0, 300000000L};
+    nanosleep(&t, NULL);
 }
 
 /* a host array of n floats, or its GPU copy */
@@ -105,14 +116,20 @@ int main(void) {
         for (size_t i = 0; i < big; i++) pin[i] = (float)(r + i % 1000);
         cudaMemset(a, 0, big * sizeof(float));
         cudaMemset(b, 0, n * sizeof(float));
+        cudaDeviceSynchronize();
+        cudaLaunchHostFunc(0, pause_300ms, NULL);   /* the "backward" still running */
         cudaMemcpyAsync(a, pin, big * sizeof(float), cudaMemcpyHostToDevice, 0);
         cudaMemcpyAsync(b, pin, n * sizeof(float), cudaMemcpyHostToDevice, 0);
         float *bufs[2] = {a, b};
         size_t counts[2] = {big, n};
         comm_allreduce_start(&C, bufs, counts, 2);
+        struct timespec t100 = {0, 100000000L};
+        nanosleep(&t100, NULL);
+        int waited = cudaStreamQuery(C.stream) == cudaErrorNotReady;   /* still behind the pause */
         comm_allreduce_wait(&C);
         cudaMemcpy(pin, a, big * sizeof(float), cudaMemcpyDeviceToHost);
-        ok = C.started == 0;
+        if (!waited) printf("  (the collectives' stream was idle 100 ms after the start: it did not wait for the default stream)\n");
+        ok = C.started == 0 && waited;
         for (size_t i = 0; i < big; i++) ok &= pin[i] == (float)(W * (i % 1000) + W * (W - 1) / 2);
         cudaMemcpy(pin, b, n * sizeof(float), cudaMemcpyDeviceToHost);
         for (size_t i = 0; i < n; i++) ok &= pin[i] == (float)(W * (i % 1000) + W * (W - 1) / 2);
@@ -131,7 +148,8 @@ int main(void) {
     int v[4] = {(int)r, (int)r, (int)r, (int)r};
     comm_broadcast(&C, v, sizeof v, 0);
     report(v[0] == 0 && v[3] == 0, "broadcast_host");
-    report(comm_any(&C, r == W - 1) == 1 && comm_any(&C, 0) == 0, "any");
+    int any1 = comm_any(&C, r == W - 1), any0 = comm_any(&C, 0);   /* both on every rank, whatever the first gave */
+    report(any1 == 1 && any0 == 0, "any");
     comm_barrier(&C);
     report(1, "barrier");
     free(h);

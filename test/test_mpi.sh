@@ -12,6 +12,8 @@
 #     the rank; an error on one rank only (a bad token file given to rank 1)
 #     ends the job with that rank's error line, no hang;
 #   - a checkpoint whose micro-batches the ranks cannot share is refused;
+#   - evaluation is shared by the ranks and gives one process's numbers;
+#     `sample` under mpirun runs on rank 0 alone;
 #   - LoRA and QLoRA fine-tuning: 2 ranks = one process with --grad-accum 2,
 #     bit for bit (adapter.bin, losses, the adapter after every step).
 # Every mpirun is wrapped in `timeout`, so a hang is a FAIL, never a stuck test.
@@ -87,6 +89,36 @@ n=$(grep -c '^train: L=' "$D/two_z0.log")
 $TRAIN "${ARGS[@]}" --grad-accum 2 --stop-at 25 --out "$D/r12" > "$D/r12.log" 2>&1 &&
   "${MPIRUN[@]}" -np 2 "$MPI" --resume "$D/r12" >> "$D/r12.log" 2>&1 &&
   same_run "$D/r12" mpi_resume_1_then_2_ranks || fail mpi_resume_1_then_2_ranks "$(tail -3 "$D/r12.log")"
+
+# evaluation is shared: each rank reads every other batch and the losses are
+# summed in batch order, so the periodic and final val_loss rows of 2 ranks
+# equal one process's to the last digit, and `train eval` on 2 ranks prints
+# the same line as ./train eval (5 batches: an odd count, rank 1 idle once)
+tail -n 300 "$D/text.txt" > "$D/valtext.txt"
+$TOK encode --model "$D/tok" --input "$D/valtext.txt" --output "$D/val.bin" > /dev/null 2>&1
+EV=(--train "$D/train.bin" --val "$D/val.bin" --layers 2 --dim 32 --heads 4 --kv-heads 2 --ffn 64 --experts 4 --top-k 2
+    --seq 32 --batch 4 --lr 3e-3 --warmup 5 --eval-every 10 --eval-batches 5 --save-every 0 --steps 30)
+vals() { grep val_loss "$1" | sed 's/,"elapsed_s":[0-9.]*//'; }
+$TRAIN "${EV[@]}" --grad-accum 2 --out "$D/ev1" > "$D/ev1.log" 2>&1 &&
+  "${MPIRUN[@]}" -np 2 "$MPI" "${EV[@]}" --out "$D/ev2" > "$D/ev2.log" 2>&1 || fail mpi_eval_shared "$(tail -n 3 "$D/ev1.log" "$D/ev2.log" | tr '\n' ' ')"
+n=$(vals "$D/ev1/metrics.jsonl" | grep -c .)
+if [ "$n" = 5 ] && [ "$(vals "$D/ev1/metrics.jsonl")" = "$(vals "$D/ev2/metrics.jsonl")" ]; then
+  pass mpi_eval_shared "4 periodic and the final val_loss rows of 2 ranks = one process ($(vals "$D/ev2/metrics.jsonl" | tail -n 1))"
+else fail mpi_eval_shared "$n rows; one process / 2 ranks: $(vals "$D/ev1/metrics.jsonl" | tail -n 1) / $(vals "$D/ev2/metrics.jsonl" | tail -n 1)"; fi
+e1=$($TRAIN eval --resume "$D/ev1" --eval-tokens 0 2>&1 | grep '^eval:' | sed 's/; [0-9.]* s$//')
+e2=$("${MPIRUN[@]}" -np 2 "$MPI" eval --resume "$D/ev1" --eval-tokens 0 2>&1 | tr '\r' '\n' | sed 's/\x1b\[K//g' | grep '^eval:' | sed 's/; [0-9.]* s$//')
+[ -n "$e1" ] && [ "$e1" = "$e2" ] && pass mpi_eval_command_shared "$e2" || fail mpi_eval_command_shared "one process: '$e1'; 2 ranks: '$e2'"
+
+# the one-process commands (sample, export, merge, ...) under mpirun: rank 0
+# alone runs them, so the text is printed once and files are written once
+s1=$($TRAIN sample --resume "$D/ev1" --tokens 30 --seed 7 2>/dev/null)
+s2=$("${MPIRUN[@]}" -np 2 "$MPI" sample --resume "$D/ev1" --tokens 30 --seed 7 2>/dev/null); rc=$?
+# --probs to standard error: one rank writes it once; two would write it twice
+b1=$($TRAIN sample --resume "$D/ev1" --tokens 30 --seed 7 --probs /dev/stderr 2>&1 >/dev/null | wc -c)
+b2=$("${MPIRUN[@]}" -np 2 "$MPI" sample --resume "$D/ev1" --tokens 30 --seed 7 --probs /dev/stderr 2>&1 >/dev/null | wc -c)
+[ $rc -eq 0 ] && [ -n "$s1" ] && [ "$s1" = "$s2" ] && [ "$b1" -gt 0 ] && [ "$b1" = "$b2" ] &&
+  pass mpi_sample_rank0_alone "the text of ./train sample, and its --probs written once ($b2 bytes)" ||
+  fail mpi_sample_rank0_alone "exit $rc; probs bytes $b1 vs $b2; one process: '$(echo "$s1" | head -c 80)'; 2 ranks: '$(echo "$s2" | head -c 160)'"
 
 # a step of 3 micro-batches cannot be shared by 2 ranks
 $TRAIN "${ARGS[@]}" --grad-accum 3 --stop-at 1 --out "$D/odd" > /dev/null 2>&1

@@ -9,9 +9,10 @@
 #      file and flags (a tiny MoE + GQA + window model): the first 20 losses
 #      within 1%; --stop-at + --resume on the GPU continues bit for bit; a CPU
 #      run stopped halfway and resumed by ./train_gpu continues within 1%
-#   4. data parallelism through NCCL at world size 1 (one GPU): a torchrun-style
-#      launch by hand and mpirun -np 1 give the checkpoint of the run alone, byte
-#      for byte; the NCCL path's cost in tokens/s (at most 3%)
+#   4. data parallelism through NCCL (test/test_gpu.sh --nccl: world size 1 =
+#      alone byte for byte, overlap on/off, ZeRO-1; 2 ranks with 2 GPUs); a
+#      torchrun-style launch by hand and mpirun -np 1 give the checkpoint of the
+#      run alone, byte for byte; the NCCL path's cost in tokens/s (at most 3%)
 #   5. bench_gpu: G1, G2 and attention alone (bench/bench_gpu.cu)
 # Each part has a time limit (timeout); the whole is meant to finish in about
 # 5 minutes on an H100/H200, 8 at most. Logs go to $OUT (the device tool's
@@ -92,10 +93,17 @@ if [ $rc -eq 1 ] && grep -q 'no CUDA GPU' "$LOG/cli_no_gpu.log"; then note "PASS
 else note "FAIL cli_no_gpu_message_exit_1 (exit $rc)"; status=1; fi
 
 # ---- 4. data parallelism through NCCL (comm.h, rendezvous.h) --------------------
-# test/test_gpu.sh has already run the NCCL checks (world size 1 = alone, the
-# file rendezvous; with 2 GPUs two ranks and kill -9). Here: a torchrun-style
-# launch by hand, mpirun -np 1 (the MPI=1 build), and the cost of the NCCL
-# path at world size 1 in tokens/s (the issue: at most 3%).
+# test/test_gpu.sh --nccl: the layer's own test (test_comm_nccl), world size 1
+# = the run alone byte for byte (overlapped all-reduce on and off, the file
+# rendezvous), ZeRO-1 on the GPU alone and through NCCL; with 2 GPUs two
+# ranks against --grad-accum 2, with --zero 1, and kill -9 of a rank. Then
+# here: a torchrun-style launch by hand, mpirun -np 1 (the MPI=1 build), and
+# the cost of the NCCL path at world size 1 in tokens/s (the issue: at most 3%).
+timeout 400 bash test/test_gpu.sh --nccl > "$LOG/test_gpu_nccl.log" 2>&1
+rc=$?
+note "test_gpu.sh --nccl: exit $rc, $(grep -c '^PASS' "$LOG/test_gpu_nccl.log") PASS, $(grep -c '^FAIL' "$LOG/test_gpu_nccl.log") FAIL, $(grep -c '^SKIP' "$LOG/test_gpu_nccl.log") SKIP"
+grep -E '^(PASS|FAIL|SKIP)' "$LOG/test_gpu_nccl.log" | tee -a "$LOG/summary.txt"
+[ $rc -eq 0 ] || status=1
 port=$(( 29500 + $$ % 1000 ))
 W1=(env RANK=0 WORLD_SIZE=1 LOCAL_RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port)   # what torchrun would set
 if cli nccl_env_launch "${W1[@]}" ./train_gpu "${ARGS[@]}" --out "$D/env1"; then
