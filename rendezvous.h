@@ -13,8 +13,14 @@
    1. WHO AM I: the launcher's environment variables, read by ut_launch_from_env
         torchrun style   RANK, WORLD_SIZE, LOCAL_RANK (default: RANK, one machine),
                          LOCAL_WORLD_SIZE (default: WORLD_SIZE)
-        Slurm (srun)     SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID,
-                         SLURM_NTASKS_PER_NODE ("4" or "4(x2)": its first number)
+        Slurm (srun)     SLURM_PROCID, SLURM_STEP_NUM_TASKS (srun's count of
+                         the step's tasks; else SLURM_NTASKS), SLURM_LOCALID,
+                         SLURM_NTASKS_PER_NODE ("4" or "4(x2)": its first number).
+                         Slurm also sets SLURM_PROCID=0 (and SLURM_NTASKS, if the
+                         job asked for tasks) in a batch script and in an
+                         salloc shell, where the program was started by the
+                         shell, not by srun: one task (or no count) is a
+                         single process, as a plain start is
         none of them     rank 0 of 1: a single process, no rendezvous
       RANK/WORLD_SIZE win over the Slurm names when both are set (torchrun
       inside an sbatch job). Every value must be a whole number, and
@@ -137,9 +143,12 @@ static inline int ut_launch_from_env(ut_launch *L, char *err, size_t n) {
     const char *rank_v, *world_v, *local_v, *lworld_v;
     if (getenv("RANK") || getenv("WORLD_SIZE")) {
         L->how = "env"; rank_v = "RANK"; world_v = "WORLD_SIZE"; local_v = "LOCAL_RANK"; lworld_v = "LOCAL_WORLD_SIZE";
-    } else if (getenv("SLURM_PROCID") || getenv("SLURM_NTASKS")) {
-        L->how = "slurm"; rank_v = "SLURM_PROCID"; world_v = "SLURM_NTASKS"; local_v = "SLURM_LOCALID";
-        lworld_v = "SLURM_NTASKS_PER_NODE";
+    } else if (getenv("SLURM_PROCID") || getenv("SLURM_NTASKS") || getenv("SLURM_STEP_NUM_TASKS")) {
+        world_v = getenv("SLURM_STEP_NUM_TASKS") ? "SLURM_STEP_NUM_TASKS" : "SLURM_NTASKS";
+        int w = 1;
+        if (rv_env_int(world_v, 1, 1 << 30, &w, err, n) < 0) return -1;
+        if (w == 1) return 0;   /* one task (a batch script, an salloc shell, srun -n 1): a single process */
+        L->how = "slurm"; rank_v = "SLURM_PROCID"; local_v = "SLURM_LOCALID"; lworld_v = "SLURM_NTASKS_PER_NODE";
     } else {
         return 0;   /* a single process */
     }

@@ -40,7 +40,7 @@ static int free_port(void) {
 
 static void clear_env(void) {
     const char *names[] = {"RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT",
-                           "SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID", "SLURM_NTASKS_PER_NODE", "TORCHELASTIC_RUN_ID",
+                           "SLURM_PROCID", "SLURM_NTASKS", "SLURM_STEP_NUM_TASKS", "SLURM_LOCALID", "SLURM_NTASKS_PER_NODE", "TORCHELASTIC_RUN_ID",
                            "TORCHELASTIC_USE_AGENT_STORE", "UT_RENDEZVOUS", "UT_RENDEZVOUS_TIMEOUT"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) unsetenv(names[i]);
 }
@@ -71,7 +71,7 @@ static void child(const char *env, int fd, int delay_ms) {
     if (rc == 0) rc = ut_rendezvous(&L, blob, BLOB, err, sizeof err);
     for (int i = 0; rc == 0 && i < BLOB; i++)
         if (blob[i] != (unsigned char)i) rc = rv_err(err, sizeof err, "byte %d is %d, rank 0 sent %d", i, blob[i], i);
-    if (rc == 0) snprintf(msg, sizeof msg, "OK %d %d %d %d", L.rank, L.world, L.local_rank, L.local_world);
+    if (rc == 0) snprintf(msg, sizeof msg, "OK %d %d %d %d %s", L.rank, L.world, L.local_rank, L.local_world, L.how);
     else snprintf(msg, sizeof msg, "%s", err);
     ssize_t w = write(fd, msg, strlen(msg));
     (void)w;
@@ -137,8 +137,28 @@ static void test_slurm(void) {
                  "MASTER_ADDR=localhost;MASTER_PORT=%d;UT_RENDEZVOUS_TIMEOUT=5", r, r % 2, port);
     run_ranks(3, env, delay, out);
     int ok = all_ok(3, out, detail, sizeof detail);
-    if (ok && strcmp(out[2], "OK 2 3 0 2")) { ok = 0; snprintf(detail, sizeof detail, "(rank 2 read: %s)", out[2]); }
+    if (ok && strcmp(out[2], "OK 2 3 0 2 slurm")) { ok = 0; snprintf(detail, sizeof detail, "(rank 2 read: %s)", out[2]); }
     check(ok, "slurm_3_ranks_local_id", detail);
+    /* srun's count of the step's tasks wins over the allocation's */
+    int port2 = free_port();
+    for (int r = 0; r < 2; r++)
+        snprintf(env[r], sizeof env[r], "SLURM_PROCID=%d;SLURM_NTASKS=8;SLURM_STEP_NUM_TASKS=2;SLURM_LOCALID=%d;"
+                 "MASTER_ADDR=localhost;MASTER_PORT=%d;UT_RENDEZVOUS_TIMEOUT=5", r, r, port2);
+    run_ranks(2, env, delay, out);
+    ok = all_ok(2, out, detail, sizeof detail);
+    if (ok && strcmp(out[1], "OK 1 2 1 2 slurm")) { ok = 0; snprintf(detail, sizeof detail, "(rank 1 read: %s)", out[1]); }
+    check(ok, "slurm_step_tasks_win", detail);
+    /* a batch script or an salloc shell: Slurm's names with one task, or no
+       count at all, are a single process (no MASTER_ADDR needed, no wait) */
+    const char *one[] = {"SLURM_PROCID=0;SLURM_LOCALID=0", "SLURM_PROCID=0;SLURM_LOCALID=0;SLURM_NTASKS=1",
+                         "SLURM_PROCID=0;SLURM_NTASKS=4;SLURM_STEP_NUM_TASKS=1"};
+    ok = 1;
+    for (int i = 0; i < 3; i++) {
+        snprintf(env[0], sizeof env[0], "%s", one[i]);
+        run_ranks(1, env, delay, out);
+        if (strcmp(out[0], "OK 0 1 0 1 none")) { ok = 0; snprintf(detail, sizeof detail, "(%s: %s)", one[i], out[0]); }
+    }
+    check(ok, "slurm_one_task_is_single_process", detail);
 }
 
 /* the shared file: rank 0 late, the others poll; then an existing file is refused */
@@ -218,7 +238,7 @@ static void test_errors(void) {
     int delay[1] = {0};
     run_ranks(1, env, delay, out);
     snprintf(detail, sizeof detail, "(%s)", out[0]);
-    check(!strcmp(out[0], "OK 0 1 0 1"), "no_launcher_is_world_of_one", detail);
+    check(!strcmp(out[0], "OK 0 1 0 1 none"), "no_launcher_is_world_of_one", detail);
 }
 
 /* rank 0 never comes; rank 0 alone (the others never come); sizes that
