@@ -2,7 +2,8 @@
 # test_mpi.sh — data-parallel training across processes (issue 14, CPU):
 # ./train_mpi on 2 ranks (mpirun) against ./train --grad-accum 2 in one
 # process, on a tiny MoE model and a generated corpus, 50 steps:
-#   - the losses (metrics.jsonl), the weights after EVERY step (a checksum
+#   - the losses and the val_loss rows (metrics.jsonl: the evaluations are
+#     shared by the ranks), the weights after EVERY step (a checksum
 #     each rank prints with UT_CHECKSUMS=1) and the final checkpoint file
 #     (weights and both AdamW moments) are bit-identical — tolerance zero —
 #     without and with --zero 1; every rank prints the same checksum;
@@ -12,8 +13,8 @@
 #     the rank; an error on one rank only (a bad token file given to rank 1)
 #     ends the job with that rank's error line, no hang;
 #   - a checkpoint whose micro-batches the ranks cannot share is refused;
-#   - evaluation is shared by the ranks and gives one process's numbers;
-#     `sample` under mpirun runs on rank 0 alone;
+#   - `train eval` on 2 ranks prints ./train eval's line; `sample` under
+#     mpirun runs on rank 0 alone;
 #   - LoRA and QLoRA fine-tuning: 2 ranks = one process with --grad-accum 2,
 #     bit for bit (adapter.bin, losses, the adapter after every step).
 # Every mpirun is wrapped in `timeout`, so a hang is a FAIL, never a stuck test.
@@ -41,9 +42,14 @@ make_corpus "$D/text.txt" 2000
 $TOK train --input "$D/text.txt" --vocab-size 300 --output "$D/tok" > /dev/null 2>&1 &&
 $TOK encode --model "$D/tok" --input "$D/text.txt" --output "$D/train.bin" > /dev/null 2>&1 ||
   { fail mpi_setup "tokenizer failed"; exit 1; }
-MODEL=(--train "$D/train.bin" --layers 2 --dim 32 --heads 4 --kv-heads 2 --ffn 64 --experts 4 --top-k 2
-       --seq 32 --batch 4 --lr 3e-3 --warmup 5 --eval-every 0 --save-every 0)
-ARGS=("${MODEL[@]}" --steps 50)
+tail -n 300 "$D/text.txt" > "$D/valtext.txt"
+$TOK encode --model "$D/tok" --input "$D/valtext.txt" --output "$D/val.bin" > /dev/null 2>&1 || { fail mpi_setup "encoding the val text failed"; exit 1; }
+NET=(--train "$D/train.bin" --layers 2 --dim 32 --heads 4 --kv-heads 2 --ffn 64 --experts 4 --top-k 2
+     --seq 32 --batch 4 --lr 3e-3 --warmup 5 --save-every 0)
+MODEL=("${NET[@]}" --eval-every 0)
+# the 50-step runs evaluate too (every 10 steps, 5 batches: an odd count, so
+# with 2 ranks rank 1 sits out the last round; and the final evaluation)
+ARGS=("${NET[@]}" --val "$D/val.bin" --eval-every 10 --eval-batches 5 --steps 50)
 
 # checksums LOG RANK: "step hash" for each step, from UT_CHECKSUMS lines of one rank
 checksums() { grep "^checksum step .* rank $2:" "$1" | awk '{print $3, $6}'; }
@@ -53,13 +59,17 @@ UT_CHECKSUMS=1 $TRAIN "${ARGS[@]}" --grad-accum 2 --out "$D/one" > "$D/one.log" 
   { fail mpi_reference "$(tail -2 "$D/one.err")"; exit 1; }
 [ "$(checksums "$D/one.err" 0 | wc -l)" = 50 ] || fail mpi_reference "expected 50 checksum lines, got: $(head -3 "$D/one.err")"
 
-# same_run NAME DIR: DIR's losses and checkpoint are bit-identical to one/'s
+# the val_loss rows of a metrics.jsonl, without their times
+vals() { grep val_loss "$1" | sed 's/,"elapsed_s":[0-9.]*//'; }
+# same_run DIR NAME: DIR's losses, val_loss rows and checkpoint are bit-identical to one/'s
 same_run() {
   if [ "$(train_losses "$1/metrics.jsonl" | wc -l)" != 50 ]; then fail "$2" "$1/metrics.jsonl has $(train_losses "$1/metrics.jsonl" | wc -l) train rows, not 50"
   elif ! cmp -s <(train_losses "$D/one/metrics.jsonl") <(train_losses "$1/metrics.jsonl"); then
     fail "$2" "losses differ: $(diff <(train_losses "$D/one/metrics.jsonl") <(train_losses "$1/metrics.jsonl") | head -4 | tr '\n' ' ')"
   elif ! cmp -s "$D/one/ckpt.bin" "$1/ckpt.bin"; then fail "$2" "the losses agree but ckpt.bin differs: $(cmp "$D/one/ckpt.bin" "$1/ckpt.bin")"
-  else pass "$2" "50 losses and the final checkpoint (weights, AdamW moments) bit-identical to one process"; fi
+  elif [ "$(vals "$D/one/metrics.jsonl" | grep -c .)" != 7 ] || [ "$(vals "$D/one/metrics.jsonl")" != "$(vals "$1/metrics.jsonl")" ]; then
+    fail "$2" "the val_loss rows differ: $(diff <(vals "$D/one/metrics.jsonl") <(vals "$1/metrics.jsonl") | head -4 | tr '\n' ' ')"
+  else pass "$2" "50 losses, 7 val_loss rows (steps 0, 10, ..., 50 and the final evaluation, shared by the ranks) and the final checkpoint (weights, AdamW moments) bit-identical to one process"; fi
 }
 
 for zero in 0 1; do
@@ -90,32 +100,17 @@ $TRAIN "${ARGS[@]}" --grad-accum 2 --stop-at 25 --out "$D/r12" > "$D/r12.log" 2>
   "${MPIRUN[@]}" -np 2 "$MPI" --resume "$D/r12" >> "$D/r12.log" 2>&1 &&
   same_run "$D/r12" mpi_resume_1_then_2_ranks || fail mpi_resume_1_then_2_ranks "$(tail -3 "$D/r12.log")"
 
-# evaluation is shared: each rank reads every other batch and the losses are
-# summed in batch order, so the periodic and final val_loss rows of 2 ranks
-# equal one process's to the last digit, and `train eval` on 2 ranks prints
-# the same line as ./train eval (5 batches: an odd count, rank 1 idle once)
-tail -n 300 "$D/text.txt" > "$D/valtext.txt"
-$TOK encode --model "$D/tok" --input "$D/valtext.txt" --output "$D/val.bin" > /dev/null 2>&1
-EV=(--train "$D/train.bin" --val "$D/val.bin" --layers 2 --dim 32 --heads 4 --kv-heads 2 --ffn 64 --experts 4 --top-k 2
-    --seq 32 --batch 4 --lr 3e-3 --warmup 5 --eval-every 10 --eval-batches 5 --save-every 0 --steps 30)
-vals() { grep val_loss "$1" | sed 's/,"elapsed_s":[0-9.]*//'; }
-$TRAIN "${EV[@]}" --grad-accum 2 --out "$D/ev1" > "$D/ev1.log" 2>&1 &&
-  "${MPIRUN[@]}" -np 2 "$MPI" "${EV[@]}" --out "$D/ev2" > "$D/ev2.log" 2>&1 || fail mpi_eval_shared "$(tail -n 3 "$D/ev1.log" "$D/ev2.log" | tr '\n' ' ')"
-n=$(vals "$D/ev1/metrics.jsonl" | grep -c .)
-if [ "$n" = 5 ] && [ "$(vals "$D/ev1/metrics.jsonl")" = "$(vals "$D/ev2/metrics.jsonl")" ]; then
-  pass mpi_eval_shared "4 periodic and the final val_loss rows of 2 ranks = one process ($(vals "$D/ev2/metrics.jsonl" | tail -n 1))"
-else fail mpi_eval_shared "$n rows; one process / 2 ranks: $(vals "$D/ev1/metrics.jsonl" | tail -n 1) / $(vals "$D/ev2/metrics.jsonl" | tail -n 1)"; fi
-e1=$($TRAIN eval --resume "$D/ev1" --eval-tokens 0 2>&1 | grep '^eval:' | sed 's/; [0-9.]* s$//')
-e2=$("${MPIRUN[@]}" -np 2 "$MPI" eval --resume "$D/ev1" --eval-tokens 0 2>&1 | tr '\r' '\n' | sed 's/\x1b\[K//g' | grep '^eval:' | sed 's/; [0-9.]* s$//')
+# `train eval` on 2 ranks shares the batches too: the line of ./train eval
+e1=$($TRAIN eval --resume "$D/one" --eval-tokens 0 2>&1 | grep '^eval:' | sed 's/; [0-9.]* s$//')
+e2=$("${MPIRUN[@]}" -np 2 "$MPI" eval --resume "$D/one" --eval-tokens 0 2>&1 | tr '\r' '\n' | sed 's/\x1b\[K//g' | grep '^eval:' | sed 's/; [0-9.]* s$//')
 [ -n "$e1" ] && [ "$e1" = "$e2" ] && pass mpi_eval_command_shared "$e2" || fail mpi_eval_command_shared "one process: '$e1'; 2 ranks: '$e2'"
 
 # the one-process commands (sample, export, merge, ...) under mpirun: rank 0
 # alone runs them, so the text is printed once and files are written once
-s1=$($TRAIN sample --resume "$D/ev1" --tokens 30 --seed 7 2>/dev/null)
-s2=$("${MPIRUN[@]}" -np 2 "$MPI" sample --resume "$D/ev1" --tokens 30 --seed 7 2>/dev/null); rc=$?
-# --probs to standard error: one rank writes it once; two would write it twice
-b1=$($TRAIN sample --resume "$D/ev1" --tokens 30 --seed 7 --probs /dev/stderr 2>&1 >/dev/null | wc -c)
-b2=$("${MPIRUN[@]}" -np 2 "$MPI" sample --resume "$D/ev1" --tokens 30 --seed 7 --probs /dev/stderr 2>&1 >/dev/null | wc -c)
+# (--probs to standard error: one rank writes it once; two would write it twice)
+s1=$($TRAIN sample --resume "$D/one" --tokenizer "$D/tok" --tokens 30 --seed 7 --probs /dev/stderr 2> "$D/probs1")
+s2=$("${MPIRUN[@]}" -np 2 "$MPI" sample --resume "$D/one" --tokenizer "$D/tok" --tokens 30 --seed 7 --probs /dev/stderr 2> "$D/probs2"); rc=$?
+b1=$(wc -c < "$D/probs1") b2=$(wc -c < "$D/probs2")
 [ $rc -eq 0 ] && [ -n "$s1" ] && [ "$s1" = "$s2" ] && [ "$b1" -gt 0 ] && [ "$b1" = "$b2" ] &&
   pass mpi_sample_rank0_alone "the text of ./train sample, and its --probs written once ($b2 bytes)" ||
   fail mpi_sample_rank0_alone "exit $rc; probs bytes $b1 vs $b2; one process: '$(echo "$s1" | head -c 80)'; 2 ranks: '$(echo "$s2" | head -c 160)'"
