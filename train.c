@@ -753,7 +753,7 @@ static option *train_options(settings *s) {
         {"seed", OPT_U64, &s->tc.seed, 0, 1.8e19, 1, "random seed (weights and data order)", NULL},
         {"threads", OPT_INT, &s->threads, 0, 4096, 0, "OpenMP threads (0 = OMP_NUM_THREADS, else all cores, fewer while that is faster)", NULL},
         {"recompute", OPT_FLAG, &s->recompute, 0, 1, 2, "keep only each layer's input, recompute the layer in the backward pass (less memory, ~1/3 more time, same numbers)", NULL},
-        {"zero", OPT_INT, &s->zero, 0, 1, 0, "1: each rank keeps the AdamW state of 1/ranks of the weights (ZeRO-1, ./train_mpi and ./train_gpu; same numbers)", NULL},
+        {"zero", OPT_INT, &s->zero, 0, 1, 2, "1: each rank keeps the AdamW state of 1/ranks of the weights (ZeRO-1, ./train_mpi and ./train_gpu; same numbers)", NULL},
         {"#", 0, NULL, 0, 0, 0, "data (token files from `tokenizer encode`; with --resume, default: the recorded ones):", NULL},
         {"train", OPT_STR, &s->train_path, 0, 0, 0, "training tokens", NULL},
         {"val", OPT_STR, &s->val_path, 0, 0, 0, "validation tokens (none: no evaluation)", NULL},
