@@ -16,8 +16,8 @@
 #   - QLoRA (--lora-rank r --base-dtype int8|int4 --group G): the adapter
 #     records the base's quantization, the base file is untouched, resume is
 #     bit-identical, it learns the new text, train merge (into the f32 base,
-#     with a note) stays near the QLoRA run's own loss; refusals; train_mpi
-#     on 2 ranks refuses it like any LoRA run (SKIP without mpirun/train_mpi)
+#     with a note) stays near the QLoRA run's own loss; refusals (LoRA and
+#     QLoRA on 2 ranks of train_mpi: test_mpi.sh)
 #   - eval/sample --dtype int8|int4: the weights held quantized, products
 #     from the integers; the validation-loss cost (int8 < 0.01, int4 < 0.2
 #     nats/token here), the size, resident memory and tokens/s lines
@@ -185,12 +185,7 @@ for d in "${QD[@]}"; do
     pass "qlora_learns_and_merges_$d" "(val_loss on the new text: base $base, QLoRA in training $during, merged into f32 $merged; tolerance $bound)" ||
     fail "qlora_learns_and_merges_$d" "base $base, QLoRA $during, merged $merged; $(cat "$D/qm.err")"
 done
-if command -v mpirun > /dev/null && [ -x "$BIN/train_mpi" ]; then
-  ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 timeout 120 mpirun --allow-run-as-root --oversubscribe --bind-to none -np 2 \
-    "$BIN/train_mpi" "${LO[@]}" --base-dtype int8 --out "$D/qmpi" > "$D/qmpi.log" 2>&1
-  [ $? != 0 ] && grep -q "a LoRA run takes one process" "$D/qmpi.log" && [ ! -e "$D/qmpi/adapter.bin" ] &&
-    pass qlora_mpi_refused "(2 ranks: one error line per rank, no adapter)" || fail qlora_mpi_refused "$(tail -3 "$D/qmpi.log")"
-else echo "SKIP qlora_mpi_refused (skipped: needs mpirun and $BIN/train_mpi: make train_mpi)"; fi
+# LoRA and QLoRA on several ranks (./train_mpi): test_mpi.sh, mpi_lora_*
 
 # ---- quantized inference: eval and sample with int8 / int4 weights -------------
 for d in int8 int4; do
