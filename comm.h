@@ -40,7 +40,9 @@
    launcher kills every rank). A rank killed from outside (kill -9, out of
    memory) exits without MPI_Finalize; mpirun sees it and ends the job,
    naming the rank ("mpirun noticed that process rank 1 ... exited on signal
-   9"). Either way no rank is left hanging.
+   9"). A rank alive but stuck is seen by nobody outside: each backend has a
+   watchdog for that (the MPI one and the NCCL one, below), which ends a
+   rank whose collective has waited too long. No rank is left hanging.
 
    Numbers are float (fp32 gradients and weights) or double (losses, sums
    that must be exact); the count n is a size_t, sent in pieces of at most
@@ -54,6 +56,12 @@
 #include <string.h>
 #ifdef UT_MPI
 #include <mpi.h>
+#ifndef UT_NCCL   /* the MPI backend's watchdog thread (the NCCL one watches in the calling thread) */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+#include <unistd.h>
+#endif
 #endif
 #ifdef UT_NCCL
 #include <stdarg.h>
@@ -436,10 +444,55 @@ static inline void comm_allreduce_wait(ut_comm *c) {
 }
 
 #elif defined(UT_MPI)
-/* ---- the MPI backend ---------------------------------------------------- */
+/* ---- the MPI backend ----------------------------------------------------
+
+   THE WATCHDOG. A rank that dies is noticed by mpirun, which ends the job. A
+   rank that is alive but stuck (stopped, swapping, looping in a bug) is
+   not, and the others would wait for it in their next collective for ever.
+   So each rank starts a thread that looks at the clock five times a second:
+   every collective below notes when it began (comm_mpi_enter) and that it
+   ended (comm_mpi_leave); one that has waited UT_MPI_TIMEOUT seconds
+   (default 600: rank 0 may be writing a big checkpoint while the others
+   wait) makes the thread print one line naming this rank and the collective
+   and end this process (_exit(1)). mpirun then ends the job, the stuck rank
+   with it. The thread never calls MPI: only the main thread does, which is
+   what MPI_THREAD_FUNNELED promises MPI (OpenMP's threads do not call it
+   either). */
+static atomic_llong comm_wd_since_ms;     /* when the collective under way began (0: none) */
+static const char *_Atomic comm_wd_what;  /* its name, for the message */
+static double comm_wd_timeout_s = 600;
+static int comm_wd_rank, comm_wd_world;
+
+static long long comm_now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+static void *comm_watchdog(void *arg) {
+    (void)arg;
+    for (;;) {
+        struct timespec nap = {0, 200000000L};
+        nanosleep(&nap, NULL);
+        long long since = atomic_load(&comm_wd_since_ms);
+        if (since && (double)(comm_now_ms() - since) > 1000 * comm_wd_timeout_s) {
+            fprintf(stderr, "train: error: [rank %d of %d] the %s has waited %g s (UT_MPI_TIMEOUT): another rank has "
+                    "died or hangs; ending this rank (mpirun ends the others)\n", comm_wd_rank, comm_wd_world,
+                    atomic_load(&comm_wd_what), comm_wd_timeout_s);
+            fflush(stderr);
+            _exit(1);
+        }
+    }
+    return NULL;
+}
+static inline void comm_mpi_enter(const char *what) {
+    atomic_store(&comm_wd_what, what);
+    atomic_store(&comm_wd_since_ms, comm_now_ms());
+}
+static inline void comm_mpi_leave(void) { atomic_store(&comm_wd_since_ms, 0); }
 
 static inline int comm_init(ut_comm *c, int *argc, char ***argv) {
-    if (MPI_Init(argc, argv) != MPI_SUCCESS) return -1;
+    int level = 0;
+    if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &level) != MPI_SUCCESS) return -1;
     /* errors of MPI calls end the job with MPI's own message (the default,
        said explicitly): no call below returns an error to handle */
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_ARE_FATAL);
@@ -450,6 +503,21 @@ static inline int comm_init(ut_comm *c, int *argc, char ***argv) {
     MPI_Comm_size(node, &c->local_world);
     MPI_Comm_free(&node);
     c->backend = "mpi";
+    const char *t = getenv("UT_MPI_TIMEOUT");
+    if (t && !((comm_wd_timeout_s = atof(t)) > 0)) {
+        fprintf(stderr, "train: error: [rank %d of %d] UT_MPI_TIMEOUT=\"%s\" is not a number of seconds above 0\n",
+                c->rank, c->world, t);
+        comm_abort(c, 1);
+    }
+    comm_wd_rank = c->rank; comm_wd_world = c->world;
+    pthread_t th;
+    if (c->world > 1) {
+        if (pthread_create(&th, NULL, comm_watchdog, NULL) != 0) {
+            fprintf(stderr, "train: error: [rank %d of %d] cannot start the watchdog thread\n", c->rank, c->world);
+            comm_abort(c, 1);
+        }
+        pthread_detach(th);
+    }
     return 0;
 }
 static inline void comm_finalize(ut_comm *c) { (void)c; MPI_Finalize(); }
@@ -460,21 +528,27 @@ static inline void comm_allreduce_sum_f32(ut_comm *c, float *x, size_t n) {
     (void)c;
     for (size_t i = 0; i < n; i += COMM_PIECE) {
         size_t k = n - i < COMM_PIECE ? n - i : COMM_PIECE;
+        comm_mpi_enter("all-reduce");
         MPI_Allreduce(MPI_IN_PLACE, x + i, (int)k, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+        comm_mpi_leave();
     }
 }
 static inline void comm_allreduce_sum_f64(ut_comm *c, double *x, size_t n) {
     (void)c;
     for (size_t i = 0; i < n; i += COMM_PIECE) {
         size_t k = n - i < COMM_PIECE ? n - i : COMM_PIECE;
+        comm_mpi_enter("all-reduce");
         MPI_Allreduce(MPI_IN_PLACE, x + i, (int)k, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+        comm_mpi_leave();
     }
 }
 /* 1 on every rank if `flag` is non-zero on any rank (a decision all must share) */
 static inline int comm_any(ut_comm *c, int flag) {
     (void)c;
     int any = 0;
+    comm_mpi_enter("stop vote (all-reduce max)");
     MPI_Allreduce(&flag, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    comm_mpi_leave();
     return any;
 }
 /* x holds W blocks of `block` numbers; rank r gets block r of the sum in
@@ -491,8 +565,10 @@ static inline void comm_reduce_scatter_sum_f32(ut_comm *c, const float *x, float
     for (int r = 0; r < c->world; r++)
         for (size_t i = 0; i < block; i += COMM_PIECE) {   /* pieces: MPI's counts are int */
             size_t k = block - i < COMM_PIECE ? block - i : COMM_PIECE;
+            comm_mpi_enter("reduce-scatter");
             MPI_Reduce(x + (size_t)r * block + i, r == c->rank ? out + i : NULL, (int)k, MPI_FLOAT, MPI_SUM, r,
                        MPI_COMM_WORLD);
+            comm_mpi_leave();
         }
 }
 /* x holds W blocks of `block` bytes, rank r's own in block r; afterwards
@@ -502,21 +578,32 @@ static inline void comm_allgather_bytes(ut_comm *c, void *x, size_t block) {
         for (int r = 0; r < c->world; r++)
             for (size_t i = 0; i < block; i += COMM_PIECE) {
                 size_t k = block - i < COMM_PIECE ? block - i : COMM_PIECE;
+                comm_mpi_enter("all-gather");
                 MPI_Bcast((char *)x + (size_t)r * block + i, (int)k, MPI_BYTE, r, MPI_COMM_WORLD);
+                comm_mpi_leave();
             }
         return;
     }
+    comm_mpi_enter("all-gather");
     MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, x, (int)block, MPI_BYTE, MPI_COMM_WORLD);
+    comm_mpi_leave();
 }
 static inline void comm_allgather_f32(ut_comm *c, float *x, size_t block) { comm_allgather_bytes(c, x, block * sizeof(float)); }
 static inline void comm_broadcast(ut_comm *c, void *x, size_t bytes, int root) {
     (void)c;
     for (size_t i = 0; i < bytes; i += COMM_PIECE) {
         size_t k = bytes - i < COMM_PIECE ? bytes - i : COMM_PIECE;
+        comm_mpi_enter("broadcast");
         MPI_Bcast((char *)x + i, (int)k, MPI_BYTE, root, MPI_COMM_WORLD);
+        comm_mpi_leave();
     }
 }
-static inline void comm_barrier(ut_comm *c) { (void)c; MPI_Barrier(MPI_COMM_WORLD); }
+static inline void comm_barrier(ut_comm *c) {
+    (void)c;
+    comm_mpi_enter("barrier");
+    MPI_Barrier(MPI_COMM_WORLD);
+    comm_mpi_leave();
+}
 
 #else
 /* ---- a world of one: no library, every collective is trivial ------------ */

@@ -10,7 +10,8 @@
 #   - a run stopped at step 25 and resumed with another rank count (2 -> 1,
 #     1 -> 2) ends bit-identical to the uninterrupted run;
 #   - kill -9 of one rank ends the whole job within 20 s, and mpirun names
-#     the rank; an error on one rank only (a bad token file given to rank 1)
+#     the rank; a rank that hangs (SIGSTOP) is ended by the others' watchdog
+#     (UT_MPI_TIMEOUT=4) with a line naming the waiting rank; an error on one rank only (a bad token file given to rank 1)
 #     ends the job with that rank's error line, no hang;
 #   - a checkpoint whose micro-batches the ranks cannot share is refused;
 #   - `train eval` on 2 ranks prints ./train eval's line; `sample` under
@@ -183,6 +184,30 @@ else
   if [ $rc -ne 0 ] && awk -v d="$dt" 'BEGIN {exit !(d < 20)}' && [ -n "$msg" ]; then
     pass mpi_kill_one_rank "the job ended ${dt} s after kill -9 of one rank, exit $rc: '$(echo "$msg" | sed 's/ with PID.*on node [^ ]*//')'"
   else fail mpi_kill_one_rank "exit $rc after ${dt} s; log: $(tail -4 "$D/kill.log" | tr '\n' ' ')"; fi
+fi
+
+# a rank that hangs (stopped with SIGSTOP: alive, so mpirun sees nothing):
+# the other's watchdog ends it after UT_MPI_TIMEOUT seconds with a line
+# naming itself and the collective, and mpirun ends the job
+UT_MPI_TIMEOUT=4 "${MPIRUN[@]}" -np 2 "$MPI" "${MODEL[@]}" --steps 1000000 --out "$D/hang" > "$D/hang.log" 2>&1 &
+tpid=$!
+for _ in $(seq 1 600); do grep -qs train_loss "$D/hang/metrics.jsonl" && break; sleep 0.05; done
+mpid=$(pgrep -P $tpid)
+victim=$(pgrep -P "$mpid" | sort -n | head -1)
+if [ -z "$victim" ]; then
+  fail mpi_hung_rank_ends_job "could not find the ranks under mpirun (pid $mpid): $(tail -2 "$D/hang.log")"; kill $tpid 2>/dev/null
+else
+  t0=$(date +%s.%N)
+  kill -STOP "$victim"
+  ( sleep 30; kill -9 "$mpid" 2>/dev/null ) & watchdog=$!   # bounded: never wait more than 30 s
+  wait $tpid; rc=$?
+  kill $watchdog 2>/dev/null; wait $watchdog 2>/dev/null
+  kill -9 "$victim" 2>/dev/null; kill -CONT "$victim" 2>/dev/null   # if mpirun left it (it should not)
+  dt=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}')
+  msg=$(tr '\r' '\n' < "$D/hang.log" | grep -o -m1 "train: error: \[rank [01] of 2\] the .* has waited 4 s (UT_MPI_TIMEOUT)")
+  if [ $rc -ne 0 ] && awk -v d="$dt" 'BEGIN {exit !(d >= 4 && d < 30)}' && [ -n "$msg" ]; then
+    pass mpi_hung_rank_ends_job "the job ended ${dt} s after SIGSTOP of one rank, exit $rc: '$msg'"
+  else fail mpi_hung_rank_ends_job "exit $rc after ${dt} s; log: $(grep -v '^step' "$D/hang.log" | tail -4 | tr '\n' ' ')"; fi
 fi
 
 # an error on one rank only (rank 1 is given a truncated token file; MPMD
