@@ -944,7 +944,7 @@ static const char *const *dash__js(void) {
         "/* the config row as a table: the keys we know, by group, then any others */",
         "const CONFIG_GROUPS = [",
         "  ['model', [['layers', 'layers L'], ['dim', 'width D'], ['heads', 'query heads H'], ['kv_heads', 'key/value heads KVH'], ['head_dim', 'head dim HD'], ['ffn', 'SwiGLU hidden F'], ['experts', 'experts E'], ['top_k', 'experts per token K'], ['seq', 'context T'], ['vocab', 'vocabulary V'], ['rope_theta', 'RoPE base'], ['tie', 'tied embeddings'], ['window', 'attention window'], ['aux_coef', 'aux loss weight'], ['z_coef', 'z loss weight']]],",
-        "  ['training', [['batch', 'batch B'], ['grad_accum', 'grad accumulation'], ['tokens_per_step', 'tokens per step'], ['steps', 'steps'], ['lr', 'peak lr'], ['min_lr', 'final lr'], ['warmup', 'warmup steps'], ['weight_decay', 'weight decay'], ['clip', 'grad clip'], ['seed', 'seed'], ['threads', 'threads'], ['eval_every', 'eval every']]],",
+        "  ['training', [['batch', 'batch B'], ['grad_accum', 'grad accumulation'], ['tokens_per_step', 'tokens per step'], ['steps', 'steps'], ['lr', 'peak lr'], ['min_lr', 'final lr'], ['warmup', 'warmup steps'], ['weight_decay', 'weight decay'], ['clip', 'grad clip'], ['seed', 'seed'], ['threads', 'threads (per rank)'], ['ranks', 'ranks (processes)'], ['zero', 'ZeRO stage'], ['eval_every', 'eval every']]],",
         "  ['data', [['train', 'training tokens'], ['val', 'validation tokens'], ['tokenizer', 'tokenizer']]]];",
         "function configTable(parent, cfgRow) {",
         "  const wrap = h('div', {class: 'tables'}, parent);",

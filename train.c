@@ -2093,7 +2093,7 @@ static void metrics_config_row(const run *r) {
                   "\"ffn\":%d,\"experts\":%d,\"top_k\":%d,\"seq\":%d,\"vocab\":%d,\"rope_theta\":%g,\"tie\":%s,"
                   "\"window\":%d,\"aux_coef\":%g,\"z_coef\":%g,\"batch\":%d,\"grad_accum\":%d,\"tokens_per_step\":%lld,"
                   "\"steps\":%d,\"lr\":%g,\"min_lr\":%g,\"warmup\":%d,\"weight_decay\":%g,\"clip\":%g,\"seed\":%llu,"
-                  "\"threads\":%d,\"eval_every\":%d,\"params\":%zu,\"active_params\":%zu,\"flops_per_token\":%.6g,"
+                  "\"threads\":%d,\"ranks\":%d,\"zero\":%d,\"eval_every\":%d,\"params\":%zu,\"active_params\":%zu,\"flops_per_token\":%.6g,"
                   "\"memory\":{\"total\":%zu,\"params\":%zu,\"grads\":%zu,\"optimizer\":%zu,\"activations\":%zu},"
                   "\"train\":%s,\"val\":%s,\"tokenizer\":%s,\"train_tokens_per_byte\":%s,\"val_tokens_per_byte\":%s},"
                   "\"command\":%s,\"started\":\"%s\"}",
@@ -2101,7 +2101,7 @@ static void metrics_config_row(const run *r) {
                   c->ffn_hidden, c->n_experts, c->top_k, t->seq_len, c->vocab_size, c->rope_theta,
                   c->tie_embeddings ? "true" : "false", c->sliding_window, c->aux_loss_coef, c->z_loss_coef,
                   t->batch_size, t->grad_accum, r->tok_per_step, t->total_steps, t->lr, t->min_lr, t->warmup_steps,
-                  t->weight_decay, t->grad_clip, (unsigned long long)t->seed, num_threads(), s->eval_every,
+                  t->weight_decay, t->grad_clip, (unsigned long long)t->seed, num_threads(), g_comm.world, s->zero, s->eval_every,
                   ut_num_params(c), ut_num_active_params(c), r->fpt, mem.total, mem.params, mem.grads,
                   mem.optimizer, mem.activations, pj[0], pj[1], pj[2], tpb, vpb, cmdj, started);
 }

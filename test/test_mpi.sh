@@ -89,6 +89,10 @@ for zero in 0 1; do
 done
 grep -q "^zero-1: AdamW state .* MB per rank" "$D/two_z1.log" && pass mpi_zero_memory_line "$(grep '^zero-1' "$D/two_z1.log")" ||
   fail mpi_zero_memory_line "no 'zero-1: AdamW state ... per rank' line in the output"
+# the run's config row (metrics.jsonl, the dashboard's settings) says how it ran
+grep -q '"ranks":2,"zero":1,' "$D/two_z1/metrics.jsonl" && grep -q '"ranks":1,"zero":0,' "$D/one/metrics.jsonl" &&
+  pass mpi_config_row_ranks '"ranks":2,"zero":1 (2 ranks, --zero 1); "ranks":1,"zero":0 (one process)' ||
+  fail mpi_config_row_ranks "$(grep -o '"ranks":[0-9]*,"zero":[0-9]*' "$D/two_z1/metrics.jsonl" "$D/one/metrics.jsonl" | tr '\n' ' ')"
 # only rank 0 prints: one config line, not two
 n=$(grep -c '^train: L=' "$D/two_z0.log")
 [ "$n" = 1 ] && pass mpi_rank0_prints "one config line from 2 ranks" || fail mpi_rank0_prints "$n config lines"
