@@ -1737,10 +1737,16 @@ static void dry_run(run *r) {
     printf("parameters:      %zu total, %zu active per token%s\n", ut_num_params(mc), ut_num_active_params(mc),
            mc->n_experts > 1 ? " (MoE: K of E experts)" : "");
     printf("FLOPs per token: %.3g (training: forward + backward)\n", r->fpt);
+    if (r->s.zero) {   /* ZeRO-1: this rank holds the padded weights and gradient, and its shard's moments */
+        mem.params = mem.grads = r->padded * sizeof(ut_float);
+        mem.optimizer = 2 * r->shard * sizeof(ut_float);
+        mem.total = mem.params + mem.grads + mem.optimizer + mem.activations;
+    }
     if (r->m.lora) print_lora_memory(r, &mem);
     else
-        printf("memory:          %.1f MB = params %.1f + grads %.1f + AdamW %.1f + activations %.1f%s\n",
-               mem.total / 1e6, mem.params / 1e6, mem.grads / 1e6, mem.optimizer / 1e6, mem.activations / 1e6,
+        printf("memory:          %.1f MB%s = params %.1f + grads %.1f + AdamW %.1f%s + activations %.1f%s\n",
+               mem.total / 1e6, g_comm.world > 1 ? " per rank" : "", mem.params / 1e6, mem.grads / 1e6,
+               mem.optimizer / 1e6, r->s.zero ? " (ZeRO-1: this rank's shard)" : "", mem.activations / 1e6,
                r->s.recompute ? " (--recompute)" : "");
     double t_step = 0;
     for (int i = 0; i < 3; i++) {   /* the first step also allocates: time steps 2 and 3 */

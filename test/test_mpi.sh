@@ -89,6 +89,10 @@ for zero in 0 1; do
 done
 grep -q "^zero-1: AdamW state .* MB per rank" "$D/two_z1.log" && pass mpi_zero_memory_line "$(grep '^zero-1' "$D/two_z1.log")" ||
   fail mpi_zero_memory_line "no 'zero-1: AdamW state ... per rank' line in the output"
+# --dry-run on 2 ranks with --zero 1: the memory line is one rank's, AdamW its shard's
+line=$("${MPIRUN[@]}" -np 2 "$MPI" "${MODEL[@]}" --steps 50 --zero 1 --dry-run --out "$D/dry" 2>&1 | grep '^memory:')
+echo "$line" | grep -q "MB per rank = .* AdamW 0.4 (ZeRO-1: this rank's shard)" &&
+  pass mpi_dry_run_memory_per_rank "$line" || fail mpi_dry_run_memory_per_rank "'$line' (expected AdamW 0.4: the 0.39 MB of the zero-1 line)"
 # the run's config row (metrics.jsonl, the dashboard's settings) says how it ran
 grep -q '"ranks":2,"zero":1,' "$D/two_z1/metrics.jsonl" && grep -q '"ranks":1,"zero":0,' "$D/one/metrics.jsonl" &&
   pass mpi_config_row_ranks '"ranks":2,"zero":1 (2 ranks, --zero 1); "ranks":1,"zero":0 (one process)' ||
