@@ -525,10 +525,13 @@ static void check_against_record(const char *flag, const file_id *now, const fil
 }
 /* --resume: the monitoring options (stored = 2) not given now take the
    values the run recorded, so a resumed run evaluates, samples and saves as
-   before. A value the record holds that this build refuses is damage. */
+   before. A value the record holds that this build refuses is damage. The
+   recorded --zero applies on several ranks only: one process has nothing to
+   share its AdamW state with (typed, --zero 1 runs the ZeRO path anyway). */
 static void apply_recorded_options(option *opts, const run_record *rec) {
     for (option *o = opts; o->name; o++) {
         if (o->stored != 2 || o->arg || !rec->options[0]) continue;
+        if (!strcmp(o->name, "zero") && g_comm.world == 1) continue;
         char pat[64], val[64];
         snprintf(pat, sizeof pat, "\"%s\": ", o->name);
         const char *p = strstr(rec->options, pat);
