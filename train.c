@@ -2891,10 +2891,13 @@ int main(int argc, char **argv) {
     int rc;
     /* under a launcher: training and eval use every rank (they share the
        work); the other commands are one process's job, and rank 0 does it
-       alone (the others would write the same files at the same time) */
+       alone (the others would write the same files at the same time), as a
+       world of one: the others are not there for a collective (export's
+       evaluation would wait for them for ever) */
     const char *cmd = argc > 1 ? argv[1] : "";
     int one = !strcmp(cmd, "sample") || !strcmp(cmd, "dashboard") || !strcmp(cmd, "report") ||
               !strcmp(cmd, "export") || !strcmp(cmd, "import") || !strcmp(cmd, "merge");
+    if (one) g_comm.world = 1;
     if (one && g_comm.rank > 0) rc = 0;
     else if (argc > 1 && !strcmp(argv[1], "sample")) rc = sample_main(argc - 2, argv + 2);
     else if (argc > 1 && !strcmp(argv[1], "eval")) rc = eval_main(argc - 2, argv + 2);

@@ -133,6 +133,15 @@ b1=$(wc -c < "$D/probs1") b2=$(wc -c < "$D/probs2")
   pass mpi_sample_rank0_alone "the text of ./train sample, and its --probs written once ($b2 bytes)" ||
   fail mpi_sample_rank0_alone "exit $rc; probs bytes $b1 vs $b2; one process: '$(echo "$s1" | head -c 80)'; 2 ranks: '$(echo "$s2" | head -c 160)'"
 
+# export measures the f16 cost with an evaluation: rank 0 alone, as a world
+# of one (a collective there would wait for ranks that are not in it)
+$TRAIN export --resume "$D/one" --tokenizer "$D/tok" --format gguf --dtype f16 --out "$D/one.gguf" > /dev/null 2>&1
+out=$(UT_MPI_TIMEOUT=10 "${MPIRUN[@]}" -np 2 "$MPI" export --resume "$D/one" --tokenizer "$D/tok" --format gguf --dtype f16 \
+      --out "$D/two.gguf" 2>&1); rc=$?
+if [ $rc -eq 0 ] && echo "$out" | grep -q "quantisation cost" && cmp -s "$D/one.gguf" "$D/two.gguf"; then
+  pass mpi_export_rank0_alone "the GGUF of ./train export, byte for byte; $(echo "$out" | grep -o 'val_loss f32 .*')"
+else fail mpi_export_rank0_alone "exit $rc: $(echo "$out" | grep -v '^$' | tail -n 3 | tr '\n' ' ')"; fi
+
 # a step of 3 micro-batches cannot be shared by 2 ranks
 $TRAIN "${ARGS[@]}" --grad-accum 3 --stop-at 1 --out "$D/odd" > /dev/null 2>&1
 out=$("${MPIRUN[@]}" -np 2 "$MPI" --resume "$D/odd" 2>&1); rc=$?
