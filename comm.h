@@ -510,8 +510,8 @@ static inline int comm_init(ut_comm *c, int *argc, char ***argv) {
         comm_abort(c, 1);
     }
     comm_wd_rank = c->rank; comm_wd_world = c->world;
-    pthread_t th;
     if (c->world > 1) {
+        pthread_t th;
         if (pthread_create(&th, NULL, comm_watchdog, NULL) != 0) {
             fprintf(stderr, "train: error: [rank %d of %d] cannot start the watchdog thread\n", c->rank, c->world);
             comm_abort(c, 1);
@@ -523,24 +523,22 @@ static inline int comm_init(ut_comm *c, int *argc, char ***argv) {
 static inline void comm_finalize(ut_comm *c) { (void)c; MPI_Finalize(); }
 _Noreturn static inline void comm_abort(ut_comm *c, int code) { (void)c; MPI_Abort(MPI_COMM_WORLD, code); exit(code); }
 
-/* x (n) <- sum over ranks of x, in place */
-static inline void comm_allreduce_sum_f32(ut_comm *c, float *x, size_t n) {
-    (void)c;
+/* x (n numbers of `size` bytes, MPI type `type`) <- sum over ranks of x, in place */
+static inline void comm_mpi_allreduce_sum(void *x, size_t n, size_t size, MPI_Datatype type) {
     for (size_t i = 0; i < n; i += COMM_PIECE) {
         size_t k = n - i < COMM_PIECE ? n - i : COMM_PIECE;
         comm_mpi_enter("all-reduce");
-        MPI_Allreduce(MPI_IN_PLACE, x + i, (int)k, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+        MPI_Allreduce(MPI_IN_PLACE, (char *)x + i * size, (int)k, type, MPI_SUM, MPI_COMM_WORLD);
         comm_mpi_leave();
     }
 }
+static inline void comm_allreduce_sum_f32(ut_comm *c, float *x, size_t n) {
+    (void)c;
+    comm_mpi_allreduce_sum(x, n, sizeof(float), MPI_FLOAT);
+}
 static inline void comm_allreduce_sum_f64(ut_comm *c, double *x, size_t n) {
     (void)c;
-    for (size_t i = 0; i < n; i += COMM_PIECE) {
-        size_t k = n - i < COMM_PIECE ? n - i : COMM_PIECE;
-        comm_mpi_enter("all-reduce");
-        MPI_Allreduce(MPI_IN_PLACE, x + i, (int)k, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
-        comm_mpi_leave();
-    }
+    comm_mpi_allreduce_sum(x, n, sizeof(double), MPI_DOUBLE);
 }
 /* 1 on every rank if `flag` is non-zero on any rank (a decision all must share) */
 static inline int comm_any(ut_comm *c, int flag) {

@@ -729,7 +729,8 @@ typedef int (*ex_writer)(FILE *f, const void *ctx);
 /* Writes path through write(f, ctx), atomically. */
 static int ex_write_file(const char *path, ex_writer write, const void *ctx) {
     char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    int len = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    if (len < 0 || (size_t)len >= sizeof tmp) return ex_fail("cannot write %s: the path is too long", path);
     FILE *f = fopen(tmp, "wb");
     if (!f) return ex_fail("cannot write %s: %s", path, strerror(errno));
     int r = write(f, ctx);

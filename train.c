@@ -2888,25 +2888,23 @@ int main(int argc, char **argv) {
     if (comm_init(&g_comm, &argc, &argv)) { fprintf(stderr, "train: error: cannot start MPI\n"); return 1; }
     if (g_comm.rank > 0 && !freopen("/dev/null", "w", stdout)) die("cannot send rank %d's output to /dev/null", g_comm.rank);
     g_argc = argc; g_argv = argv;
+    /* The commands. Under a launcher, training and eval use every rank (they
+       share the work); the others are one process's job (alone = 1), done
+       by rank 0 alone (the others would write the same files at the same
+       time) as a world of one: the others are not there for a collective
+       (export's evaluation would wait for them for ever). */
+    static const struct { const char *name; int (*run)(int, char **); int alone; } cmds[] = {
+        {"sample", sample_main, 1}, {"eval", eval_main, 0},
+        {"dashboard", dashboard_main, 1}, {"report", report_main, 1},   /* dashboard.h */
+        {"export", export_main, 1}, {"import", import_main, 1}, {"merge", merge_main, 1}};
+    size_t k = 0, nc = sizeof cmds / sizeof cmds[0];
+    while (k < nc && !(argc > 1 && !strcmp(argv[1], cmds[k].name))) k++;
     int rc;
-    /* under a launcher: training and eval use every rank (they share the
-       work); the other commands are one process's job, and rank 0 does it
-       alone (the others would write the same files at the same time), as a
-       world of one: the others are not there for a collective (export's
-       evaluation would wait for them for ever) */
-    const char *cmd = argc > 1 ? argv[1] : "";
-    int one = !strcmp(cmd, "sample") || !strcmp(cmd, "dashboard") || !strcmp(cmd, "report") ||
-              !strcmp(cmd, "export") || !strcmp(cmd, "import") || !strcmp(cmd, "merge");
-    if (one) g_comm.world = 1;
-    if (one && g_comm.rank > 0) rc = 0;
-    else if (argc > 1 && !strcmp(argv[1], "sample")) rc = sample_main(argc - 2, argv + 2);
-    else if (argc > 1 && !strcmp(argv[1], "eval")) rc = eval_main(argc - 2, argv + 2);
-    else if (argc > 1 && !strcmp(argv[1], "dashboard")) rc = dashboard_main(argc - 2, argv + 2);   /* dashboard.h */
-    else if (argc > 1 && !strcmp(argv[1], "report")) rc = report_main(argc - 2, argv + 2);         /* dashboard.h */
-    else if (argc > 1 && !strcmp(argv[1], "export")) rc = export_main(argc - 2, argv + 2);
-    else if (argc > 1 && !strcmp(argv[1], "import")) rc = import_main(argc - 2, argv + 2);
-    else if (argc > 1 && !strcmp(argv[1], "merge")) rc = merge_main(argc - 2, argv + 2);
-    else rc = train_main(argc - 1, argv + 1);
+    if (k == nc) rc = train_main(argc - 1, argv + 1);   /* no command: training */
+    else {
+        if (cmds[k].alone) g_comm.world = 1;
+        rc = cmds[k].alone && g_comm.rank > 0 ? 0 : cmds[k].run(argc - 2, argv + 2);
+    }
     comm_finalize(&g_comm);
     return rc;
 }
